@@ -1,0 +1,34 @@
+// Log file names and directory path checks (no Dovecot, no I/O).
+#ifndef RAWLOG_EXT_NAMING_HH
+#define RAWLOG_EXT_NAMING_HH
+
+#include <ctime>
+#include <string>
+#include <sys/types.h>
+
+namespace rawlog_ext {
+
+struct NameParts {
+	time_t time = 0;	// UTC in the name
+	std::string service;	// imap, pop3, ...
+	std::string session;	// Dovecot's session id, as in its log lines
+	pid_t pid = 0;
+	std::string hostname;
+	std::string ip;		// empty = not in the name
+};
+
+// Keeps [A-Za-z0-9.+=-], maps every other byte to '-', so a value can
+// never add a separator, a path component or a control character.
+std::string sanitize_name_field(const std::string &value);
+
+// "<YYYYMMDD>T<HHMMSS>Z_<service>_<session>_<pid>_<hostname>[_<ip>]",
+// plus "_<n>" when n > 0 (a collision with an existing file).
+std::string log_base_name(const NameParts &parts, unsigned int n = 0);
+
+// An expanded rawlog_ext_dir must be absolute and free of "." and ".."
+// components, so no variable value can lead outside the configured tree.
+bool check_dir_path(const std::string &path, std::string &error_r);
+
+} // namespace rawlog_ext
+
+#endif

@@ -1,0 +1,159 @@
+#include "settings.hh"
+
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace rawlog_ext {
+
+namespace {
+
+using Parser = bool (*)(const std::string &value, Settings &set);
+
+struct SettingDef {
+	const char *name;
+	Parser parse;
+	const char *expected;	// for the error message
+};
+
+bool parse_dir(const std::string &value, Settings &set)
+{
+	set.dir = value;
+	return true;
+}
+
+template <bool Settings::*Field>
+bool parse_bool_field(const std::string &value, Settings &set)
+{
+	return parse_bool(value, set.*Field);
+}
+
+bool parse_direction(const std::string &value, Settings &set)
+{
+	if (value == "both") {
+		set.log_in = set.log_out = true;
+	} else if (value == "in") {
+		set.log_in = true;
+		set.log_out = false;
+	} else if (value == "out") {
+		set.log_in = false;
+		set.log_out = true;
+	} else {
+		return false;
+	}
+	return true;
+}
+
+bool parse_format(const std::string &value, Settings &set)
+{
+	if (value == "split")
+		set.format = Format::split;
+	else if (value == "transcript")
+		set.format = Format::transcript;
+	else
+		return false;
+	return true;
+}
+
+bool parse_max_size(const std::string &value, Settings &set)
+{
+	return parse_size(value, set.max_size);
+}
+
+const SettingDef setting_defs[] = {
+	{ "rawlog_ext_dir", parse_dir, "a directory" },
+	{ "rawlog_ext_autocreate", parse_bool_field<&Settings::autocreate>, "yes or no" },
+	{ "rawlog_ext_timestamps", parse_bool_field<&Settings::timestamps>, "yes or no" },
+	{ "rawlog_ext_boundaries", parse_bool_field<&Settings::boundaries>, "yes or no" },
+	{ "rawlog_ext_direction", parse_direction, "in, out or both" },
+	{ "rawlog_ext_ip_in_name", parse_bool_field<&Settings::ip_in_name>, "yes or no" },
+	{ "rawlog_ext_format", parse_format, "split or transcript" },
+	{ "rawlog_ext_max_size", parse_max_size, "a size such as 0, 512k, 100M or 2G" },
+};
+
+} // namespace
+
+const char *const setting_names[] = {
+	"rawlog_ext_dir", "rawlog_ext_autocreate", "rawlog_ext_timestamps",
+	"rawlog_ext_boundaries", "rawlog_ext_direction",
+	"rawlog_ext_ip_in_name", "rawlog_ext_format", "rawlog_ext_max_size",
+	nullptr
+};
+static_assert(sizeof(setting_names) / sizeof(setting_names[0]) ==
+	      sizeof(setting_defs) / sizeof(setting_defs[0]) + 1,
+	      "setting_names and setting_defs must list the same settings");
+
+bool parse_bool(const std::string &value, bool &result_r)
+{
+	// The spellings Dovecot's own boolean settings accept.
+	if (value == "yes" || value == "y" || value == "1") {
+		result_r = true;
+		return true;
+	}
+	if (value == "no" || value == "n" || value == "0") {
+		result_r = false;
+		return true;
+	}
+	return false;
+}
+
+bool parse_size(const std::string &value, uint64_t &result_r)
+{
+	size_t i = 0;
+	while (i < value.size() && isdigit((unsigned char)value[i]))
+		i++;
+	if (i == 0 || i > 19)
+		return false;
+	errno = 0;
+	unsigned long long number = strtoull(value.substr(0, i).c_str(),
+					     nullptr, 10);
+	if (errno != 0)
+		return false;
+	while (i < value.size() && value[i] == ' ')
+		i++;
+
+	std::string unit = value.substr(i);
+	for (char &c : unit)
+		c = (char)tolower((unsigned char)c);
+	// Dovecot size units are binary: k = 1024.
+	unsigned int shift;
+	if (unit.empty() || unit == "b")
+		shift = 0;
+	else if (unit == "k" || unit == "kb" || unit == "kib")
+		shift = 10;
+	else if (unit == "m" || unit == "mb" || unit == "mib")
+		shift = 20;
+	else if (unit == "g" || unit == "gb" || unit == "gib")
+		shift = 30;
+	else if (unit == "t" || unit == "tb" || unit == "tib")
+		shift = 40;
+	else
+		return false;
+	if (shift > 0 && number > (UINT64_MAX >> shift))
+		return false;
+	result_r = (uint64_t)number << shift;
+	return true;
+}
+
+bool settings_parse(const Getenv &getenv, Settings &settings,
+		    std::string &error_r)
+{
+	settings = Settings();
+	for (const SettingDef &def : setting_defs) {
+		const char *value = getenv(def.name);
+		if (value == nullptr)
+			continue;
+		// An empty value means "default", as in Dovecot's plugin {}.
+		if (value[0] == '\0')
+			continue;
+		if (!def.parse(value, settings)) {
+			error_r = std::string("Invalid setting ") + def.name +
+				"=" + value + ": expected " + def.expected;
+			return false;
+		}
+	}
+	return true;
+}
+
+} // namespace rawlog_ext

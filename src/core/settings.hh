@@ -1,0 +1,42 @@
+// rawlog_ext settings: one table, parsed and validated without Dovecot.
+#ifndef RAWLOG_EXT_SETTINGS_HH
+#define RAWLOG_EXT_SETTINGS_HH
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace rawlog_ext {
+
+enum class Format { split, transcript };
+
+struct Settings {
+	std::string dir;		// empty = logging off
+	bool autocreate = false;
+	bool timestamps = true;
+	bool boundaries = false;
+	bool log_in = true;		// rawlog_ext_direction
+	bool log_out = true;
+	bool ip_in_name = false;
+	Format format = Format::split;
+	uint64_t max_size = 0;		// 0 = unlimited
+};
+
+// Returns the value of a setting, or nullptr when it is not set.
+using Getenv = std::function<const char *(const char *name)>;
+
+// Fills settings from getenv. On an invalid value returns false with
+// error_r naming the setting and the value; settings is then unusable.
+bool settings_parse(const Getenv &getenv, Settings &settings,
+		    std::string &error_r);
+
+// Helpers, exposed for tests.
+bool parse_bool(const std::string &value, bool &result_r);
+bool parse_size(const std::string &value, uint64_t &result_r);
+
+// Names of every setting, nullptr-terminated (for docs and tests).
+extern const char *const setting_names[];
+
+} // namespace rawlog_ext
+
+#endif

@@ -1,0 +1,301 @@
+#include "sink.hh"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace rawlog_ext {
+
+namespace {
+
+const unsigned int max_name_collisions = 100;
+
+std::string errno_text(int err)
+{
+	return strerror(err);
+}
+
+int open_dir_nofollow(int dirfd, const char *name)
+{
+	return openat(dirfd, name,
+		      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+} // namespace
+
+int open_log_dir(const std::string &path, bool autocreate)
+{
+	int fd = open_dir_nofollow(AT_FDCWD, path.c_str());
+	if (fd != -1 || errno != ENOENT || !autocreate)
+		return fd;
+
+	// Find the deepest existing ancestor, then create downwards relative
+	// to fds, so a symlink swapped in meanwhile is never followed.
+	std::string existing = path;
+	std::string missing;
+	int parent = -1;
+	while (parent == -1) {
+		size_t slash = existing.find_last_of('/');
+		if (slash == std::string::npos)
+			return -1;
+		std::string component = existing.substr(slash + 1);
+		if (!component.empty())
+			missing = component + (missing.empty() ? "" : "/") + missing;
+		existing.erase(slash);
+		parent = open_dir_nofollow(AT_FDCWD,
+					   existing.empty() ? "/" : existing.c_str());
+		if (parent == -1 && errno != ENOENT)
+			return -1;
+	}
+	size_t start = 0;
+	while (start < missing.size()) {
+		size_t end = missing.find('/', start);
+		if (end == std::string::npos)
+			end = missing.size();
+		std::string component = missing.substr(start, end - start);
+		start = end + 1;
+		if (component.empty())
+			continue;
+		if (mkdirat(parent, component.c_str(), 0700) < 0 &&
+		    errno != EEXIST) {
+			int err = errno;
+			close(parent);
+			errno = err;
+			return -1;
+		}
+		int child = open_dir_nofollow(parent, component.c_str());
+		int err = errno;
+		close(parent);
+		if (child == -1) {
+			errno = err;
+			return -1;
+		}
+		parent = child;
+	}
+	return parent;
+}
+
+Sink::Sink(const Settings &settings)
+	: files_{ File(Formatter(settings.format == Format::transcript,
+				 settings.timestamps, settings.boundaries)),
+		  File(Formatter(settings.format == Format::transcript,
+				 settings.timestamps, settings.boundaries)) },
+	  transcript_(settings.format == Format::transcript),
+	  wanted_{ settings.log_in, settings.log_out },
+	  max_size_(settings.max_size)
+{
+}
+
+Sink::~Sink()
+{
+	for (File &file : files_) {
+		if (file.fd != -1)
+			close(file.fd);
+	}
+}
+
+OpenResult Sink::open(const Settings &settings, const NameParts &parts,
+		      std::unique_ptr<Sink> &sink_r, std::string &message_r)
+{
+	if (settings.dir.empty()) {
+		message_r = "rawlog_ext_dir is not set: not logging";
+		return OpenResult::not_enabled;
+	}
+	if (!check_dir_path(settings.dir, message_r))
+		return OpenResult::failed;
+
+	int dirfd = open_log_dir(settings.dir, settings.autocreate);
+	if (dirfd == -1) {
+		int err = errno;
+		if (err == ENOENT && !settings.autocreate) {
+			message_r = settings.dir + " does not exist "
+				"(rawlog_ext_autocreate=no): not logging";
+			return OpenResult::not_enabled;
+		}
+		if (err == ELOOP || err == ENOTDIR) {
+			message_r = "open(" + settings.dir + ") failed: " +
+				errno_text(err) + " (a symlink is never "
+				"followed for the last component): not logging";
+		} else {
+			message_r = "open(" + settings.dir + ") failed: " +
+				errno_text(err) + ": not logging";
+		}
+		return OpenResult::failed;
+	}
+
+	std::unique_ptr<Sink> sink(new Sink(settings));
+	struct Wanted { Direction direction; const char *ext; };
+	Wanted wanted[2];
+	unsigned int wanted_count = 0;
+	if (sink->transcript_) {
+		wanted[wanted_count++] = { Direction::in, ".log" };
+	} else {
+		if (settings.log_in)
+			wanted[wanted_count++] = { Direction::in, ".in" };
+		if (settings.log_out)
+			wanted[wanted_count++] = { Direction::out, ".out" };
+	}
+
+	int error = 0;
+	std::string failed_name;
+	for (unsigned int n = 0; n < max_name_collisions && error == 0; n++) {
+		std::string base = log_base_name(parts, n);
+		unsigned int created = 0;
+		for (; created < wanted_count; created++) {
+			std::string name = base + wanted[created].ext;
+			// O_EXCL|O_NOFOLLOW: never append to, overwrite or
+			// follow anything that is already there.
+			int fd = openat(dirfd, name.c_str(),
+					O_WRONLY | O_CREAT | O_EXCL |
+					O_NOFOLLOW | O_CLOEXEC | O_APPEND,
+					0600);
+			if (fd == -1) {
+				if (errno != EEXIST) {
+					error = errno;
+					failed_name = name;
+				}
+				break;
+			}
+			File &file = sink->files_[(int)wanted[created].direction];
+			file.fd = fd;
+			file.path = settings.dir + "/" + name;
+		}
+		if (created == wanted_count)
+			break;
+		// Collision or error: remove this attempt's files.
+		for (unsigned int i = 0; i < created; i++) {
+			File &file = sink->files_[(int)wanted[i].direction];
+			(void)unlinkat(dirfd, (base + wanted[i].ext).c_str(), 0);
+			close(file.fd);
+			file.fd = -1;
+			file.path.clear();
+		}
+	}
+	close(dirfd);
+
+	if (error != 0) {
+		message_r = "open(" + settings.dir + "/" + failed_name +
+			") failed: " + errno_text(error) + ": not logging";
+		return OpenResult::failed;
+	}
+	if (sink->files_[0].fd == -1 && sink->files_[1].fd == -1) {
+		message_r = "no free log file name in " + settings.dir +
+			" after " + std::to_string(max_name_collisions) +
+			" attempts: not logging";
+		return OpenResult::failed;
+	}
+	for (const File &file : sink->files_) {
+		if (file.fd == -1)
+			continue;
+		if (!sink->description_.empty())
+			sink->description_ += " and ";
+		sink->description_ += file.path;
+	}
+	message_r = "logging to " + sink->description_;
+	sink_r = std::move(sink);
+	return OpenResult::opened;
+}
+
+void Sink::report(Level level, std::string message)
+{
+	if (have_report_)
+		return;
+	have_report_ = true;
+	report_level_ = level;
+	report_ = std::move(message);
+}
+
+bool Sink::take_report(Level &level_r, std::string &message_r)
+{
+	if (!have_report_ || report_.empty())
+		return false;
+	level_r = report_level_;
+	message_r = std::move(report_);
+	report_.clear();	// have_report_ stays: at most one report
+	return true;
+}
+
+bool Sink::write_all(File &file, const char *data, size_t size)
+{
+	while (size > 0) {
+		ssize_t ret = ::write(file.fd, data, size);
+		if (ret < 0) {
+			if (errno == EINTR)
+				continue;
+			int err = errno;
+			report(Level::error, "write(" + file.path + ") failed: " +
+			       errno_text(err) + ": logging stopped for this session");
+			stopped_ = true;
+			return false;
+		}
+		data += ret;
+		size -= (size_t)ret;
+		written_ += (uint64_t)ret;
+	}
+	return true;
+}
+
+void Sink::write(Direction direction, const void *data, size_t size,
+		 const struct timeval &now)
+{
+	if (stopped_ || size == 0 || !wanted_[(int)direction])
+		return;
+	File &file = file_for(direction);
+	if (file.fd == -1)
+		return;
+
+	const unsigned char *bytes = (const unsigned char *)data;
+	const Formatter saved = file.formatter;
+	buffer_.clear();
+	file.formatter.format(buffer_, direction, bytes, size, now);
+	if (max_size_ == 0 || written_ + buffer_.size() <= max_size_) {
+		(void)write_all(file, buffer_.data(), buffer_.size());
+		return;
+	}
+
+	// Over the cap: write the longest prefix of the chunk whose formatted
+	// form still fits (at most once per session, so the search is cheap),
+	// then the truncation marker.
+	const uint64_t room = max_size_ - written_;
+	size_t lo = 0, hi = size;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo + 1) / 2;
+		Formatter probe = saved;
+		buffer_.clear();
+		probe.format(buffer_, direction, bytes, mid, now);
+		if (buffer_.size() <= room)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	file.formatter = saved;
+	buffer_.clear();
+	file.formatter.format(buffer_, direction, bytes, lo, now);
+	if (write_all(file, buffer_.data(), buffer_.size()))
+		truncate_at_cap();
+}
+
+void Sink::truncate_at_cap()
+{
+	std::string marker = "*** rawlog_ext: log truncated: "
+		"rawlog_ext_max_size=" + std::to_string(max_size_) +
+		" bytes reached ***\n";
+	// In split files the marker may follow a partial line; its own "\n"
+	// in front keeps the data before it unambiguous.
+	std::string split_marker = "\n" + marker;
+	for (File &file : files_) {
+		if (file.fd == -1)
+			continue;
+		const std::string &text = transcript_ ? marker : split_marker;
+		if (!write_all(file, text.data(), text.size()))
+			return;
+	}
+	stopped_ = true;
+	report(Level::warning, "log reached rawlog_ext_max_size=" +
+	       std::to_string(max_size_) + " bytes: truncated, "
+	       "logging stopped for this session");
+}
+
+} // namespace rawlog_ext

@@ -1,0 +1,83 @@
+// The files of one session's log: safe creation, formatting, size cap and
+// error state. Plain POSIX; the Dovecot glue only reports what it says.
+#ifndef RAWLOG_EXT_SINK_HH
+#define RAWLOG_EXT_SINK_HH
+
+#include "format.hh"
+#include "naming.hh"
+#include "settings.hh"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace rawlog_ext {
+
+enum class OpenResult {
+	opened,		// message: where it logs
+	not_enabled,	// message: why not (a Debug line, not an error)
+	failed,		// message: the error
+};
+
+class Sink {
+public:
+	// Creates the session's log file(s) in settings.dir.
+	static OpenResult open(const Settings &settings, const NameParts &parts,
+			       std::unique_ptr<Sink> &sink_r,
+			       std::string &message_r);
+	~Sink();
+	Sink(const Sink &) = delete;
+	Sink &operator=(const Sink &) = delete;
+
+	bool logs(Direction direction) const
+	{ return !stopped_ && wanted_[(int)direction] &&
+		 file_for(direction).fd != -1; }
+	void write(Direction direction, const void *data, size_t size,
+		   const struct timeval &now);
+
+	// A message for Dovecot's log, at most once each: the first write
+	// error (logging has then stopped) or the size-cap notice.
+	enum class Level { warning, error };
+	bool take_report(Level &level_r, std::string &message_r);
+
+	const std::string &description() const { return description_; }
+	uint64_t bytes_written() const { return written_; }
+
+private:
+	struct File {
+		int fd = -1;
+		std::string path;
+		Formatter formatter;
+		File(const Formatter &f) : formatter(f) {}
+	};
+
+	explicit Sink(const Settings &settings);
+	File &file_for(Direction direction)
+	{ return files_[transcript_ ? 0 : (int)direction]; }
+	const File &file_for(Direction direction) const
+	{ return files_[transcript_ ? 0 : (int)direction]; }
+	bool write_all(File &file, const char *data, size_t size);
+	void truncate_at_cap();
+	void report(Level level, std::string message);
+
+	File files_[2];
+	bool transcript_;
+	bool wanted_[2];	// rawlog_ext_direction: in, out
+	uint64_t max_size_;
+	uint64_t written_ = 0;
+	bool stopped_ = false;
+	bool have_report_ = false;
+	Level report_level_ = Level::error;
+	std::string report_;
+	std::string buffer_;	// reused for formatting
+	std::string description_;
+};
+
+// Opens (and with autocreate, creates with mode 0700) directory path
+// without following a symlink in its last component, or in any component
+// it created itself. Returns the fd or -1 with errno set.
+int open_log_dir(const std::string &path, bool autocreate);
+
+} // namespace rawlog_ext
+
+#endif

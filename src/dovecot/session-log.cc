@@ -1,0 +1,224 @@
+#include "session-log.hh"
+
+#include <new>
+
+namespace rawlog_ext {
+
+struct event *log_event_create(struct event *parent)
+{
+	struct event *event = event_create(parent);
+	event_set_append_log_prefix(event, "rawlog_ext: ");
+	return event;
+}
+
+SessionLog::SessionLog(std::unique_ptr<Sink> sink, struct event *event)
+	: sink_(std::move(sink)), event_(event)
+{
+	event_ref(event_);
+}
+
+SessionLog::~SessionLog()
+{
+	event_unref(&event_);
+}
+
+void SessionLog::unref(SessionLog **log)
+{
+	SessionLog *l = *log;
+	*log = nullptr;
+	if (l != nullptr && --l->refcount_ == 0)
+		delete l;
+}
+
+void SessionLog::write(Direction direction, const void *data,
+		       size_t size) noexcept
+{
+	try {
+		sink_->write(direction, data, size, ioloop_timeval);
+	} catch (const std::bad_alloc &) {
+		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
+	}
+	report_problems();
+}
+
+void SessionLog::report_problems()
+{
+	Sink::Level level;
+	std::string message;
+	if (!sink_->take_report(level, message))
+		return;
+	if (level == Sink::Level::error)
+		e_error(event_, "%s", message.c_str());
+	else
+		e_warning(event_, "%s", message.c_str());
+}
+
+namespace {
+
+struct LoggingIstream {
+	struct istream_private istream;
+	SessionLog *log;
+	bool logging;
+};
+static_assert(std::is_standard_layout_v<LoggingIstream>,
+	      "Dovecot allocates and frees this as a C struct");
+
+struct LoggingOstream {
+	struct ostream_private ostream;
+	SessionLog *log;
+	bool logging;
+	void (*activity)(void *context);
+	void *activity_context;
+	void (*parent_cork)(struct ostream_private *stream, bool set);
+};
+static_assert(std::is_standard_layout_v<LoggingOstream>,
+	      "Dovecot allocates and frees this as a C struct");
+
+LoggingIstream *logging_istream(struct istream_private *stream)
+{
+	return reinterpret_cast<LoggingIstream *>(stream);
+}
+
+LoggingOstream *logging_ostream(struct ostream_private *stream)
+{
+	return reinterpret_cast<LoggingOstream *>(stream);
+}
+
+ssize_t logging_istream_read(struct istream_private *stream) noexcept
+{
+	LoggingIstream *lstream = logging_istream(stream);
+
+	i_stream_seek(stream->parent, stream->parent_start_offset +
+		      stream->istream.v_offset);
+	ssize_t ret = i_stream_read_copy_from_parent(&stream->istream);
+	// The parent's buffer is shared: the new bytes end at pos.
+	if (ret > 0 && lstream->logging) {
+		lstream->log->write(Direction::in,
+				    stream->buffer + stream->pos - ret,
+				    (size_t)ret);
+	}
+	return ret;
+}
+
+void logging_istream_destroy(struct iostream_private *stream) noexcept
+{
+	LoggingIstream *lstream = reinterpret_cast<LoggingIstream *>(
+		container_of(stream, struct istream_private, iostream));
+	struct istream_private *istream = &lstream->istream;
+	uoff_t v_offset = istream->parent_start_offset +
+		istream->istream.v_offset;
+
+	// Leave the parent where a reader of ours stopped, as other filters do.
+	if (istream->parent->seekable || v_offset > istream->parent->v_offset)
+		i_stream_seek(istream->parent, v_offset);
+	SessionLog::unref(&lstream->log);
+}
+
+void run_activity(LoggingOstream *lstream)
+{
+	if (lstream->activity == nullptr)
+		return;
+	void (*activity)(void *) = lstream->activity;
+	lstream->activity = nullptr;
+	activity(lstream->activity_context);
+}
+
+ssize_t logging_ostream_sendv(struct ostream_private *stream,
+			      const struct const_iovec *iov,
+			      unsigned int iov_count) noexcept
+{
+	LoggingOstream *lstream = logging_ostream(stream);
+	run_activity(lstream);
+
+	ssize_t ret = o_stream_sendv(stream->parent, iov, iov_count);
+	if (ret < 0) {
+		o_stream_copy_error_from_parent(stream);
+		return -1;
+	}
+	// Log exactly what the parent accepted.
+	if (lstream->logging) {
+		size_t left = (size_t)ret;
+		for (unsigned int i = 0; i < iov_count && left > 0; i++) {
+			size_t n = iov[i].iov_len < left ? iov[i].iov_len : left;
+			lstream->log->write(Direction::out, iov[i].iov_base, n);
+			left -= n;
+		}
+	}
+	stream->ostream.offset += (uoff_t)ret;
+	return ret;
+}
+
+void logging_ostream_cork(struct ostream_private *stream, bool set) noexcept
+{
+	LoggingOstream *lstream = logging_ostream(stream);
+	if (set)
+		run_activity(lstream);
+	lstream->parent_cork(stream, set);
+}
+
+void logging_ostream_destroy(struct iostream_private *stream) noexcept
+{
+	LoggingOstream *lstream = reinterpret_cast<LoggingOstream *>(
+		container_of(stream, struct ostream_private, iostream));
+	o_stream_unref(&lstream->ostream.parent);
+	SessionLog::unref(&lstream->log);
+}
+
+} // namespace
+
+struct istream *istream_create_logging(struct istream *parent,
+				       SessionLog *log)
+{
+	LoggingIstream *lstream = i_new(LoggingIstream, 1);
+	lstream->log = log;
+	lstream->logging = log->logs(Direction::in);
+	log->ref();
+
+	struct istream_private *stream = &lstream->istream;
+	stream->max_buffer_size = parent->real_stream->max_buffer_size;
+	stream->stream_size_passthrough = TRUE;
+	stream->read = logging_istream_read;
+	stream->iostream.destroy = logging_istream_destroy;
+	stream->istream.readable_fd = parent->readable_fd;
+	stream->istream.blocking = parent->blocking;
+	stream->istream.seekable = parent->seekable;
+	return i_stream_create(stream, parent, i_stream_get_fd(parent),
+			       static_cast<enum istream_create_flag>(0));
+}
+
+struct ostream *ostream_create_logging(struct ostream *parent,
+				       SessionLog *log,
+				       void (*activity)(void *context),
+				       void *context)
+{
+	LoggingOstream *lstream = i_new(LoggingOstream, 1);
+	lstream->log = log;
+	lstream->logging = log->logs(Direction::out);
+	lstream->activity = activity;
+	lstream->activity_context = context;
+	log->ref();
+
+	struct ostream_private *stream = &lstream->ostream;
+	stream->sendv = logging_ostream_sendv;
+	stream->iostream.destroy = logging_ostream_destroy;
+	struct ostream *output = o_stream_create(stream, parent,
+						 o_stream_get_fd(parent));
+	// o_stream_create() filled in the default cork; run ours first.
+	lstream->parent_cork = stream->cork;
+	stream->cork = logging_ostream_cork;
+	return output;
+}
+
+void istream_stop_logging(struct istream *input)
+{
+	logging_istream(input->real_stream)->logging = false;
+}
+
+void ostream_stop_logging(struct ostream *output)
+{
+	LoggingOstream *lstream = logging_ostream(output->real_stream);
+	lstream->logging = false;
+	lstream->activity = nullptr;
+}
+
+} // namespace rawlog_ext

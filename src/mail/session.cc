@@ -1,0 +1,64 @@
+#include "session.hh"
+
+#include <new>
+#include <unistd.h>
+
+namespace rawlog_ext {
+
+struct module *mail_module = nullptr;
+
+namespace {
+
+SessionLog *session_log_open_with(struct mail_user *user, struct event *event)
+{
+	Settings settings;
+	std::string message;
+	if (!settings_parse([user](const char *name) {
+			return mail_user_plugin_getenv(user, name);
+		}, settings, message)) {
+		e_error(event, "%s: not logging this session", message.c_str());
+		return nullptr;
+	}
+
+	NameParts parts;
+	parts.time = ioloop_time;
+	parts.service = user->service != nullptr ? user->service : "";
+	parts.session = user->session_id != nullptr ? user->session_id : "";
+	parts.pid = getpid();
+	parts.hostname = my_hostname;
+	if (settings.ip_in_name && user->conn.remote_ip != nullptr)
+		parts.ip = net_ip2addr(user->conn.remote_ip);
+
+	std::unique_ptr<Sink> sink;
+	switch (Sink::open(settings, parts, sink, message)) {
+	case OpenResult::opened:
+		e_debug(event, "%s", message.c_str());
+		return new SessionLog(std::move(sink), event);
+	case OpenResult::not_enabled:
+		e_debug(event, "%s", message.c_str());
+		return nullptr;
+	case OpenResult::failed:
+		e_error(event, "%s", message.c_str());
+		return nullptr;
+	}
+	return nullptr;
+}
+
+} // namespace
+
+SessionLog *session_log_open(struct mail_user *user)
+{
+	struct event *event = log_event_create(user->event);
+	SessionLog *log = nullptr;
+	try {
+		log = session_log_open_with(user, event);
+	} catch (const std::bad_alloc &) {
+		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
+	} catch (const std::exception &e) {
+		e_error(event, "not logging this session: %s", e.what());
+	}
+	event_unref(&event);
+	return log;
+}
+
+} // namespace rawlog_ext

@@ -1,0 +1,26 @@
+// Shared by the per-protocol glue: decide, for one mail user, whether and
+// where to log, and say so in Dovecot's log.
+#ifndef RAWLOG_EXT_MAIL_SESSION_HH
+#define RAWLOG_EXT_MAIL_SESSION_HH
+
+#include "../dovecot/session-log.hh"
+
+namespace rawlog_ext {
+
+// The module as loaded (for mail_user_is_plugin_loaded()).
+extern struct module *mail_module;
+
+// Returns the session's log, or nullptr when this session is not logged
+// (the reason is logged: Debug for "not enabled", Error for a failure).
+SessionLog *session_log_open(struct mail_user *user);
+
+// Per-protocol glue, registered by the plugin entry. Each returns false
+// where its binary is not the current process.
+bool imap_glue_init();
+void imap_glue_deinit();
+bool pop3_glue_init();
+void pop3_glue_deinit();
+
+} // namespace rawlog_ext
+
+#endif
