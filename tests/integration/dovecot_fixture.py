@@ -1,0 +1,340 @@
+"""Run a private, throw-away Dovecot 2.3 instance for integration tests.
+
+Everything (config, sockets, state, log, mail homes) lives in one temp dir and
+all listeners are on 127.0.0.1 with random ports, so several instances can run
+side by side without touching the system Dovecot (/etc/dovecot, /run/dovecot,
+standard ports).
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import os
+import pathlib
+import re
+import signal
+import socket
+import subprocess
+import time
+
+DOVECOT_BIN = "/usr/sbin/dovecot"
+SYSTEM_MODULE_DIR = pathlib.Path("/usr/lib/dovecot/modules")
+PLUGIN_SO = "lib90_rawlog_ext_plugin.so"
+
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+
+# Login service and inet listener name per protocol.
+_LISTENERS = {
+    "imap": ("imap-login", "imap"),
+    "pop3": ("pop3-login", "pop3"),
+    "lmtp": ("lmtp", "lmtp"),
+    "submission": ("submission-login", "submission"),
+}
+
+
+@dataclasses.dataclass
+class User:
+    name: str
+    password: str = "pass"
+    uid: int = 65534
+    gid: int = 65534
+    home: pathlib.Path | None = None
+    # Appended to the passwd-file extra-fields column (space separated,
+    # "userdb_" prefix for userdb fields).
+    extra: str = ""
+
+
+def _safe_name(name: str) -> str:
+    """Injective mapping of any user name to one path component."""
+    return "".join(
+        c if c.isascii() and (c.isalnum() or c == "-")
+        else "".join(f"_{b:02x}" for b in c.encode())
+        for c in name
+    )
+
+
+def _free_ports(count: int) -> list[int]:
+    # Keep all sockets bound until every port is picked so they are distinct.
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _listening_ports() -> set[int]:
+    # Checked in /proc rather than by connecting: a probe connection would
+    # leave "Disconnected" lines in the log that tests may assert on.
+    ports = set()
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            local, _remote, state = line.split()[1:4]
+            if state == "0A":  # TCP_LISTEN
+                ports.add(int(local.rpartition(":")[2], 16))
+    return ports
+
+
+def _session_procs(sid: int) -> dict[int, str]:
+    """pid -> comm of the live (non-zombie) processes in session `sid`."""
+    procs = {}
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # comm may contain spaces/parens; fields after the last ')' are fixed.
+        head, _, tail = stat.rpartition(")")
+        state, _ppid, _pgrp, session = tail.split()[:4]
+        if int(session) == sid and state != "Z":
+            procs[int(entry.name)] = head.partition("(")[2]
+    return procs
+
+
+def _signal(pids, sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _makedirs_traversable(path: pathlib.Path) -> None:
+    """mkdir -p, chmod 0755 what we created, and insist the rest is searchable
+    by everyone: mail processes run as the test users, auth as 'dovecot'."""
+    path = path.absolute()
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir()
+        d.chmod(0o755)
+    path.chmod(0o755)
+    for d in path.parents:
+        if not d.stat().st_mode & 0o001:
+            raise RuntimeError(
+                f"{d} is not searchable by other users; Dovecot's unprivileged "
+                f"processes could not reach {path} (use a dir under /tmp)")
+
+
+class Dovecot:
+    def __init__(self, tmpdir: pathlib.Path, *, plugin: dict[str, str] | None = None,
+                 mail_plugins: str = "", extra_conf: str = "",
+                 users: list[User] | None = None, module_dir: str | None = None,
+                 protocols=("imap", "pop3")):
+        unknown = set(protocols) - set(_LISTENERS)
+        if unknown:
+            raise ValueError(f"unsupported protocols: {sorted(unknown)}")
+        if module_dir is None:
+            module_dir = os.environ.get("RAWLOG_EXT_MODULE_DIR") or None
+
+        self.base = pathlib.Path(tmpdir).absolute()
+        self.protocols = tuple(protocols)
+        self.module_dir = module_dir
+        self.conf_path = self.base / "dovecot.conf"
+        self.log_path = self.base / "dovecot.log"
+        self.stderr_path = self.base / "master.stderr"
+        # Copies: home gets filled in per instance.
+        self.users = {u.name: dataclasses.replace(u) for u in (users or [])}
+        (self.imap_port, self.pop3_port, self.lmtp_port,
+         self.submission_port, relay_port) = _free_ports(5)
+        # Nothing listens on relay_port; submission only needs it configured.
+        self._relay_port = relay_port
+        self._proc: subprocess.Popen | None = None
+
+        _makedirs_traversable(self.base)
+        self._setup_modules()
+        self._setup_users()
+        self.conf_path.write_text(
+            self._render_conf(plugin or {}, mail_plugins, extra_conf))
+
+    # -- setup ------------------------------------------------------------
+
+    def _setup_modules(self) -> None:
+        # A private plugin dir so configs can load Dovecot's plugins and ours.
+        self.plugin_dir = self.base / "modules"
+        self.plugin_dir.mkdir(mode=0o755)
+        for so in sorted(SYSTEM_MODULE_DIR.glob("*.so")):
+            (self.plugin_dir / so.name).symlink_to(so)
+        if self.module_dir is not None:
+            ours = pathlib.Path(self.module_dir).absolute() / PLUGIN_SO
+            if ours.exists():
+                (self.plugin_dir / PLUGIN_SO).symlink_to(ours)
+
+    def _setup_users(self) -> None:
+        homes = self.base / "home"
+        homes.mkdir(mode=0o755)
+        lines = []
+        for u in self.users.values():
+            if any(c in u.name + u.password for c in ":\n") or "\n" in u.extra:
+                raise ValueError(f"user not representable in passwd-file: {u!r}")
+            if u.home is None:
+                u.home = homes / _safe_name(u.name)
+            u.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chown(u.home, u.uid, u.gid)
+            u.home.chmod(0o700)
+            lines.append(f"{u.name}:{{PLAIN}}{u.password}:{u.uid}:{u.gid}::"
+                         f"{u.home}::{u.extra}\n")
+        self.passwd_path = self.base / "users"
+        self.passwd_path.write_text("".join(lines))
+        self.passwd_path.chmod(0o644)
+
+    def _render_conf(self, plugin: dict[str, str], mail_plugins: str,
+                     extra_conf: str) -> str:
+        def listener(proto: str, port: int, disabled: tuple[str, ...] = ()) -> str:
+            service, name = _LISTENERS[proto]
+            off = "".join(f"  inet_listener {d} {{\n    port = 0\n  }}\n"
+                          for d in disabled)
+            return (f"service {service} {{\n"
+                    f"  inet_listener {name} {{\n"
+                    f"    address = 127.0.0.1\n"
+                    f"    port = {port}\n"
+                    f"  }}\n{off}}}\n")
+
+        for k, v in plugin.items():
+            if "\n" in k + v:
+                raise ValueError(f"newline in plugin setting {k!r}")
+        plugin_block = "".join(f"  {k} = {v}\n" for k, v in plugin.items())
+        log = self.log_path
+        return f"""\
+# Generated by tests/integration/dovecot_fixture.py
+base_dir = {self.base}/run
+state_dir = {self.base}/state
+instance_name = {self.base.name}
+log_path = {log}
+info_log_path = {log}
+debug_log_path = {log}
+
+ssl = no
+listen = 127.0.0.1
+protocols = {" ".join(self.protocols)}
+hostname = test.local
+submission_relay_host = 127.0.0.1
+submission_relay_port = {self._relay_port}
+
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_username_chars =
+passdb {{
+  driver = passwd-file
+  args = {self.passwd_path}
+}}
+userdb {{
+  driver = passwd-file
+  args = {self.passwd_path}
+}}
+
+mail_location = maildir:~/Maildir
+default_internal_user = dovecot
+default_login_user = dovenull
+first_valid_uid = 1
+mail_plugin_dir = {self.plugin_dir}
+mail_plugins = {mail_plugins}
+
+{listener("imap", self.imap_port, ("imaps",))}\
+{listener("pop3", self.pop3_port, ("pop3s",))}\
+{listener("lmtp", self.lmtp_port)}\
+{listener("submission", self.submission_port)}\
+
+plugin {{
+{plugin_block}}}
+
+{extra_conf}
+"""
+
+    # -- lifecycle --------------------------------------------------------
+
+    def start(self) -> None:
+        if self._proc is not None:
+            raise RuntimeError("already started")
+        # -F keeps the master as our child so we notice early exits; a new
+        # session lets stop() find every process the master forked.
+        with open(self.stderr_path, "wb") as err:
+            self._proc = subprocess.Popen(
+                [DOVECOT_BIN, "-F", "-c", str(self.conf_path)],
+                stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                start_new_session=True)
+        atexit.register(self.stop)
+        ports = {getattr(self, f"{p}_port") for p in self.protocols}
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self._proc.poll() is not None:
+                self._fail(f"dovecot master exited with {self._proc.returncode}")
+            if ports <= _listening_ports():
+                return
+            if time.monotonic() > deadline:
+                self._fail(f"ports {sorted(ports)} not listening after {START_TIMEOUT}s")
+            time.sleep(0.1)
+
+    def _fail(self, why: str) -> None:
+        self.stop()
+        stderr = self.stderr_path.read_text(errors="replace")
+        raise RuntimeError(f"{why}\n--- master stderr ---\n{stderr}"
+                           f"--- {self.log_path} ---\n{self.log()}")
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        proc, self._proc = self._proc, None
+        atexit.unregister(self.stop)
+        sid = proc.pid
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        # The master does not wait for mail processes: imap keeps recently
+        # active clients for up to 10s. SIGTERM makes them disconnect (and run
+        # plugin deinit) now. log and stats are spared so the last lines and
+        # events still arrive; they exit by themselves once their clients do.
+        _signal([pid for pid, comm in _session_procs(sid).items()
+                 if comm not in ("log", "stats")], signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        killed = False
+        while procs := _session_procs(sid):
+            if time.monotonic() > deadline:
+                if killed:
+                    raise RuntimeError(f"dovecot processes {procs} survived SIGKILL")
+                _signal(procs, signal.SIGKILL)
+                killed = True
+                deadline = time.monotonic() + STOP_TIMEOUT
+            time.sleep(0.05)
+
+    # -- inspection -------------------------------------------------------
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_log(self, pattern: str, timeout=10) -> re.Match:
+        regex = re.compile(pattern, re.MULTILINE)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = regex.search(self.log())
+            if m:
+                return m
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{pattern!r} not in log after {timeout}s:\n"
+                                   f"{self.log()}")
+            time.sleep(0.05)
+
+    def user(self, name) -> User:
+        return self.users[name]
+
+    def conf_text(self) -> str:
+        return self.conf_path.read_text()

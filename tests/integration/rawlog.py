@@ -1,0 +1,138 @@
+"""Helpers for the integration tests: a recording client and log readers."""
+import pathlib
+import re
+import socket
+import time
+
+TIMESTAMP = re.compile(rb"\d+\.\d{6} ")
+RECORD = re.compile(rb"(?:\d+\.\d{6} )?([IO])([:+]) ")
+TRUNCATED = re.compile(
+    rb"\*\*\* rawlog_ext: log truncated: rawlog_ext_max_size=\d+ bytes reached \*\*\*\n")
+
+
+class RawClient:
+    """A socket client that keeps its own record of every byte either way."""
+
+    def __init__(self, port: int, timeout: float = 20):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sent = bytearray()
+        self.received = bytearray()
+        self.timeout = timeout
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+        self.sent += data
+
+    def read_until(self, pattern: bytes, start: int | None = None) -> re.Match:
+        """Reads until pattern matches the received bytes from start on."""
+        regex = re.compile(pattern, re.MULTILINE | re.DOTALL)
+        start = len(self.received) if start is None else start
+        deadline = time.monotonic() + self.timeout
+        while True:
+            m = regex.search(bytes(self.received), start)
+            if m:
+                return m
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {pattern!r} in {bytes(self.received[-300:])!r}")
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError(f"closed; no {pattern!r} in {bytes(self.received[-300:])!r}")
+            self.received += chunk
+
+    def imap(self, tag: str, command: bytes) -> bytes:
+        """Sends one tagged command and returns everything up to its tagged reply."""
+        start = len(self.received)
+        self.send(tag.encode() + b" " + command + b"\r\n")
+        m = self.read_until(rb"^" + re.escape(tag.encode()) + rb" (OK|NO|BAD)[^\r\n]*\r\n", start)
+        return bytes(self.received[start:m.end()])
+
+    def read_to_eof(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                return
+            self.received += chunk
+        raise TimeoutError("server did not close the connection")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def imap_login(port: int, user: str = "alice", password: str = "pass",
+               pipelined: bytes = b"") -> tuple["RawClient", int, int]:
+    """Logs in (plus pipelined bytes in the same packet).
+
+    Returns the client and the offsets, in its sent and received records,
+    where the post-login part of the session starts.
+    """
+    c = RawClient(port)
+    c.read_until(rb"^\* OK [^\r\n]*\r\n")
+    greeting_end = len(c.received)
+    login = f"L LOGIN {user} {password}\r\n".encode()
+    c.send(login + pipelined)
+    c.read_until(rb"^L (OK|NO|BAD)[^\r\n]*\r\n", greeting_end)
+    return c, len(login), greeting_end
+
+
+def wait_closed(c: RawClient) -> None:
+    c.read_to_eof()
+    c.close()
+
+
+def strip_timestamps(data: bytes) -> bytes:
+    """Undoes rawlog_ext_timestamps=yes in a split file: one stamp per line start."""
+    out = bytearray()
+    pos = 0
+    while pos < len(data):
+        m = TIMESTAMP.match(data, pos)
+        assert m, f"no timestamp at line start: {data[pos:pos + 80]!r}"
+        end = data.find(b"\n", m.end())
+        end = len(data) if end == -1 else end + 1
+        out += data[m.end():end]
+        pos = end
+    return bytes(out)
+
+
+def strip_boundaries(data: bytes) -> tuple[bytes, int]:
+    """Undoes rawlog_ext_boundaries=yes (timestamps off); returns data, chunk count."""
+    out = bytearray()
+    pos = chunks = 0
+    while pos < len(data):
+        assert data.startswith(b"<<<\n", pos), data[pos:pos + 80]
+        end = data.index(b">>>\n", pos + 4)
+        out += data[pos + 4:end]
+        pos = end + 4
+        chunks += 1
+    return bytes(out), chunks
+
+
+def parse_transcript(data: bytes) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """Returns (in bytes, out bytes, records) of a transcript file."""
+    streams = {"I": bytearray(), "O": bytearray()}
+    records = []
+    pos = 0
+    while pos < len(data):
+        m = RECORD.match(data, pos)
+        assert m, f"bad record at {pos}: {data[pos:pos + 80]!r}"
+        end = data.index(b"\n", m.end()) + 1
+        payload = data[m.end():end]
+        if m.group(2) == b"+":
+            payload = payload[:-1]
+        direction = m.group(1).decode()
+        streams[direction] += payload
+        records.append((direction, payload))
+        pos = end
+    return bytes(streams["I"]), bytes(streams["O"]), records
+
+
+def log_files(directory: pathlib.Path, suffix: str = "") -> list[pathlib.Path]:
+    return sorted(p for p in directory.rglob("*" + suffix) if p.is_file())
+
+
+def session_files(directory: pathlib.Path, service: str) -> dict[str, pathlib.Path]:
+    """The files of the one session of service in directory, by extension."""
+    files = [p for p in log_files(directory) if f"_{service}_" in p.name]
+    by_ext = {p.suffix: p for p in files}
+    assert len(by_ext) == len(files), files
+    return by_ext
