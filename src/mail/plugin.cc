@@ -3,9 +3,28 @@
 // up its own binary's hooks and stays out where they are absent.
 #include "session.hh"
 
+DOVECOT_EXTERN_C_BEGIN
+#include "mail-storage-hooks.h"
+DOVECOT_EXTERN_C_END
+
 namespace {
 
 bool imap_active, pop3_active;
+struct mail_storage_hooks storage_hooks;
+
+// Where no protocol glue runs (lmtp, submission in this version), say so
+// to an admin who configured a directory, instead of logging nothing
+// silently.
+void rawlog_ext_mail_user_created(struct mail_user *user)
+{
+	const char *dir = mail_user_plugin_getenv(user, "rawlog_ext_dir");
+	if (dir == nullptr || dir[0] == '\0')
+		return;
+	struct event *event = rawlog_ext::log_event_create(user->event);
+	e_debug(event, "%s sessions are not captured by this version: "
+		"not logging", user->service);
+	event_unref(&event);
+}
 
 } // namespace
 
@@ -24,6 +43,10 @@ void rawlog_ext_plugin_init(struct module *module)
 	rawlog_ext::mail_module = module;
 	imap_active = rawlog_ext::imap_glue_init();
 	pop3_active = rawlog_ext::pop3_glue_init();
+	if (!imap_active && !pop3_active) {
+		storage_hooks.mail_user_created = rawlog_ext_mail_user_created;
+		mail_storage_hooks_add(module, &storage_hooks);
+	}
 }
 
 void rawlog_ext_plugin_deinit(void)
@@ -32,6 +55,10 @@ void rawlog_ext_plugin_deinit(void)
 		rawlog_ext::imap_glue_deinit();
 	if (pop3_active)
 		rawlog_ext::pop3_glue_deinit();
+	if (storage_hooks.mail_user_created != nullptr) {
+		mail_storage_hooks_remove(&storage_hooks);
+		storage_hooks.mail_user_created = nullptr;
+	}
 	imap_active = pop3_active = false;
 	rawlog_ext::mail_module = nullptr;
 }

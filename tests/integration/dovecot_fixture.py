@@ -149,8 +149,8 @@ class Dovecot:
         self.users = {u.name: dataclasses.replace(u) for u in (users or [])}
         (self.imap_port, self.pop3_port, self.lmtp_port,
          self.submission_port, relay_port) = _free_ports(5)
-        # Nothing listens on relay_port; submission only needs it configured.
-        self._relay_port = relay_port
+        # Nothing listens on relay_port unless a test starts an SMTP sink there.
+        self.relay_port = relay_port
         self._proc: subprocess.Popen | None = None
 
         _makedirs_traversable(self.base)
@@ -221,7 +221,7 @@ listen = 127.0.0.1
 protocols = {" ".join(self.protocols)}
 hostname = test.local
 submission_relay_host = 127.0.0.1
-submission_relay_port = {self._relay_port}
+submission_relay_port = {self.relay_port}
 
 disable_plaintext_auth = no
 auth_mechanisms = plain login

@@ -136,3 +136,45 @@ def session_files(directory: pathlib.Path, service: str) -> dict[str, pathlib.Pa
     by_ext = {p.suffix: p for p in files}
     assert len(by_ext) == len(files), files
     return by_ext
+
+
+class SmtpSink:
+    """A minimal SMTP server on 127.0.0.1:port, for submission's relay."""
+
+    def __init__(self, port: int):
+        import socketserver
+        import threading
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                self.wfile.write(b"220 sink.test ESMTP\r\n")
+                in_data = False
+                for line in self.rfile:
+                    if in_data:
+                        in_data = line != b".\r\n"
+                        if not in_data:
+                            self.wfile.write(b"250 2.0.0 queued\r\n")
+                        continue
+                    verb = line[:4].upper()
+                    if verb == b"EHLO":
+                        self.wfile.write(b"250-sink.test\r\n250 PIPELINING\r\n")
+                    elif verb == b"DATA":
+                        in_data = True
+                        self.wfile.write(b"354 go ahead\r\n")
+                    elif verb == b"QUIT":
+                        self.wfile.write(b"221 2.0.0 bye\r\n")
+                        return
+                    else:
+                        self.wfile.write(b"250 2.0.0 ok\r\n")
+
+        class Server(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
