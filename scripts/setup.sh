@@ -1,0 +1,43 @@
+#!/bin/sh
+# Installs what building and testing rawlog_ext needs (Debian/Ubuntu) and
+# builds it out of tree in ./build. Safe to run again.
+#
+# Installing dovecot-core on a fresh machine would start the system's own
+# Dovecot on the standard ports; the tests never use it, so a temporary
+# policy-rc.d keeps it from being started by this install.
+set -eu
+cd "$(dirname "$0")/.."
+
+PACKAGES="build-essential autoconf automake libtool pkg-config
+dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-submissiond
+dovecot-dev libcmocka-dev valgrind python3 python3-pytest openssl"
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing=""
+for pkg in $PACKAGES; do
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+	echo "setup: installing:$missing"
+	policy=/usr/sbin/policy-rc.d
+	added_policy=no
+	if [ ! -e "$policy" ]; then
+		as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
+		added_policy=yes
+	fi
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends $missing >/dev/null
+	[ "$added_policy" = no ] || as_root rm -f "$policy"
+fi
+
+[ -x configure ] || ./autogen.sh >/dev/null
+mkdir -p build
+cd build
+[ -f Makefile ] || ../configure --quiet
+make -j"$(nproc)" >/dev/null
+echo "setup: built build/src/.libs/lib90_rawlog_ext_plugin.so"

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Sets everything up (packages, build) and runs the whole test suite:
+# unit tests under valgrind, the same under ASan/UBSan, make distcheck, and
+# the integration tests against a private Dovecot on 127.0.0.1.
+# The tests start Dovecot as root (it drops to the test users itself).
+set -eu
+cd "$(dirname "$0")/.."
+sh scripts/setup.sh
+
+echo "== unit tests (valgrind)"
+make -C build -j"$(nproc)" check
+
+echo "== unit tests (ASan/UBSan)"
+mkdir -p build-asan
+# valgrind and ASan do not mix: run these binaries directly.
+(cd build-asan && { [ -f Makefile ] || ../configure --quiet --enable-sanitizers; } &&
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	make -j"$(nproc)" check LOG_COMPILER=)
+
+echo "== make distcheck"
+make -C build distcheck >/dev/null
+echo "distcheck ok"
+
+echo "== integration tests"
+# Debian's python3 (with python3-pytest), whatever else is first in PATH.
+set -- env RAWLOG_EXT_MODULE_DIR="$PWD/build/src/.libs" \
+	/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
+if [ "$(id -u)" -ne 0 ]; then
+	exec sudo "$@"
+fi
+exec "$@"
