@@ -66,7 +66,9 @@ void wrap_input(ImapClientContext *ctx)
 	update_parser_streams(client);
 }
 
-void wrap_output(ImapClientContext *ctx, void (*activity)(void *))
+void first_output(void *context);
+
+void wrap_output(ImapClientContext *ctx)
 {
 	struct client *client = ctx->client;
 	if (ctx->output != nullptr) {
@@ -74,8 +76,11 @@ void wrap_output(ImapClientContext *ctx, void (*activity)(void *))
 		o_stream_unref(&ctx->output);
 	}
 	struct ostream *old_output = client->output;
-	client->output = ostream_create_logging(old_output, ctx->log,
-						activity, ctx);
+	// Until the input is wrapped, the new outermost filter carries the
+	// "wrap the input at the first output" duty.
+	client->output = ostream_create_logging(
+		old_output, ctx->log,
+		ctx->input == nullptr ? first_output : nullptr, ctx);
 	// Keep the byte counters of the logout line going.
 	client->output->offset = old_output->offset;
 	o_stream_unref(&old_output);
@@ -96,7 +101,7 @@ void imap_command_post(struct client_command_context *cmd)
 	if (ctx == nullptr)
 		return;
 	if (client->output != ctx->output)
-		wrap_output(ctx, nullptr);
+		wrap_output(ctx);
 	if (ctx->input != nullptr && client->input != ctx->input)
 		wrap_input(ctx);
 }
@@ -126,7 +131,7 @@ void imap_client_created(struct client **clientp)
 			ctx->module_ctx.super = client->v;
 			client->v.destroy = imap_client_destroy;
 			MODULE_CONTEXT_SET(client, imap_client_module, ctx);
-			wrap_output(ctx, first_output);
+			wrap_output(ctx);
 		}
 	}
 	if (next_hook_client_created != nullptr)

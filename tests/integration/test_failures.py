@@ -30,6 +30,9 @@ def assert_session_works(port: int, user: str = "alice", size: int = 64 * 1024):
 
 
 def rawlog_lines(dc, level: str) -> list[str]:
+    # Log lines travel through Dovecot's log process: wait for the session's
+    # last line, which the same process wrote after ours.
+    dc.wait_log(r"(imap|pop3)\([^)]*\)<\d+><[^>]*>: Info: Disconnected")
     return re.findall(rf"^.*{level}: rawlog_ext: .*$", dc.log(), re.MULTILINE)
 
 

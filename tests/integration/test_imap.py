@@ -58,6 +58,7 @@ def test_split_log_is_the_wire(logged_dovecot, rawlog_dir):
         st = f.stat()
         assert st.st_mode & 0o777 == 0o600
         assert (st.st_uid, st.st_gid) == (65534, 65534)
+    dc.wait_log(r"imap\(alice\).*Disconnected")
     assert "rawlog_ext" not in re.sub(r".*Debug:.*\n", "", dc.log()), dc.log()
 
 
@@ -66,7 +67,7 @@ def test_file_name_has_time_service_session_pid_host(logged_dovecot, rawlog_dir)
     c, _, _ = imap_login(dc.imap_port)
     c.imap("x", b"LOGOUT")
     wait_closed(c)
-    session = re.search(r"imap\(alice\)<(\d+)><([^>]+)>", dc.log())
+    session = dc.wait_log(r"imap\(alice\)<(\d+)><([^>]+)>")
     pid, session_id = session.group(1), session.group(2)
     name = session_files(rawlog_dir, "imap")[".in"].name
     host = os.uname().nodename
@@ -182,6 +183,7 @@ def test_max_size_truncates_and_session_goes_on(logged_dovecot, rawlog_dir):
         # What is kept is an exact prefix of the wire.
         assert bytes(expected).startswith(strip_timestamps(kept))
     assert total <= 4096
+    dc.wait_log(r"imap\(alice\).*Disconnected")
     assert len(re.findall(r"Warning: rawlog_ext: log reached rawlog_ext_max_size", dc.log())) == 1
 
 

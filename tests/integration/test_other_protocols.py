@@ -24,7 +24,8 @@ def test_module_loads_in_lmtp_and_submission(dovecot_factory, rawlog_dir):
         assert smtp.noop()[0] == 250
     dc.wait_log(r"submission\(alice\).*Disconnected")
     relay.close()
-    c, _, _ = assert_session_works(dc.imap_port)
+    assert_session_works(dc.imap_port)
+    dc.wait_log(r"imap\(alice\).*Disconnected")
 
     log = dc.log()
     for service in ("lmtp", "submission"):
