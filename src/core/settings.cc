@@ -1,9 +1,6 @@
 #include "settings.hh"
 
 #include <cctype>
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
 
 namespace rawlog_ext {
 
@@ -86,12 +83,16 @@ static_assert(sizeof(setting_names) / sizeof(setting_names[0]) ==
 
 bool parse_bool(const std::string &value, bool &result_r)
 {
-	// The spellings Dovecot's own boolean settings accept.
-	if (value == "yes" || value == "y" || value == "1") {
+	std::string lower = value;
+	for (char &c : lower)
+		c = (char)tolower((unsigned char)c);
+	// yes/no as in Dovecot's settings (any case), and the y/n/1/0
+	// shorthands admins use in plugin {} values.
+	if (lower == "yes" || lower == "y" || lower == "1") {
 		result_r = true;
 		return true;
 	}
-	if (value == "no" || value == "n" || value == "0") {
+	if (lower == "no" || lower == "n" || lower == "0") {
 		result_r = false;
 		return true;
 	}
@@ -101,14 +102,14 @@ bool parse_bool(const std::string &value, bool &result_r)
 bool parse_size(const std::string &value, uint64_t &result_r)
 {
 	size_t i = 0;
-	while (i < value.size() && isdigit((unsigned char)value[i]))
-		i++;
-	if (i == 0 || i > 19)
-		return false;
-	errno = 0;
-	unsigned long long number = strtoull(value.substr(0, i).c_str(),
-					     nullptr, 10);
-	if (errno != 0)
+	uint64_t number = 0;
+	for (; i < value.size() && isdigit((unsigned char)value[i]); i++) {
+		unsigned int digit = (unsigned int)(value[i] - '0');
+		if (number > (UINT64_MAX - digit) / 10)
+			return false;
+		number = number * 10 + digit;
+	}
+	if (i == 0)
 		return false;
 	while (i < value.size() && value[i] == ' ')
 		i++;
@@ -132,7 +133,7 @@ bool parse_size(const std::string &value, uint64_t &result_r)
 		return false;
 	if (shift > 0 && number > (UINT64_MAX >> shift))
 		return false;
-	result_r = (uint64_t)number << shift;
+	result_r = number << shift;
 	return true;
 }
 

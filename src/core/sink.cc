@@ -44,8 +44,10 @@ int open_log_dir(const std::string &path, bool autocreate)
 		if (!component.empty())
 			missing = component + (missing.empty() ? "" : "/") + missing;
 		existing.erase(slash);
-		parent = open_dir_nofollow(AT_FDCWD,
-					   existing.empty() ? "/" : existing.c_str());
+		// Pre-existing ancestors are the admin's tree: symlinks there
+		// (e.g. /var/log -> /data/log) are followed.
+		parent = open(existing.empty() ? "/" : existing.c_str(),
+			      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (parent == -1 && errno != ENOENT)
 			return -1;
 	}
@@ -105,21 +107,24 @@ OpenResult Sink::open(const Settings &settings, const NameParts &parts,
 	}
 	if (!check_dir_path(settings.dir, message_r))
 		return OpenResult::failed;
+	std::string dir = settings.dir;
+	while (dir.size() > 1 && dir.back() == '/')
+		dir.pop_back();
 
-	int dirfd = open_log_dir(settings.dir, settings.autocreate);
+	int dirfd = open_log_dir(dir, settings.autocreate);
 	if (dirfd == -1) {
 		int err = errno;
 		if (err == ENOENT && !settings.autocreate) {
-			message_r = settings.dir + " does not exist "
+			message_r = dir + " does not exist "
 				"(rawlog_ext_autocreate=no): not logging";
 			return OpenResult::not_enabled;
 		}
 		if (err == ELOOP || err == ENOTDIR) {
-			message_r = "open(" + settings.dir + ") failed: " +
+			message_r = "open(" + dir + ") failed: " +
 				errno_text(err) + " (a symlink is never "
 				"followed for the last component): not logging";
 		} else {
-			message_r = "open(" + settings.dir + ") failed: " +
+			message_r = "open(" + dir + ") failed: " +
 				errno_text(err) + ": not logging";
 		}
 		return OpenResult::failed;
@@ -160,7 +165,7 @@ OpenResult Sink::open(const Settings &settings, const NameParts &parts,
 			}
 			File &file = sink->files_[(int)wanted[created].direction];
 			file.fd = fd;
-			file.path = settings.dir + "/" + name;
+			file.path = dir + "/" + name;
 		}
 		if (created == wanted_count)
 			break;
@@ -176,12 +181,12 @@ OpenResult Sink::open(const Settings &settings, const NameParts &parts,
 	close(dirfd);
 
 	if (error != 0) {
-		message_r = "open(" + settings.dir + "/" + failed_name +
+		message_r = "open(" + dir + "/" + failed_name +
 			") failed: " + errno_text(error) + ": not logging";
 		return OpenResult::failed;
 	}
 	if (sink->files_[0].fd == -1 && sink->files_[1].fd == -1) {
-		message_r = "no free log file name in " + settings.dir +
+		message_r = "no free log file name in " + dir +
 			" after " + std::to_string(max_name_collisions) +
 			" attempts: not logging";
 		return OpenResult::failed;

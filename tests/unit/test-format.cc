@@ -1,0 +1,380 @@
+// Formatter: split and transcript layouts, timestamps, boundaries, and
+// lossless reconstruction of the logged bytes.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+// cmocka 1.1 has no extern "C" of its own.
+extern "C" {
+#include <cmocka.h>
+}
+
+#include "core/format.hh"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+using namespace rawlog_ext;
+
+namespace {
+
+const struct timeval t1 = { 1700000000, 5 };
+const struct timeval t2 = { 1700000001, 250000 };
+const struct timeval t3 = { 1700000002, 999999 };
+const std::string s1 = "1700000000.000005 ";
+const std::string s2 = "1700000001.250000 ";
+const std::string s3 = "1700000002.999999 ";
+
+struct Chunk {
+	Direction direction;
+	std::string data;
+	struct timeval now;
+};
+
+std::string format_chunks(Formatter formatter, const std::vector<Chunk> &chunks)
+{
+	std::string out;
+	for (const Chunk &c : chunks) {
+		formatter.format(out, c.direction,
+				 (const unsigned char *)c.data.data(),
+				 c.data.size(), c.now);
+	}
+	return out;
+}
+
+std::string split(const std::vector<std::string> &parts,
+		  bool timestamps, bool boundaries,
+		  const std::vector<struct timeval> &times = { t1, t2, t3 })
+{
+	std::vector<Chunk> chunks;
+	for (size_t i = 0; i < parts.size(); i++)
+		chunks.push_back({ Direction::in, parts[i], times[i % times.size()] });
+	return format_chunks(Formatter(false, timestamps, boundaries), chunks);
+}
+
+// Printable form for failure messages.
+std::string escape(const std::string &s)
+{
+	std::string out;
+	for (unsigned char c : s) {
+		if (c == '\n')
+			out += "\\n";
+		else if (c >= 0x20 && c < 0x7f && c != '\\')
+			out += (char)c;
+		else {
+			char buf[8];
+			snprintf(buf, sizeof(buf), "\\x%02x", c);
+			out += buf;
+		}
+	}
+	return out;
+}
+
+void assert_bytes_equal(const std::string &got, const std::string &expected)
+{
+	if (got != expected)
+		fail_msg("got \"%s\"\n expected \"%s\"", escape(got).c_str(),
+			 escape(expected).c_str());
+}
+
+// Undoes split formatting with one known stamp: a stamp must start the
+// file and follow every '\n' that has more data behind it.
+std::string unsplit(const std::string &log, const std::string &stamp)
+{
+	std::string data;
+	size_t pos = 0;
+	while (pos < log.size()) {
+		if (log.compare(pos, stamp.size(), stamp) != 0)
+			fail_msg("no stamp at offset %zu of \"%s\"", pos,
+				 escape(log).c_str());
+		pos += stamp.size();
+		size_t lf = log.find('\n', pos);
+		size_t end = lf == std::string::npos ? log.size() : lf + 1;
+		data.append(log, pos, end - pos);
+		pos = end;
+	}
+	return data;
+}
+
+// Undoes transcript formatting: returns the in and out byte streams.
+void untranscript(const std::string &log, const std::string &stamp,
+		  std::string &in_r, std::string &out_r)
+{
+	in_r.clear();
+	out_r.clear();
+	size_t pos = 0;
+	while (pos < log.size()) {
+		if (log.compare(pos, stamp.size(), stamp) != 0 ||
+		    pos + stamp.size() + 3 > log.size())
+			fail_msg("bad record at offset %zu", pos);
+		pos += stamp.size();
+		char dir = log[pos], kind = log[pos + 1];
+		if ((dir != 'I' && dir != 'O') || (kind != ':' && kind != '+') ||
+		    log[pos + 2] != ' ')
+			fail_msg("bad record header at offset %zu", pos);
+		pos += 3;
+		size_t lf = log.find('\n', pos);
+		if (lf == std::string::npos)
+			fail_msg("record at offset %zu does not end in \\n", pos);
+		// "+": the '\n' was added by the log and is not data.
+		size_t end = kind == ':' ? lf + 1 : lf;
+		(dir == 'I' ? in_r : out_r).append(log, pos, end - pos);
+		pos = lf + 1;
+	}
+}
+
+// Dovecot's rawlog -t/-b rule, written independently as an oracle: stamp
+// before the first byte of the file and after every '\n' that is not the
+// last byte of its chunk, and before a chunk's first byte if the previous
+// chunk ended in '\n'.
+std::string rawlog_model(const std::vector<std::string> &parts, bool timestamps,
+			 bool boundaries, const std::string &stamp)
+{
+	std::string out;
+	bool prev_lf = true;
+	for (const std::string &part : parts) {
+		if (part.empty())
+			continue;
+		if (boundaries)
+			out += "<<<\n";
+		if (timestamps && prev_lf)
+			out += stamp;
+		for (size_t i = 0; i < part.size(); i++) {
+			out += part[i];
+			if (timestamps && part[i] == '\n' && i + 1 != part.size())
+				out += stamp;
+		}
+		prev_lf = part.back() == '\n';
+		if (boundaries)
+			out += ">>>\n";
+	}
+	return out;
+}
+
+// Test inputs for the reconstruction tests.
+std::vector<std::string> sample_inputs()
+{
+	std::string all_bytes;
+	for (int i = 0; i < 256; i++)
+		all_bytes += (char)i;
+	return {
+		"a",
+		"\n",
+		"\n\n\n",
+		"\r",
+		"\r\n",
+		"line\r\nline2\n\nlast",
+		"no newline at all",
+		std::string("\0\n\0", 3),
+		all_bytes,
+		all_bytes + all_bytes,
+		"\n" + all_bytes + "\r\n\n",
+	};
+}
+
+// Splits data as the three feeding patterns: whole, byte by byte, and
+// irregular sizes that cut lines at varying points.
+std::vector<std::vector<std::string>> chunkings(const std::string &data)
+{
+	std::vector<std::string> whole = { data }, bytes, irregular;
+	for (char c : data)
+		bytes.push_back(std::string(1, c));
+	static const size_t sizes[] = { 3, 1, 7, 2, 13, 5 };
+	for (size_t pos = 0, i = 0; pos < data.size(); i++) {
+		size_t n = sizes[i % 6];
+		irregular.push_back(data.substr(pos, n));
+		pos += n;
+	}
+	return { whole, bytes, irregular };
+}
+
+void test_format_timestamp_values(void **)
+{
+	static const struct {
+		struct timeval tv;
+		const char *expected;
+	} cases[] = {
+		{ { 0, 0 }, "0.000000 " },
+		{ { 1700000000, 5 }, "1700000000.000005 " },
+		{ { 1700000000, 999999 }, "1700000000.999999 " },
+		{ { 1, 100000 }, "1.100000 " },
+		{ { 9, 10 }, "9.000010 " },
+		{ { 9223372036854775807LL, 999999 }, "9223372036854775807.999999 " },
+	};
+	for (const auto &c : cases) {
+		char buf[32];
+		memset(buf, 'X', sizeof(buf));
+		size_t len = format_timestamp(buf, c.tv);
+		if (len != strlen(c.expected) || memcmp(buf, c.expected, len) != 0)
+			fail_msg("format_timestamp: \"%.*s\", expected \"%s\"",
+				 (int)len, buf, c.expected);
+	}
+}
+
+void test_split_without_timestamps_is_identity(void **)
+{
+	for (const std::string &data : sample_inputs()) {
+		for (const auto &parts : chunkings(data))
+			assert_bytes_equal(split(parts, false, false), data);
+	}
+}
+
+void test_split_stamps_at_file_start_and_line_starts(void **)
+{
+	assert_bytes_equal(split({ "a\nb" }, true, false), s1 + "a\n" + s1 + "b");
+	assert_bytes_equal(split({ "a\n\nb\n" }, true, false),
+			   s1 + "a\n" + s1 + "\n" + s1 + "b\n");
+	assert_bytes_equal(split({ "\n" }, true, false), s1 + "\n");
+}
+
+void test_split_stamp_after_chunk_final_lf_waits_for_next_chunk(void **)
+{
+	// The line that "c\n" ends starts in chunk 3: it gets chunk 3's time.
+	assert_bytes_equal(split({ "a\nb", "c\n", "d" }, true, false),
+			   s1 + "a\n" + s1 + "bc\n" + s3 + "d");
+	assert_bytes_equal(split({ "a\n" }, true, false), s1 + "a\n");
+	assert_bytes_equal(split({ "a\n", "\n", "\n" }, true, false),
+			   s1 + "a\n" + s2 + "\n" + s3 + "\n");
+}
+
+void test_split_partial_line_across_chunks_has_no_inner_stamp(void **)
+{
+	assert_bytes_equal(split({ "ab", "cd", "e\n" }, true, false),
+			   s1 + "abcde\n");
+}
+
+void test_split_boundaries_around_each_chunk(void **)
+{
+	// Like rawlog -b: the closing marker follows even a partial line.
+	assert_bytes_equal(split({ "abc", "d\n" }, false, true),
+			   "<<<\nabc>>>\n<<<\nd\n>>>\n");
+	assert_bytes_equal(split({ "abc", "d\n", "x" }, true, true),
+			   "<<<\n" + s1 + "abc>>>\n<<<\nd\n>>>\n<<<\n" + s3 + "x>>>\n");
+}
+
+void test_split_matches_dovecot_rawlog_model(void **)
+{
+	for (bool boundaries : { false, true }) {
+		for (bool timestamps : { false, true }) {
+			for (const std::string &data : sample_inputs()) {
+				for (const auto &parts : chunkings(data)) {
+					assert_bytes_equal(
+						split(parts, timestamps, boundaries, { t1 }),
+						rawlog_model(parts, timestamps, boundaries, s1));
+				}
+			}
+		}
+	}
+}
+
+void test_empty_chunk_writes_nothing(void **)
+{
+	for (bool transcript : { false, true }) {
+		Formatter formatter(transcript, true, true);
+		std::string out;
+		formatter.format(out, Direction::in, (const unsigned char *)"", 0, t1);
+		assert_bytes_equal(out, "");
+	}
+	// Nor does it end a line: "b" continues the line "a" started.
+	assert_bytes_equal(split({ "a", "", "b" }, true, false), s1 + "ab");
+}
+
+void test_transcript_records_whole_and_partial_lines(void **)
+{
+	std::vector<Chunk> chunks = {
+		{ Direction::in, "a\nbc", t1 },
+		{ Direction::out, "d\n", t1 },
+		{ Direction::in, "e\n", t1 },
+		{ Direction::out, "\n\nx", t1 },
+	};
+	assert_bytes_equal(format_chunks(Formatter(true, false, false), chunks),
+			   "I: a\nI+ bc\nO: d\nI: e\nO: \nO: \nO+ x\n");
+}
+
+void test_transcript_stamps_every_record(void **)
+{
+	std::vector<Chunk> chunks = {
+		{ Direction::in, "a\nbc", t1 },
+		{ Direction::out, "d\n", t2 },
+		{ Direction::in, "e\n", t3 },
+	};
+	assert_bytes_equal(format_chunks(Formatter(true, true, false), chunks),
+			   s1 + "I: a\n" + s1 + "I+ bc\n" + s2 + "O: d\n" +
+			   s3 + "I: e\n");
+}
+
+void test_transcript_boundaries_around_each_chunk(void **)
+{
+	std::vector<Chunk> chunks = {
+		{ Direction::in, "a\nb", t1 },
+		{ Direction::out, "c\n", t1 },
+	};
+	assert_bytes_equal(format_chunks(Formatter(true, false, true), chunks),
+			   "<<<\nI: a\nI+ b\n>>>\n<<<\nO: c\n>>>\n");
+}
+
+void test_split_reconstructs_original_bytes(void **)
+{
+	for (bool timestamps : { false, true }) {
+		const std::string stamp = timestamps ? s1 : "";
+		for (const std::string &data : sample_inputs()) {
+			for (const auto &parts : chunkings(data)) {
+				std::string log = split(parts, timestamps, false, { t1 });
+				assert_bytes_equal(unsplit(log, stamp), data);
+			}
+		}
+	}
+}
+
+void test_transcript_reconstructs_both_directions(void **)
+{
+	for (bool timestamps : { false, true }) {
+		const std::string stamp = timestamps ? s1 : "";
+		for (const std::string &data : sample_inputs()) {
+			// Out is the input reversed, so the streams differ.
+			std::string rdata(data.rbegin(), data.rend());
+			for (const auto &parts : chunkings(data)) {
+				// Interleave: each in chunk is followed by the
+				// same-sized out chunk.
+				std::vector<Chunk> chunks;
+				size_t pos = 0;
+				for (const std::string &part : parts) {
+					chunks.push_back({ Direction::in, part, t1 });
+					chunks.push_back({ Direction::out,
+							   rdata.substr(pos, part.size()), t1 });
+					pos += part.size();
+				}
+				std::string log = format_chunks(
+					Formatter(true, timestamps, false), chunks);
+				std::string in, out;
+				untranscript(log, stamp, in, out);
+				assert_bytes_equal(in, data);
+				assert_bytes_equal(out, rdata);
+			}
+		}
+	}
+}
+
+} // namespace
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_format_timestamp_values),
+		cmocka_unit_test(test_split_without_timestamps_is_identity),
+		cmocka_unit_test(test_split_stamps_at_file_start_and_line_starts),
+		cmocka_unit_test(test_split_stamp_after_chunk_final_lf_waits_for_next_chunk),
+		cmocka_unit_test(test_split_partial_line_across_chunks_has_no_inner_stamp),
+		cmocka_unit_test(test_split_boundaries_around_each_chunk),
+		cmocka_unit_test(test_split_matches_dovecot_rawlog_model),
+		cmocka_unit_test(test_empty_chunk_writes_nothing),
+		cmocka_unit_test(test_transcript_records_whole_and_partial_lines),
+		cmocka_unit_test(test_transcript_stamps_every_record),
+		cmocka_unit_test(test_transcript_boundaries_around_each_chunk),
+		cmocka_unit_test(test_split_reconstructs_original_bytes),
+		cmocka_unit_test(test_transcript_reconstructs_both_directions),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,251 @@
+// Log file names and the rawlog_ext_dir path check.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+// cmocka 1.1 has no extern "C" of its own.
+extern "C" {
+#include <cmocka.h>
+}
+
+#include "core/naming.hh"
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+using namespace rawlog_ext;
+
+namespace {
+
+NameParts fixed_parts()
+{
+	NameParts parts;
+	parts.time = 1700000000;
+	parts.service = "imap";
+	parts.session = "sess";
+	parts.pid = 1234;
+	parts.hostname = "mail.example.org";
+	return parts;
+}
+
+void test_sanitize_name_field_table(void **)
+{
+	static const struct {
+		std::string in, out;
+	} cases[] = {
+		{ "imap", "imap" },
+		{ "AZaz09.+=-", "AZaz09.+=-" },
+		{ "a/b", "a-b" },
+		{ "/", "-" },
+		{ "../x", "..-x" },
+		{ "a_b", "a-b" },
+		// Alone, "." and ".." would be path components.
+		{ ".", "-" },
+		{ "..", "-" },
+		{ "...", "..." },
+		{ "", "-" },
+		{ "a b", "a-b" },
+		{ "%u", "-u" },
+		{ "a\tb\nc\rd\x7f", "a-b-c-d-" },
+		{ std::string("a\0b", 3), "a-b" },
+		{ "\xc3\xbc", "--" },		// UTF-8 u-umlaut: one '-' per byte
+		{ "\x80\xff", "--" },
+		// Dovecot session ids are base64: '+' stays, '/' does not.
+		{ "k2Bp/9+4xcBAAQAB", "k2Bp-9+4xcBAAQAB" },
+		{ "abc+/==", "abc+-==" },
+	};
+	for (const auto &c : cases) {
+		std::string got = sanitize_name_field(c.in);
+		if (got != c.out)
+			fail_msg("sanitize_name_field(\"%s\") = \"%s\", expected \"%s\"",
+				 c.in.c_str(), got.c_str(), c.out.c_str());
+	}
+}
+
+void test_sanitize_name_field_every_byte(void **)
+{
+	// Exhaustive: each byte is kept or becomes '-', never anything else.
+	for (int c = 0; c < 256; c++) {
+		bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			(c >= '0' && c <= '9') || c == '.' || c == '+' ||
+			c == '=' || c == '-';
+		std::string in = "x" + std::string(1, (char)c) + "x";
+		std::string expected = "x" + std::string(1, keep ? (char)c : '-') + "x";
+		if (sanitize_name_field(in) != expected)
+			fail_msg("byte 0x%02x mapped wrongly", c);
+	}
+}
+
+void test_log_base_name_exact_strings(void **)
+{
+	NameParts plain = fixed_parts();
+	NameParts with_ip = plain;
+	with_ip.ip = "192.0.2.1";
+	NameParts with_ipv6 = plain;
+	with_ipv6.ip = "2001:db8::1";
+	NameParts epoch = plain;
+	epoch.time = 0;
+	NameParts leap_day = plain;
+	leap_day.time = 951782400;
+	NameParts y2038 = plain;
+	y2038.time = 2147483647;
+
+	const struct {
+		const NameParts *parts;
+		unsigned int n;
+		const char *expected;
+	} cases[] = {
+		{ &plain, 0, "20231114T221320Z_imap_sess_1234_mail.example.org" },
+		{ &plain, 1, "20231114T221320Z_imap_sess_1234_mail.example.org_1" },
+		{ &plain, 12, "20231114T221320Z_imap_sess_1234_mail.example.org_12" },
+		{ &with_ip, 0, "20231114T221320Z_imap_sess_1234_mail.example.org_192.0.2.1" },
+		{ &with_ip, 2, "20231114T221320Z_imap_sess_1234_mail.example.org_192.0.2.1_2" },
+		{ &with_ipv6, 0, "20231114T221320Z_imap_sess_1234_mail.example.org_2001-db8--1" },
+		{ &epoch, 0, "19700101T000000Z_imap_sess_1234_mail.example.org" },
+		{ &leap_day, 0, "20000229T000000Z_imap_sess_1234_mail.example.org" },
+		{ &y2038, 0, "20380119T031407Z_imap_sess_1234_mail.example.org" },
+	};
+	for (const auto &c : cases) {
+		std::string got = log_base_name(*c.parts, c.n);
+		if (got != c.expected)
+			fail_msg("log_base_name = \"%s\", expected \"%s\"",
+				 got.c_str(), c.expected);
+	}
+}
+
+void test_log_base_name_is_utc_whatever_tz(void **)
+{
+	const char *old_tz = getenv("TZ");
+	std::string saved = old_tz == nullptr ? "" : old_tz;
+	// A POSIX TZ string: needs no tzdata to take effect.
+	setenv("TZ", "JST-9", 1);
+	tzset();
+	std::string name = log_base_name(fixed_parts());
+	if (old_tz == nullptr)
+		unsetenv("TZ");
+	else
+		setenv("TZ", saved.c_str(), 1);
+	tzset();
+	assert_string_equal(name.c_str(),
+			    "20231114T221320Z_imap_sess_1234_mail.example.org");
+}
+
+void test_log_base_name_hostile_fields_add_no_separator(void **)
+{
+	NameParts parts = fixed_parts();
+	parts.service = "imap/../x_y";
+	parts.session = "../..";
+	parts.hostname = "evil/host_name\n";
+	parts.ip = "1_2/3";
+	assert_string_equal(log_base_name(parts, 3).c_str(),
+			    "20231114T221320Z_imap-..-x-y_..-.._1234_evil-host-name-_1-2-3_3");
+
+	// Fields that sanitize to nothing useful still keep their slot.
+	parts.service = "";
+	parts.session = "..";
+	parts.hostname = ".";
+	parts.ip = "";
+	assert_string_equal(log_base_name(parts).c_str(),
+			    "20231114T221320Z_-_-_1234_-");
+}
+
+void test_check_dir_path_table(void **)
+{
+	static const struct {
+		const char *path;
+		bool valid;
+	} cases[] = {
+		{ "/", true },
+		{ "/var/rawlog", true },
+		{ "/a//b", true },
+		{ "/a/b/", true },
+		{ "/a/b/..x", true },
+		{ "/a/..b/c", true },
+		{ "/a/.b", true },
+		{ "/a/b.../c", true },
+		{ "/a/.../c", true },
+		{ "", false },
+		{ "a/b", false },
+		{ "relative", false },
+		{ "./a", false },
+		{ "../a", false },
+		{ "~/x", false },
+		{ "/a/../b", false },
+		{ "/a/./b", false },
+		{ "/a/..", false },
+		{ "/a/.", false },
+		{ "/..", false },
+		{ "/.", false },
+		{ "/a/../", false },
+		{ "//..//a", false },
+	};
+	for (const auto &c : cases) {
+		std::string error;
+		bool ok = check_dir_path(c.path, error);
+		if (ok != c.valid)
+			fail_msg("check_dir_path(\"%s\") returned %d", c.path, ok);
+		if (!ok && error.find(std::string("rawlog_ext_dir=") + c.path + " ") ==
+		    std::string::npos)
+			fail_msg("error for \"%s\" does not name the path: %s",
+				 c.path, error.c_str());
+	}
+}
+
+void test_check_dir_path_error_messages(void **)
+{
+	std::string error;
+	assert_false(check_dir_path("var/rawlog", error));
+	assert_string_equal(error.c_str(),
+			    "rawlog_ext_dir=var/rawlog is not an absolute path");
+	assert_false(check_dir_path("/a/./b", error));
+	assert_non_null(strstr(error.c_str(),
+			       "rawlog_ext_dir=/a/./b contains a '.' component"));
+	assert_false(check_dir_path("/a/../b", error));
+	assert_non_null(strstr(error.c_str(),
+			       "rawlog_ext_dir=/a/../b contains a '..' component"));
+}
+
+void test_check_dir_path_rejects_hostile_usernames(void **)
+{
+	// What "/var/rawlog/%u" expands to for usernames a client picks.
+	static const struct {
+		const char *username;
+		bool valid;
+	} cases[] = {
+		{ "alice", true },
+		{ "alice@example.org", true },
+		{ "..alice", true },
+		{ "a/b", true },
+		{ "..", false },
+		{ ".", false },
+		{ "../x", false },
+		{ "a/../../b", false },
+		{ "a/./b", false },
+		{ "a/..", false },
+	};
+	for (const auto &c : cases) {
+		std::string path = std::string("/var/rawlog/") + c.username;
+		std::string error;
+		if (check_dir_path(path, error) != c.valid)
+			fail_msg("username \"%s\" -> %s: wrong verdict",
+				 c.username, path.c_str());
+	}
+}
+
+} // namespace
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sanitize_name_field_table),
+		cmocka_unit_test(test_sanitize_name_field_every_byte),
+		cmocka_unit_test(test_log_base_name_exact_strings),
+		cmocka_unit_test(test_log_base_name_is_utc_whatever_tz),
+		cmocka_unit_test(test_log_base_name_hostile_fields_add_no_separator),
+		cmocka_unit_test(test_check_dir_path_table),
+		cmocka_unit_test(test_check_dir_path_error_messages),
+		cmocka_unit_test(test_check_dir_path_rejects_hostile_usernames),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
