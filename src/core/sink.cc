@@ -23,6 +23,30 @@ int open_dir_nofollow(int dirfd, const char *name)
 		      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
+// Someone else's directory could be emptied or renamed under us, or be
+// there to switch logging on for a user who never asked for it.
+bool check_dir_owner(int dirfd, const std::string &dir, std::string &error_r)
+{
+	struct stat st;
+	if (fstat(dirfd, &st) < 0) {
+		error_r = "fstat(" + dir + ") failed: " + errno_text(errno) +
+			": not logging";
+		return false;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		error_r = dir + " is owned by uid " + std::to_string(st.st_uid) +
+			", not by the mail user (uid " +
+			std::to_string(geteuid()) + ") or root: not logging";
+		return false;
+	}
+	if ((st.st_mode & S_IWOTH) != 0 && (st.st_mode & S_ISVTX) == 0) {
+		error_r = dir + " is writable by everyone and not sticky "
+			"(mode 1777 would be): not logging";
+		return false;
+	}
+	return true;
+}
+
 } // namespace
 
 int open_log_dir(const std::string &path, bool autocreate)
@@ -119,7 +143,9 @@ OpenResult Sink::open(const Settings &settings, const NameParts &parts,
 				"(rawlog_ext_autocreate=no): not logging";
 			return OpenResult::not_enabled;
 		}
-		if (err == ELOOP || err == ENOTDIR) {
+		struct stat st;
+		if ((err == ELOOP || err == ENOTDIR) &&
+		    lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
 			message_r = "open(" + dir + ") failed: " +
 				errno_text(err) + " (a symlink is never "
 				"followed for the last component): not logging";
@@ -127,6 +153,11 @@ OpenResult Sink::open(const Settings &settings, const NameParts &parts,
 			message_r = "open(" + dir + ") failed: " +
 				errno_text(err) + ": not logging";
 		}
+		return OpenResult::failed;
+	}
+
+	if (!check_dir_owner(dirfd, dir, message_r)) {
+		close(dirfd);
 		return OpenResult::failed;
 	}
 
@@ -210,6 +241,14 @@ void Sink::report(Level level, std::string message)
 	have_report_ = true;
 	report_level_ = level;
 	report_ = std::move(message);
+}
+
+void Sink::stop(const std::string &why)
+{
+	if (stopped_)
+		return;
+	stopped_ = true;
+	report(Level::error, why + ": logging stopped for this session");
 }
 
 bool Sink::take_report(Level &level_r, std::string &message_r)

@@ -35,6 +35,9 @@ public:
 	void write(Direction direction, const void *data, size_t size,
 		   const struct timeval &now);
 
+	// Stops logging for good, reporting why (once).
+	void stop(const std::string &why);
+
 	// A message for Dovecot's log, at most once each: the first write
 	// error (logging has then stopped) or the size-cap notice.
 	enum class Level { warning, error };

@@ -37,6 +37,9 @@ void SessionLog::write(Direction direction, const void *data,
 		sink_->write(direction, data, size, ioloop_timeval);
 	} catch (const std::bad_alloc &) {
 		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
+	} catch (...) {
+		// Never let it reach the protocol code.
+		sink_->stop("unexpected internal error");
 	}
 	report_problems();
 }
@@ -187,15 +190,11 @@ struct istream *istream_create_logging(struct istream *parent,
 }
 
 struct ostream *ostream_create_logging(struct ostream *parent,
-				       SessionLog *log,
-				       void (*activity)(void *context),
-				       void *context)
+				       SessionLog *log)
 {
 	LoggingOstream *lstream = i_new(LoggingOstream, 1);
 	lstream->log = log;
 	lstream->logging = log->logs(Direction::out);
-	lstream->activity = activity;
-	lstream->activity_context = context;
 	log->ref();
 
 	struct ostream_private *stream = &lstream->ostream;
@@ -212,6 +211,14 @@ struct ostream *ostream_create_logging(struct ostream *parent,
 void istream_stop_logging(struct istream *input)
 {
 	logging_istream(input->real_stream)->logging = false;
+}
+
+void ostream_set_activity(struct ostream *output,
+			  void (*activity)(void *context), void *context)
+{
+	LoggingOstream *lstream = logging_ostream(output->real_stream);
+	lstream->activity = activity;
+	lstream->activity_context = context;
 }
 
 void ostream_stop_logging(struct ostream *output)

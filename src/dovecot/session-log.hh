@@ -31,12 +31,13 @@ private:
 // change the data, its timing or the parent's errors.
 struct istream *istream_create_logging(struct istream *parent,
 				       SessionLog *log);
-// activity (optional) runs once, before the first output passes through:
-// glue uses it to wrap an input stream the protocol replaced meanwhile.
 struct ostream *ostream_create_logging(struct ostream *parent,
-				       SessionLog *log,
-				       void (*activity)(void *context),
-				       void *context);
+				       SessionLog *log);
+// activity (or nullptr) runs once, before the first output passes through
+// (a write or a cork): the glue checks there what the protocol stacked on
+// its input meanwhile.
+void ostream_set_activity(struct ostream *output,
+			  void (*activity)(void *context), void *context);
 // Stop logging in a filter that is no longer the outermost stream (e.g.
 // after COMPRESS stacked zlib on top of it); it then only passes data.
 void istream_stop_logging(struct istream *input);

@@ -1,10 +1,7 @@
-// IMAP glue. The output is wrapped when the client is created, before the
-// login reply. The input is wrapped at the first output, because imap
-// stacks the bytes imap-login read after LOGIN (pipelined commands) on top
-// of client->input only after the created hook; a filter installed in the
-// hook would miss them. COMPRESS (imap_zlib) stacks zlib on top of us; the
-// command post-hook then moves logging above it, so the log stays readable.
-#include "session.hh"
+// IMAP glue: attach a ClientLog to each logged client. COMPRESS
+// (imap_zlib) stacks zlib on top of our filters; the command post-hook
+// moves logging above it again, so the log stays readable.
+#include "client-log.hh"
 
 DOVECOT_EXTERN_C_BEGIN
 #include "imap-common.h"
@@ -25,85 +22,38 @@ namespace {
 
 struct ImapClientContext {
 	union imap_module_context module_ctx;
-	struct client *client;
-	SessionLog *log;
-	// Our outermost filters (referenced), to notice when something is
-	// stacked on top of them.
-	struct istream *input;
-	struct ostream *output;
+	ClientLog *log;
 };
 
 MODULE_CONTEXT_DEFINE_INIT(imap_client_module, &imap_module_register);
 
 imap_client_created_func_t *next_hook_client_created;
 
-// Parsers keep their own stream pointers (imap_zlib does the same).
-void update_parser_streams(struct client *client)
+// Parsers keep their own stream pointers (imap_zlib re-points them too).
+void update_parser_streams(void *context)
 {
+	struct client *client = static_cast<struct client *>(context);
 	if (client->free_parser != nullptr) {
 		imap_parser_set_streams(client->free_parser, client->input,
 					client->output);
 	}
 	for (struct client_command_context *cmd = client->command_queue;
 	     cmd != nullptr; cmd = cmd->next) {
-		imap_parser_set_streams(cmd->parser, client->input,
-					client->output);
+		// A command restored at unhibernation may have no parser.
+		if (cmd->parser != nullptr) {
+			imap_parser_set_streams(cmd->parser, client->input,
+						client->output);
+		}
 	}
-}
-
-void wrap_input(ImapClientContext *ctx)
-{
-	struct client *client = ctx->client;
-	if (ctx->input != nullptr) {
-		istream_stop_logging(ctx->input);
-		i_stream_unref(&ctx->input);
-	}
-	struct istream *input = istream_create_logging(client->input, ctx->log);
-	i_stream_unref(&client->input);
-	client->input = input;
-	ctx->input = input;
-	i_stream_ref(ctx->input);
-	update_parser_streams(client);
-}
-
-void first_output(void *context);
-
-void wrap_output(ImapClientContext *ctx)
-{
-	struct client *client = ctx->client;
-	if (ctx->output != nullptr) {
-		ostream_stop_logging(ctx->output);
-		o_stream_unref(&ctx->output);
-	}
-	struct ostream *old_output = client->output;
-	// Until the input is wrapped, the new outermost filter carries the
-	// "wrap the input at the first output" duty.
-	client->output = ostream_create_logging(
-		old_output, ctx->log,
-		ctx->input == nullptr ? first_output : nullptr, ctx);
-	// Keep the byte counters of the logout line going.
-	client->output->offset = old_output->offset;
-	o_stream_unref(&old_output);
-	ctx->output = client->output;
-	o_stream_ref(ctx->output);
-	update_parser_streams(client);
-}
-
-void first_output(void *context)
-{
-	wrap_input(static_cast<ImapClientContext *>(context));
 }
 
 void imap_command_post(struct client_command_context *cmd)
 {
 	struct client *client = cmd->client;
 	auto *ctx = module_context<ImapClientContext>(client, imap_client_module);
-	if (ctx == nullptr)
-		return;
-	if (client->output != ctx->output)
-		wrap_output(ctx);
-	if (ctx->input != nullptr && client->input != ctx->input)
-		wrap_input(ctx);
+	// Commands are also cancelled from within client_destroy().
+	if (ctx != nullptr && !client->destroyed)
+		ctx->log->sync();
 }
 
 void imap_command_pre(struct client_command_context *)
@@ -113,26 +63,26 @@ void imap_command_pre(struct client_command_context *)
 void imap_client_destroy(struct client *client, const char *reason)
 {
 	auto *ctx = module_context<ImapClientContext>(client, imap_client_module);
-	i_stream_unref(&ctx->input);
-	o_stream_unref(&ctx->output);
-	SessionLog::unref(&ctx->log);
+	ClientLog *log = ctx->log;
+	log->begin_destroy();
+	// This frees the client and ctx; our streams live until it is done.
 	ctx->module_ctx.super.destroy(client, reason);
+	delete log;
 }
 
 void imap_client_created(struct client **clientp)
 {
 	struct client *client = *clientp;
-	if (mail_user_is_plugin_loaded(client->user, mail_module)) {
-		SessionLog *log = session_log_open(client->user);
-		if (log != nullptr) {
-			auto *ctx = p_new(client->pool, ImapClientContext, 1);
-			ctx->client = client;
-			ctx->log = log;
-			ctx->module_ctx.super = client->v;
-			client->v.destroy = imap_client_destroy;
-			MODULE_CONTEXT_SET(client, imap_client_module, ctx);
-			wrap_output(ctx);
-		}
+	SessionLog *log = nullptr;
+	if (mail_user_is_plugin_loaded(client->user, mail_module))
+		log = session_log_open(client->user);
+	if (log != nullptr) {
+		auto *ctx = p_new(client->pool, ImapClientContext, 1);
+		ctx->log = new ClientLog(log, &client->input, &client->output,
+					 update_parser_streams, client);
+		ctx->module_ctx.super = client->v;
+		client->v.destroy = imap_client_destroy;
+		MODULE_CONTEXT_SET(client, imap_client_module, ctx);
 	}
 	if (next_hook_client_created != nullptr)
 		next_hook_client_created(clientp);

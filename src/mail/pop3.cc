@@ -1,8 +1,8 @@
-// POP3 glue. As in imap, pop3 stacks the bytes pop3-login read after PASS
-// on top of client->input after the created hook -- and handles them at
-// once, corking the output first. So the output is wrapped in the hook and
-// the input at that first cork.
-#include "session.hh"
+// POP3 glue: attach a ClientLog to each logged client. pop3 handles the
+// commands pipelined with PASS right after stacking them on the input,
+// corking the output first: that cork is the "first output" ClientLog
+// waits for.
+#include "client-log.hh"
 
 DOVECOT_EXTERN_C_BEGIN
 // pop3-client.h uses enum uidl_keys from pop3-common.h: include that first.
@@ -20,56 +20,36 @@ namespace {
 
 struct Pop3ClientContext {
 	union pop3_module_context module_ctx;
-	struct client *client;
-	SessionLog *log;
-	struct istream *input;
-	struct ostream *output;
+	ClientLog *log;
 };
 
 MODULE_CONTEXT_DEFINE_INIT(pop3_client_module, &pop3_module_register);
 
 pop3_client_created_func_t *next_hook_client_created;
 
-void first_output(void *context)
-{
-	auto *ctx = static_cast<Pop3ClientContext *>(context);
-	struct client *client = ctx->client;
-	struct istream *input = istream_create_logging(client->input, ctx->log);
-	i_stream_unref(&client->input);
-	client->input = input;
-	ctx->input = input;
-	i_stream_ref(ctx->input);
-}
-
 void pop3_client_destroy(struct client *client, const char *reason)
 {
 	auto *ctx = module_context<Pop3ClientContext>(client, pop3_client_module);
-	i_stream_unref(&ctx->input);
-	o_stream_unref(&ctx->output);
-	SessionLog::unref(&ctx->log);
+	ClientLog *log = ctx->log;
+	log->begin_destroy();
+	// This frees the client and ctx; our streams live until it is done.
 	ctx->module_ctx.super.destroy(client, reason);
+	delete log;
 }
 
 void pop3_client_created(struct client **clientp)
 {
 	struct client *client = *clientp;
-	if (mail_user_is_plugin_loaded(client->user, mail_module)) {
-		SessionLog *log = session_log_open(client->user);
-		if (log != nullptr) {
-			auto *ctx = p_new(client->pool, Pop3ClientContext, 1);
-			ctx->client = client;
-			ctx->log = log;
-			ctx->module_ctx.super = client->v;
-			client->v.destroy = pop3_client_destroy;
-			MODULE_CONTEXT_SET(client, pop3_client_module, ctx);
-
-			struct ostream *old_output = client->output;
-			client->output = ostream_create_logging(
-				old_output, log, first_output, ctx);
-			o_stream_unref(&old_output);
-			ctx->output = client->output;
-			o_stream_ref(ctx->output);
-		}
+	SessionLog *log = nullptr;
+	if (mail_user_is_plugin_loaded(client->user, mail_module))
+		log = session_log_open(client->user);
+	if (log != nullptr) {
+		auto *ctx = p_new(client->pool, Pop3ClientContext, 1);
+		ctx->log = new ClientLog(log, &client->input, &client->output,
+					 nullptr, nullptr);
+		ctx->module_ctx.super = client->v;
+		client->v.destroy = pop3_client_destroy;
+		MODULE_CONTEXT_SET(client, pop3_client_module, ctx);
 	}
 	if (next_hook_client_created != nullptr)
 		next_hook_client_created(clientp);

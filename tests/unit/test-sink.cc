@@ -253,6 +253,33 @@ void test_sink_trailing_slash_gives_clean_paths(void **state)
 	assert_true(sink->description().find("//") == std::string::npos);
 }
 
+void test_sink_refuses_dir_of_another_user_or_world_writable(void **state)
+{
+	const TmpDir &tmp = tmpdir(state);
+	std::string message;
+
+	// Owned by neither us nor root (the tests run as root: use uid 1).
+	std::string foreign = make_dir(tmp.path("foreign"));
+	assert_int_equal(chown(foreign.c_str(), 1, 1), 0);
+	if (geteuid() != 1) {
+		assert_int_equal((int)open_fails(plain_settings(foreign), message),
+				 (int)OpenResult::failed);
+		assert_contains(message, "is owned by uid 1");
+		assert_names(foreign, {});
+	}
+
+	std::string open_dir = make_dir(tmp.path("open"));
+	assert_int_equal(chmod(open_dir.c_str(), 0777), 0);
+	assert_int_equal((int)open_fails(plain_settings(open_dir), message),
+			 (int)OpenResult::failed);
+	assert_contains(message, "not sticky");
+	assert_names(open_dir, {});
+
+	// The sticky bit keeps others from removing our files: accepted.
+	assert_int_equal(chmod(open_dir.c_str(), 01777), 0);
+	std::unique_ptr<Sink> sink = open_ok(plain_settings(open_dir));
+}
+
 void test_sink_refuses_symlink_as_dir(void **state)
 {
 	const TmpDir &tmp = tmpdir(state);
@@ -681,6 +708,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sink_autocreate_makes_nested_dirs_0700, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_autocreate_below_symlinked_existing_dir, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_trailing_slash_gives_clean_paths, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_sink_refuses_dir_of_another_user_or_world_writable, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_refuses_symlink_as_dir, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_skips_entry_planted_at_log_name, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_uses_suffix_2_when_0_and_1_are_taken, tmpdir_setup, tmpdir_teardown),

@@ -196,7 +196,7 @@ void test_ostream_logs_exactly_the_bytes_sent(void **state)
 	SessionLog *log = open_log(plain_settings(tmp.path()));
 	buffer_t *buf = buffer_create_dynamic(default_pool, 256);
 	struct ostream *parent = o_stream_create_buffer(buf);
-	struct ostream *output = ostream_create_logging(parent, log, nullptr, nullptr);
+	struct ostream *output = ostream_create_logging(parent, log);
 	SessionLog::unref(&log);
 
 	// Single sends and iovecs (with an empty one) of varying sizes.
@@ -235,7 +235,7 @@ void test_ostream_logs_only_what_the_parent_accepted(void **state)
 	// Takes 10 bytes, buffers 8 more, then refuses.
 	struct ostream *parent = test_ostream_create_nonblocking(buf, 8);
 	test_ostream_set_max_output_size(parent, 10);
-	struct ostream *output = ostream_create_logging(parent, log, nullptr, nullptr);
+	struct ostream *output = ostream_create_logging(parent, log);
 	SessionLog::unref(&log);
 
 	ssize_t ret = o_stream_send(output, data.data(), 30);
@@ -283,8 +283,8 @@ void test_ostream_activity_runs_once_on_first_cork(void **state)
 	activity.buf = buf;
 	activity.log_path = tmp.path(base + ".out");
 	struct ostream *parent = o_stream_create_buffer(buf);
-	struct ostream *output = ostream_create_logging(parent, log,
-							activity_callback, &activity);
+	struct ostream *output = ostream_create_logging(parent, log);
+	ostream_set_activity(output, activity_callback, &activity);
 	SessionLog::unref(&log);
 	assert_int_equal(activity.calls, 0);
 
@@ -316,8 +316,8 @@ void test_ostream_activity_runs_once_before_first_byte_sent(void **state)
 	activity.buf = buf;
 	activity.log_path = tmp.path(base + ".out");
 	struct ostream *parent = o_stream_create_buffer(buf);
-	struct ostream *output = ostream_create_logging(parent, log,
-							activity_callback, &activity);
+	struct ostream *output = ostream_create_logging(parent, log);
+	ostream_set_activity(output, activity_callback, &activity);
 	SessionLog::unref(&log);
 
 	// Nothing passes, so no activity yet.
@@ -348,9 +348,9 @@ void test_ostream_stop_logging_stops_logging_and_activity(void **state)
 	activity.buf = buf;
 	activity.log_path = tmp.path(base + ".out");
 	struct ostream *parent = o_stream_create_buffer(buf);
-	struct ostream *first = ostream_create_logging(parent, log, nullptr, nullptr);
-	struct ostream *second = ostream_create_logging(parent, log,
-							activity_callback, &activity);
+	struct ostream *first = ostream_create_logging(parent, log);
+	struct ostream *second = ostream_create_logging(parent, log);
+	ostream_set_activity(second, activity_callback, &activity);
 	SessionLog::unref(&log);
 
 	o_stream_nsend_str(first, "abc");
