@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
 dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-submissiond
-dovecot-dev libcmocka-dev valgrind python3 python3-pytest openssl"
+dovecot-dev libcmocka-dev valgrind python3 python3-pytest openssl debhelper"
 
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -33,6 +33,15 @@ if [ -n "$missing" ]; then
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		--no-install-recommends $missing >/dev/null
 	[ "$added_policy" = no ] || as_root rm -f "$policy"
+	# A Dovecot installed only for this project must not come up on the
+	# standard ports at the next boot either.
+	case "$missing" in
+	*dovecot-core*)
+		if command -v systemctl >/dev/null 2>&1; then
+			as_root systemctl disable dovecot.service dovecot.socket \
+				>/dev/null 2>&1 || true
+		fi ;;
+	esac
 fi
 
 [ -x configure ] || ./autogen.sh >/dev/null

@@ -165,12 +165,18 @@ class Dovecot:
         # A private plugin dir so configs can load Dovecot's plugins and ours.
         self.plugin_dir = self.base / "modules"
         self.plugin_dir.mkdir(mode=0o755)
-        for so in sorted(SYSTEM_MODULE_DIR.glob("*.so")):
-            (self.plugin_dir / so.name).symlink_to(so)
+        ours = None
         if self.module_dir is not None:
             ours = pathlib.Path(self.module_dir).absolute() / PLUGIN_SO
-            if ours.exists():
-                (self.plugin_dir / PLUGIN_SO).symlink_to(ours)
+            if not ours.exists():
+                raise FileNotFoundError(f"module under test not found: {ours}")
+        for so in sorted(SYSTEM_MODULE_DIR.glob("*.so")):
+            # The module under test wins over one an installed
+            # dovecot-rawlog-ext package put there.
+            if ours is None or so.name != PLUGIN_SO:
+                (self.plugin_dir / so.name).symlink_to(so)
+        if ours is not None:
+            (self.plugin_dir / PLUGIN_SO).symlink_to(ours)
 
     def _setup_users(self) -> None:
         homes = self.base / "home"

@@ -1,0 +1,262 @@
+"""The Debian package, as an admin uses it: build it from this tree, install
+it with apt-get, run a Dovecot whose config includes the installed conf.d
+file, see an IMAP session logged by the installed module, then remove and
+purge it.
+
+Needs root on Debian/Ubuntu with apt (it installs and purges the package,
+and installs missing build dependencies); skipped elsewhere. It refuses to
+touch a dovecot-rawlog-ext the machine already has installed.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from dovecot_fixture import PLUGIN_SO, User
+from rawlog import imap_login, log_files, session_files, strip_timestamps, wait_closed
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+PACKAGE = "dovecot-rawlog-ext"
+MODULE = pathlib.Path("/usr/lib/dovecot/modules") / PLUGIN_SO
+CONFFILE = pathlib.Path("/etc/dovecot/conf.d/90-rawlog_ext.conf")
+LOADER = pathlib.Path("/usr/share/dovecot-rawlog-ext/mail-plugins.conf")
+DOCDIR = pathlib.Path("/usr/share/doc/dovecot-rawlog-ext")
+DOVECOT_ABI = pathlib.Path("/usr/share/dovecot/dovecot-abi")
+POLICY_RC_D = pathlib.Path("/usr/sbin/policy-rc.d")
+# What dpkg-buildpackage needs beyond debian/control's Build-Depends
+# (debhelper brings dh-autoreconf, autoconf, automake, libtool).
+BUILD_PACKAGES = ["build-essential", "dpkg-dev", "debhelper", "dovecot-dev",
+                  "libcmocka-dev", "pkg-config", "valgrind"]
+
+BUILD_TIMEOUT = 600
+APT_TIMEOUT = 300
+APT_ENV = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+APT_OPTS = ["-y", "-q", "-o", "DPkg::Lock::Timeout=120"]
+
+
+def run(cmd, timeout=APT_TIMEOUT, check=True, **kwargs):
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=timeout, **kwargs)
+    if check and proc.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, cmd))} exited {proc.returncode}:\n"
+                    f"{proc.stdout[-6000:]}")
+    return proc
+
+
+def dpkg_status(pkg: str) -> str:
+    """"install ok installed", "deinstall ok config-files", ... or ""."""
+    proc = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    status = proc.stdout.strip() if proc.returncode == 0 else ""
+    return "" if status.endswith("not-installed") else status
+
+
+@contextlib.contextmanager
+def no_service_starts():
+    """As scripts/setup.sh: keep package installs from starting services."""
+    added = False
+    if not POLICY_RC_D.exists():
+        POLICY_RC_D.write_text("#!/bin/sh\nexit 101\n")
+        POLICY_RC_D.chmod(0o755)
+        added = True
+    try:
+        yield
+    finally:
+        if added:
+            POLICY_RC_D.unlink(missing_ok=True)
+
+
+def apt_get(*args):
+    with no_service_starts():
+        return run(["apt-get", *APT_OPTS, *args], env=APT_ENV)
+
+
+def ensure_build_packages() -> None:
+    missing = [p for p in BUILD_PACKAGES if not dpkg_status(p).startswith("install ok")]
+    if not missing:
+        return
+    with no_service_starts():
+        update = run(["apt-get", "-q", "update"], env=APT_ENV, check=False)
+        install = run(["apt-get", *APT_OPTS, "install", "--no-install-recommends",
+                       *missing], env=APT_ENV, check=False)
+    if update.returncode != 0 or install.returncode != 0:
+        pytest.skip(f"cannot install the build dependencies {missing} with apt-get:\n"
+                    f"{(update.stdout + install.stdout)[-2000:]}")
+
+
+def copy_source_tree(dest: pathlib.Path) -> None:
+    """The working tree as git sees it (tracked plus untracked, not ignored):
+    no build output, and uncommitted edits included."""
+    listing = None
+    if (REPO / ".git").exists() and shutil.which("git"):
+        proc = subprocess.run(
+            ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others",
+             "--exclude-standard"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        if proc.returncode == 0:
+            listing = [p for p in proc.stdout.decode().split("\0") if p]
+    if listing is None:
+        # Not a git checkout (e.g. an unpacked dist tarball).
+        shutil.copytree(REPO, dest, symlinks=True, ignore=shutil.ignore_patterns(
+            ".git", "build", "build-*", "__pycache__", ".pytest_cache"))
+        return
+    dest.mkdir()
+    for rel in listing:
+        src = REPO / rel
+        if not src.exists() and not src.is_symlink():
+            continue  # deleted in the working tree, not yet in the index
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target, follow_symlinks=False)
+
+
+def build_deb(workdir: pathlib.Path) -> pathlib.Path:
+    src = workdir / PACKAGE
+    copy_source_tree(src)
+    checked = run(["dpkg-checkbuilddeps"], cwd=src, check=False)
+    if checked.returncode != 0:
+        pytest.skip(f"build dependencies not satisfiable here: {checked.stdout.strip()}")
+    env = dict(os.environ)
+    env.setdefault("DEB_BUILD_OPTIONS", f"parallel={os.cpu_count() or 1}")
+    run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, env=env,
+        timeout=BUILD_TIMEOUT)
+    debs = sorted(workdir.glob(f"{PACKAGE}_*.deb"))
+    assert len(debs) == 1, sorted(p.name for p in workdir.iterdir())
+    # apt's _apt user fetches local .debs; let it read them.
+    workdir.chmod(0o755)
+    return debs[0]
+
+
+def doveconf(dc, *args) -> subprocess.CompletedProcess:
+    return run(["doveconf", "-c", str(dc.conf_path), *args], check=False, timeout=30)
+
+
+def active_lines(path: pathlib.Path) -> list[str]:
+    return [line.strip() for line in path.read_text().splitlines()
+            if line.strip() and not line.strip().startswith("#")]
+
+
+@pytest.fixture
+def package_env():
+    if os.geteuid() != 0:
+        pytest.skip("needs root: installs and purges a package with apt-get")
+    if not pathlib.Path("/etc/debian_version").exists() or not shutil.which("apt-get"):
+        pytest.skip("not a Debian/Ubuntu system with apt-get")
+    if not (REPO / "debian" / "control").exists():
+        pytest.skip(f"no debian/ directory in {REPO}")
+    if not pathlib.Path("/usr/sbin/dovecot").exists():
+        pytest.skip("Dovecot (dovecot-core) is not installed")
+    status = dpkg_status(PACKAGE)
+    if status:
+        pytest.skip(f"{PACKAGE} is already on this machine ({status}); the test "
+                    f"would replace and purge it: run 'apt-get purge {PACKAGE}' first")
+    ensure_build_packages()
+    for tool in ("dpkg-buildpackage", "dpkg-checkbuilddeps", "dh"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} not found (dpkg-dev, debhelper)")
+    workdir = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-pkg-"))
+    try:
+        yield workdir
+    finally:
+        # Whatever happened: no package left behind for the other tests'
+        # Dovecot instances (they link every module in /usr/lib/dovecot/modules).
+        if dpkg_status(PACKAGE):
+            with no_service_starts():
+                run(["apt-get", *APT_OPTS, "purge", PACKAGE], env=APT_ENV, check=False)
+        if os.environ.get("KEEP_TMP") != "1":
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_deb_install_log_remove_purge(package_env, dovecot_factory, rawlog_dir,
+                                      monkeypatch):
+    deb = build_deb(package_env)
+    apt_get("install", "--no-install-recommends", str(deb))
+    assert dpkg_status(PACKAGE) == "install ok installed"
+
+    # --- what is installed where --------------------------------------
+    listed = set(run(["dpkg", "-L", PACKAGE]).stdout.split())
+    for path in (MODULE, CONFFILE, LOADER, DOCDIR / "copyright"):
+        assert str(path) in listed, sorted(listed)
+        assert path.is_file(), path
+    assert not [p for p in listed if p.endswith(".la")], listed
+    conffiles = run(["dpkg-query", "-W", "-f=${Conffiles}", PACKAGE]).stdout.split()
+    assert conffiles[0::2] == [str(CONFFILE)], conffiles
+    depends = run(["dpkg-query", "-W", "-f=${Depends}", PACKAGE]).stdout
+    assert f"dovecot-abi-{DOVECOT_ABI.read_text().strip()}" in depends, depends
+    # Logging off until the admin sets a directory: the conffile sets no
+    # rawlog_ext_* setting, it only pulls in the package's loader snippet.
+    active = active_lines(CONFFILE)
+    assert f"!include_try {LOADER}" in active, active
+    assert not [line for line in active if "rawlog_ext_" in line or "mail_plugins" in line]
+    assert active_lines(LOADER) == ["mail_plugins = $mail_plugins rawlog_ext"]
+
+    # --- a Dovecot including the installed conf.d file ---------------------
+    # The fixture links every module of /usr/lib/dovecot/modules into its
+    # private mail_plugin_dir; without RAWLOG_EXT_MODULE_DIR it adds no
+    # module of its own, so the installed one is what gets loaded.
+    monkeypatch.delenv("RAWLOG_EXT_MODULE_DIR", raising=False)
+    include = f"!include {CONFFILE}\n"
+    dc = dovecot_factory(plugin={"rawlog_ext_dir": str(rawlog_dir)},
+                         users=[User("alice")], extra_conf=include)
+    assert (dc.plugin_dir / PLUGIN_SO).resolve() == MODULE
+    for proto in ("imap", "pop3"):
+        conf = doveconf(dc, "-f", f"protocol={proto}", "-h", "mail_plugins")
+        assert (conf.returncode, conf.stdout.split()) == (0, ["rawlog_ext"]), conf.stdout
+    conf = doveconf(dc, "-n")
+    assert conf.returncode == 0 and "Warning" not in conf.stdout, conf.stdout
+    # The only rawlog_ext_* setting is the one the test made.
+    assert re.findall(r"^\s*(rawlog_ext_\w+)", conf.stdout, re.M) == ["rawlog_ext_dir"]
+
+    c, sent_from, received_from = imap_login(dc.imap_port, pipelined=b"p NOOP\r\n")
+    c.read_until(rb"^p OK[^\r\n]*\r\n", received_from)
+    c.imap("s", b"SELECT INBOX")
+    c.imap("x", b"LOGOUT")
+    wait_closed(c)
+    files = session_files(rawlog_dir, "imap")
+    assert set(files) == {".in", ".out"}
+    assert strip_timestamps(files[".in"].read_bytes()) == bytes(c.sent[sent_from:])
+    assert strip_timestamps(files[".out"].read_bytes()) == bytes(c.received[received_from:])
+    # doveadm loads mail_plugins too: the module must load there.
+    listing = run(["doveadm", "-c", str(dc.conf_path), "mailbox", "list", "-u", "alice"],
+                  check=False, timeout=30)
+    assert (listing.returncode, listing.stdout.split()) == (0, ["INBOX"]), listing.stdout
+    dc.wait_log(r"imap\(alice\).*(Disconnected|Logged out)")
+    assert not re.search(r"Error|Fatal|Panic", dc.log()), dc.log()
+    dc.stop()
+    logged = log_files(rawlog_dir)
+
+    # --- remove: the edited-or-not conffile stays, the module is gone --------
+    apt_get("remove", PACKAGE)
+    assert dpkg_status(PACKAGE) == "deinstall ok config-files"
+    assert CONFFILE.is_file()
+    assert not MODULE.exists() and not LOADER.exists()
+    # A Dovecot still including the left-over conffile works, without the
+    # module: no mail_plugins entry names the missing module.
+    after_remove = rawlog_dir / "after-remove"
+    after_remove.mkdir()
+    os.chown(after_remove, 65534, 65534)
+    dc = dovecot_factory(plugin={"rawlog_ext_dir": str(after_remove)},
+                         users=[User("alice")], extra_conf=include)
+    assert not (dc.plugin_dir / PLUGIN_SO).exists()
+    c, _, _ = imap_login(dc.imap_port)
+    assert b"initialization failed" not in c.received, bytes(c.received)
+    c.imap("n", b"NOOP")
+    c.imap("x", b"LOGOUT")
+    wait_closed(c)
+    dc.wait_log(r"imap\(alice\).*(Disconnected|Logged out)")
+    assert not re.search(r"Error|Fatal", dc.log()), dc.log()
+    dc.stop()
+    assert log_files(after_remove) == []
+
+    # --- purge: nothing of the package is left; the logs are -----------------
+    apt_get("purge", PACKAGE)
+    assert dpkg_status(PACKAGE) == ""
+    for path in (MODULE, CONFFILE, LOADER, LOADER.parent, DOCDIR):
+        assert not path.exists(), path
+    assert log_files(rawlog_dir) == logged
