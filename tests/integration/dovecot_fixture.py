@@ -339,6 +339,10 @@ plugin {{
                                    f"{self.log()}")
             time.sleep(0.05)
 
+    def processes(self) -> dict[int, str]:
+        """pid -> name of this instance's live processes (master included)."""
+        return {} if self._proc is None else _session_procs(self._proc.pid)
+
     def user(self, name) -> User:
         return self.users[name]
 
