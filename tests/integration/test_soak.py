@@ -1,0 +1,177 @@
+"""Many concurrent logged IMAP and POP3 sessions: every log byte-exact, no
+fd or memory growth in the long-lived processes.
+
+Short form by default (seconds); RAWLOG_EXT_SOAK_SECONDS=300 for the long one.
+"""
+import asyncio
+import collections
+import os
+import pathlib
+import re
+
+from dovecot_fixture import User
+from rawlog import strip_timestamps
+
+CLIENTS = int(os.environ.get("RAWLOG_EXT_SOAK_CLIENTS", "200"))
+SECONDS = float(os.environ.get("RAWLOG_EXT_SOAK_SECONDS", "8"))
+# Long-lived processes serving many sessions each, so growth would show.
+SERVICES = """
+default_process_limit = 1000
+default_client_limit = 4000
+service imap-login {
+  service_count = 0
+  client_limit = 1000
+  process_limit = 2
+}
+service pop3-login {
+  service_count = 0
+  client_limit = 1000
+  process_limit = 2
+}
+service imap {
+  service_count = 0
+  client_limit = 100
+  process_limit = 4
+  idle_kill = 1 hour
+}
+service pop3 {
+  service_count = 0
+  client_limit = 100
+  process_limit = 4
+  idle_kill = 1 hour
+}
+"""
+
+
+class Session:
+    """One connection's own record, split where the post-login part starts."""
+
+    def __init__(self, reader, writer):
+        self.reader, self.writer = reader, writer
+        self.sent = bytearray()
+        self.received = bytearray()
+        self.sent_from = self.received_from = 0
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        self.sent += data
+        await self.writer.drain()
+
+    async def until(self, pattern: bytes) -> None:
+        regex = re.compile(pattern, re.MULTILINE)
+        start = len(self.received)
+        while not regex.search(bytes(self.received), start):
+            chunk = await asyncio.wait_for(self.reader.read(65536), 30)
+            if not chunk:
+                raise ConnectionError(bytes(self.received[-200:]))
+            self.received += chunk
+
+    async def close(self) -> None:
+        while await asyncio.wait_for(self.reader.read(65536), 30):
+            pass
+        self.writer.close()
+
+
+async def imap_session(port: int, user: str, n: int) -> Session:
+    s = Session(*await asyncio.open_connection("127.0.0.1", port))
+    await s.until(rb"^\* OK[^\r\n]*\r\n")
+    s.received_from = len(s.received)
+    login = f"L LOGIN {user} pass\r\n".encode()
+    s.sent_from = len(login)
+    # The first command pipelined with LOGIN, as real clients do.
+    await s.send(login + b"s SELECT INBOX\r\n")
+    await s.until(rb"^s OK[^\r\n]*\r\n")
+    mail = b"Subject: %d\r\n\r\n" % n + b"line %d\r\n" % n * (n % 50 + 1)
+    await s.send(b"a APPEND INBOX {%d+}\r\n" % len(mail) + mail + b"\r\n")
+    await s.until(rb"^a OK[^\r\n]*\r\n")
+    await s.send(b"f FETCH 1:* (FLAGS RFC822.SIZE BODY.PEEK[HEADER])\r\n")
+    await s.until(rb"^f OK[^\r\n]*\r\n")
+    await s.send(b"e STORE 1:* +FLAGS.SILENT (\\Deleted)\r\nx EXPUNGE\r\nq LOGOUT\r\n")
+    await s.until(rb"^q OK[^\r\n]*\r\n")
+    await s.close()
+    return s
+
+
+async def pop3_session(port: int, user: str, n: int) -> Session:
+    s = Session(*await asyncio.open_connection("127.0.0.1", port))
+    await s.until(rb"^\+OK[^\r\n]*\r\n")
+    await s.send(f"USER {user}\r\n".encode())
+    await s.until(rb"^\+OK[^\r\n]*\r\n")
+    s.received_from = len(s.received)
+    s.sent_from = len(s.sent) + len(b"PASS pass\r\n")
+    await s.send(b"PASS pass\r\nSTAT\r\n")
+    await s.until(rb"^\+OK \d+ \d+\r\n")
+    await s.send(b"LIST\r\nUIDL\r\nNOOP\r\nQUIT\r\n")
+    await s.until(rb"^\+OK Logging out[^\r\n]*\r\n")
+    await s.close()
+    return s
+
+
+async def client(dc, index: int, deadline: float, done: dict) -> None:
+    user = f"u{index}"
+    run = imap_session if index % 2 == 0 else pop3_session
+    port = dc.imap_port if index % 2 == 0 else dc.pop3_port
+    n = 0
+    while True:
+        session = await run(port, user, index * 1000 + n)
+        done[user].append(session)
+        n += 1
+        if asyncio.get_running_loop().time() > deadline:
+            return
+
+
+async def run_all(dc, seconds: float) -> dict:
+    done = collections.defaultdict(list)
+    deadline = asyncio.get_running_loop().time() + seconds
+    await asyncio.gather(*(client(dc, i, deadline, done) for i in range(CLIENTS)))
+    return done
+
+
+def resources(dc) -> dict[int, tuple[int, int]]:
+    """pid -> (open fds, VmRSS kB) of the imap and pop3 processes."""
+    result = {}
+    for pid, name in dc.processes().items():
+        if name not in ("imap", "pop3"):
+            continue
+        try:
+            fds = len(os.listdir(f"/proc/{pid}/fd"))
+            rss = int(re.search(r"VmRSS:\s+(\d+)", pathlib.Path(f"/proc/{pid}/status").read_text()).group(1))
+        except (OSError, AttributeError):
+            continue
+        result[pid] = (fds, rss)
+    return result
+
+
+def test_soak_many_concurrent_sessions(logged_dovecot, rawlog_dir):
+    dc = logged_dovecot({"rawlog_ext_dir": f"{rawlog_dir}/%u", "rawlog_ext_autocreate": "yes"},
+                        users=[User(f"u{i}") for i in range(CLIENTS)],
+                        extra_conf=SERVICES)
+    # Warm up to steady state first: RSS rises to the high-water mark of
+    # peak concurrency (Dovecot's own, with or without logging), then stays.
+    warmup = asyncio.run(run_all(dc, max(3.0, SECONDS / 2)))
+    before = resources(dc)
+    assert before, "no long-lived imap/pop3 processes found"
+    sessions = asyncio.run(run_all(dc, SECONDS))
+    after = resources(dc)
+
+    # Same processes, idle again: their fds are back, memory did not grow
+    # with the number of sessions served.
+    for pid, (fds, rss) in before.items():
+        assert pid in after, f"process {pid} went away"
+        assert after[pid][0] == fds, f"pid {pid}: fds {fds} -> {after[pid][0]}"
+        assert after[pid][1] - rss < 1024, f"pid {pid}: VmRSS {rss} -> {after[pid][1]} kB"
+
+    log = dc.log()
+    assert not re.search(r"Fatal|Panic|Error", log), log[-3000:]
+    total = 0
+    for index in range(CLIENTS):
+        user = f"u{index}"
+        recorded = sorted((bytes(s.sent[s.sent_from:]), bytes(s.received[s.received_from:]))
+                          for s in warmup[user] + sessions[user])
+        files = collections.defaultdict(dict)
+        for path in (rawlog_dir / user).iterdir():
+            files[path.stem][path.suffix] = strip_timestamps(path.read_bytes())
+        logged = sorted((f[".in"], f[".out"]) for f in files.values())
+        assert logged == recorded, user
+        total += len(recorded)
+    assert total >= 2 * CLIENTS
