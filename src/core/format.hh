@@ -10,10 +10,15 @@
 //   "I+ " / "O+ "  the payload is a partial line and the "\n" that ends the
 //                  record was added by the log (the line continues in the
 //                  next record of that direction).
+//
+// The formatter never copies the data itself: it hands out pieces (the
+// caller's bytes, stamps, markers) to an emitter, which can write them with
+// writev() or count them.
 #ifndef RAWLOG_EXT_FORMAT_HH
 #define RAWLOG_EXT_FORMAT_HH
 
 #include <cstddef>
+#include <cstring>
 #include <string>
 #include <sys/time.h>
 
@@ -21,30 +26,78 @@ namespace rawlog_ext {
 
 enum class Direction { in = 0, out = 1 };
 
+// "<sec>.<usec> " into buf (at least 32 bytes); returns its length.
+size_t format_timestamp(char *buf, const struct timeval &now);
+
 class Formatter {
 public:
+	static const size_t min_copied_piece = 32;
+
 	Formatter(bool transcript, bool timestamps, bool boundaries)
 		: transcript_(transcript), timestamps_(timestamps),
 		  boundaries_(boundaries) {}
 
-	// Appends one chunk (one read or one accepted write) to out.
+	// Emits one chunk (one read or one accepted write) as pieces:
+	// emit(const char *data, size_t size). Pieces may point into data;
+	// all others (stamps, markers) are shorter than min_copied_piece and
+	// live on format()'s stack: the emitter copies those at once.
+	template <typename Emit>
+	void format(Emit &emit, Direction direction, const unsigned char *data,
+		    size_t size, const struct timeval &now);
+
+	// The same, appended to a string (tests, small markers).
 	void format(std::string &out, Direction direction,
 		    const unsigned char *data, size_t size,
-		    const struct timeval &now);
+		    const struct timeval &now)
+	{
+		auto append = [&out](const char *p, size_t n) { out.append(p, n); };
+		format(append, direction, data, size, now);
+	}
 
 private:
-	void format_split(std::string &out, const unsigned char *data,
-			  size_t size, const char *stamp, size_t stamp_len);
-	void format_transcript(std::string &out, Direction direction,
-			       const unsigned char *data, size_t size,
-			       const char *stamp, size_t stamp_len);
-
 	bool transcript_, timestamps_, boundaries_;
 	bool at_line_start_ = true;	// split format only
 };
 
-// "<sec>.<usec> " into buf (at least 32 bytes); returns its length.
-size_t format_timestamp(char *buf, const struct timeval &now);
+template <typename Emit>
+void Formatter::format(Emit &emit, Direction direction,
+		       const unsigned char *data, size_t size,
+		       const struct timeval &now)
+{
+	if (size == 0)
+		return;
+	char stamp[32];
+	const size_t stamp_len = timestamps_ ? format_timestamp(stamp, now) : 0;
+	const char *p = (const char *)data, *end = p + size;
+
+	if (boundaries_)
+		emit("<<<\n", 4);
+	if (!transcript_ && stamp_len == 0) {
+		emit(p, size);
+		at_line_start_ = p[size - 1] == '\n';
+	} else {
+		const char dir_char = direction == Direction::in ? 'I' : 'O';
+		while (p < end) {
+			const char *lf = (const char *)memchr(p, '\n', end - p);
+			const char *line_end = lf == nullptr ? end : lf + 1;
+			if (transcript_ || at_line_start_) {
+				if (stamp_len > 0)
+					emit(stamp, stamp_len);
+			}
+			if (transcript_) {
+				emit(&dir_char, 1);
+				emit(lf != nullptr ? ": " : "+ ", 2);
+			}
+			emit(p, line_end - p);
+			if (transcript_ && lf == nullptr)
+				emit("\n", 1);
+			at_line_start_ = lf != nullptr;
+			p = line_end;
+		}
+	}
+	if (boundaries_)
+		emit(">>>\n", 4);
+}
 
 } // namespace rawlog_ext
 

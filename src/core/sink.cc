@@ -281,6 +281,87 @@ bool Sink::write_all(File &file, const char *data, size_t size)
 	return true;
 }
 
+void PieceWriter::operator()(const char *data, size_t size)
+{
+	if (error_ != 0 || size == 0)
+		return;
+	if (size <= max_copied) {
+		if (staging_used_ + size > staging_size || iov_count_ == max_iov) {
+			if (!flush())
+				return;
+		}
+		char *dest = staging_ + staging_used_;
+		memcpy(dest, data, size);
+		staging_used_ += size;
+		// Extend the previous piece when it ends right here.
+		if (iov_count_ > 0 &&
+		    (char *)iov_[iov_count_ - 1].iov_base +
+		    iov_[iov_count_ - 1].iov_len == dest) {
+			iov_[iov_count_ - 1].iov_len += size;
+			return;
+		}
+		data = dest;
+	} else if (iov_count_ == max_iov) {
+		if (!flush())
+			return;
+	}
+	iov_[iov_count_].iov_base = const_cast<char *>(data);
+	iov_[iov_count_].iov_len = size;
+	iov_count_++;
+}
+
+bool PieceWriter::flush()
+{
+	struct iovec *iov = iov_;
+	unsigned int count = iov_count_;
+	while (count > 0) {
+		ssize_t ret = writev(fd_, iov, (int)count);
+		if (ret < 0) {
+			if (errno == EINTR)
+				continue;
+			error_ = errno;
+			break;
+		}
+		written_ += (uint64_t)ret;
+		// Skip what a short write took, resume inside a piece if needed.
+		size_t done = (size_t)ret;
+		while (count > 0 && done >= iov->iov_len) {
+			done -= iov->iov_len;
+			iov++;
+			count--;
+		}
+		if (count > 0) {
+			iov->iov_base = (char *)iov->iov_base + done;
+			iov->iov_len -= done;
+		}
+	}
+	iov_count_ = 0;
+	staging_used_ = 0;
+	return error_ == 0;
+}
+
+bool PieceWriter::finish()
+{
+	return error_ == 0 && (iov_count_ == 0 || flush());
+}
+
+bool Sink::write_chunk(File &file, Direction direction,
+		       const unsigned char *data, size_t size,
+		       const struct timeval &now)
+{
+	writer_.begin(file.fd);
+	file.formatter.format(writer_, direction, data, size, now);
+	bool ok = writer_.finish();
+	written_ += writer_.take_written();
+	if (!ok) {
+		stopped_ = true;
+		report(Level::error, "write(" + file.path + ") failed: " +
+		       errno_text(writer_.error()) +
+		       ": logging stopped for this session");
+	}
+	return ok;
+}
+
 void Sink::write(Direction direction, const void *data, size_t size,
 		 const struct timeval &now)
 {
@@ -291,33 +372,36 @@ void Sink::write(Direction direction, const void *data, size_t size,
 		return;
 
 	const unsigned char *bytes = (const unsigned char *)data;
-	const Formatter saved = file.formatter;
-	buffer_.clear();
-	file.formatter.format(buffer_, direction, bytes, size, now);
-	if (max_size_ == 0 || written_ + buffer_.size() <= max_size_) {
-		(void)write_all(file, buffer_.data(), buffer_.size());
+	if (max_size_ == 0) {
+		(void)write_chunk(file, direction, bytes, size, now);
 		return;
 	}
 
-	// Over the cap: write the longest prefix of the chunk whose formatted
-	// form still fits (at most once per session, so the search is cheap),
-	// then the truncation marker.
+	// With a cap, measure first (formatting without copying is cheap).
+	auto formatted_size = [&](size_t prefix) {
+		uint64_t total = 0;
+		auto count = [&total](const char *, size_t n) { total += n; };
+		Formatter probe = file.formatter;
+		probe.format(count, direction, bytes, prefix, now);
+		return total;
+	};
 	const uint64_t room = max_size_ - written_;
+	if (formatted_size(size) <= room) {
+		(void)write_chunk(file, direction, bytes, size, now);
+		return;
+	}
+	// Over the cap: write the longest prefix of the chunk whose formatted
+	// form still fits (once per session, so the search is cheap), then the
+	// truncation marker.
 	size_t lo = 0, hi = size;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo + 1) / 2;
-		Formatter probe = saved;
-		buffer_.clear();
-		probe.format(buffer_, direction, bytes, mid, now);
-		if (buffer_.size() <= room)
+		if (formatted_size(mid) <= room)
 			lo = mid;
 		else
 			hi = mid - 1;
 	}
-	file.formatter = saved;
-	buffer_.clear();
-	file.formatter.format(buffer_, direction, bytes, lo, now);
-	if (write_all(file, buffer_.data(), buffer_.size()))
+	if (write_chunk(file, direction, bytes, lo, now))
 		truncate_at_cap();
 }
 

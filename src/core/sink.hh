@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <sys/uio.h>
 
 namespace rawlog_ext {
 
@@ -17,6 +18,35 @@ enum class OpenResult {
 	opened,		// message: where it logs
 	not_enabled,	// message: why not (a Debug line, not an error)
 	failed,		// message: the error
+};
+
+// Gathers formatted pieces and writes them with as few writev() calls as
+// possible: short pieces (stamps, markers) are copied into a small staging
+// buffer, the data itself is written from where it is. Memory stays fixed
+// whatever the chunk size.
+class PieceWriter {
+public:
+	void begin(int fd) { fd_ = fd; error_ = 0; }
+	void operator()(const char *data, size_t size);
+	// Writes what is still queued; false (errno in error()) on failure.
+	bool finish();
+	int error() const { return error_; }
+	uint64_t take_written() { uint64_t n = written_; written_ = 0; return n; }
+
+private:
+	static const unsigned int max_iov = 64;
+	static const size_t staging_size = 4096;
+	static const size_t max_copied = 256;
+
+	bool flush();
+
+	struct iovec iov_[max_iov];
+	unsigned int iov_count_ = 0;
+	char staging_[staging_size];
+	size_t staging_used_ = 0;
+	int fd_ = -1;
+	int error_ = 0;
+	uint64_t written_ = 0;
 };
 
 class Sink {
@@ -60,6 +90,9 @@ private:
 	const File &file_for(Direction direction) const
 	{ return files_[transcript_ ? 0 : (int)direction]; }
 	bool write_all(File &file, const char *data, size_t size);
+	bool write_chunk(File &file, Direction direction,
+			 const unsigned char *data, size_t size,
+			 const struct timeval &now);
 	void truncate_at_cap();
 	void report(Level level, std::string message);
 
@@ -72,7 +105,7 @@ private:
 	bool have_report_ = false;
 	Level report_level_ = Level::error;
 	std::string report_;
-	std::string buffer_;	// reused for formatting
+	PieceWriter writer_;
 	std::string description_;
 };
 

@@ -465,6 +465,41 @@ void test_sink_write_is_byte_exact(void **state)
 	assert_false(sink->take_report(level, message));
 }
 
+void test_sink_large_chunks_match_the_formatter(void **state)
+{
+	// Thousands of pieces per chunk, long and short lines: the writer's
+	// batching (staging buffer, iovec limit) must not change a byte.
+	const TmpDir &tmp = tmpdir(state);
+	for (bool transcript : { false, true }) {
+		Settings set = plain_settings(tmp.path(transcript ? "t" : "s"));
+		make_dir(set.dir);
+		set.timestamps = true;
+		set.boundaries = true;
+		if (transcript)
+			set.format = Format::transcript;
+		std::unique_ptr<Sink> sink = open_ok(set);
+
+		std::string chunk;
+		for (unsigned int i = 0; i < 5000; i++) {
+			chunk.append((i * 7919) % 700, (char)('a' + i % 26));
+			chunk += i % 3 == 0 ? "\r\n" : "\n";
+		}
+		chunk += "partial";
+		const struct timeval now = { 1700000000, 42 };
+		std::string expected;
+		Formatter formatter(transcript, true, true);
+		for (int round = 0; round < 3; round++) {
+			sink->write(Direction::in, chunk.data(), chunk.size(), now);
+			formatter.format(expected, Direction::in,
+					 (const unsigned char *)chunk.data(),
+					 chunk.size(), now);
+		}
+		std::string path = set.dir + "/" + base + (transcript ? ".log" : ".in");
+		assert_true(read_file(path) == expected);
+		assert_int_equal(sink->bytes_written(), expected.size());
+	}
+}
+
 void test_sink_split_keeps_line_state_per_direction(void **state)
 {
 	const TmpDir &tmp = tmpdir(state);
@@ -716,6 +751,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sink_rejects_dir_with_dot_components, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_dir_below_regular_file_fails_with_enotdir, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_write_is_byte_exact, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_sink_large_chunks_match_the_formatter, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_split_keeps_line_state_per_direction, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_max_size_split_caps_total_and_marks_every_file, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_max_size_exact_fit_then_marker_on_next_write, tmpdir_setup, tmpdir_teardown),
