@@ -73,6 +73,9 @@ struct LoggingOstream {
 	void (*activity)(void *context);
 	void *activity_context;
 	void (*parent_cork)(struct ostream_private *stream, bool set);
+	// Bytes logged by an earlier sendv() that the parent did not accept
+	// then: the caller sends them again first.
+	size_t logged_ahead;
 };
 static_assert(std::is_standard_layout_v<LoggingOstream>,
 	      "Dovecot allocates and frees this as a C struct");
@@ -126,6 +129,11 @@ void run_activity(LoggingOstream *lstream)
 	activity(lstream->activity_context);
 }
 
+// The log is written before the bytes go to the parent, which may put
+// them on the wire at once: a crash never leaves the client with bytes the
+// log lacks. (imap's and pop3's fd streams accept all they are given; when
+// a parent takes less, the rest comes again in the next call and is not
+// logged twice.)
 ssize_t logging_ostream_sendv(struct ostream_private *stream,
 			      const struct const_iovec *iov,
 			      unsigned int iov_count) noexcept
@@ -133,20 +141,31 @@ ssize_t logging_ostream_sendv(struct ostream_private *stream,
 	LoggingOstream *lstream = logging_ostream(stream);
 	run_activity(lstream);
 
+	size_t total = 0;
+	for (unsigned int i = 0; i < iov_count; i++)
+		total += iov[i].iov_len;
+	if (lstream->logging) {
+		size_t skip = lstream->logged_ahead;
+		for (unsigned int i = 0; i < iov_count; i++) {
+			if (skip >= iov[i].iov_len) {
+				skip -= iov[i].iov_len;
+				continue;
+			}
+			lstream->log->write(Direction::out,
+					    (const char *)iov[i].iov_base + skip,
+					    iov[i].iov_len - skip);
+			skip = 0;
+		}
+	}
+
 	ssize_t ret = o_stream_sendv(stream->parent, iov, iov_count);
 	if (ret < 0) {
 		o_stream_copy_error_from_parent(stream);
 		return -1;
 	}
-	// Log exactly what the parent accepted.
-	if (lstream->logging) {
-		size_t left = (size_t)ret;
-		for (unsigned int i = 0; i < iov_count && left > 0; i++) {
-			size_t n = iov[i].iov_len < left ? iov[i].iov_len : left;
-			lstream->log->write(Direction::out, iov[i].iov_base, n);
-			left -= n;
-		}
-	}
+	// Logged so far: max(ahead, total) bytes from the start of this call.
+	lstream->logged_ahead = (lstream->logged_ahead > total ?
+				 lstream->logged_ahead : total) - (size_t)ret;
 	stream->ostream.offset += (uoff_t)ret;
 	return ret;
 }

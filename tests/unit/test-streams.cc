@@ -226,7 +226,7 @@ void test_ostream_logs_exactly_the_bytes_sent(void **state)
 	buffer_free(&buf);
 }
 
-void test_ostream_logs_only_what_the_parent_accepted(void **state)
+void test_ostream_logs_before_sending_and_never_twice(void **state)
 {
 	const TmpDir &tmp = tmpdir(state);
 	const std::string data = test_data();
@@ -238,11 +238,15 @@ void test_ostream_logs_only_what_the_parent_accepted(void **state)
 	struct ostream *output = ostream_create_logging(parent, log);
 	SessionLog::unref(&log);
 
+	// Logged as offered, before the parent could put it on the wire.
 	ssize_t ret = o_stream_send(output, data.data(), 30);
 	assert_int_equal(ret, 18);
-	assert_true(read_file(tmp.path(base + ".out")) == data.substr(0, 18));
-	assert_int_equal(o_stream_send(output, data.data() + 18, 30), 0);
-	assert_true(read_file(tmp.path(base + ".out")) == data.substr(0, 18));
+	assert_true(read_file(tmp.path(base + ".out")) == data.substr(0, 30));
+	// The refused bytes come again: not logged a second time.
+	assert_int_equal(o_stream_send(output, data.data() + 18, 20), 0);
+	assert_true(read_file(tmp.path(base + ".out")) == data.substr(0, 38));
+	assert_int_equal(o_stream_send(output, data.data() + 18, 5), 0);
+	assert_true(read_file(tmp.path(base + ".out")) == data.substr(0, 38));
 
 	test_ostream_set_max_output_size(parent, SIZE_MAX);
 	assert_int_equal(o_stream_flush(output), 1);
@@ -428,7 +432,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_istream_stop_logging_stops_logging_later_reads, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_istream_without_in_direction_only_passes_data, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_ostream_logs_exactly_the_bytes_sent, tmpdir_setup, tmpdir_teardown),
-		cmocka_unit_test_setup_teardown(test_ostream_logs_only_what_the_parent_accepted, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_ostream_logs_before_sending_and_never_twice, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_ostream_activity_runs_once_on_first_cork, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_ostream_activity_runs_once_before_first_byte_sent, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_ostream_stop_logging_stops_logging_and_activity, tmpdir_setup, tmpdir_teardown),
