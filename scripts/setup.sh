@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
 dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-submissiond
-dovecot-dev libcmocka-dev valgrind python3 python3-pytest openssl debhelper"
+dovecot-dev libcmocka-dev valgrind python3 python3-pytest openssl debhelper lintian rpm"
 
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -176,6 +176,13 @@ def package_env():
 def test_deb_install_log_remove_purge(package_env, dovecot_factory, rawlog_dir,
                                       monkeypatch):
     deb = build_deb(package_env)
+    # lintian, as the issue asks: no errors, no warnings (nothing is
+    # overridden). It is slow to install, so only when it is there.
+    if shutil.which("lintian"):
+        changes = sorted(package_env.glob(f"{PACKAGE}_*.changes"))
+        linted = run(["lintian", "--allow-root", "--fail-on", "error,warning",
+                      *map(str, changes)], check=False, timeout=BUILD_TIMEOUT)
+        assert linted.returncode == 0, linted.stdout
     apt_get("install", "--no-install-recommends", str(deb))
     assert dpkg_status(PACKAGE) == "install ok installed"
 
@@ -260,3 +267,18 @@ def test_deb_install_log_remove_purge(package_env, dovecot_factory, rawlog_dir,
     for path in (MODULE, CONFFILE, LOADER, LOADER.parent, DOCDIR):
         assert not path.exists(), path
     assert log_files(rawlog_dir) == logged
+
+
+def test_rpm_source_package_builds_from_the_release_tarball(tmp_path):
+    """The spec (shipped in make dist's tarball) builds a source rpm."""
+    if shutil.which("rpmbuild") is None:
+        pytest.skip("rpmbuild is not installed (Debian package: rpm)")
+    tarballs = sorted((REPO / "build").glob(f"{PACKAGE}-*.tar.gz"))
+    if not tarballs:
+        pytest.skip("no release tarball: run make dist (scripts/test.sh does) first")
+    proc = run(["rpmbuild", "-ts", "--define", f"_topdir {tmp_path}", str(tarballs[-1])],
+               timeout=BUILD_TIMEOUT)
+    srpms = list((tmp_path / "SRPMS").glob(f"{PACKAGE}-*.src.rpm"))
+    assert len(srpms) == 1, proc.stdout
+    listed = run(["rpm", "-qpl", str(srpms[0])]).stdout.split()
+    assert "dovecot-rawlog-ext.spec" in listed and tarballs[-1].name in listed
