@@ -73,10 +73,18 @@ struct LoggingOstream {
 	void (*activity)(void *context);
 	void *activity_context;
 	void (*parent_cork)(struct ostream_private *stream, bool set);
-	// Bytes logged by an earlier sendv() that the parent did not accept
-	// then: the caller sends them again first.
+	// Bytes logged by an earlier send that the parent did not accept
+	// then: they come again first.
 	size_t logged_ahead;
+	// Output held while corked: neither logged nor passed on yet.
+	buffer_t *pending;
 };
+
+// While the client's output is corked, it is gathered here and logged with
+// one write when it is passed on (uncork, flush, or this much gathered),
+// instead of one write per send: imap sends a FETCH reply in dozens of
+// pieces, each of which would otherwise cost a write(2).
+const size_t max_pending = 32 * 1024;
 static_assert(std::is_standard_layout_v<LoggingOstream>,
 	      "Dovecot allocates and frees this as a C struct");
 
@@ -134,13 +142,10 @@ void run_activity(LoggingOstream *lstream)
 // log lacks. (imap's and pop3's fd streams accept all they are given; when
 // a parent takes less, the rest comes again in the next call and is not
 // logged twice.)
-ssize_t logging_ostream_sendv(struct ostream_private *stream,
-			      const struct const_iovec *iov,
-			      unsigned int iov_count) noexcept
+ssize_t log_and_send(LoggingOstream *lstream, const struct const_iovec *iov,
+		     unsigned int iov_count)
 {
-	LoggingOstream *lstream = logging_ostream(stream);
-	run_activity(lstream);
-
+	struct ostream_private *stream = &lstream->ostream;
 	size_t total = 0;
 	for (unsigned int i = 0; i < iov_count; i++)
 		total += iov[i].iov_len;
@@ -166,8 +171,76 @@ ssize_t logging_ostream_sendv(struct ostream_private *stream,
 	// Logged so far: max(ahead, total) bytes from the start of this call.
 	lstream->logged_ahead = (lstream->logged_ahead > total ?
 				 lstream->logged_ahead : total) - (size_t)ret;
-	stream->ostream.offset += (uoff_t)ret;
 	return ret;
+}
+
+// Passes the held output on. 1: all of it, 0: the parent took only part
+// (the rest stays), -1: error.
+int pass_pending(LoggingOstream *lstream)
+{
+	buffer_t *pending = lstream->pending;
+	if (pending == nullptr || pending->used == 0)
+		return 1;
+	struct const_iovec iov = { pending->data, pending->used };
+	ssize_t ret = log_and_send(lstream, &iov, 1);
+	if (ret < 0)
+		return -1;
+	buffer_delete(pending, 0, (size_t)ret);
+	return pending->used == 0 ? 1 : 0;
+}
+
+ssize_t logging_ostream_sendv(struct ostream_private *stream,
+			      const struct const_iovec *iov,
+			      unsigned int iov_count) noexcept
+{
+	LoggingOstream *lstream = logging_ostream(stream);
+	run_activity(lstream);
+
+	size_t total = 0;
+	for (unsigned int i = 0; i < iov_count; i++)
+		total += iov[i].iov_len;
+	size_t pending_used = lstream->pending == nullptr ? 0 :
+		lstream->pending->used;
+	bool hold = stream->corked && lstream->logging && total <= max_pending;
+	if (!hold || pending_used + total > max_pending) {
+		int ret = pass_pending(lstream);
+		if (ret <= 0)
+			return ret;
+	}
+	if (hold) {
+		if (lstream->pending == nullptr) {
+			lstream->pending = buffer_create_dynamic(default_pool,
+								 max_pending);
+		}
+		for (unsigned int i = 0; i < iov_count; i++) {
+			buffer_append(lstream->pending, iov[i].iov_base,
+				      iov[i].iov_len);
+		}
+		stream->ostream.offset += total;
+		return (ssize_t)total;
+	}
+	ssize_t ret = log_and_send(lstream, iov, iov_count);
+	if (ret > 0)
+		stream->ostream.offset += (uoff_t)ret;
+	return ret;
+}
+
+int logging_ostream_flush(struct ostream_private *stream) noexcept
+{
+	int ret = pass_pending(logging_ostream(stream));
+	if (ret <= 0)
+		return ret;
+	return o_stream_flush_parent(stream);
+}
+
+size_t logging_ostream_get_buffer_used_size(const struct ostream_private *stream)
+	noexcept
+{
+	const LoggingOstream *lstream =
+		reinterpret_cast<const LoggingOstream *>(stream);
+	size_t pending_used = lstream->pending == nullptr ? 0 :
+		lstream->pending->used;
+	return pending_used + o_stream_get_buffer_used_size(stream->parent);
 }
 
 void logging_ostream_cork(struct ostream_private *stream, bool set) noexcept
@@ -175,13 +248,26 @@ void logging_ostream_cork(struct ostream_private *stream, bool set) noexcept
 	LoggingOstream *lstream = logging_ostream(stream);
 	if (set)
 		run_activity(lstream);
+	else
+		(void)pass_pending(lstream);
 	lstream->parent_cork(stream, set);
+}
+
+void logging_ostream_close(struct iostream_private *stream,
+			   bool close_parent) noexcept
+{
+	LoggingOstream *lstream = reinterpret_cast<LoggingOstream *>(
+		container_of(stream, struct ostream_private, iostream));
+	(void)pass_pending(lstream);
+	if (close_parent)
+		o_stream_close(lstream->ostream.parent);
 }
 
 void logging_ostream_destroy(struct iostream_private *stream) noexcept
 {
 	LoggingOstream *lstream = reinterpret_cast<LoggingOstream *>(
 		container_of(stream, struct ostream_private, iostream));
+	buffer_free(&lstream->pending);
 	o_stream_unref(&lstream->ostream.parent);
 	SessionLog::unref(&lstream->log);
 }
@@ -218,6 +304,9 @@ struct ostream *ostream_create_logging(struct ostream *parent,
 
 	struct ostream_private *stream = &lstream->ostream;
 	stream->sendv = logging_ostream_sendv;
+	stream->flush = logging_ostream_flush;
+	stream->get_buffer_used_size = logging_ostream_get_buffer_used_size;
+	stream->iostream.close = logging_ostream_close;
 	stream->iostream.destroy = logging_ostream_destroy;
 	struct ostream *output = o_stream_create(stream, parent,
 						 o_stream_get_fd(parent));
@@ -243,6 +332,8 @@ void ostream_set_activity(struct ostream *output,
 void ostream_stop_logging(struct ostream *output)
 {
 	LoggingOstream *lstream = logging_ostream(output->real_stream);
+	// What it holds was sent before the change: log it as it goes.
+	(void)pass_pending(lstream);
 	lstream->logging = false;
 	lstream->activity = nullptr;
 }

@@ -343,6 +343,59 @@ void test_ostream_activity_runs_once_before_first_byte_sent(void **state)
 	buffer_free(&buf);
 }
 
+void test_ostream_corked_output_is_logged_once_when_passed_on(void **state)
+{
+	const TmpDir &tmp = tmpdir(state);
+	SessionLog *log = open_log(plain_settings(tmp.path()));
+	buffer_t *buf = buffer_create_dynamic(default_pool, 256);
+	struct ostream *parent = o_stream_create_buffer(buf);
+	struct ostream *output = ostream_create_logging(parent, log);
+	SessionLog::unref(&log);
+	const std::string path = tmp.path(base + ".out");
+
+	// Small pieces while corked are held: nothing logged, nothing passed.
+	std::string sent;
+	o_stream_cork(output);
+	for (unsigned int i = 0; i < 100; i++) {
+		std::string piece = "* " + std::to_string(i) + " FETCH (FLAGS ())\r\n";
+		o_stream_nsend(output, piece.data(), piece.size());
+		sent += piece;
+	}
+	assert_true(read_file(path).empty());
+	assert_int_equal(buf->used, 0);
+	assert_int_equal(o_stream_get_buffer_used_size(output), sent.size());
+	// Uncork: logged first, then passed on, all of it.
+	o_stream_uncork(output);
+	assert_true(read_file(path) == sent);
+	assert_true(buffer_string(buf) == sent);
+
+	// More than the hold limit while corked: passed on as it fills, in
+	// order; a flush passes on the rest.
+	o_stream_cork(output);
+	const std::string data = test_data();
+	for (unsigned int round = 0; round < 40; round++) {
+		o_stream_nsend(output, data.data(), data.size());
+		sent += data;
+	}
+	assert_true(buf->used > 0 && buf->used < sent.size());
+	assert_true(read_file(path) == std::string(buffer_string(buf)));
+	assert_int_equal(o_stream_flush(output), 1);
+	assert_true(read_file(path) == sent);
+	assert_true(buffer_string(buf) == sent);
+	o_stream_uncork(output);
+
+	// Closing passes on what is held.
+	o_stream_cork(output);
+	o_stream_nsend_str(output, "last\r\n");
+	sent += "last\r\n";
+	o_stream_close(output);
+	assert_true(read_file(path) == sent);
+	assert_true(buffer_string(buf) == sent);
+	o_stream_unref(&output);
+	o_stream_unref(&parent);
+	buffer_free(&buf);
+}
+
 void test_ostream_stop_logging_stops_logging_and_activity(void **state)
 {
 	const TmpDir &tmp = tmpdir(state);
@@ -435,6 +488,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ostream_logs_before_sending_and_never_twice, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_ostream_activity_runs_once_on_first_cork, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_ostream_activity_runs_once_before_first_byte_sent, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_ostream_corked_output_is_logged_once_when_passed_on, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_ostream_stop_logging_stops_logging_and_activity, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_cap_warning_is_logged_once_and_data_still_passes, tmpdir_setup, tmpdir_teardown),
 	};
