@@ -339,6 +339,10 @@ plugin {{
                                    f"{self.log()}")
             time.sleep(0.05)
 
+    @property
+    def master_pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
     def processes(self) -> dict[int, str]:
         """pid -> name of this instance's live processes (master included)."""
         return {} if self._proc is None else _session_procs(self._proc.pid)
