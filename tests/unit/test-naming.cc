@@ -1,14 +1,5 @@
 // Log file names and the rawlog_ext_dir path check.
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-// cmocka 1.1 has no extern "C" of its own.
-extern "C" {
-#include <cmocka.h>
-}
-
-#include "core/naming.hh"
+#include "test-common.hh"
 
 #include <cstdlib>
 #include <cstring>
@@ -17,17 +8,6 @@ extern "C" {
 using namespace rawlog_ext;
 
 namespace {
-
-NameParts fixed_parts()
-{
-	NameParts parts;
-	parts.time = 1700000000;
-	parts.service = "imap";
-	parts.session = "sess";
-	parts.pid = 1234;
-	parts.hostname = "mail.example.org";
-	return parts;
-}
 
 void test_sanitize_name_field_table(void **)
 {
@@ -79,7 +59,7 @@ void test_sanitize_name_field_every_byte(void **)
 
 void test_log_base_name_exact_strings(void **)
 {
-	NameParts plain = fixed_parts();
+	NameParts plain = fixed_parts("mail.example.org");
 	NameParts with_ip = plain;
 	with_ip.ip = "192.0.2.1";
 	NameParts with_ipv6 = plain;
@@ -121,7 +101,7 @@ void test_log_base_name_is_utc_whatever_tz(void **)
 	// A POSIX TZ string: needs no tzdata to take effect.
 	setenv("TZ", "JST-9", 1);
 	tzset();
-	std::string name = log_base_name(fixed_parts());
+	std::string name = log_base_name(fixed_parts("mail.example.org"));
 	if (old_tz == nullptr)
 		unsetenv("TZ");
 	else
@@ -133,7 +113,7 @@ void test_log_base_name_is_utc_whatever_tz(void **)
 
 void test_log_base_name_hostile_fields_add_no_separator(void **)
 {
-	NameParts parts = fixed_parts();
+	NameParts parts = fixed_parts("mail.example.org");
 	parts.service = "imap/../x_y";
 	parts.session = "../..";
 	parts.hostname = "evil/host_name\n";

@@ -1,6 +1,6 @@
 // Sink: safe file creation, name collisions, byte-exact writes, the size
 // cap and write errors, all against a real temporary directory.
-#include "tmpdir.hh"
+#include "test-common.hh"
 
 #include "core/sink.hh"
 
@@ -12,22 +12,6 @@ namespace {
 
 const struct timeval t1 = { 1700000000, 5 };
 const std::string s1 = "1700000000.000005 ";
-
-TmpDir &tmpdir(void **state)
-{
-	return *static_cast<TmpDir *>(*state);
-}
-
-NameParts fixed_parts()
-{
-	NameParts parts;
-	parts.time = 1700000000;
-	parts.service = "imap";
-	parts.session = "sess";
-	parts.pid = 1234;
-	parts.hostname = "host";
-	return parts;
-}
 
 const std::string base = log_base_name(fixed_parts());
 const std::string base_1 = log_base_name(fixed_parts(), 1);

@@ -6,7 +6,7 @@ DOVECOT_EXTERN_C_BEGIN
 #include "test-common.h"
 DOVECOT_EXTERN_C_END
 
-#include "tmpdir.hh"
+#include "test-common.hh"
 
 #include "dovecot/session-log.hh"
 
@@ -15,22 +15,6 @@ DOVECOT_EXTERN_C_END
 using namespace rawlog_ext;
 
 namespace {
-
-TmpDir &tmpdir(void **state)
-{
-	return *static_cast<TmpDir *>(*state);
-}
-
-NameParts fixed_parts()
-{
-	NameParts parts;
-	parts.time = 1700000000;
-	parts.service = "imap";
-	parts.session = "sess";
-	parts.pid = 1234;
-	parts.hostname = "host";
-	return parts;
-}
 
 const std::string base = log_base_name(fixed_parts());
 

@@ -1,7 +1,7 @@
 // Test helpers: a temporary directory that removes itself, cmocka fixtures
-// that own one, and whole-file / directory readers.
-#ifndef RAWLOG_EXT_TEST_TMPDIR_HH
-#define RAWLOG_EXT_TEST_TMPDIR_HH
+// that own one, whole-file / directory readers, fixed log name parts.
+#ifndef RAWLOG_EXT_TEST_COMMON_HH
+#define RAWLOG_EXT_TEST_COMMON_HH
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +11,8 @@
 extern "C" {
 #include <cmocka.h>
 }
+
+#include "core/naming.hh"
 
 #include <algorithm>
 #include <cerrno>
@@ -59,6 +61,24 @@ private:
 
 // Fixtures: a fresh TmpDir in *state for each test. cmocka runs the
 // teardown even when a failed assertion longjmp()ed out of the test.
+// The fixture's directory, from a test's cmocka state.
+inline TmpDir &tmpdir(void **state)
+{
+	return *static_cast<TmpDir *>(*state);
+}
+
+// Fixed name parts, so tests know each log file's name.
+inline rawlog_ext::NameParts fixed_parts(const char *hostname = "host")
+{
+	rawlog_ext::NameParts parts;
+	parts.time = 1700000000;
+	parts.service = "imap";
+	parts.session = "sess";
+	parts.pid = 1234;
+	parts.hostname = hostname;
+	return parts;
+}
+
 inline int tmpdir_setup(void **state)
 {
 	*state = new TmpDir();
