@@ -72,7 +72,7 @@ struct LoggingOstream {
 	bool logging;
 	void (*activity)(void *context);
 	void *activity_context;
-	void (*parent_cork)(struct ostream_private *stream, bool set);
+	void (*default_cork)(struct ostream_private *stream, bool set);
 	// Bytes logged by an earlier send that the parent did not accept
 	// then: they come again first.
 	size_t logged_ahead;
@@ -250,7 +250,7 @@ void logging_ostream_cork(struct ostream_private *stream, bool set) noexcept
 		run_activity(lstream);
 	else
 		(void)pass_pending(lstream);
-	lstream->parent_cork(stream, set);
+	lstream->default_cork(stream, set);
 }
 
 void logging_ostream_close(struct iostream_private *stream,
@@ -311,7 +311,7 @@ struct ostream *ostream_create_logging(struct ostream *parent,
 	struct ostream *output = o_stream_create(stream, parent,
 						 o_stream_get_fd(parent));
 	// o_stream_create() filled in the default cork; run ours first.
-	lstream->parent_cork = stream->cork;
+	lstream->default_cork = stream->cork;
 	stream->cork = logging_ostream_cork;
 	return output;
 }

@@ -39,7 +39,8 @@ struct ostream *ostream_create_logging(struct ostream *parent,
 void ostream_set_activity(struct ostream *output,
 			  void (*activity)(void *context), void *context);
 // Stop logging in a filter that is no longer the outermost stream (e.g.
-// after COMPRESS stacked zlib on top of it); it then only passes data.
+// after COMPRESS stacked zlib on top of it); it logs and passes on what it
+// still holds, then only passes data.
 void istream_stop_logging(struct istream *input);
 void ostream_stop_logging(struct ostream *output);
 
