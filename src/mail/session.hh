@@ -20,6 +20,8 @@ bool imap_glue_init();
 void imap_glue_deinit();
 bool pop3_glue_init();
 void pop3_glue_deinit();
+bool submission_glue_init();
+void submission_glue_deinit();
 
 } // namespace rawlog_ext
 

@@ -1,0 +1,48 @@
+"""Submission sessions after login, compared byte for byte with the client's record."""
+import base64
+import re
+
+from dovecot_fixture import User
+from rawlog import RawClient, SmtpSink, session_files, strip_timestamps, wait_closed
+from test_imap import message
+
+
+def test_submission_session_is_the_wire(dovecot_factory, rawlog_dir):
+    dc = dovecot_factory(mail_plugins="$mail_plugins rawlog_ext",
+                         protocols=("imap", "submission"), users=[User("alice")],
+                         plugin={"rawlog_ext_dir": str(rawlog_dir)})
+    relay = SmtpSink(dc.relay_port)
+    try:
+        c = RawClient(dc.submission_port)
+        c.read_until(rb"^220 [^\r\n]*\r\n")
+        c.send(b"EHLO client.example.com\r\n")
+        c.read_until(rb"^250 [^\r\n]*\r\n")
+        received_from = len(c.received)
+        auth = b"AUTH PLAIN " + base64.b64encode(b"\0alice\0pass") + b"\r\n"
+        sent_from = len(c.sent) + len(auth)
+        # MAIL FROM pipelined with AUTH: submission-login hands it over.
+        c.send(auth + b"MAIL FROM:<alice@example.com>\r\n")
+        c.read_until(rb"^250 [^\r\n]*\r\n", received_from)
+        c.send(b"RCPT TO:<bob@example.net>\r\nDATA\r\n")
+        c.read_until(rb"^354 [^\r\n]*\r\n")
+        # A big 8-bit body, dot-stuffed (some of its lines start with ".").
+        body = message(1024 * 1024, seed=8).replace(b"\r\n", b"\r\n.dot\r\n", 50)
+        stuffed = re.sub(rb"(?m)^\.", b"..", body)
+        assert stuffed != body
+        c.send(b"Subject: big\r\n\r\n" + stuffed + b".\r\n")
+        c.read_until(rb"^250 [^\r\n]*\r\n")
+        c.send(b"NOOP\r\nQUIT\r\n")
+        c.read_until(rb"^221 [^\r\n]*\r\n")
+        wait_closed(c)
+    finally:
+        dc.wait_log(r"submission\(alice\).*Disconnected")
+        relay.close()
+
+    files = session_files(rawlog_dir, "submission")
+    assert set(files) == {".in", ".out"}
+    assert strip_timestamps(files[".in"].read_bytes()) == bytes(c.sent[sent_from:])
+    out = strip_timestamps(files[".out"].read_bytes())
+    assert out == bytes(c.received[received_from:])
+    assert out.startswith(b"235 2.7.0 Logged in.\r\n")
+    assert files[".out"].stat().st_mode & 0o777 == 0o600
+    assert not re.search(r"Error|Fatal|Panic", dc.log()), dc.log()
