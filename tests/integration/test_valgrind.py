@@ -1,4 +1,5 @@
-"""The imap and pop3 processes run clean under valgrind with rawlog_ext loaded."""
+"""The imap, pop3 and submission processes run clean under valgrind with
+rawlog_ext loaded."""
 import os
 import shutil
 
@@ -6,6 +7,7 @@ import pytest
 
 import test_imap
 import test_pop3
+import test_submission
 
 VALGRIND = shutil.which("valgrind")
 
@@ -25,7 +27,7 @@ def valgrind_dovecot(logged_dovecot, rawlog_dir):
         services = "".join(
             f"service {s} {{\n  executable = {VALGRIND} -q --vgdb=no --leak-check=full "
             f"--log-file={reports}/{s}.%p /usr/lib/dovecot/{s}\n}}\n"
-            for s in ("imap", "pop3"))
+            for s in ("imap", "pop3", "submission"))
         kwargs["extra_conf"] = kwargs.get("extra_conf", "") + services
         instances.append(logged_dovecot(**kwargs))
         return instances[-1]
@@ -51,3 +53,7 @@ def test_compress_and_pop3_are_valgrind_clean(valgrind_dovecot, rawlog_dir, dove
     for path in list(rawlog_dir.iterdir()):
         os.unlink(path)
     test_pop3.test_pop3_split_log_is_the_wire(valgrind_dovecot, rawlog_dir, dovecot_factory)
+
+
+def test_submission_is_valgrind_clean(valgrind_dovecot, rawlog_dir):
+    test_submission.test_submission_session_is_the_wire(valgrind_dovecot, rawlog_dir)
