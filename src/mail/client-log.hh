@@ -53,6 +53,17 @@ private:
 	bool destroying_ = false;
 };
 
+// For a protocol's destroy override: runs the protocol's own destroy
+// (which frees the client and the module context), then the ClientLog --
+// our streams must live until that destroy is done.
+template <typename Destroy>
+void destroy_with_client_log(ClientLog *log, Destroy &&protocol_destroy)
+{
+	log->begin_destroy();
+	protocol_destroy();
+	delete log;
+}
+
 } // namespace rawlog_ext
 
 #endif

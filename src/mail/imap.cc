@@ -63,19 +63,15 @@ void imap_command_pre(struct client_command_context *)
 void imap_client_destroy(struct client *client, const char *reason)
 {
 	auto *ctx = module_context<ImapClientContext>(client, imap_client_module);
-	ClientLog *log = ctx->log;
-	log->begin_destroy();
-	// This frees the client and ctx; our streams live until it is done.
-	ctx->module_ctx.super.destroy(client, reason);
-	delete log;
+	destroy_with_client_log(ctx->log, [&] {
+		ctx->module_ctx.super.destroy(client, reason);
+	});
 }
 
 void imap_client_created(struct client **clientp)
 {
 	struct client *client = *clientp;
-	SessionLog *log = nullptr;
-	if (mail_user_is_plugin_loaded(client->user, mail_module))
-		log = session_log_open(client->user);
+	SessionLog *log = session_log_open(client->user);
 	if (log != nullptr) {
 		auto *ctx = p_new(client->pool, ImapClientContext, 1);
 		ctx->log = new ClientLog(log, &client->input, &client->output,

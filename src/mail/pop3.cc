@@ -30,19 +30,15 @@ pop3_client_created_func_t *next_hook_client_created;
 void pop3_client_destroy(struct client *client, const char *reason)
 {
 	auto *ctx = module_context<Pop3ClientContext>(client, pop3_client_module);
-	ClientLog *log = ctx->log;
-	log->begin_destroy();
-	// This frees the client and ctx; our streams live until it is done.
-	ctx->module_ctx.super.destroy(client, reason);
-	delete log;
+	destroy_with_client_log(ctx->log, [&] {
+		ctx->module_ctx.super.destroy(client, reason);
+	});
 }
 
 void pop3_client_created(struct client **clientp)
 {
 	struct client *client = *clientp;
-	SessionLog *log = nullptr;
-	if (mail_user_is_plugin_loaded(client->user, mail_module))
-		log = session_log_open(client->user);
+	SessionLog *log = session_log_open(client->user);
 	if (log != nullptr) {
 		auto *ctx = p_new(client->pool, Pop3ClientContext, 1);
 		ctx->log = new ClientLog(log, &client->input, &client->output,

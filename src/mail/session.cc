@@ -48,6 +48,9 @@ SessionLog *session_log_open_with(struct mail_user *user, struct event *event)
 
 SessionLog *session_log_open(struct mail_user *user)
 {
+	// The created hooks run for every user of the process.
+	if (!mail_user_is_plugin_loaded(user, mail_module))
+		return nullptr;
 	struct event *event = log_event_create(user->event);
 	SessionLog *log = nullptr;
 	try {

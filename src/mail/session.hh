@@ -10,8 +10,9 @@ namespace rawlog_ext {
 // The module as loaded (for mail_user_is_plugin_loaded()).
 extern struct module *mail_module;
 
-// Returns the session's log, or nullptr when this session is not logged
-// (the reason is logged: Debug for "not enabled", Error for a failure).
+// Returns the session's log, or nullptr when this session is not logged:
+// the module is not in this user's mail_plugins (nothing said), or the
+// reason is logged (Debug for "not enabled", Error for a failure).
 SessionLog *session_log_open(struct mail_user *user);
 
 // Per-protocol glue, registered by the plugin entry. Each returns false

@@ -34,19 +34,15 @@ void submission_client_destroy(struct client *client)
 {
 	auto *ctx = module_context<SubmissionClientContext>(
 		client, submission_client_module);
-	ClientLog *log = ctx->log;
-	log->begin_destroy();
-	// This frees the client and ctx; our streams live until it is done.
-	ctx->module_ctx.super.destroy(client);
-	delete log;
+	destroy_with_client_log(ctx->log, [&] {
+		ctx->module_ctx.super.destroy(client);
+	});
 }
 
 void submission_client_created(struct client **clientp)
 {
 	struct client *client = *clientp;
-	SessionLog *log = nullptr;
-	if (mail_user_is_plugin_loaded(client->user, mail_module))
-		log = session_log_open(client->user);
+	SessionLog *log = session_log_open(client->user);
 	if (log != nullptr) {
 		auto *ctx = p_new(client->pool, SubmissionClientContext, 1);
 		struct connection *conn = &client->conn->conn;
