@@ -261,26 +261,6 @@ bool Sink::take_report(Level &level_r, std::string &message_r)
 	return true;
 }
 
-bool Sink::write_all(File &file, const char *data, size_t size)
-{
-	while (size > 0) {
-		ssize_t ret = ::write(file.fd, data, size);
-		if (ret < 0) {
-			if (errno == EINTR)
-				continue;
-			int err = errno;
-			report(Level::error, "write(" + file.path + ") failed: " +
-			       errno_text(err) + ": logging stopped for this session");
-			stopped_ = true;
-			return false;
-		}
-		data += ret;
-		size -= (size_t)ret;
-		written_ += (uint64_t)ret;
-	}
-	return true;
-}
-
 void PieceWriter::operator()(const char *data, size_t size)
 {
 	if (error_ != 0 || size == 0)
@@ -351,6 +331,18 @@ bool Sink::write_chunk(File &file, Direction direction,
 {
 	writer_.begin(file.fd);
 	file.formatter.format(writer_, direction, data, size, now);
+	return end_write(file);
+}
+
+bool Sink::write_text(File &file, const std::string &text)
+{
+	writer_.begin(file.fd);
+	writer_(text.data(), text.size());
+	return end_write(file);
+}
+
+bool Sink::end_write(File &file)
+{
 	bool ok = writer_.finish();
 	written_ += writer_.take_written();
 	if (!ok) {
@@ -417,7 +409,7 @@ void Sink::truncate_at_cap()
 		if (file.fd == -1)
 			continue;
 		const std::string &text = transcript_ ? marker : split_marker;
-		if (!write_all(file, text.data(), text.size()))
+		if (!write_text(file, text))
 			return;
 	}
 	stopped_ = true;

@@ -89,10 +89,12 @@ private:
 	{ return files_[transcript_ ? 0 : (int)direction]; }
 	const File &file_for(Direction direction) const
 	{ return files_[transcript_ ? 0 : (int)direction]; }
-	bool write_all(File &file, const char *data, size_t size);
 	bool write_chunk(File &file, Direction direction,
 			 const unsigned char *data, size_t size,
 			 const struct timeval &now);
+	bool write_text(File &file, const std::string &text);
+	// Flushes writer_; on failure reports it and stops logging.
+	bool end_write(File &file);
 	void truncate_at_cap();
 	void report(Level level, std::string message);
 

@@ -143,12 +143,9 @@ void run_activity(LoggingOstream *lstream)
 // a parent takes less, the rest comes again in the next call and is not
 // logged twice.)
 ssize_t log_and_send(LoggingOstream *lstream, const struct const_iovec *iov,
-		     unsigned int iov_count)
+		     unsigned int iov_count, size_t total)
 {
 	struct ostream_private *stream = &lstream->ostream;
-	size_t total = 0;
-	for (unsigned int i = 0; i < iov_count; i++)
-		total += iov[i].iov_len;
 	if (lstream->logging) {
 		size_t skip = lstream->logged_ahead;
 		for (unsigned int i = 0; i < iov_count; i++) {
@@ -182,7 +179,7 @@ int pass_pending(LoggingOstream *lstream)
 	if (pending == nullptr || pending->used == 0)
 		return 1;
 	struct const_iovec iov = { pending->data, pending->used };
-	ssize_t ret = log_and_send(lstream, &iov, 1);
+	ssize_t ret = log_and_send(lstream, &iov, 1, pending->used);
 	if (ret < 0)
 		return -1;
 	buffer_delete(pending, 0, (size_t)ret);
@@ -219,7 +216,7 @@ ssize_t logging_ostream_sendv(struct ostream_private *stream,
 		stream->ostream.offset += total;
 		return (ssize_t)total;
 	}
-	ssize_t ret = log_and_send(lstream, iov, iov_count);
+	ssize_t ret = log_and_send(lstream, iov, iov_count, total);
 	if (ret > 0)
 		stream->ostream.offset += (uoff_t)ret;
 	return ret;
