@@ -11,8 +11,9 @@ struct event *log_event_create(struct event *parent)
 	return event;
 }
 
-SessionLog::SessionLog(std::unique_ptr<Sink> sink, struct event *event)
-	: sink_(std::move(sink)), event_(event)
+SessionLog::SessionLog(std::unique_ptr<Sink> sink, struct event *event,
+		       std::unique_ptr<SessionTap> tap)
+	: sink_(std::move(sink)), event_(event), tap_(std::move(tap))
 {
 	event_ref(event_);
 }
@@ -30,11 +31,15 @@ void SessionLog::unref(SessionLog **log)
 		delete l;
 }
 
-void SessionLog::write(Direction direction, const void *data,
-		       size_t size) noexcept
+void SessionLog::write_at(Direction direction, const void *data,
+			  size_t size, const struct timeval &time) noexcept
 {
+	if (tap_ != nullptr)
+		tap_->data(direction, (const unsigned char *)data, size, time);
+	if (sink_ == nullptr)
+		return;
 	try {
-		sink_->write(direction, data, size, ioloop_timeval);
+		sink_->write(direction, data, size, time);
 	} catch (const std::bad_alloc &) {
 		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
 	} catch (...) {

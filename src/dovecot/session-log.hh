@@ -8,15 +8,33 @@
 
 namespace rawlog_ext {
 
+// Something else that follows a session's bytes (e.g. to cut per-recipient
+// logs out of an LMTP connection). It must not throw.
+class SessionTap {
+public:
+	virtual ~SessionTap() = default;
+	virtual void data(Direction direction, const unsigned char *data,
+			  size_t size, const struct timeval &now) noexcept = 0;
+};
+
 class SessionLog {
 public:
 	// Takes a reference on event; the log starts with one reference.
-	SessionLog(std::unique_ptr<Sink> sink, struct event *event);
+	// sink may be null when only the tap wants the bytes.
+	SessionLog(std::unique_ptr<Sink> sink, struct event *event,
+		   std::unique_ptr<SessionTap> tap = nullptr);
 	void ref() { refcount_++; }
 	static void unref(SessionLog **log);
 
-	void write(Direction direction, const void *data, size_t size) noexcept;
-	bool logs(Direction direction) const { return sink_->logs(direction); }
+	void write(Direction direction, const void *data, size_t size) noexcept
+	{ write_at(direction, data, size, ioloop_timeval); }
+	// With the time the bytes passed, when that was earlier than now.
+	void write_at(Direction direction, const void *data, size_t size,
+		      const struct timeval &time) noexcept;
+	bool logs(Direction direction) const
+	{ return (sink_ != nullptr && sink_->logs(direction)) ||
+		 tap_ != nullptr; }
+	struct event *event() const { return event_; }
 
 private:
 	~SessionLog();
@@ -24,6 +42,7 @@ private:
 
 	std::unique_ptr<Sink> sink_;
 	struct event *event_;
+	std::unique_ptr<SessionTap> tap_;
 	unsigned int refcount_ = 1;
 };
 

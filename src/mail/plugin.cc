@@ -9,10 +9,10 @@ DOVECOT_EXTERN_C_END
 
 namespace {
 
-bool imap_active, pop3_active, submission_active;
+bool imap_active, pop3_active, submission_active, lmtp_active;
 struct mail_storage_hooks storage_hooks;
 
-// Where no protocol glue runs (lmtp in this version), say so
+// Where no protocol glue runs (e.g. dovecot-lda, doveadm), say so
 // to an admin who configured a directory, instead of logging nothing
 // silently.
 void rawlog_ext_mail_user_created(struct mail_user *user)
@@ -44,7 +44,9 @@ void rawlog_ext_plugin_init(struct module *module)
 	imap_active = rawlog_ext::imap_glue_init();
 	pop3_active = rawlog_ext::pop3_glue_init();
 	submission_active = rawlog_ext::submission_glue_init();
-	if (!imap_active && !pop3_active && !submission_active) {
+	lmtp_active = rawlog_ext::lmtp_glue_init();
+	if (!imap_active && !pop3_active && !submission_active &&
+	    !lmtp_active) {
 		storage_hooks.mail_user_created = rawlog_ext_mail_user_created;
 		mail_storage_hooks_add(module, &storage_hooks);
 	}
@@ -58,11 +60,13 @@ void rawlog_ext_plugin_deinit(void)
 		rawlog_ext::pop3_glue_deinit();
 	if (submission_active)
 		rawlog_ext::submission_glue_deinit();
+	if (lmtp_active)
+		rawlog_ext::lmtp_glue_deinit();
 	if (storage_hooks.mail_user_created != nullptr) {
 		mail_storage_hooks_remove(&storage_hooks);
 		storage_hooks.mail_user_created = nullptr;
 	}
-	imap_active = pop3_active = submission_active = false;
+	imap_active = pop3_active = submission_active = lmtp_active = false;
 	rawlog_ext::mail_module = nullptr;
 }
 

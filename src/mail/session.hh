@@ -23,6 +23,8 @@ bool pop3_glue_init();
 void pop3_glue_deinit();
 bool submission_glue_init();
 void submission_glue_deinit();
+bool lmtp_glue_init();
+void lmtp_glue_deinit();
 
 } // namespace rawlog_ext
 

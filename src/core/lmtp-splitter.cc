@@ -1,0 +1,504 @@
+#include "lmtp-splitter.hh"
+
+#include <cctype>
+#include <cstring>
+
+namespace rawlog_ext {
+
+namespace {
+
+// Commands waiting for replies; beyond this the client is not one we
+// can follow (Dovecot itself stops reading long before).
+const size_t max_pending = 10000;
+
+struct Piece {
+	Direction direction;
+	std::string bytes;		// unless spooled
+	bool spooled = false;
+	uint64_t offset = 0, length = 0;	// in the spool
+	struct timeval time;
+};
+
+Piece text_piece(Direction direction, const std::string &bytes,
+		 const struct timeval &time)
+{
+	Piece piece;
+	piece.direction = direction;
+	piece.bytes = bytes;
+	piece.time = time;
+	return piece;
+}
+
+unsigned int reply_code(const std::string &text)
+{
+	if (text.size() < 3 || !isdigit((unsigned char)text[0]) ||
+	    !isdigit((unsigned char)text[1]) ||
+	    !isdigit((unsigned char)text[2]))
+		return 0;
+	return (unsigned int)((text[0] - '0') * 100 + (text[1] - '0') * 10 +
+			      (text[2] - '0'));
+}
+
+bool is_continuation(const std::string &line)
+{
+	return reply_code(line) != 0 && line.size() > 3 && line[3] == '-';
+}
+
+std::string command_verb(const std::string &line)
+{
+	std::string verb;
+	for (char c : line) {
+		if (c == ' ' || c == '\r' || c == '\n')
+			break;
+		verb += (char)toupper((unsigned char)c);
+	}
+	return verb;
+}
+
+// "BDAT <size> [LAST]"; false if it is not a valid BDAT line.
+bool parse_bdat(const std::string &line, uint64_t &size_r, bool &last_r)
+{
+	size_t pos = 4;
+	if (line.size() <= pos || line[pos] != ' ')
+		return false;
+	pos++;
+	size_t start = pos;
+	uint64_t size = 0;
+	while (pos < line.size() && isdigit((unsigned char)line[pos])) {
+		if (size > (UINT64_MAX - 9) / 10)
+			return false;
+		size = size * 10 + (uint64_t)(line[pos] - '0');
+		pos++;
+	}
+	if (pos == start)
+		return false;
+	std::string rest = line.substr(pos);
+	while (!rest.empty() && (rest.back() == '\n' || rest.back() == '\r'))
+		rest.pop_back();
+	for (char &c : rest)
+		c = (char)toupper((unsigned char)c);
+	if (rest.empty())
+		last_r = false;
+	else if (rest == " LAST")
+		last_r = true;
+	else
+		return false;
+	size_r = size;
+	return true;
+}
+
+} // namespace
+
+struct LmtpSplitter::Transaction {
+	struct Recipient {
+		std::string line, reply;
+		struct timeval line_time, reply_time;
+		int accepted_index = -1;
+	};
+
+	explicit Transaction(const std::string &spool_dir) : spool(spool_dir) {}
+
+	Spool spool;
+	std::string mail_line, mail_reply;
+	struct timeval mail_time = {0, 0}, mail_reply_time = {0, 0};
+	std::vector<Recipient> recipients;
+	unsigned int accepted = 0;
+	// DATA and its reply, or the BDAT lines, chunks and replies.
+	std::vector<Piece> data;
+	// The replies to the end of the data, by recipient, as they came.
+	std::vector<std::pair<std::string, struct timeval>> final_replies;
+	// Attached recipient logs, by accepted index.
+	std::vector<std::unique_ptr<RecipientLog>> logs;
+};
+
+struct LmtpSplitter::Pending {
+	enum class Kind { other, mail, rcpt, data, bdat, data_end };
+	Kind kind;
+	std::shared_ptr<Transaction> txn;
+	size_t recipient = 0;
+	unsigned int replies = 0;
+};
+
+LmtpSplitter::LmtpSplitter(std::string spool_dir)
+	: spool_dir_(std::move(spool_dir))
+{
+	// The greeting is the reply to no command.
+	pending_.push_back(Pending{Pending::Kind::other, nullptr});
+}
+
+LmtpSplitter::~LmtpSplitter() = default;
+
+void LmtpSplitter::give_up(const std::string &why)
+{
+	if (broken_)
+		return;
+	broken_ = true;
+	problem_ = why;
+	pending_.clear();
+	input_txn_.reset();
+	data_txn_.reset();
+	delivering_.reset();
+	line_.clear();
+	line_.shrink_to_fit();
+	held_.clear();
+	held_.shrink_to_fit();
+	reply_.clear();
+	reply_line_.clear();
+}
+
+bool LmtpSplitter::take_problem(std::string &problem_r)
+{
+	if (!broken_ || problem_reported_)
+		return false;
+	problem_reported_ = true;
+	problem_r = problem_;
+	return true;
+}
+
+void LmtpSplitter::client_data(const unsigned char *data, size_t size,
+			       const struct timeval &now)
+{
+	now_ = now;
+	client_bytes(data, size);
+}
+
+void LmtpSplitter::client_bytes(const unsigned char *data, size_t size)
+{
+	while (size > 0 && !broken_) {
+		switch (input_mode_) {
+		case InputMode::command: {
+			const void *lf = memchr(data, '\n', size);
+			size_t n = lf == nullptr ? size :
+				(size_t)((const unsigned char *)lf - data) + 1;
+			if (line_.size() + n > max_line) {
+				give_up("a command line longer than " +
+				     std::to_string(max_line) + " bytes");
+				return;
+			}
+			line_.append((const char *)data, n);
+			data += n;
+			size -= n;
+			if (lf != nullptr) {
+				std::string line;
+				line.swap(line_);
+				command_line(line);
+			}
+			break;
+		}
+		case InputMode::await_data_reply:
+			if (held_.size() + size > max_held) {
+				give_up("more than " + std::to_string(max_held) +
+				     " bytes sent before the reply to DATA");
+				return;
+			}
+			held_.append((const char *)data, size);
+			return;
+		case InputMode::data:
+			data_bytes(data, size);
+			break;
+		case InputMode::chunk:
+			chunk_bytes(data, size);
+			break;
+		}
+	}
+}
+
+void LmtpSplitter::command_line(const std::string &line)
+{
+	if (pending_.size() >= max_pending) {
+		give_up("too many commands without replies");
+		return;
+	}
+	std::string verb = command_verb(line);
+	Pending pending{Pending::Kind::other, nullptr};
+
+	if (verb == "MAIL") {
+		input_txn_ = std::make_shared<Transaction>(spool_dir_);
+		input_txn_->mail_line = line;
+		input_txn_->mail_time = now_;
+		pending = Pending{Pending::Kind::mail, input_txn_};
+	} else if (verb == "RCPT" && input_txn_ != nullptr) {
+		Transaction::Recipient recipient;
+		recipient.line = line;
+		recipient.line_time = now_;
+		input_txn_->recipients.push_back(recipient);
+		pending = Pending{Pending::Kind::rcpt, input_txn_,
+				  input_txn_->recipients.size() - 1};
+	} else if (verb == "DATA") {
+		// Without MAIL the server refuses it, but a reply decides.
+		if (input_txn_ == nullptr)
+			input_txn_ = std::make_shared<Transaction>(spool_dir_);
+		input_txn_->data.push_back(text_piece(Direction::in, line,
+						      now_));
+		pending = Pending{Pending::Kind::data, input_txn_};
+		input_mode_ = InputMode::await_data_reply;
+	} else if (verb == "BDAT") {
+		uint64_t size;
+		bool last;
+		if (parse_bdat(line, size, last)) {
+			if (input_txn_ == nullptr)
+				input_txn_ = std::make_shared<Transaction>(
+					spool_dir_);
+			input_txn_->data.push_back(
+				text_piece(Direction::in, line, now_));
+			pending = Pending{last ? Pending::Kind::data_end :
+					  Pending::Kind::bdat, input_txn_};
+			data_txn_ = input_txn_;
+			data_start_ = data_txn_->spool.size();
+			chunk_left_ = size;
+			chunk_last_ = last;
+			input_mode_ = InputMode::chunk;
+		}
+	} else if (verb == "RSET") {
+		input_txn_.reset();
+	}
+	pending_.push_back(pending);
+	if (input_mode_ == InputMode::chunk && chunk_left_ == 0) {
+		const unsigned char *none = nullptr;
+		size_t zero = 0;
+		chunk_bytes(none, zero);
+	}
+}
+
+void LmtpSplitter::data_bytes(const unsigned char *&data, size_t &size)
+{
+	size_t i;
+	bool end = false;
+	for (i = 0; i < size && !end; i++) {
+		unsigned char c = data[i];
+		switch (dot_state_) {
+		case 0:
+			dot_state_ = c == '.' ? 2 : c == '\n' ? 0 : 1;
+			break;
+		case 1:
+			dot_state_ = c == '\n' ? 0 : 1;
+			break;
+		case 2:
+			if (c == '\n')
+				end = true;
+			else
+				dot_state_ = c == '\r' ? 3 : 1;
+			break;
+		case 3:
+			if (c == '\n')
+				end = true;
+			else
+				dot_state_ = 1;
+			break;
+		}
+	}
+	if (!data_txn_->spool.append(data, i)) {
+		give_up("spooling the message: " + data_txn_->spool.error());
+		return;
+	}
+	data += i;
+	size -= i;
+	if (!end)
+		return;
+
+	Piece piece;
+	piece.direction = Direction::in;
+	piece.spooled = true;
+	piece.offset = data_start_;
+	piece.length = data_txn_->spool.size() - data_start_;
+	piece.time = now_;
+	data_txn_->data.push_back(piece);
+	pending_.push_back(Pending{Pending::Kind::data_end, data_txn_});
+	delivering_ = data_txn_;
+	data_txn_.reset();
+	input_txn_.reset();
+	input_mode_ = InputMode::command;
+}
+
+void LmtpSplitter::chunk_bytes(const unsigned char *&data, size_t &size)
+{
+	size_t n = chunk_left_ < size ? (size_t)chunk_left_ : size;
+	if (n > 0 && !data_txn_->spool.append(data, n)) {
+		give_up("spooling the message: " + data_txn_->spool.error());
+		return;
+	}
+	data += n;
+	size -= n;
+	chunk_left_ -= n;
+	if (chunk_left_ > 0)
+		return;
+
+	Piece piece;
+	piece.direction = Direction::in;
+	piece.spooled = true;
+	piece.offset = data_start_;
+	piece.length = data_txn_->spool.size() - data_start_;
+	piece.time = now_;
+	data_txn_->data.push_back(piece);
+	if (chunk_last_) {
+		delivering_ = data_txn_;
+		input_txn_.reset();
+	}
+	data_txn_.reset();
+	input_mode_ = InputMode::command;
+}
+
+void LmtpSplitter::server_data(const unsigned char *data, size_t size,
+			       const struct timeval &now)
+{
+	now_ = now;
+	while (size > 0 && !broken_) {
+		const void *lf = memchr(data, '\n', size);
+		size_t n = lf == nullptr ? size :
+			(size_t)((const unsigned char *)lf - data) + 1;
+		if (reply_.size() + reply_line_.size() + n > max_line) {
+			give_up("a reply longer than " +
+			     std::to_string(max_line) + " bytes");
+			return;
+		}
+		reply_line_.append((const char *)data, n);
+		data += n;
+		size -= n;
+		if (lf == nullptr)
+			return;
+		reply_ += reply_line_;
+		bool more = is_continuation(reply_line_);
+		reply_line_.clear();
+		if (!more) {
+			std::string text;
+			text.swap(reply_);
+			reply(text);
+		}
+	}
+}
+
+void LmtpSplitter::reply(const std::string &text)
+{
+	// Nothing to match: e.g. "421 Shutting down" on its own.
+	if (pending_.empty())
+		return;
+	Pending &pending = pending_.front();
+	std::shared_ptr<Transaction> txn = pending.txn;
+	unsigned int code = reply_code(text);
+
+	switch (pending.kind) {
+	case Pending::Kind::other:
+		break;
+	case Pending::Kind::mail:
+		txn->mail_reply = text;
+		txn->mail_reply_time = now_;
+		break;
+	case Pending::Kind::rcpt: {
+		Transaction::Recipient &recipient =
+			txn->recipients[pending.recipient];
+		recipient.reply = text;
+		recipient.reply_time = now_;
+		if (code >= 200 && code < 300)
+			recipient.accepted_index = (int)txn->accepted++;
+		break;
+	}
+	case Pending::Kind::data:
+		txn->data.push_back(text_piece(Direction::out, text, now_));
+		pending_.pop_front();
+		if (code == 354) {
+			data_txn_ = txn;
+			data_start_ = txn->spool.size();
+			dot_state_ = 0;
+			input_mode_ = InputMode::data;
+		} else {
+			input_mode_ = InputMode::command;
+		}
+		{
+			std::string held;
+			held.swap(held_);
+			client_bytes((const unsigned char *)held.data(),
+				     held.size());
+		}
+		return;
+	case Pending::Kind::bdat:
+		txn->data.push_back(text_piece(Direction::out, text, now_));
+		break;
+	case Pending::Kind::data_end:
+		reply_to_data(pending, text);
+		return;
+	}
+	pending_.pop_front();
+}
+
+void LmtpSplitter::reply_to_data(Pending &pending, const std::string &text)
+{
+	std::shared_ptr<Transaction> txn = pending.txn;
+	unsigned int index = pending.replies++;
+	txn->final_replies.emplace_back(text, now_);
+	if (index < txn->logs.size() && txn->logs[index] != nullptr) {
+		txn->logs[index]->write(Direction::out,
+					(const unsigned char *)text.data(),
+					text.size(), now_);
+		txn->logs[index].reset();
+	}
+	// One reply per accepted recipient; a refused DATA (no recipients)
+	// gets just one.
+	unsigned int expected = txn->accepted > 0 ? txn->accepted : 1;
+	if (pending.replies < expected)
+		return;
+	pending_.pop_front();
+	if (delivering_ == txn)
+		delivering_.reset();
+}
+
+bool LmtpSplitter::attach(unsigned int rcpt_index,
+			  std::unique_ptr<RecipientLog> log,
+			  std::string &error_r)
+{
+	if (broken_) {
+		error_r = "the connection's traffic could not be followed";
+		return false;
+	}
+	std::shared_ptr<Transaction> txn = delivering_;
+	if (txn == nullptr) {
+		error_r = "no message data seen for this delivery";
+		return false;
+	}
+	const Transaction::Recipient *recipient = nullptr;
+	for (const Transaction::Recipient &r : txn->recipients) {
+		if (r.accepted_index == (int)rcpt_index)
+			recipient = &r;
+	}
+	if (recipient == nullptr) {
+		error_r = "recipient " + std::to_string(rcpt_index) +
+			" not seen in the connection's traffic";
+		return false;
+	}
+
+	auto text = [&](Direction direction, const std::string &bytes,
+			const struct timeval &time) {
+		log->write(direction, (const unsigned char *)bytes.data(),
+			   bytes.size(), time);
+	};
+	text(Direction::in, txn->mail_line, txn->mail_time);
+	text(Direction::out, txn->mail_reply, txn->mail_reply_time);
+	text(Direction::in, recipient->line, recipient->line_time);
+	text(Direction::out, recipient->reply, recipient->reply_time);
+	for (const Piece &piece : txn->data) {
+		if (!piece.spooled) {
+			text(piece.direction, piece.bytes, piece.time);
+			continue;
+		}
+		bool ok = txn->spool.read(piece.offset, piece.length,
+			[&](const unsigned char *data, size_t size) {
+				log->write(piece.direction, data, size,
+					   piece.time);
+			});
+		if (!ok) {
+			error_r = "reading the spooled message: " +
+				txn->spool.error();
+			return false;
+		}
+	}
+	if (rcpt_index < txn->final_replies.size()) {
+		const auto &reply = txn->final_replies[rcpt_index];
+		text(Direction::out, reply.first, reply.second);
+		return true;
+	}
+	if (txn->logs.size() <= rcpt_index)
+		txn->logs.resize(rcpt_index + 1);
+	txn->logs[rcpt_index] = std::move(log);
+	return true;
+}
+
+} // namespace rawlog_ext

@@ -1,0 +1,105 @@
+// Cuts one LMTP connection's traffic into what each recipient of a
+// delivery saw: MAIL FROM, that recipient's RCPT, DATA (or the BDAT
+// chunks), the message, and that recipient's own reply to the data. No
+// other recipient's address gets into a recipient's piece of the log.
+//
+// It is fed the bytes the server read and the bytes it sent, in the order
+// they passed, and matches replies to commands the way SMTP does: in
+// order, one reply per command, except the end of an LMTP message, which
+// gets one reply per accepted recipient (RFC 2033). Message data is kept
+// in a Spool until the recipients' logs are attached (at delivery, when
+// their settings are known) and dropped when the transaction is over.
+#ifndef RAWLOG_EXT_LMTP_SPLITTER_HH
+#define RAWLOG_EXT_LMTP_SPLITTER_HH
+
+#include "format.hh"
+#include "spool.hh"
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <sys/time.h>
+#include <vector>
+
+namespace rawlog_ext {
+
+// Where one recipient's part goes (the glue's per-user log).
+class RecipientLog {
+public:
+	virtual ~RecipientLog() = default;
+	virtual void write(Direction direction, const unsigned char *data,
+			   size_t size, const struct timeval &time) = 0;
+};
+
+class LmtpSplitter {
+public:
+	// spool_dir: where large messages are spooled until delivery.
+	explicit LmtpSplitter(std::string spool_dir);
+	~LmtpSplitter();
+	LmtpSplitter(const LmtpSplitter &) = delete;
+	LmtpSplitter &operator=(const LmtpSplitter &) = delete;
+
+	void client_data(const unsigned char *data, size_t size,
+			 const struct timeval &now);
+	void server_data(const unsigned char *data, size_t size,
+			 const struct timeval &now);
+
+	// During delivery of the transaction whose data just ended: gives
+	// log the part of its rcpt_index-th accepted recipient (counting
+	// from 0, as Dovecot's recipient index does). log receives the
+	// reply to the data when it is sent and is then destroyed. False
+	// (error_r says why) if there is no such delivery or recipient.
+	bool attach(unsigned int rcpt_index, std::unique_ptr<RecipientLog> log,
+		    std::string &error_r);
+
+	// Set once the traffic could not be followed (or spooling failed):
+	// no further recipient parts. The reason, for the log, once.
+	bool take_problem(std::string &problem_r);
+	bool broken() const { return broken_; }
+
+	// Limits on what is held in memory besides the spool.
+	static const size_t max_line = 64 * 1024;
+	static const size_t max_held = 64 * 1024;
+
+private:
+	struct Transaction;
+	struct Pending;
+
+	void client_bytes(const unsigned char *data, size_t size);
+	void command_line(const std::string &line);
+	void data_bytes(const unsigned char *&data, size_t &size);
+	void chunk_bytes(const unsigned char *&data, size_t &size);
+	void reply(const std::string &text);
+	void reply_to_data(Pending &pending, const std::string &text);
+	void give_up(const std::string &why);
+
+	enum class InputMode { command, await_data_reply, data, chunk };
+
+	std::string spool_dir_;
+	struct timeval now_ = {0, 0};
+
+	InputMode input_mode_ = InputMode::command;
+	std::string line_;		// unfinished command line
+	std::string held_;		// input after DATA, before its reply
+	std::shared_ptr<Transaction> input_txn_;	// MAIL seen, not ended
+	std::shared_ptr<Transaction> data_txn_;		// receiving data
+	// Data phase: where the terminating "." line is (0 = at line start,
+	// 1 = mid-line, 2 = "." at line start, 3 = ".\r").
+	int dot_state_ = 0;
+	uint64_t data_start_ = 0;
+	uint64_t chunk_left_ = 0;
+	bool chunk_last_ = false;
+
+	std::string reply_;		// unfinished reply (all its lines)
+	std::string reply_line_;	// unfinished reply line
+	std::deque<Pending> pending_;	// commands waiting for replies
+	std::shared_ptr<Transaction> delivering_;
+
+	bool broken_ = false;
+	bool problem_reported_ = false;
+	std::string problem_;
+};
+
+} // namespace rawlog_ext
+
+#endif

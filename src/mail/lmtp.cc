@@ -1,0 +1,278 @@
+// LMTP glue. lmtp loads the service's mail_plugins for its first
+// connection, before that connection's server side exists, so the created
+// hook sees every connection from its greeting, running as root. There we
+// wrap the connection's streams (as for submission) and feed:
+//  - the connection log, in rawlog_ext_lmtp_dir (expanded with what is
+//    known before any user: %s %l %r %{session} %{hostname} ...), and
+//  - an LmtpSplitter, which cuts each delivery into what one recipient
+//    saw. At local delivery (euid = the recipient, their settings known)
+//    the recipient's log is opened in their rawlog_ext_dir and attached.
+#include "client-log.hh"
+#include "../core/lmtp-splitter.hh"
+
+#include <new>
+#include <unistd.h>
+
+DOVECOT_EXTERN_C_BEGIN
+#include "var-expand.h"
+#include "lmtp-common.h"
+#include "lmtp-recipient.h"
+#include "smtp-server-private.h"
+DOVECOT_EXTERN_C_END
+
+// Defined by the lmtp binary only: weak, so the module loads elsewhere.
+#pragma weak lmtp_client_created_hook_set
+#pragma weak lmtp_module_register
+
+namespace rawlog_ext {
+
+namespace {
+
+// Large messages wait here (unlinked) until their recipients' logs open.
+const char spool_dir[] = "/tmp";
+
+class ConnectionTap final : public SessionTap {
+public:
+	void data(Direction direction, const unsigned char *data, size_t size,
+		  const struct timeval &now) noexcept override
+	{
+		try {
+			if (direction == Direction::in)
+				splitter.client_data(data, size, now);
+			else
+				splitter.server_data(data, size, now);
+		} catch (const std::bad_alloc &) {
+			i_fatal_status(FATAL_OUTOFMEM,
+				       "rawlog_ext: out of memory");
+		}
+	}
+
+	LmtpSplitter splitter{spool_dir};
+};
+
+// One recipient's log, fed by the splitter.
+class UserDeliveryLog final : public RecipientLog {
+public:
+	explicit UserDeliveryLog(SessionLog *log) : log_(log) {}
+	~UserDeliveryLog() override { SessionLog::unref(&log_); }
+	void write(Direction direction, const unsigned char *data, size_t size,
+		   const struct timeval &time) override
+	{
+		log_->write_at(direction, data, size, time);
+	}
+
+private:
+	SessionLog *log_;
+};
+
+struct LmtpClientContext {
+	union lmtp_module_context module_ctx;
+	ClientLog *client_log;
+	SessionLog *log;		// a reference of our own
+	ConnectionTap *tap;		// owned by log; nullptr if off
+	struct event *event;
+};
+
+MODULE_CONTEXT_DEFINE_INIT(lmtp_client_module, &lmtp_module_register);
+
+lmtp_client_created_func_t *next_hook_client_created;
+
+const char *client_setting(struct client *client, const char *name)
+{
+	return mail_user_set_plugin_getenv(client->user_set, name);
+}
+
+void report_splitter_problem(LmtpClientContext *ctx)
+{
+	std::string problem;
+	if (ctx->tap != nullptr && ctx->tap->splitter.take_problem(problem))
+		e_error(ctx->event, "no per-recipient logs for the rest of "
+			"this connection: %s", problem.c_str());
+}
+
+int lmtp_local_deliver(struct client *client, struct lmtp_recipient *lrcpt,
+		       struct smtp_server_cmd_ctx *cmd,
+		       struct smtp_server_transaction *trans,
+		       struct lmtp_local_deliver_context *lldctx)
+{
+	auto *ctx = module_context<LmtpClientContext>(client,
+						       lmtp_client_module);
+	if (ctx->tap != nullptr) {
+		// As the recipient: their settings, their file ownership.
+		SessionLog *user_log = session_log_open(lldctx->rcpt_user);
+		if (user_log != nullptr) {
+			std::string error;
+			bool attached = false;
+			try {
+				attached = ctx->tap->splitter.attach(
+					lrcpt->rcpt->index,
+					std::unique_ptr<RecipientLog>(
+						new UserDeliveryLog(user_log)),
+					error);
+			} catch (const std::bad_alloc &) {
+				i_fatal_status(FATAL_OUTOFMEM,
+					       "rawlog_ext: out of memory");
+			}
+			if (!attached) {
+				report_splitter_problem(ctx);
+				e_error(user_log->event(), "delivery not "
+					"logged: %s", error.c_str());
+			}
+		}
+	}
+	return ctx->module_ctx.super.local_deliver(client, lrcpt, cmd, trans,
+						   lldctx);
+}
+
+void lmtp_client_destroy(struct client *client)
+{
+	auto *ctx = module_context<LmtpClientContext>(client,
+						       lmtp_client_module);
+	SessionLog *log = ctx->log;
+	struct event *event = ctx->event;
+	report_splitter_problem(ctx);
+	destroy_with_client_log(ctx->client_log, [&] {
+		ctx->module_ctx.super.destroy(client);
+	});
+	SessionLog::unref(&log);
+	event_unref(&event);
+}
+
+// rawlog_ext_lmtp_dir, expanded with what a connection knows.
+bool expand_connection_dir(struct client *client, const char *value,
+			   std::string &dir_r, std::string &error_r)
+{
+	const char *session = client->conn->session_id != nullptr ?
+		client->conn->session_id : "";
+	const struct var_expand_table table[] = {
+		{ 's', "lmtp", "service" },
+		{ 'l', net_ip2addr(&client->local_ip), "local_ip" },
+		{ 'r', net_ip2addr(&client->remote_ip), "remote_ip" },
+		{ 'p', my_pid, "pid" },
+		{ '\0', session, "session" },
+		{ '\0', my_hostname, "hostname" },
+		{ '\0', dec2str(client->local_port), "local_port" },
+		{ '\0', dec2str(client->remote_port), "remote_port" },
+		{ '\0', nullptr, nullptr }
+	};
+	string_t *str = t_str_new(256);
+	const char *error;
+	if (var_expand(str, value, table, &error) <= 0) {
+		error_r = std::string("rawlog_ext_lmtp_dir=") + value + ": " +
+			error;
+		return false;
+	}
+	dir_r = str_c(str);
+	return true;
+}
+
+std::unique_ptr<Sink> open_connection_log(struct client *client,
+					  struct event *event)
+{
+	const char *value = client_setting(client, "rawlog_ext_lmtp_dir");
+	if (value == nullptr || value[0] == '\0') {
+		e_debug(event, "rawlog_ext_lmtp_dir not set: "
+			"no connection log");
+		return nullptr;
+	}
+	std::string dir, message;
+	if (!expand_connection_dir(client, value, dir, message)) {
+		e_error(event, "%s: no connection log", message.c_str());
+		return nullptr;
+	}
+	// The connection log takes every other setting from plugin {}.
+	Settings settings;
+	if (!settings_parse([&](const char *name) {
+			return strcmp(name, "rawlog_ext_dir") == 0 ?
+				dir.c_str() : client_setting(client, name);
+		}, settings, message)) {
+		e_error(event, "%s: no connection log", message.c_str());
+		return nullptr;
+	}
+
+	NameParts parts;
+	parts.time = ioloop_time;
+	parts.service = "lmtp";
+	if (client->conn->session_id != nullptr)
+		parts.session = client->conn->session_id;
+	parts.pid = getpid();
+	parts.hostname = my_hostname;
+	if (settings.ip_in_name)
+		parts.ip = net_ip2addr(&client->remote_ip);
+
+	std::unique_ptr<Sink> sink;
+	switch (Sink::open(settings, parts, sink, message)) {
+	case OpenResult::opened:
+		e_debug(event, "connection %s", message.c_str());
+		return sink;
+	case OpenResult::not_enabled:
+		e_debug(event, "%s", message.c_str());
+		break;
+	case OpenResult::failed:
+		e_error(event, "%s", message.c_str());
+		break;
+	}
+	return nullptr;
+}
+
+void lmtp_client_created(struct client **clientp)
+{
+	struct client *client = *clientp;
+	struct event *event = log_event_create(client->event);
+	std::unique_ptr<Sink> sink;
+	bool recipients = true;
+	try {
+		sink = open_connection_log(client, event);
+		const char *value = client_setting(client,
+			"rawlog_ext_lmtp_recipients");
+		if (value != nullptr && !parse_bool(value, recipients)) {
+			e_error(event, "rawlog_ext_lmtp_recipients=%s: "
+				"expected yes or no: no per-recipient logs",
+				value);
+			recipients = false;
+		}
+	} catch (const std::bad_alloc &) {
+		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
+	}
+
+	if (sink != nullptr || recipients) {
+		ConnectionTap *tap = recipients ? new ConnectionTap() : nullptr;
+		auto *log = new SessionLog(std::move(sink), event,
+					   std::unique_ptr<SessionTap>(tap));
+		auto *ctx = p_new(client->pool, LmtpClientContext, 1);
+		ctx->log = log;
+		ctx->tap = tap;
+		ctx->event = event;
+		event_ref(event);
+		log->ref();
+		struct connection *conn = &client->conn->conn;
+		ctx->client_log = new ClientLog(log, &conn->input,
+						&conn->output, nullptr,
+						nullptr);
+		ctx->module_ctx.super = client->v;
+		client->v.destroy = lmtp_client_destroy;
+		client->v.local_deliver = lmtp_local_deliver;
+		MODULE_CONTEXT_SET(client, lmtp_client_module, ctx);
+	}
+	event_unref(&event);
+	if (next_hook_client_created != nullptr)
+		next_hook_client_created(clientp);
+}
+
+} // namespace
+
+bool lmtp_glue_init()
+{
+	if (lmtp_client_created_hook_set == nullptr)
+		return false;
+	next_hook_client_created =
+		lmtp_client_created_hook_set(lmtp_client_created);
+	return true;
+}
+
+void lmtp_glue_deinit()
+{
+	lmtp_client_created_hook_set(next_hook_client_created);
+}
+
+} // namespace rawlog_ext

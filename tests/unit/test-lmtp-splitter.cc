@@ -1,0 +1,363 @@
+// LmtpSplitter and Spool: what each recipient's part of an LMTP
+// connection contains, however the bytes are chunked.
+#include "test-common.hh"
+
+#include "core/lmtp-splitter.hh"
+
+#include <map>
+#include <memory>
+
+using rawlog_ext::Direction;
+using rawlog_ext::LmtpSplitter;
+using rawlog_ext::RecipientLog;
+using rawlog_ext::Spool;
+
+namespace {
+
+std::string escape(const std::string &s)
+{
+	std::string out;
+	for (unsigned char c : s) {
+		if (c == '\r')
+			out += "\\r";
+		else if (c == '\n')
+			out += "\\n";
+		else if (c < 32 || c >= 127)
+			out += "\\x" + std::string(1, "0123456789abcdef"[c >> 4]) +
+				"0123456789abcdef"[c & 15];
+		else
+			out += (char)c;
+	}
+	return out;
+}
+
+void expect_bytes(const std::string &got, const std::string &expected)
+{
+	if (got != expected)
+		fail_msg("got \"%s\"\n expected \"%s\"", escape(got).c_str(),
+			 escape(expected).c_str());
+}
+
+// What one recipient's log received.
+struct Recorded {
+	std::string in, out;
+	std::string order;	// "I"/"O" per write: the interleaving
+	bool closed = false;
+};
+
+class TestLog : public RecipientLog {
+public:
+	explicit TestLog(Recorded &rec) : rec_(rec) {}
+	~TestLog() override { rec_.closed = true; }
+	void write(Direction direction, const unsigned char *data, size_t size,
+		   const struct timeval &) override
+	{
+		(direction == Direction::in ? rec_.in : rec_.out)
+			.append((const char *)data, size);
+		rec_.order += direction == Direction::in ? "I" : "O";
+	}
+
+private:
+	Recorded &rec_;
+};
+
+// One step of a scripted connection.
+struct Step {
+	enum Kind { client, server, attach } kind;
+	std::string bytes;
+	unsigned int rcpt = 0;
+};
+
+Step C(const std::string &s) { return Step{Step::client, s}; }
+Step S(const std::string &s) { return Step{Step::server, s}; }
+Step A(unsigned int rcpt) { return Step{Step::attach, "", rcpt}; }
+
+const struct timeval tv0 = {0, 0};
+
+// Runs the script, feeding each byte string in pieces of at most chunk
+// bytes (0 = whole). Returns the recipients' logs by index.
+std::map<unsigned int, Recorded>
+run(const std::vector<Step> &steps, size_t chunk = 0,
+    LmtpSplitter *splitter_r = nullptr)
+{
+	std::map<unsigned int, Recorded> logs;
+	LmtpSplitter own("/tmp");
+	LmtpSplitter &splitter = splitter_r != nullptr ? *splitter_r : own;
+	for (const Step &step : steps) {
+		if (step.kind == Step::attach) {
+			std::string error;
+			if (!splitter.attach(step.rcpt, std::unique_ptr<RecipientLog>(
+					new TestLog(logs[step.rcpt])), error))
+				fail_msg("attach(%u): %s", step.rcpt, error.c_str());
+			continue;
+		}
+		const unsigned char *p =
+			(const unsigned char *)step.bytes.data();
+		size_t left = step.bytes.size();
+		while (left > 0) {
+			size_t n = chunk == 0 || chunk > left ? left : chunk;
+			if (step.kind == Step::client)
+				splitter.client_data(p, n, tv0);
+			else
+				splitter.server_data(p, n, tv0);
+			p += n;
+			left -= n;
+		}
+	}
+	return logs;
+}
+
+// Runs the script whole, byte by byte and in 7-byte pieces: the
+// recipients' logs must not depend on the chunking.
+std::map<unsigned int, Recorded> run_all_chunkings(const std::vector<Step> &steps)
+{
+	auto logs = run(steps);
+	for (size_t chunk : {1, 7}) {
+		auto again = run(steps, chunk);
+		assert_int_equal(again.size(), logs.size());
+		for (auto &entry : logs) {
+			expect_bytes(again[entry.first].in, entry.second.in);
+			expect_bytes(again[entry.first].out, entry.second.out);
+		}
+	}
+	return logs;
+}
+
+const char greeting[] = "220 mx LMTP ready\r\n";
+const char lhlo_reply[] = "250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n";
+
+void test_one_recipient(void **)
+{
+	const std::string body =
+		"Subject: x\r\n\r\n..dot-stuffed\r\nline\r\n.\r\n";
+	auto logs = run_all_chunkings({
+		S(greeting), C("LHLO client\r\n"), S(lhlo_reply),
+		C("MAIL FROM:<s@x>\r\n"), S("250 2.1.0 OK\r\n"),
+		C("RCPT TO:<alice@x>\r\n"), S("250 2.1.5 OK\r\n"),
+		C("DATA\r\n"), S("354 OK\r\n"),
+		C(body), A(0),
+		S("250 2.0.0 <alice@x> abc Saved\r\n"),
+		C("QUIT\r\n"), S("221 2.0.0 Bye\r\n"),
+	});
+	assert_int_equal(logs.size(), 1);
+	const Recorded &r = logs[0];
+	expect_bytes(r.in, "MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\nDATA\r\n" +
+		     body);
+	expect_bytes(r.out, "250 2.1.0 OK\r\n250 2.1.5 OK\r\n354 OK\r\n"
+		     "250 2.0.0 <alice@x> abc Saved\r\n");
+	assert_true(r.closed);
+	// Wire order: each command before its reply.
+	assert_string_equal(r.order.substr(0, 6).c_str(), "IOIOIO");
+}
+
+// Pipelined, one recipient refused: each accepted recipient gets its own
+// RCPT and reply only, and the n-th reply to the data.
+void test_pipelined_mixed_recipients(void **)
+{
+	const std::string body = "Subject: y\r\n\r\nhi\r\n.\r\n";
+	auto logs = run_all_chunkings({
+		S(greeting), C("LHLO c\r\n"), S(lhlo_reply),
+		C("MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
+		  "RCPT TO:<nobody@x>\r\nRCPT TO:<bob@x>\r\nDATA\r\n"),
+		S("250 2.1.0 OK\r\n250 2.1.5 OK\r\n"
+		  "550 5.1.1 <nobody@x> User doesn't exist\r\n"
+		  "250 2.1.5 OK\r\n354 OK\r\n"),
+		C(body + "QUIT\r\n"), A(0), A(1),
+		S("250 2.0.0 <alice@x> Saved\r\n250 2.0.0 <bob@x> Saved\r\n"
+		  "221 Bye\r\n"),
+	});
+	assert_int_equal(logs.size(), 2);
+	expect_bytes(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
+		     "DATA\r\n" + body);
+	expect_bytes(logs[0].out, "250 2.1.0 OK\r\n250 2.1.5 OK\r\n354 OK\r\n"
+		     "250 2.0.0 <alice@x> Saved\r\n");
+	expect_bytes(logs[1].in, "MAIL FROM:<s@x>\r\nRCPT TO:<bob@x>\r\n"
+		     "DATA\r\n" + body);
+	expect_bytes(logs[1].out, "250 2.1.0 OK\r\n250 2.1.5 OK\r\n354 OK\r\n"
+		     "250 2.0.0 <bob@x> Saved\r\n");
+	for (auto &entry : logs) {
+		const std::string all = entry.second.in + entry.second.out;
+		assert_true(all.find("nobody") == std::string::npos);
+		assert_true(entry.second.closed);
+	}
+}
+
+// RSET drops a transaction; a second transaction on the connection is
+// cut on its own.
+void test_rset_and_two_transactions(void **)
+{
+	auto logs = run_all_chunkings({
+		S(greeting),
+		C("MAIL FROM:<a@x>\r\n"), S("250 OK\r\n"),
+		C("RCPT TO:<alice@x>\r\n"), S("250 OK\r\n"),
+		C("RSET\r\n"), S("250 2.0.0 OK\r\n"),
+		C("MAIL FROM:<b@x>\r\n"), S("250 OK\r\n"),
+		C("RCPT TO:<alice@x>\r\n"), S("250 OK\r\n"),
+		C("DATA\r\n"), S("354 OK\r\n"), C("one\r\n.\r\n"), A(0),
+		S("250 first\r\n"),
+	});
+	expect_bytes(logs[0].in, "MAIL FROM:<b@x>\r\nRCPT TO:<alice@x>\r\n"
+		     "DATA\r\none\r\n.\r\n");
+	expect_bytes(logs[0].out, "250 OK\r\n250 OK\r\n354 OK\r\n250 first\r\n");
+
+	auto second = run({
+		S(greeting),
+		C("MAIL FROM:<a@x>\r\nRCPT TO:<alice@x>\r\nDATA\r\n"),
+		S("250 OK\r\n250 OK\r\n354 OK\r\n"),
+		// The next transaction pipelined right behind the data.
+		C("one\r\n.\r\nMAIL FROM:<b@x>\r\nRCPT TO:<alice@x>\r\nDATA\r\n"),
+		A(0), S("250 first\r\n250 OK\r\n250 OK\r\n354 OK\r\n"),
+	});
+	expect_bytes(second[0].in, "MAIL FROM:<a@x>\r\nRCPT TO:<alice@x>\r\n"
+		     "DATA\r\none\r\n.\r\n");
+	expect_bytes(second[0].out, "250 OK\r\n250 OK\r\n354 OK\r\n250 first\r\n");
+}
+
+// BDAT: every chunk with its BDAT line and reply.
+void test_bdat_chunks(void **)
+{
+	auto logs = run_all_chunkings({
+		S(greeting),
+		C("MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
+		  "BDAT 5\r\nab\r\nc"),
+		S("250 OK\r\n250 OK\r\n250 2.0.0 5 bytes\r\n"),
+		C("bdat 0 last\r\n"), A(0),
+		S("250 2.0.0 <alice@x> Saved\r\n"),
+	});
+	expect_bytes(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
+		     "BDAT 5\r\nab\r\ncbdat 0 last\r\n");
+	expect_bytes(logs[0].out, "250 OK\r\n250 OK\r\n250 2.0.0 5 bytes\r\n"
+		     "250 2.0.0 <alice@x> Saved\r\n");
+}
+
+// A refused DATA: what follows is commands again, nothing is cut.
+void test_refused_data_then_commands(void **)
+{
+	LmtpSplitter splitter("/tmp");
+	auto logs = run({
+		S(greeting),
+		C("MAIL FROM:<s@x>\r\nRCPT TO:<nobody@x>\r\nDATA\r\n"),
+		S("250 OK\r\n550 5.1.1 no such user\r\n"
+		  "554 5.5.1 No valid recipients\r\n"),
+		C("MAIL FROM:<s@x>\r\n"), S("250 OK\r\n"),
+		C("RCPT TO:<alice@x>\r\nDATA\r\n"), S("250 OK\r\n354 OK\r\n"),
+		C(".\r\n"), A(0), S("250 saved\r\n"),
+	}, 0, &splitter);
+	expect_bytes(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
+		     "DATA\r\n.\r\n");
+	assert_false(splitter.broken());
+}
+
+// A message larger than the spool's memory goes through a file and comes
+// back intact.
+void test_large_message(void **)
+{
+	std::string body;
+	for (unsigned int i = 0; body.size() < 3 * Spool::default_memory_max; i++)
+		body += "line " + std::to_string(i) + " \xe9\xff\r\n";
+	body += ".\r\n";
+	auto logs = run({
+		S(greeting),
+		C("MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\nDATA\r\n"),
+		S("250 OK\r\n250 OK\r\n354 OK\r\n"),
+		C(body), A(0), S("250 saved\r\n"),
+	}, 4096);
+	expect_bytes(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
+		     "DATA\r\n" + body);
+}
+
+// A recipient attached after its reply was already seen still gets it.
+void test_attach_after_reply(void **)
+{
+	auto logs = run({
+		S(greeting),
+		C("MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n"),
+		S("250 OK\r\n250 OK\r\n250 OK\r\n354 OK\r\n"),
+		C("x\r\n.\r\n"), A(0), S("250 a saved\r\n"), A(1),
+		S("250 b saved\r\n"),
+	});
+	expect_bytes(logs[0].out, "250 OK\r\n250 OK\r\n354 OK\r\n250 a saved\r\n");
+	expect_bytes(logs[1].out, "250 OK\r\n250 OK\r\n354 OK\r\n250 b saved\r\n");
+}
+
+void test_attach_refused(void **)
+{
+	LmtpSplitter splitter("/tmp");
+	Recorded rec;
+	std::string error;
+	assert_false(splitter.attach(0, std::unique_ptr<RecipientLog>(
+		new TestLog(rec)), error));
+	assert_true(rec.closed);
+	assert_true(error.find("no message data") != std::string::npos);
+
+	run({
+		S(greeting),
+		C("MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nDATA\r\n"),
+		S("250 OK\r\n250 OK\r\n354 OK\r\n"), C(".\r\n"),
+	}, 0, &splitter);
+	Recorded rec2;
+	assert_false(splitter.attach(1, std::unique_ptr<RecipientLog>(
+		new TestLog(rec2)), error));
+	assert_true(error.find("recipient 1 not seen") != std::string::npos);
+}
+
+// Traffic it cannot follow stops the splitting, said once.
+void test_overlong_line_breaks_once(void **)
+{
+	LmtpSplitter splitter("/tmp");
+	std::string line(LmtpSplitter::max_line + 1, 'a');
+	splitter.client_data((const unsigned char *)line.data(), line.size(),
+			     tv0);
+	assert_true(splitter.broken());
+	std::string problem;
+	assert_true(splitter.take_problem(problem));
+	assert_true(problem.find("longer than") != std::string::npos);
+	assert_false(splitter.take_problem(problem));
+	// Further traffic is ignored, without a crash.
+	splitter.client_data((const unsigned char *)"DATA\r\n", 6, tv0);
+	splitter.server_data((const unsigned char *)"354 x\r\n", 7, tv0);
+}
+
+void test_spool_memory_then_file(void **)
+{
+	Spool spool("/tmp", 10);
+	assert_true(spool.append((const unsigned char *)"0123456789", 10));
+	assert_false(spool.in_file());
+	assert_true(spool.append((const unsigned char *)"abc", 3));
+	assert_true(spool.in_file());
+	std::string got;
+	assert_true(spool.read(8, 4, [&](const unsigned char *d, size_t n) {
+		got.append((const char *)d, n);
+	}));
+	expect_bytes(got, "89ab");
+	assert_false(spool.read(10, 4, [](const unsigned char *, size_t) {}));
+}
+
+void test_spool_failure(void **)
+{
+	Spool spool("/nonexistent-rawlog-ext-dir", 2);
+	assert_false(spool.append((const unsigned char *)"abc", 3));
+	assert_true(spool.failed());
+	assert_true(spool.error().find("/nonexistent-rawlog-ext-dir") !=
+		    std::string::npos);
+}
+
+} // namespace
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_one_recipient),
+		cmocka_unit_test(test_pipelined_mixed_recipients),
+		cmocka_unit_test(test_rset_and_two_transactions),
+		cmocka_unit_test(test_bdat_chunks),
+		cmocka_unit_test(test_refused_data_then_commands),
+		cmocka_unit_test(test_large_message),
+		cmocka_unit_test(test_attach_after_reply),
+		cmocka_unit_test(test_attach_refused),
+		cmocka_unit_test(test_overlong_line_breaks_once),
+		cmocka_unit_test(test_spool_memory_then_file),
+		cmocka_unit_test(test_spool_failure),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
