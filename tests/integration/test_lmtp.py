@@ -163,3 +163,182 @@ def _expected_out(c: LmtpClient, name: str, final: bytes) -> bytes:
     # Every accepted RCPT gets the same text; the reply is exact either way.
     data = next(r for r in lines if r.startswith(b"354"))
     return mail + rcpt[0] + data + final
+
+
+def only_log(directory: pathlib.Path) -> tuple[bytes, bytes]:
+    logs = read_split(directory)
+    assert len(logs) == 1, logs
+    return next(iter(logs.values()))
+
+
+def test_ten_megabytes_not_pipelined(dovecot_factory, lmtp_dirs):
+    """A 10 MB message (spooled through a temporary file) comes out exact."""
+    conn, users = lmtp_dirs
+    dc = make_lmtp(dovecot_factory, lmtp_dirs)
+    line = bytes(range(32, 127)) + b"\xc3\xa9\r\n.leading dot\r\n"
+    body = b"Subject: big\r\n\r\n" + line * (10 * 1024 * 1024 // len(line)) + b".\r\n"
+    c, final = deliver(dc.lmtp_port, ["alice"], body, pipelined=False)
+    assert final[0].startswith(b"250 ")
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    got_in, got_out = only_log(users["alice"])
+    assert got_in == b"MAIL FROM:<sender@example.com>\r\nRCPT TO:<alice>\r\nDATA\r\n" + body
+    assert got_out.endswith(b"354 OK\r\n" + final[0])
+    conn_in, conn_out = only_log(conn)
+    assert conn_in == bytes(c.sent) and conn_out == bytes(c.received)
+
+
+def test_rejected_rcpt_rset_and_two_transactions(dovecot_factory, lmtp_dirs):
+    """Raw pipelined session: an unknown user, RSET, then two deliveries."""
+    conn, users = lmtp_dirs
+    dc = make_lmtp(dovecot_factory, lmtp_dirs)
+    c = LmtpClient(dc.lmtp_port)
+    c.reply()
+    c.send(b"LHLO client.test\r\nMAIL FROM:<a@example.com>\r\n"
+           b"RCPT TO:<nobody>\r\nRCPT TO:<alice>\r\nRSET\r\n")
+    replies = c.replies(5)
+    assert replies[2].startswith(b"550 "), replies
+    first = b"Subject: one\r\n\r\n1\r\n.\r\n"
+    second = b"Subject: two\r\n\r\n2\r\n.\r\n"
+    c.send(b"MAIL FROM:<b@example.com>\r\nRCPT TO:<bob>\r\nRCPT TO:<alice>\r\nDATA\r\n")
+    assert c.replies(4)[-1].startswith(b"354")
+    # The next transaction pipelined right behind the message.
+    c.send(first + b"MAIL FROM:<c@example.com>\r\nrcpt to:<alice>\r\nDATA\r\n")
+    final1 = c.replies(2)
+    assert c.replies(3)[-1].startswith(b"354")
+    c.send(second + b"QUIT\r\n")
+    final2 = c.replies(1)
+    c.reply()
+    c.read_to_eof()
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+
+    alice = read_split(users["alice"])
+    assert len(alice) == 2, alice
+    ins = sorted(v[0] for v in alice.values())
+    assert ins == sorted([
+        b"MAIL FROM:<b@example.com>\r\nRCPT TO:<alice>\r\nDATA\r\n" + first,
+        b"MAIL FROM:<c@example.com>\r\nrcpt to:<alice>\r\nDATA\r\n" + second])
+    outs = {v[0]: v[1] for v in alice.values()}
+    assert outs[b"MAIL FROM:<b@example.com>\r\nRCPT TO:<alice>\r\nDATA\r\n"
+                + first].endswith(final1[1])
+    assert outs[b"MAIL FROM:<c@example.com>\r\nrcpt to:<alice>\r\nDATA\r\n"
+                + second].endswith(final2[0])
+    bob_in, bob_out = only_log(users["bob"])
+    assert bob_in == b"MAIL FROM:<b@example.com>\r\nRCPT TO:<bob>\r\nDATA\r\n" + first
+    assert bob_out.endswith(final1[0]) and b"alice" not in bob_in + bob_out
+    for got_in, got_out in alice.values():
+        assert b"nobody" not in got_in + got_out and b"bob" not in got_in + got_out
+    conn_in, conn_out = only_log(conn)
+    assert conn_in == bytes(c.sent) and conn_out == bytes(c.received)
+
+
+def test_bdat_chunks(dovecot_factory, lmtp_dirs):
+    conn, users = lmtp_dirs
+    dc = make_lmtp(dovecot_factory, lmtp_dirs)
+    c = LmtpClient(dc.lmtp_port)
+    c.reply()
+    c.send(b"LHLO client.test\r\n")
+    assert b"CHUNKING" in c.reply()
+    chunk1 = b"Subject: chunked\r\n\r\nno dot-stuffing\r\n.\r\n"
+    chunk2 = b"last part\r\n"
+    c.send(b"MAIL FROM:<s@example.com>\r\nRCPT TO:<alice>\r\n"
+           b"BDAT %d\r\n" % len(chunk1) + chunk1 + b"BDAT %d LAST\r\n" % len(chunk2) + chunk2)
+    replies = c.replies(4)
+    assert all(r.startswith(b"250") for r in replies), replies
+    c.send(b"QUIT\r\n")
+    c.reply()
+    c.read_to_eof()
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    got_in, got_out = only_log(users["alice"])
+    assert got_in == bytes(c.sent)[len(b"LHLO client.test\r\n"):-len(b"QUIT\r\n")]
+    assert got_out == b"".join(replies)
+
+
+def test_smtplib_transcript_format(dovecot_factory, lmtp_dirs):
+    """Python's own LMTP client; the recipient log in transcript format."""
+    conn, users = lmtp_dirs
+    dc = make_lmtp(dovecot_factory, lmtp_dirs,
+                   plugin={"rawlog_ext_format": "transcript"})
+    msg = b"Subject: via smtplib\r\n\r\n.starts with a dot\r\nend\r\n"
+    # smtplib reads one reply after the data: one recipient per message.
+    with smtplib.LMTP("127.0.0.1", dc.lmtp_port) as lmtp:
+        for name in ("alice", "bob", "carol"):
+            assert lmtp.sendmail("s@example.com", [name], msg) == {}
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    from rawlog import parse_transcript
+    for name in ("alice", "bob"):
+        files = log_files(users[name])
+        assert len(files) == 1 and files[0].suffix == ".log", files
+        got_in, got_out, records = parse_transcript(files[0].read_bytes())
+        assert got_in == (b"mail FROM:<s@example.com>\r\nrcpt TO:<%s>\r\ndata\r\n"
+                          % name.encode() + msg.replace(b"\r\n.", b"\r\n..") + b".\r\n")
+        assert re.fullmatch(rb"250 2\.1\.0 OK\r\n250 2\.1\.5 OK\r\n354 OK\r\n"
+                            rb"250 2\.0\.0 <%s> \S+ Saved\r\n" % name.encode(), got_out)
+        assert [d for d, _ in records][:2] == ["I", "O"]
+    assert log_files(users["carol"]) == []
+
+
+def test_unwritable_user_dir_delivery_still_works(dovecot_factory, lmtp_dirs):
+    conn, users = lmtp_dirs
+    os.chown(users["alice"], 0, 0)        # not alice's: she cannot create files
+    users["alice"].chmod(0o755)
+    dc = make_lmtp(dovecot_factory, lmtp_dirs)
+    c, final = deliver(dc.lmtp_port, ["alice", "bob"], b"Subject: x\r\n\r\ny\r\n.\r\n")
+    assert all(r.startswith(b"250 ") for r in final), final
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    assert log_files(users["alice"]) == []
+    assert len(read_split(users["bob"])) == 1
+    errors = [l for l in dc.log().splitlines() if "rawlog_ext" in l and "Error" in l]
+    assert len(errors) == 1 and "Permission denied" in errors[0], errors
+    assert "lmtp(alice)" in errors[0]
+
+
+def test_missing_connection_dir_is_one_error(dovecot_factory, lmtp_dirs):
+    conn, users = lmtp_dirs
+    dc = make_lmtp(dovecot_factory, lmtp_dirs,
+                   plugin={"rawlog_ext_lmtp_dir": str(conn / "missing/%{session}")})
+    for _ in range(2):
+        c, final = deliver(dc.lmtp_port, ["alice"], b"Subject: x\r\n\r\ny\r\n.\r\n")
+        assert final[0].startswith(b"250 ")
+    dc.wait_log(r"(?s)Disconnect.*Disconnect")
+    assert log_files(conn) == []
+    assert len(read_split(users["alice"])) == 2
+    # Missing without autocreate: not an error, as for rawlog_ext_dir.
+    assert not [l for l in dc.log().splitlines() if "Error" in l]
+
+
+def test_connection_dir_variables_and_autocreate(dovecot_factory, lmtp_dirs):
+    conn, users = lmtp_dirs
+    dc = make_lmtp(dovecot_factory, lmtp_dirs, logged=(),
+                   plugin={"rawlog_ext_lmtp_dir": str(conn) + "/%s-%r/%{hostname}",
+                           "rawlog_ext_autocreate": "yes"})
+    deliver(dc.lmtp_port, ["alice"], b"Subject: x\r\n\r\ny\r\n.\r\n")
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    import socket
+    files = log_files(conn)
+    sub = conn / "lmtp-127.0.0.1" / socket.gethostname()
+    assert [p.parent for p in files] == [sub, sub], files
+    for d in (sub, sub.parent):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700
+
+
+def test_full_filesystem_delivery_still_works(dovecot_factory, lmtp_dirs):
+    import subprocess
+    conn, users = lmtp_dirs
+    tiny = users["alice"]
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o",
+                             f"size=32k,mode=0700,uid={UIDS['alice']},gid={UIDS['alice']}",
+                             "tmpfs", str(tiny)], capture_output=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
+    try:
+        dc = make_lmtp(dovecot_factory, lmtp_dirs)
+        body = b"Subject: big\r\n\r\n" + (b"y" * 78 + b"\r\n") * 4000 + b".\r\n"
+        c, final = deliver(dc.lmtp_port, ["alice", "bob"], body)
+        assert all(r.startswith(b"250 ") for r in final), final
+        dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+        errors = [l for l in dc.log().splitlines() if "rawlog_ext" in l and "Error" in l]
+        assert len(errors) == 1 and "No space left on device" in errors[0], errors
+        bob_in, _ = only_log(users["bob"])
+        assert bob_in.endswith(body)
+    finally:
+        subprocess.run(["umount", "-l", str(tiny)], check=False)
