@@ -35,6 +35,10 @@ std::string log_base_name(const NameParts &parts, unsigned int n)
 	name += std::to_string((long)parts.pid);
 	name += '_';
 	name += sanitize_name_field(parts.hostname);
+	if (!parts.peer.empty()) {
+		name += '_';
+		name += sanitize_name_field(parts.peer);
+	}
 	if (!parts.ip.empty()) {
 		name += '_';
 		name += sanitize_name_field(parts.ip);

@@ -14,6 +14,7 @@ struct NameParts {
 	std::string session;	// Dovecot's session id, as in its log lines
 	pid_t pid = 0;
 	std::string hostname;
+	std::string peer;	// a leg's far end ("host:port"), or empty
 	std::string ip;		// empty = not in the name
 };
 
@@ -21,7 +22,7 @@ struct NameParts {
 // never add a separator, a path component or a control character.
 std::string sanitize_name_field(const std::string &value);
 
-// "<YYYYMMDD>T<HHMMSS>Z_<service>_<session>_<pid>_<hostname>[_<ip>]",
+// "<YYYYMMDD>T<HHMMSS>Z_<service>_<session>_<pid>_<hostname>[_<peer>][_<ip>]",
 // plus "_<n>" when n > 0 (a collision with an existing file).
 std::string log_base_name(const NameParts &parts, unsigned int n = 0);
 

@@ -20,6 +20,12 @@ bool parse_dir(const std::string &value, Settings &set)
 	return true;
 }
 
+bool parse_lmtp_dir(const std::string &value, Settings &set)
+{
+	set.lmtp_dir = value;
+	return true;
+}
+
 template <bool Settings::*Field>
 bool parse_bool_field(const std::string &value, Settings &set)
 {
@@ -67,6 +73,10 @@ const SettingDef setting_defs[] = {
 	{ "rawlog_ext_ip_in_name", parse_bool_field<&Settings::ip_in_name>, "yes or no" },
 	{ "rawlog_ext_format", parse_format, "split or transcript" },
 	{ "rawlog_ext_max_size", parse_max_size, "a size such as 0, 512k, 100M or 2G" },
+	{ "rawlog_ext_lmtp_dir", parse_lmtp_dir, "a directory" },
+	{ "rawlog_ext_lmtp_recipients", parse_bool_field<&Settings::lmtp_recipients>, "yes or no" },
+	{ "rawlog_ext_relay", parse_bool_field<&Settings::relay>, "yes or no" },
+	{ "rawlog_ext_redact", parse_bool_field<&Settings::redact>, "yes or no" },
 };
 
 } // namespace
@@ -75,6 +85,8 @@ const char *const setting_names[] = {
 	"rawlog_ext_dir", "rawlog_ext_autocreate", "rawlog_ext_timestamps",
 	"rawlog_ext_boundaries", "rawlog_ext_direction",
 	"rawlog_ext_ip_in_name", "rawlog_ext_format", "rawlog_ext_max_size",
+	"rawlog_ext_lmtp_dir", "rawlog_ext_lmtp_recipients",
+	"rawlog_ext_relay", "rawlog_ext_redact",
 	nullptr
 };
 static_assert(sizeof(setting_names) / sizeof(setting_names[0]) ==

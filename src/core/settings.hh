@@ -20,6 +20,11 @@ struct Settings {
 	bool ip_in_name = false;
 	Format format = Format::split;
 	uint64_t max_size = 0;		// 0 = unlimited
+	// Per protocol (read where they apply):
+	std::string lmtp_dir;		// LMTP connection logs; empty = none
+	bool lmtp_recipients = true;	// LMTP per-recipient logs
+	bool relay = true;		// submission's relay leg
+	bool redact = true;		// credentials in logs become ***
 };
 
 // Returns the value of a setting, or nullptr when it is not set.

@@ -77,11 +77,6 @@ MODULE_CONTEXT_DEFINE_INIT(lmtp_client_module, &lmtp_module_register);
 
 lmtp_client_created_func_t *next_hook_client_created;
 
-const char *client_setting(struct client *client, const char *name)
-{
-	return mail_user_set_plugin_getenv(client->user_set, name);
-}
-
 void report_splitter_problem(LmtpClientContext *ctx)
 {
 	std::string problem;
@@ -167,25 +162,17 @@ bool expand_connection_dir(struct client *client, const char *value,
 }
 
 std::unique_ptr<Sink> open_connection_log(struct client *client,
+					  Settings settings,
 					  struct event *event)
 {
-	const char *value = client_setting(client, "rawlog_ext_lmtp_dir");
-	if (value == nullptr || value[0] == '\0') {
+	if (settings.lmtp_dir.empty()) {
 		e_debug(event, "rawlog_ext_lmtp_dir not set: "
 			"no connection log");
 		return nullptr;
 	}
-	std::string dir, message;
-	if (!expand_connection_dir(client, value, dir, message)) {
-		e_error(event, "%s: no connection log", message.c_str());
-		return nullptr;
-	}
-	// The connection log takes every other setting from plugin {}.
-	Settings settings;
-	if (!settings_parse([&](const char *name) {
-			return strcmp(name, "rawlog_ext_dir") == 0 ?
-				dir.c_str() : client_setting(client, name);
-		}, settings, message)) {
+	std::string message;
+	if (!expand_connection_dir(client, settings.lmtp_dir.c_str(),
+				   settings.dir, message)) {
 		e_error(event, "%s: no connection log", message.c_str());
 		return nullptr;
 	}
@@ -220,16 +207,20 @@ void lmtp_client_created(struct client **clientp)
 	struct client *client = *clientp;
 	struct event *event = log_event_create(client->event);
 	std::unique_ptr<Sink> sink;
-	bool recipients = true;
+	bool recipients = false;
 	try {
-		sink = open_connection_log(client, event);
-		const char *value = client_setting(client,
-			"rawlog_ext_lmtp_recipients");
-		if (value != nullptr && !parse_bool(value, recipients)) {
-			e_error(event, "rawlog_ext_lmtp_recipients=%s: "
-				"expected yes or no: no per-recipient logs",
-				value);
-			recipients = false;
+		// The connection's settings: plugin {} before any user.
+		Settings settings;
+		std::string error;
+		if (!settings_parse([client](const char *name) {
+				return mail_user_set_plugin_getenv(
+					client->user_set, name);
+			}, settings, error)) {
+			e_error(event, "%s: not logging this connection",
+				error.c_str());
+		} else {
+			recipients = settings.lmtp_recipients;
+			sink = open_connection_log(client, settings, event);
 		}
 	} catch (const std::bad_alloc &) {
 		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");

@@ -9,7 +9,8 @@ struct module *mail_module = nullptr;
 
 namespace {
 
-SessionLog *session_log_open_with(struct mail_user *user, struct event *event)
+SessionLog *session_log_open_with(struct mail_user *user, const Leg *leg,
+				  struct event *event)
 {
 	Settings settings;
 	std::string message;
@@ -19,10 +20,18 @@ SessionLog *session_log_open_with(struct mail_user *user, struct event *event)
 		e_error(event, "%s: not logging this session", message.c_str());
 		return nullptr;
 	}
+	if (leg != nullptr && !settings.relay) {
+		e_debug(event, "rawlog_ext_relay=no: not logging the %s leg",
+			leg->service);
+		return nullptr;
+	}
 
 	NameParts parts;
 	parts.time = ioloop_time;
-	parts.service = user->service != nullptr ? user->service : "";
+	parts.service = leg != nullptr ? leg->service :
+		user->service != nullptr ? user->service : "";
+	if (leg != nullptr)
+		parts.peer = leg->peer;
 	parts.session = user->session_id != nullptr ? user->session_id : "";
 	parts.pid = getpid();
 	parts.hostname = my_hostname;
@@ -46,7 +55,7 @@ SessionLog *session_log_open_with(struct mail_user *user, struct event *event)
 
 } // namespace
 
-SessionLog *session_log_open(struct mail_user *user)
+SessionLog *session_log_open(struct mail_user *user, const Leg *leg)
 {
 	// The created hooks run for every user of the process.
 	if (!mail_user_is_plugin_loaded(user, mail_module))
@@ -54,7 +63,7 @@ SessionLog *session_log_open(struct mail_user *user)
 	struct event *event = log_event_create(user->event);
 	SessionLog *log = nullptr;
 	try {
-		log = session_log_open_with(user, event);
+		log = session_log_open_with(user, leg, event);
 	} catch (const std::bad_alloc &) {
 		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
 	} catch (const std::exception &e) {

@@ -10,10 +10,18 @@ namespace rawlog_ext {
 // The module as loaded (for mail_user_is_plugin_loaded()).
 extern struct module *mail_module;
 
-// Returns the session's log, or nullptr when this session is not logged:
-// the module is not in this user's mail_plugins (nothing said), or the
-// reason is logged (Debug for "not enabled", Error for a failure).
-SessionLog *session_log_open(struct mail_user *user);
+// A connection Dovecot opens for the session (submission's relay leg):
+// its own files, named after it.
+struct Leg {
+	const char *service;	// in file names, e.g. "submission-relay"
+	std::string peer;	// "host:port"
+};
+
+// Returns the session's log (or its leg's), or nullptr when it is not
+// logged: the module is not in this user's mail_plugins (nothing said),
+// or the reason is logged (Debug for "not enabled", Error for a failure).
+SessionLog *session_log_open(struct mail_user *user,
+			     const Leg *leg = nullptr);
 
 // Per-protocol glue, registered by the plugin entry. Each returns false
 // where its binary is not the current process.

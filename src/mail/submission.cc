@@ -3,18 +3,22 @@
 // the login process's pipelined bytes (e.g. MAIL FROM sent with AUTH) sit
 // in the fd stream's buffer, so filters installed in the created hook,
 // before the connection starts and sends "235 2.7.0 Logged in.", see the
-// whole session. The relay leg to submission_relay_host is not logged yet.
+// whole session. The relay leg to submission_relay_host gets files of its
+// own when it connects (see smtp-leg.hh).
 #include "client-log.hh"
+#include "smtp-leg.hh"
 
 DOVECOT_EXTERN_C_BEGIN
 #include "submission-common.h"
 #include "submission-client.h"
+#include "submission-backend-relay.h"
 #include "smtp-server-private.h"
 DOVECOT_EXTERN_C_END
 
 // Defined by the submission binary only: weak, so the module loads elsewhere.
 #pragma weak submission_client_created_hook_set
 #pragma weak submission_module_register
+#pragma weak submission_backend_relay_get_connection
 
 namespace rawlog_ext {
 
@@ -22,7 +26,8 @@ namespace {
 
 struct SubmissionClientContext {
 	union submission_module_context module_ctx;
-	ClientLog *log;
+	struct mail_user *user;
+	ClientLog *log;		// nullptr if the client session is not logged
 };
 
 MODULE_CONTEXT_DEFINE_INIT(submission_client_module,
@@ -34,20 +39,61 @@ void submission_client_destroy(struct client *client)
 {
 	auto *ctx = module_context<SubmissionClientContext>(
 		client, submission_client_module);
+	smtp_leg_unwatch(ctx);
+	if (ctx->log == nullptr) {
+		ctx->module_ctx.super.destroy(client);
+		return;
+	}
 	destroy_with_client_log(ctx->log, [&] {
 		ctx->module_ctx.super.destroy(client);
 	});
 }
 
+void relay_connected(struct smtp_client_connection *conn, void *context)
+{
+	auto *ctx = static_cast<SubmissionClientContext *>(context);
+	if (conn->ssl_mode != SMTP_CLIENT_SSL_MODE_NONE) {
+		// Our filters would sit below TLS and record ciphertext.
+		struct event *event = log_event_create(ctx->user->event);
+		e_warning(event, "not logging the relay leg: TLS to the relay "
+			  "(submission_relay_ssl) is not supported");
+		event_unref(&event);
+		return;
+	}
+	Leg leg{"submission-relay", smtp_leg_peer(conn)};
+	SessionLog *log = session_log_open(ctx->user, &leg);
+	if (log != nullptr) {
+		smtp_leg_wrap(conn, log);
+		SessionLog::unref(&log);
+	}
+}
+
 void submission_client_created(struct client **clientp)
 {
 	struct client *client = *clientp;
-	SessionLog *log = session_log_open(client->user);
-	if (log != nullptr) {
+	if (mail_user_is_plugin_loaded(client->user, mail_module)) {
 		auto *ctx = p_new(client->pool, SubmissionClientContext, 1);
-		struct connection *conn = &client->conn->conn;
-		ctx->log = new ClientLog(log, &conn->input, &conn->output,
-					 nullptr, nullptr);
+		ctx->user = client->user;
+		SessionLog *log = session_log_open(client->user);
+		if (log != nullptr) {
+			struct connection *conn = &client->conn->conn;
+			ctx->log = new ClientLog(log, &conn->input,
+						 &conn->output, nullptr,
+						 nullptr);
+		}
+		if (client->backend_default_relay != nullptr) {
+			struct smtp_client_connection *relay =
+				submission_backend_relay_get_connection(
+					client->backend_default_relay);
+			if (!smtp_leg_watch(relay->client, relay,
+					    relay_connected, ctx)) {
+				struct event *event =
+					log_event_create(client->user->event);
+				e_error(event, "not logging the relay leg: "
+					"unexpected smtp-client state");
+				event_unref(&event);
+			}
+		}
 		ctx->module_ctx.super = client->v;
 		client->v.destroy = submission_client_destroy;
 		MODULE_CONTEXT_SET(client, submission_client_module, ctx);

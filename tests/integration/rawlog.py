@@ -139,33 +139,70 @@ def session_files(directory: pathlib.Path, service: str) -> dict[str, pathlib.Pa
 
 
 class SmtpSink:
-    """A minimal SMTP server on 127.0.0.1:port, for submission's relay."""
+    """A minimal SMTP server on 127.0.0.1:port, for submission's relay.
 
-    def __init__(self, port: int):
+    Keeps each connection's bytes (sessions[i] = {"in": ..., "out": ...},
+    "in" being what the sink received). With auth=True it offers AUTH
+    and accepts any credentials (PLAIN/LOGIN, with or without an initial
+    response)."""
+
+    def __init__(self, port: int, auth: bool = False):
         import socketserver
         import threading
 
+        sessions = self.sessions = []
+
         class Handler(socketserver.StreamRequestHandler):
             def handle(self):
-                self.wfile.write(b"220 sink.test ESMTP\r\n")
+                record = {"in": bytearray(), "out": bytearray()}
+                sessions.append(record)
+
+                def send(data: bytes) -> None:
+                    record["out"] += data
+                    self.wfile.write(data)
+
+                def lines():
+                    while True:
+                        line = self.rfile.readline()
+                        if not line:
+                            return
+                        record["in"] += line
+                        yield line
+
+                send(b"220 sink.test ESMTP\r\n")
                 in_data = False
-                for line in self.rfile:
+                it = lines()
+                for line in it:
                     if in_data:
                         in_data = line != b".\r\n"
                         if not in_data:
-                            self.wfile.write(b"250 2.0.0 queued\r\n")
+                            send(b"250 2.0.0 queued\r\n")
                         continue
                     verb = line[:4].upper()
                     if verb == b"EHLO":
-                        self.wfile.write(b"250-sink.test\r\n250 PIPELINING\r\n")
+                        send(b"250-sink.test\r\n" +
+                             (b"250-AUTH PLAIN LOGIN\r\n" if auth else b"") +
+                             b"250 PIPELINING\r\n")
+                    elif verb == b"AUTH" and auth:
+                        args = line.split()
+                        if args[1].upper() == b"LOGIN":
+                            if len(args) < 3:
+                                send(b"334 VXNlcm5hbWU6\r\n")
+                                next(it, None)
+                            send(b"334 UGFzc3dvcmQ6\r\n")
+                            next(it, None)
+                        elif len(args) < 3:
+                            send(b"334 \r\n")
+                            next(it, None)
+                        send(b"235 2.7.0 Authenticated\r\n")
                     elif verb == b"DATA":
                         in_data = True
-                        self.wfile.write(b"354 go ahead\r\n")
+                        send(b"354 go ahead\r\n")
                     elif verb == b"QUIT":
-                        self.wfile.write(b"221 2.0.0 bye\r\n")
+                        send(b"221 2.0.0 bye\r\n")
                         return
                     else:
-                        self.wfile.write(b"250 2.0.0 ok\r\n")
+                        send(b"250 2.0.0 ok\r\n")
 
         class Server(socketserver.ThreadingTCPServer):
             allow_reuse_address = True

@@ -46,3 +46,64 @@ def test_submission_session_is_the_wire(dovecot_factory, rawlog_dir):
     assert out.startswith(b"235 2.7.0 Logged in.\r\n")
     assert files[".out"].stat().st_mode & 0o777 == 0o600
     assert not re.search(r"Error|Fatal|Panic", dc.log()), dc.log()
+
+
+def submit(port: int, body: bytes) -> RawClient:
+    c = RawClient(port)
+    c.read_until(rb"^220 [^\r\n]*\r\n")
+    c.send(b"EHLO client.example.com\r\n")
+    c.read_until(rb"^250 [^\r\n]*\r\n")
+    c.send(b"AUTH PLAIN " + base64.b64encode(b"\0alice\0pass") + b"\r\n")
+    c.read_until(rb"^235 [^\r\n]*\r\n")
+    c.send(b"MAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\n")
+    c.read_until(rb"^354 [^\r\n]*\r\n")
+    c.send(body + b".\r\n")
+    c.read_until(rb"^250 [^\r\n]*\r\n")
+    c.send(b"QUIT\r\n")
+    c.read_until(rb"^221 [^\r\n]*\r\n")
+    wait_closed(c)
+    return c
+
+
+def relay_files(rawlog_dir):
+    files = [p for p in rawlog_dir.iterdir() if "_submission-relay_" in p.name]
+    return {p.suffix: p for p in files}
+
+
+def test_relay_leg_is_the_wire(dovecot_factory, rawlog_dir):
+    dc = dovecot_factory(mail_plugins="$mail_plugins rawlog_ext",
+                         protocols=("submission",), users=[User("alice")],
+                         plugin={"rawlog_ext_dir": str(rawlog_dir)})
+    relay = SmtpSink(dc.relay_port)
+    try:
+        body = b"Subject: relayed\r\n\r\n" + message(200 * 1024, seed=3).replace(
+            b"\r\n", b"\r\n..dot\r\n", 20)
+        submit(dc.submission_port, body)
+    finally:
+        dc.wait_log(r"submission\(alice\).*Disconnected")
+        relay.close()
+    assert len(relay.sessions) == 1
+    files = relay_files(rawlog_dir)
+    assert set(files) == {".in", ".out"}, files
+    name = files[".in"].name
+    assert f"_127.0.0.1-{dc.relay_port}" in name, name
+    # Dovecot's .out is what the relay received, and the other way round.
+    assert strip_timestamps(files[".out"].read_bytes()) == bytes(relay.sessions[0]["in"])
+    assert strip_timestamps(files[".in"].read_bytes()) == bytes(relay.sessions[0]["out"])
+    assert files[".out"].stat().st_mode & 0o777 == 0o600
+    assert not re.search(r"Error|Fatal|Panic", dc.log()), dc.log()
+
+
+def test_relay_leg_off(dovecot_factory, rawlog_dir):
+    dc = dovecot_factory(mail_plugins="$mail_plugins rawlog_ext",
+                         protocols=("submission",), users=[User("alice")],
+                         plugin={"rawlog_ext_dir": str(rawlog_dir),
+                                 "rawlog_ext_relay": "no"})
+    relay = SmtpSink(dc.relay_port)
+    try:
+        submit(dc.submission_port, b"Subject: x\r\n\r\ny\r\n")
+    finally:
+        dc.wait_log(r"submission\(alice\).*Disconnected")
+        relay.close()
+    assert relay_files(rawlog_dir) == {}
+    assert set(session_files(rawlog_dir, "submission")) == {".in", ".out"}

@@ -64,6 +64,9 @@ void test_log_base_name_exact_strings(void **)
 	with_ip.ip = "192.0.2.1";
 	NameParts with_ipv6 = plain;
 	with_ipv6.ip = "2001:db8::1";
+	NameParts leg = with_ip;
+	leg.service = "submission-relay";
+	leg.peer = "relay.example.org:587";
 	NameParts epoch = plain;
 	epoch.time = 0;
 	NameParts leap_day = plain;
@@ -78,6 +81,8 @@ void test_log_base_name_exact_strings(void **)
 	} cases[] = {
 		{ &plain, 0, "20231114T221320Z_imap_sess_1234_mail.example.org" },
 		{ &plain, 1, "20231114T221320Z_imap_sess_1234_mail.example.org_1" },
+		{ &leg, 2, "20231114T221320Z_submission-relay_sess_1234_"
+		  "mail.example.org_relay.example.org-587_192.0.2.1_2" },
 		{ &plain, 12, "20231114T221320Z_imap_sess_1234_mail.example.org_12" },
 		{ &with_ip, 0, "20231114T221320Z_imap_sess_1234_mail.example.org_192.0.2.1" },
 		{ &with_ip, 2, "20231114T221320Z_imap_sess_1234_mail.example.org_192.0.2.1_2" },

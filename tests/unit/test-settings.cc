@@ -47,6 +47,10 @@ void assert_defaults(const Settings &set)
 	assert_false(set.ip_in_name);
 	assert_true(set.format == Format::split);
 	assert_int_equal(set.max_size, 0);
+	assert_string_equal(set.lmtp_dir.c_str(), "");
+	assert_true(set.lmtp_recipients);
+	assert_true(set.relay);
+	assert_true(set.redact);
 }
 
 void test_settings_defaults_when_nothing_is_set(void **)
@@ -279,6 +283,11 @@ void test_settings_error_names_setting_and_value(void **)
 		if (std::string(*name) == "rawlog_ext_dir") {
 			assert_true(ok);
 			assert_string_equal(set.dir.c_str(), value.c_str());
+			continue;
+		}
+		if (std::string(*name) == "rawlog_ext_lmtp_dir") {
+			assert_true(ok);
+			assert_string_equal(set.lmtp_dir.c_str(), value.c_str());
 			continue;
 		}
 		if (ok)

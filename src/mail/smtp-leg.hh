@@ -1,0 +1,41 @@
+// The legs Dovecot itself opens with lib-smtp's client: submission's relay
+// and LMTP's proxy connections. lib-smtp has no hook for them, but every
+// connection of an smtp_client comes up through its connection list's
+// client_connected vfunc, after the socket streams exist and before the
+// library stacks anything on them (its own rawlog, TLS) or reads from
+// them. We chain onto that vfunc for the clients we are asked to watch.
+#ifndef RAWLOG_EXT_SMTP_LEG_HH
+#define RAWLOG_EXT_SMTP_LEG_HH
+
+#include "session.hh"
+
+DOVECOT_EXTERN_C_BEGIN
+#include "smtp-client.h"
+#include "smtp-client-connection.h"
+#include "smtp-client-private.h"
+DOVECOT_EXTERN_C_END
+
+namespace rawlog_ext {
+
+using LegConnected = void (*)(struct smtp_client_connection *conn,
+			      void *context);
+
+// Calls connected(conn, context) when a connection of client (only conn,
+// if that is not null) has connected. False if client's connection list
+// is not the one lib-smtp set up (then nothing is watched).
+bool smtp_leg_watch(struct smtp_client *client,
+		    struct smtp_client_connection *conn,
+		    LegConnected connected, void *context);
+// Stops every watch registered with context.
+void smtp_leg_unwatch(void *context);
+
+// Puts log's filters on the connection's streams (they take their own
+// references on log).
+void smtp_leg_wrap(struct smtp_client_connection *conn, SessionLog *log);
+
+// "host:port" of the far end, for file names.
+std::string smtp_leg_peer(const struct smtp_client_connection *conn);
+
+} // namespace rawlog_ext
+
+#endif
