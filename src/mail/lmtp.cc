@@ -8,6 +8,7 @@
 //    saw. At local delivery (euid = the recipient, their settings known)
 //    the recipient's log is opened in their rawlog_ext_dir and attached.
 #include "client-log.hh"
+#include "smtp-leg.hh"
 #include "../core/lmtp-splitter.hh"
 
 #include <new>
@@ -65,12 +66,26 @@ private:
 	SessionLog *log_;
 };
 
+// Mirrors the head of lmtp-proxy.c's private struct lmtp_proxy (2.3.19),
+// for the smtp_client its backend connections come from; checked against
+// what we know (client, transaction) before use.
+struct LmtpProxyHead {
+	struct client *client;
+	struct smtp_server_transaction *trans;
+	struct smtp_client *lmtp_client;
+};
+
 struct LmtpClientContext {
 	union lmtp_module_context module_ctx;
+	struct client *client;
 	ClientLog *client_log;
 	SessionLog *log;		// a reference of our own
 	ConnectionTap *tap;		// owned by log; nullptr if off
 	struct event *event;
+	// With rawlog_ext_lmtp_dir: the connection's settings, dir expanded
+	// (for the proxy legs too); else nullptr.
+	Settings *settings;
+	bool proxy_layout_unknown;
 };
 
 MODULE_CONTEXT_DEFINE_INIT(lmtp_client_module, &lmtp_module_register);
@@ -126,6 +141,8 @@ void lmtp_client_destroy(struct client *client)
 	SessionLog *log = ctx->log;
 	struct event *event = ctx->event;
 	report_splitter_problem(ctx);
+	smtp_leg_unwatch(ctx);
+	delete ctx->settings;
 	destroy_with_client_log(ctx->client_log, [&] {
 		ctx->module_ctx.super.destroy(client);
 	});
@@ -161,45 +178,90 @@ bool expand_connection_dir(struct client *client, const char *value,
 	return true;
 }
 
-std::unique_ptr<Sink> open_connection_log(struct client *client,
-					  Settings settings,
-					  struct event *event)
+// A log file (pair) in the expanded rawlog_ext_lmtp_dir.
+std::unique_ptr<Sink> open_connection_sink(struct client *client,
+					   const Settings &settings,
+					   const char *service,
+					   const std::string &peer,
+					   struct event *event)
 {
-	if (settings.lmtp_dir.empty()) {
-		e_debug(event, "rawlog_ext_lmtp_dir not set: "
-			"no connection log");
-		return nullptr;
-	}
-	std::string message;
-	if (!expand_connection_dir(client, settings.lmtp_dir.c_str(),
-				   settings.dir, message)) {
-		e_error(event, "%s: no connection log", message.c_str());
-		return nullptr;
-	}
-
 	NameParts parts;
 	parts.time = ioloop_time;
-	parts.service = "lmtp";
+	parts.service = service;
 	if (client->conn->session_id != nullptr)
 		parts.session = client->conn->session_id;
 	parts.pid = getpid();
 	parts.hostname = my_hostname;
+	parts.peer = peer;
 	if (settings.ip_in_name)
 		parts.ip = net_ip2addr(&client->remote_ip);
 
+	std::string message;
 	std::unique_ptr<Sink> sink;
 	switch (Sink::open(settings, parts, sink, message)) {
 	case OpenResult::opened:
-		e_debug(event, "connection %s", message.c_str());
+		e_debug(event, "%s: %s", service, message.c_str());
 		return sink;
 	case OpenResult::not_enabled:
-		e_debug(event, "%s", message.c_str());
+		e_debug(event, "%s: %s", service, message.c_str());
 		break;
 	case OpenResult::failed:
-		e_error(event, "%s", message.c_str());
+		e_error(event, "%s: %s", service, message.c_str());
 		break;
 	}
 	return nullptr;
+}
+
+void proxy_connected(struct smtp_client_connection *conn, void *context)
+{
+	auto *ctx = static_cast<LmtpClientContext *>(context);
+	if (conn->ssl_mode != SMTP_CLIENT_SSL_MODE_NONE) {
+		e_warning(ctx->event, "not logging the proxy leg to %s: "
+			  "TLS to the backend is not supported",
+			  smtp_leg_peer(conn).c_str());
+		return;
+	}
+	try {
+		std::unique_ptr<Sink> sink = open_connection_sink(
+			ctx->client, *ctx->settings, "lmtp-proxy",
+			smtp_leg_peer(conn), ctx->event);
+		if (sink == nullptr)
+			return;
+		auto *log = new SessionLog(std::move(sink), ctx->event);
+		smtp_leg_wrap(conn, log);
+		SessionLog::unref(&log);
+	} catch (const std::bad_alloc &) {
+		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
+	}
+}
+
+// After a RCPT that was proxied: watch the proxy's backend connections.
+int lmtp_cmd_rcpt(struct client *client, struct smtp_server_cmd_ctx *cmd,
+		  struct lmtp_recipient *lrcpt)
+{
+	auto *ctx = module_context<LmtpClientContext>(client,
+						       lmtp_client_module);
+	int ret = ctx->module_ctx.super.cmd_rcpt(client, cmd, lrcpt);
+	if (client->proxy == nullptr || ctx->settings == nullptr ||
+	    ctx->proxy_layout_unknown)
+		return ret;
+	auto *head = reinterpret_cast<LmtpProxyHead *>(client->proxy);
+	if (head->client != client || head->lmtp_client == nullptr) {
+		ctx->proxy_layout_unknown = true;
+		e_error(ctx->event, "not logging proxy legs: "
+			"unexpected lmtp proxy state");
+		return ret;
+	}
+	// Again for each RCPT: each transaction has a proxy of its own (which
+	// may even reuse the freed one's address), with new connections.
+	smtp_leg_unwatch(ctx);
+	if (!smtp_leg_watch(head->lmtp_client, nullptr, proxy_connected,
+			    ctx)) {
+		ctx->proxy_layout_unknown = true;
+		e_error(ctx->event, "not logging proxy legs: "
+			"unexpected smtp-client state");
+	}
+	return ret;
 }
 
 void lmtp_client_created(struct client **clientp)
@@ -207,33 +269,48 @@ void lmtp_client_created(struct client **clientp)
 	struct client *client = *clientp;
 	struct event *event = log_event_create(client->event);
 	std::unique_ptr<Sink> sink;
+	std::unique_ptr<Settings> conn_settings;
 	bool recipients = false;
 	try {
 		// The connection's settings: plugin {} before any user.
-		Settings settings;
+		auto settings = std::make_unique<Settings>();
 		std::string error;
 		if (!settings_parse([client](const char *name) {
 				return mail_user_set_plugin_getenv(
 					client->user_set, name);
-			}, settings, error)) {
+			}, *settings, error)) {
 			e_error(event, "%s: not logging this connection",
 				error.c_str());
 		} else {
-			recipients = settings.lmtp_recipients;
-			sink = open_connection_log(client, settings, event);
+			recipients = settings->lmtp_recipients;
+			if (settings->lmtp_dir.empty()) {
+				e_debug(event, "rawlog_ext_lmtp_dir not set: "
+					"no connection log");
+			} else if (!expand_connection_dir(
+					client, settings->lmtp_dir.c_str(),
+					settings->dir, error)) {
+				e_error(event, "%s: no connection log",
+					error.c_str());
+			} else {
+				sink = open_connection_sink(
+					client, *settings, "lmtp", "", event);
+				conn_settings = std::move(settings);
+			}
 		}
 	} catch (const std::bad_alloc &) {
 		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
 	}
 
-	if (sink != nullptr || recipients) {
+	if (conn_settings != nullptr || recipients) {
 		ConnectionTap *tap = recipients ? new ConnectionTap() : nullptr;
 		auto *log = new SessionLog(std::move(sink), event,
 					   std::unique_ptr<SessionTap>(tap));
 		auto *ctx = p_new(client->pool, LmtpClientContext, 1);
+		ctx->client = client;
 		ctx->log = log;
 		ctx->tap = tap;
 		ctx->event = event;
+		ctx->settings = conn_settings.release();
 		event_ref(event);
 		log->ref();
 		struct connection *conn = &client->conn->conn;
@@ -243,6 +320,7 @@ void lmtp_client_created(struct client **clientp)
 		ctx->module_ctx.super = client->v;
 		client->v.destroy = lmtp_client_destroy;
 		client->v.local_deliver = lmtp_local_deliver;
+		client->v.cmd_rcpt = lmtp_cmd_rcpt;
 		MODULE_CONTEXT_SET(client, lmtp_client_module, ctx);
 	}
 	event_unref(&event);

@@ -144,9 +144,10 @@ class SmtpSink:
     Keeps each connection's bytes (sessions[i] = {"in": ..., "out": ...},
     "in" being what the sink received). With auth=True it offers AUTH
     and accepts any credentials (PLAIN/LOGIN, with or without an initial
-    response)."""
+    response). With lmtp=True it speaks LMTP: LHLO, one reply per
+    recipient after the data."""
 
-    def __init__(self, port: int, auth: bool = False):
+    def __init__(self, port: int, auth: bool = False, lmtp: bool = False):
         import socketserver
         import threading
 
@@ -171,15 +172,20 @@ class SmtpSink:
 
                 send(b"220 sink.test ESMTP\r\n")
                 in_data = False
+                rcpts = 0
                 it = lines()
                 for line in it:
                     if in_data:
                         in_data = line != b".\r\n"
                         if not in_data:
-                            send(b"250 2.0.0 queued\r\n")
+                            for i in range(rcpts if lmtp else 1):
+                                send(b"250 2.0.0 queued %d\r\n" % i)
+                            rcpts = 0
                         continue
                     verb = line[:4].upper()
-                    if verb == b"EHLO":
+                    if verb == b"RCPT":
+                        rcpts += 1
+                    if verb in (b"EHLO", b"LHLO"):
                         send(b"250-sink.test\r\n" +
                              (b"250-AUTH PLAIN LOGIN\r\n" if auth else b"") +
                              b"250 PIPELINING\r\n")

@@ -342,3 +342,44 @@ def test_full_filesystem_delivery_still_works(dovecot_factory, lmtp_dirs):
         assert bob_in.endswith(body)
     finally:
         subprocess.run(["umount", "-l", str(tiny)], check=False)
+
+
+def test_proxy_leg(dovecot_factory, lmtp_dirs):
+    """lmtp_proxy: a proxied recipient's backend leg in rawlog_ext_lmtp_dir."""
+    from dovecot_fixture import _free_ports
+    from rawlog import SmtpSink
+    conn, users = lmtp_dirs
+    backend_port = _free_ports(1)[0]
+    backend = SmtpSink(backend_port, lmtp=True)
+    try:
+        accounts = [User("remote", extra=f"proxy=y host=127.0.0.1 port={backend_port}"),
+                    User("alice", uid=UIDS["alice"], gid=UIDS["alice"],
+                         extra=f"userdb_rawlog_ext_dir={users['alice']}")]
+        dc = dovecot_factory(
+            protocols=("lmtp",), users=accounts,
+            plugin={"rawlog_ext_lmtp_dir": str(conn)},
+            extra_conf="protocol lmtp {\n  mail_plugins = $mail_plugins rawlog_ext\n"
+                       "  lmtp_proxy = yes\n}\n")
+        body = b"Subject: proxied\r\n\r\n..stuffed\r\n" + b"x" * 100 + b"\r\n.\r\n"
+        for _ in range(2):
+            c, final = deliver(dc.lmtp_port, ["remote"], body)
+            assert final[0].startswith(b"250 "), final
+        dc.wait_log(r"(?s)Info: Disconnect.*Info: Disconnect")
+    finally:
+        backend.close()
+    assert len(backend.sessions) == 2
+    legs = {k: v for k, v in read_split(conn).items() if "_lmtp-proxy_" in k}
+    assert len(legs) == 2, read_split(conn).keys()
+    for name in legs:
+        assert f"_127.0.0.1-{backend_port}" in name, name
+    # Dovecot's .out is what the backend received, and the other way round.
+    got = sorted(legs.values())
+    want = sorted((bytes(s["out"]), bytes(s["in"])) for s in backend.sessions)
+    for (got_in, got_out), (want_in, want_out) in zip(got, want):
+        assert got_out == want_out
+        # lib-smtp closes right after sending QUIT, without reading the
+        # backend's 221: it never crossed into Dovecot.
+        assert want_in in (got_in, got_in + b"221 2.0.0 bye\r\n")
+    assert all(b"..stuffed" in s["in"] for s in backend.sessions)
+    conns = {k: v for k, v in read_split(conn).items() if "_lmtp_" in k}
+    assert len(conns) == 2
