@@ -132,7 +132,7 @@ class Dovecot:
     def __init__(self, tmpdir: pathlib.Path, *, plugin: dict[str, str] | None = None,
                  mail_plugins: str = "", extra_conf: str = "",
                  users: list[User] | None = None, module_dir: str | None = None,
-                 protocols=("imap", "pop3")):
+                 protocols=("imap", "pop3"), ssl: bool = False):
         unknown = set(protocols) - set(_LISTENERS)
         if unknown:
             raise ValueError(f"unsupported protocols: {sorted(unknown)}")
@@ -148,12 +148,18 @@ class Dovecot:
         # Copies: home gets filled in per instance.
         self.users = {u.name: dataclasses.replace(u) for u in (users or [])}
         (self.imap_port, self.pop3_port, self.lmtp_port,
-         self.submission_port, relay_port) = _free_ports(5)
+         self.submission_port, relay_port, self.imaps_port, self.pop3s_port,
+         self.submissions_port) = _free_ports(8)
+        # ssl=True: STARTTLS everywhere plus implicit-TLS listeners, with a
+        # throwaway self-signed certificate (self.cert_path, CN=test.local).
+        self.ssl = ssl
         # Nothing listens on relay_port unless a test starts an SMTP sink there.
         self.relay_port = relay_port
         self._proc: subprocess.Popen | None = None
 
         _makedirs_traversable(self.base)
+        if ssl:
+            self._setup_cert()
         self._setup_modules()
         self._setup_users()
         self.conf_path.write_text(
@@ -178,6 +184,23 @@ class Dovecot:
         if ours is not None:
             (self.plugin_dir / PLUGIN_SO).symlink_to(ours)
 
+    def _setup_cert(self) -> None:
+        self.cert_path = self.base / "cert.pem"
+        self.key_path = self.base / "key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                        "-subj", "/CN=test.local", "-keyout", str(self.key_path),
+                        "-out", str(self.cert_path)],
+                       check=True, capture_output=True)
+        self.key_path.chmod(0o600)
+
+    def ssl_context(self):
+        """A client context that trusts this instance's certificate."""
+        import ssl as ssl_mod
+        ctx = ssl_mod.create_default_context(cafile=str(self.cert_path))
+        ctx.check_hostname = False
+        return ctx
+
     def _setup_users(self) -> None:
         homes = self.base / "home"
         homes.mkdir(mode=0o755)
@@ -198,15 +221,24 @@ class Dovecot:
 
     def _render_conf(self, plugin: dict[str, str], mail_plugins: str,
                      extra_conf: str) -> str:
-        def listener(proto: str, port: int, disabled: tuple[str, ...] = ()) -> str:
+        def listener(proto: str, port: int, tls: tuple[str, int] | None = None) -> str:
             service, name = _LISTENERS[proto]
-            off = "".join(f"  inet_listener {d} {{\n    port = 0\n  }}\n"
-                          for d in disabled)
+            extra = ""
+            if tls is not None:
+                tls_name, tls_port = tls
+                extra = (f"  inet_listener {tls_name} {{\n"
+                         f"    address = 127.0.0.1\n"
+                         f"    port = {tls_port if self.ssl else 0}\n"
+                         f"    ssl = yes\n"
+                         f"  }}\n")
             return (f"service {service} {{\n"
                     f"  inet_listener {name} {{\n"
                     f"    address = 127.0.0.1\n"
                     f"    port = {port}\n"
-                    f"  }}\n{off}}}\n")
+                    f"  }}\n{extra}}}\n")
+
+        ssl_conf = (f"ssl = yes\nssl_cert = <{self.cert_path}\n"
+                    f"ssl_key = <{self.key_path}\n" if self.ssl else "ssl = no\n")
 
         for k, v in plugin.items():
             if "\n" in k + v:
@@ -222,8 +254,7 @@ log_path = {log}
 info_log_path = {log}
 debug_log_path = {log}
 
-ssl = no
-listen = 127.0.0.1
+{ssl_conf}listen = 127.0.0.1
 protocols = {" ".join(self.protocols)}
 hostname = test.local
 submission_relay_host = 127.0.0.1
@@ -248,10 +279,10 @@ first_valid_uid = 1
 mail_plugin_dir = {self.plugin_dir}
 mail_plugins = {mail_plugins}
 
-{listener("imap", self.imap_port, ("imaps",))}\
-{listener("pop3", self.pop3_port, ("pop3s",))}\
+{listener("imap", self.imap_port, ("imaps", self.imaps_port))}\
+{listener("pop3", self.pop3_port, ("pop3s", self.pop3s_port))}\
 {listener("lmtp", self.lmtp_port)}\
-{listener("submission", self.submission_port)}\
+{listener("submission", self.submission_port, ("submissions", self.submissions_port))}\
 
 plugin {{
 {plugin_block}}}

@@ -13,8 +13,11 @@ TRUNCATED = re.compile(
 class RawClient:
     """A socket client that keeps its own record of every byte either way."""
 
-    def __init__(self, port: int, timeout: float = 20):
+    def __init__(self, port: int, timeout: float = 20, tls=None):
+        """tls: an ssl.SSLContext for implicit TLS; records the plaintext."""
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock)
         self.sent = bytearray()
         self.received = bytearray()
         self.timeout = timeout
@@ -45,6 +48,10 @@ class RawClient:
         self.send(tag.encode() + b" " + command + b"\r\n")
         m = self.read_until(rb"^" + re.escape(tag.encode()) + rb" (OK|NO|BAD)[^\r\n]*\r\n", start)
         return bytes(self.received[start:m.end()])
+
+    def starttls(self, tls) -> None:
+        """Continues over TLS (after the server's go-ahead was read)."""
+        self.sock = tls.wrap_socket(self.sock)
 
     def read_to_eof(self) -> None:
         deadline = time.monotonic() + self.timeout

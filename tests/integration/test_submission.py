@@ -107,3 +107,41 @@ def test_relay_leg_off(dovecot_factory, rawlog_dir):
         relay.close()
     assert relay_files(rawlog_dir) == {}
     assert set(session_files(rawlog_dir, "submission")) == {".in", ".out"}
+
+
+def test_starttls_then_plaintext_after_login(dovecot_factory, rawlog_dir):
+    """STARTTLS is handled by submission-login; the session log after
+    login holds the plaintext, and so does the relay leg."""
+    dc = dovecot_factory(mail_plugins="$mail_plugins rawlog_ext",
+                         protocols=("submission",), users=[User("alice")],
+                         plugin={"rawlog_ext_dir": str(rawlog_dir)}, ssl=True)
+    relay = SmtpSink(dc.relay_port)
+    try:
+        c = RawClient(dc.submission_port)
+        c.read_until(rb"^220 [^\r\n]*\r\n")
+        c.send(b"EHLO client.example.com\r\n")
+        assert b"STARTTLS" in c.read_until(rb"^250 [^\r\n]*\r\n").string
+        c.send(b"STARTTLS\r\n")
+        c.read_until(rb"^220 [^\r\n]*\r\n")
+        c.starttls(dc.ssl_context())
+        c.send(b"EHLO client.example.com\r\n")
+        c.read_until(rb"^250 [^\r\n]*\r\n")
+        received_from = len(c.received)
+        auth = b"AUTH PLAIN " + base64.b64encode(b"\0alice\0pass") + b"\r\n"
+        sent_from = len(c.sent) + len(auth)
+        c.send(auth)
+        c.read_until(rb"^235 [^\r\n]*\r\n", received_from)
+        c.send(b"MAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\n")
+        c.read_until(rb"^354 [^\r\n]*\r\n")
+        c.send(b"Subject: over TLS\r\n\r\nsecret plans\r\n.\r\nQUIT\r\n")
+        c.read_until(rb"^221 [^\r\n]*\r\n")
+    finally:
+        dc.wait_log(r"submission\(alice\).*Disconnected")
+        relay.close()
+    files = session_files(rawlog_dir, "submission")
+    assert strip_timestamps(files[".in"].read_bytes()) == bytes(c.sent[sent_from:])
+    assert strip_timestamps(files[".out"].read_bytes()) == bytes(c.received[received_from:])
+    assert b"secret plans" in files[".in"].read_bytes()
+    relay_in = strip_timestamps(relay_files(rawlog_dir)[".out"].read_bytes())
+    assert relay_in == bytes(relay.sessions[0]["in"])
+    assert b"secret plans" in relay_in
