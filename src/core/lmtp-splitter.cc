@@ -112,15 +112,15 @@ struct LmtpSplitter::Transaction {
 };
 
 struct LmtpSplitter::Pending {
-	enum class Kind { other, mail, rcpt, data, bdat, data_end };
+	enum class Kind { other, mail, rcpt, data, bdat, data_end, starttls };
 	Kind kind;
 	std::shared_ptr<Transaction> txn;
 	size_t recipient = 0;
 	unsigned int replies = 0;
 };
 
-LmtpSplitter::LmtpSplitter(std::string spool_dir)
-	: spool_dir_(std::move(spool_dir))
+LmtpSplitter::LmtpSplitter(std::string spool_dir, bool keep_data)
+	: spool_dir_(std::move(spool_dir)), keep_data_(keep_data)
 {
 	// The greeting is the reply to no command.
 	pending_.push_back(Pending{Pending::Kind::other, nullptr});
@@ -144,6 +144,13 @@ void LmtpSplitter::give_up(const std::string &why)
 	held_.shrink_to_fit();
 	reply_.clear();
 	reply_line_.clear();
+}
+
+bool LmtpSplitter::take_tls_started()
+{
+	bool started = tls_started_;
+	tls_started_ = false;
+	return started;
 }
 
 bool LmtpSplitter::take_problem(std::string &problem_r)
@@ -251,6 +258,8 @@ void LmtpSplitter::command_line(const std::string &line)
 		}
 	} else if (verb == "RSET") {
 		input_txn_.reset();
+	} else if (verb == "STARTTLS") {
+		pending = Pending{Pending::Kind::starttls, nullptr};
 	}
 	pending_.push_back(pending);
 	if (input_mode_ == InputMode::chunk && chunk_left_ == 0) {
@@ -287,7 +296,7 @@ void LmtpSplitter::data_bytes(const unsigned char *&data, size_t &size)
 			break;
 		}
 	}
-	if (!data_txn_->spool.append(data, i)) {
+	if (keep_data_ && !data_txn_->spool.append(data, i)) {
 		give_up("spooling the message: " + data_txn_->spool.error());
 		return;
 	}
@@ -313,7 +322,7 @@ void LmtpSplitter::data_bytes(const unsigned char *&data, size_t &size)
 void LmtpSplitter::chunk_bytes(const unsigned char *&data, size_t &size)
 {
 	size_t n = chunk_left_ < size ? (size_t)chunk_left_ : size;
-	if (n > 0 && !data_txn_->spool.append(data, n)) {
+	if (keep_data_ && n > 0 && !data_txn_->spool.append(data, n)) {
 		give_up("spooling the message: " + data_txn_->spool.error());
 		return;
 	}
@@ -416,6 +425,13 @@ void LmtpSplitter::reply(const std::string &text)
 	case Pending::Kind::data_end:
 		reply_to_data(pending, text);
 		return;
+	case Pending::Kind::starttls:
+		if (code == 220) {
+			// The session starts over (RFC 3207 4.2).
+			tls_started_ = true;
+			input_txn_.reset();
+		}
+		break;
 	}
 	pending_.pop_front();
 }
@@ -447,6 +463,10 @@ bool LmtpSplitter::attach(unsigned int rcpt_index,
 {
 	if (broken_) {
 		error_r = "the connection's traffic could not be followed";
+		return false;
+	}
+	if (!keep_data_) {
+		error_r = "per-recipient logs are off";
 		return false;
 	}
 	std::shared_ptr<Transaction> txn = delivering_;

@@ -34,7 +34,9 @@ public:
 class LmtpSplitter {
 public:
 	// spool_dir: where large messages are spooled until delivery.
-	explicit LmtpSplitter(std::string spool_dir);
+	// keep_data = false: only follow the protocol (e.g. for STARTTLS),
+	// without keeping messages; attach() then always fails.
+	explicit LmtpSplitter(std::string spool_dir, bool keep_data = true);
 	~LmtpSplitter();
 	LmtpSplitter(const LmtpSplitter &) = delete;
 	LmtpSplitter &operator=(const LmtpSplitter &) = delete;
@@ -51,6 +53,10 @@ public:
 	// (error_r says why) if there is no such delivery or recipient.
 	bool attach(unsigned int rcpt_index, std::unique_ptr<RecipientLog> log,
 		    std::string &error_r);
+
+	// True once, when the reply to STARTTLS accepted it: what follows
+	// on the wire is TLS until the glue moves above it.
+	bool take_tls_started();
 
 	// Set once the traffic could not be followed (or spooling failed):
 	// no further recipient parts. The reason, for the log, once.
@@ -76,6 +82,8 @@ private:
 	enum class InputMode { command, await_data_reply, data, chunk };
 
 	std::string spool_dir_;
+	bool keep_data_;
+	bool tls_started_ = false;
 	struct timeval now_ = {0, 0};
 
 	InputMode input_mode_ = InputMode::command;

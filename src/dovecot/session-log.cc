@@ -34,6 +34,8 @@ void SessionLog::unref(SessionLog **log)
 void SessionLog::write_at(Direction direction, const void *data,
 			  size_t size, const struct timeval &time) noexcept
 {
+	if (paused_)
+		return;
 	if (tap_ != nullptr)
 		tap_->data(direction, (const unsigned char *)data, size, time);
 	if (sink_ == nullptr)

@@ -35,6 +35,9 @@ public:
 	{ return (sink_ != nullptr && sink_->logs(direction)) ||
 		 tap_ != nullptr; }
 	struct event *event() const { return event_; }
+	// While paused, bytes are dropped (e.g. TLS handshake bytes below
+	// a layer we are about to move above).
+	void set_paused(bool paused) { paused_ = paused; }
 
 private:
 	~SessionLog();
@@ -43,6 +46,7 @@ private:
 	std::unique_ptr<Sink> sink_;
 	struct event *event_;
 	std::unique_ptr<SessionTap> tap_;
+	bool paused_ = false;
 	unsigned int refcount_ = 1;
 };
 

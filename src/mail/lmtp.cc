@@ -18,6 +18,7 @@ DOVECOT_EXTERN_C_BEGIN
 #include "var-expand.h"
 #include "lmtp-common.h"
 #include "lmtp-recipient.h"
+#include "smtp-command-parser.h"
 #include "smtp-server-private.h"
 DOVECOT_EXTERN_C_END
 
@@ -32,8 +33,15 @@ namespace {
 // Large messages wait here (unlinked) until their recipients' logs open.
 const char spool_dir[] = "/tmp";
 
+struct LmtpClientContext;
+void tls_started(LmtpClientContext *ctx);
+
+// Follows the connection's protocol: per-recipient logs, and STARTTLS.
 class ConnectionTap final : public SessionTap {
 public:
+	explicit ConnectionTap(bool recipients)
+		: splitter(spool_dir, recipients) {}
+
 	void data(Direction direction, const unsigned char *data, size_t size,
 		  const struct timeval &now) noexcept override
 	{
@@ -46,9 +54,13 @@ public:
 			i_fatal_status(FATAL_OUTOFMEM,
 				       "rawlog_ext: out of memory");
 		}
+		if (direction == Direction::out && ctx != nullptr &&
+		    splitter.take_tls_started())
+			tls_started(ctx);
 	}
 
-	LmtpSplitter splitter{spool_dir};
+	LmtpSplitter splitter;
+	LmtpClientContext *ctx = nullptr;
 };
 
 // One recipient's log, fed by the splitter.
@@ -80,22 +92,46 @@ struct LmtpClientContext {
 	struct client *client;
 	ClientLog *client_log;
 	SessionLog *log;		// a reference of our own
-	ConnectionTap *tap;		// owned by log; nullptr if off
+	ConnectionTap *tap;		// owned by log
+	bool recipients;		// rawlog_ext_lmtp_recipients
 	struct event *event;
 	// With rawlog_ext_lmtp_dir: the connection's settings, dir expanded
 	// (for the proxy legs too); else nullptr.
 	Settings *settings;
 	bool proxy_layout_unknown;
+	struct timeout *to_tls;
 };
 
 MODULE_CONTEXT_DEFINE_INIT(lmtp_client_module, &lmtp_module_register);
 
 lmtp_client_created_func_t *next_hook_client_created;
 
+// STARTTLS: lib-smtp drops our filters and stacks TLS on the socket
+// streams right after this reply is flushed. Our filters go back on top,
+// above TLS, once that is done (the next ioloop run, long before the
+// handshake can finish); bytes until then are TLS records, not logged.
+void tls_restack(LmtpClientContext *ctx)
+{
+	timeout_remove(&ctx->to_tls);
+	struct smtp_server_connection *conn = ctx->client->conn;
+	ctx->client_log->sync();
+	smtp_command_parser_set_stream(conn->smtp_parser, conn->conn.input);
+	smtp_server_connection_input_halt(conn);
+	smtp_server_connection_input_resume(conn);
+	ctx->log->set_paused(false);
+}
+
+void tls_started(LmtpClientContext *ctx)
+{
+	ctx->log->set_paused(true);
+	if (ctx->to_tls == nullptr)
+		ctx->to_tls = timeout_add_short(0, tls_restack, ctx);
+}
+
 void report_splitter_problem(LmtpClientContext *ctx)
 {
 	std::string problem;
-	if (ctx->tap != nullptr && ctx->tap->splitter.take_problem(problem))
+	if (ctx->recipients && ctx->tap->splitter.take_problem(problem))
 		e_error(ctx->event, "no per-recipient logs for the rest of "
 			"this connection: %s", problem.c_str());
 }
@@ -107,7 +143,7 @@ int lmtp_local_deliver(struct client *client, struct lmtp_recipient *lrcpt,
 {
 	auto *ctx = module_context<LmtpClientContext>(client,
 						       lmtp_client_module);
-	if (ctx->tap != nullptr) {
+	if (ctx->recipients) {
 		// As the recipient: their settings, their file ownership.
 		SessionLog *user_log = session_log_open(lldctx->rcpt_user);
 		if (user_log != nullptr) {
@@ -142,6 +178,8 @@ void lmtp_client_destroy(struct client *client)
 	struct event *event = ctx->event;
 	report_splitter_problem(ctx);
 	smtp_leg_unwatch(ctx);
+	timeout_remove(&ctx->to_tls);
+	ctx->tap->ctx = nullptr;	// the log may outlive ctx
 	delete ctx->settings;
 	destroy_with_client_log(ctx->client_log, [&] {
 		ctx->module_ctx.super.destroy(client);
@@ -302,13 +340,15 @@ void lmtp_client_created(struct client **clientp)
 	}
 
 	if (conn_settings != nullptr || recipients) {
-		ConnectionTap *tap = recipients ? new ConnectionTap() : nullptr;
+		auto *tap = new ConnectionTap(recipients);
 		auto *log = new SessionLog(std::move(sink), event,
 					   std::unique_ptr<SessionTap>(tap));
 		auto *ctx = p_new(client->pool, LmtpClientContext, 1);
 		ctx->client = client;
 		ctx->log = log;
 		ctx->tap = tap;
+		tap->ctx = ctx;
+		ctx->recipients = recipients;
 		ctx->event = event;
 		ctx->settings = conn_settings.release();
 		event_ref(event);

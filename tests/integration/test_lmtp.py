@@ -36,7 +36,7 @@ def lmtp_dirs():
 
 
 def make_lmtp(dovecot_factory, lmtp_dirs, logged=("alice", "bob"),
-              plugin=None, extra_conf=""):
+              plugin=None, extra_conf="", ssl=False):
     conn, users = lmtp_dirs
     settings = {"rawlog_ext_lmtp_dir": str(conn)}
     settings.update(plugin or {})
@@ -45,7 +45,7 @@ def make_lmtp(dovecot_factory, lmtp_dirs, logged=("alice", "bob"),
                             if name in logged else ""))
                 for name, uid in UIDS.items()]
     return dovecot_factory(
-        protocols=("lmtp",), users=accounts, plugin=settings,
+        protocols=("lmtp",), users=accounts, plugin=settings, ssl=ssl,
         extra_conf="protocol lmtp {\n  mail_plugins = $mail_plugins rawlog_ext\n}\n"
                    "mail_debug = yes\n" + extra_conf)
 
@@ -383,3 +383,33 @@ def test_proxy_leg(dovecot_factory, lmtp_dirs):
     assert all(b"..stuffed" in s["in"] for s in backend.sessions)
     conns = {k: v for k, v in read_split(conn).items() if "_lmtp_" in k}
     assert len(conns) == 2
+
+
+def test_starttls_connection_log_is_plaintext(dovecot_factory, lmtp_dirs):
+    """After STARTTLS the connection log goes on with the plaintext, and
+    per-recipient logs keep working."""
+    conn, users = lmtp_dirs
+    dc2 = make_lmtp(dovecot_factory, lmtp_dirs, ssl=True)
+    c = LmtpClient(dc2.lmtp_port)
+    c.reply()
+    c.send(b"LHLO client.test\r\n")
+    assert b"STARTTLS" in c.reply()
+    c.send(b"STARTTLS\r\n")
+    assert c.reply().startswith(b"220 ")
+    c.starttls(dc2.ssl_context())
+    c.pos = len(c.received)
+    c.send(b"LHLO client.test\r\nMAIL FROM:<s@example.com>\r\nRCPT TO:<alice>\r\nDATA\r\n")
+    assert c.replies(4)[-1].startswith(b"354")
+    body = b"Subject: tls\r\n\r\nconfidential\r\n.\r\n"
+    c.send(body)
+    final = c.reply()
+    c.send(b"QUIT\r\n")
+    c.reply()
+    c.read_to_eof()
+    dc2.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    conn_in, conn_out = only_log(conn)
+    assert conn_in == bytes(c.sent)
+    assert conn_out == bytes(c.received)
+    alice_in, alice_out = only_log(users["alice"])
+    assert alice_in == b"MAIL FROM:<s@example.com>\r\nRCPT TO:<alice>\r\nDATA\r\n" + body
+    assert alice_out.endswith(final)

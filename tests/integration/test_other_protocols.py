@@ -34,4 +34,4 @@ def test_module_in_all_four_protocols(dovecot_factory, rawlog_dir):
     # The delivery reached alice's INBOX (the IMAP session saw it), and
     # each protocol logged alice's session.
     services = sorted({p.name.split("_")[1] for p in rawlog_dir.iterdir()})
-    assert services == ["imap", "lmtp", "submission"]
+    assert services == ["imap", "lmtp", "submission", "submission-relay"]

@@ -318,6 +318,49 @@ void test_overlong_line_breaks_once(void **)
 	splitter.server_data((const unsigned char *)"354 x\r\n", 7, tv0);
 }
 
+// STARTTLS accepted: said once; the session starts over behind it.
+void test_starttls(void **)
+{
+	LmtpSplitter splitter("/tmp");
+	run({
+		S(greeting), C("MAIL FROM:<s@x>\r\nSTARTTLS\r\n"),
+		S("250 OK\r\n503 5.5.1 MAIL already given\r\n"), C("RSET\r\n"),
+		S("250 OK\r\n"),
+	}, 0, &splitter);
+	assert_false(splitter.take_tls_started());
+	auto logs = run({
+		C("STARTTLS\r\n"), S("220 2.0.0 Begin TLS\r\n"),
+	}, 0, &splitter);
+	assert_true(splitter.take_tls_started());
+	assert_false(splitter.take_tls_started());
+	// Plaintext again after the handshake: a delivery as usual.
+	logs = run({
+		C("LHLO c\r\nMAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nDATA\r\n"),
+		S("250 mx\r\n250 OK\r\n250 OK\r\n354 OK\r\n"), C(".\r\n"), A(0),
+		S("250 saved\r\n"),
+	}, 0, &splitter);
+	expect_bytes(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nDATA\r\n.\r\n");
+}
+
+// Following the protocol only: nothing kept, nothing attached.
+void test_without_data(void **)
+{
+	LmtpSplitter splitter("/nonexistent-rawlog-ext-dir", false);
+	std::string big(Spool::default_memory_max * 2, 'x');
+	run({
+		S(greeting), C("MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nDATA\r\n"),
+		S("250 OK\r\n250 OK\r\n354 OK\r\n"), C(big + "\r\n.\r\n"),
+		C("STARTTLS\r\n"), S("250 saved\r\n220 go\r\n"),
+	}, 0, &splitter);
+	assert_false(splitter.broken());
+	assert_true(splitter.take_tls_started());
+	Recorded rec;
+	std::string error;
+	assert_false(splitter.attach(0, std::unique_ptr<RecipientLog>(
+		new TestLog(rec)), error));
+	assert_true(error.find("off") != std::string::npos);
+}
+
 void test_spool_memory_then_file(void **)
 {
 	Spool spool("/tmp", 10);
@@ -356,6 +399,8 @@ int main(void)
 		cmocka_unit_test(test_attach_after_reply),
 		cmocka_unit_test(test_attach_refused),
 		cmocka_unit_test(test_overlong_line_breaks_once),
+		cmocka_unit_test(test_starttls),
+		cmocka_unit_test(test_without_data),
 		cmocka_unit_test(test_spool_memory_then_file),
 		cmocka_unit_test(test_spool_failure),
 	};
