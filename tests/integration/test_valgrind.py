@@ -1,38 +1,45 @@
-"""The imap, pop3 and submission processes run clean under valgrind with
-rawlog_ext loaded."""
+"""The imap, pop3, submission and lmtp processes run clean under valgrind
+with rawlog_ext loaded."""
 import os
 import shutil
 
 import pytest
 
 import test_imap
+import test_lmtp
 import test_pop3
 import test_submission
+from test_lmtp import lmtp_dirs  # noqa: F401 (fixture)
 
 VALGRIND = shutil.which("valgrind")
 
 
-@pytest.fixture
-def valgrind_dovecot(logged_dovecot, rawlog_dir):
-    """Like logged_dovecot, with imap and pop3 run under valgrind; at teardown
-    stops the instances and fails on any valgrind report."""
+def _valgrind_wrapper(factory, rawlog_dir):
+    """(make, reports, instances): make(**kwargs) starts factory(**kwargs)
+    with the mail processes run under valgrind."""
     if VALGRIND is None:
         pytest.skip("valgrind is not installed")
     reports = rawlog_dir.parent / (rawlog_dir.name + "-valgrind")
     reports.mkdir()
-    reports.chmod(0o777)    # written by the mail user
+    reports.chmod(0o777)    # written by the mail users
     instances = []
 
     def make(**kwargs):
+        # One lmtp process: a second one, still starting (slowly, under
+        # valgrind) when Dovecot stops, would exit mid-init and "leak".
         services = "".join(
             f"service {s} {{\n  executable = {VALGRIND} -q --vgdb=no --leak-check=full "
-            f"--log-file={reports}/{s}.%p /usr/lib/dovecot/{s}\n}}\n"
-            for s in ("imap", "pop3", "submission"))
+            f"--log-file={reports}/{s}.%p /usr/lib/dovecot/{s}\n"
+            + ("  process_limit = 1\n" if s == "lmtp" else "") + "}\n"
+            for s in ("imap", "pop3", "submission", "lmtp"))
         kwargs["extra_conf"] = kwargs.get("extra_conf", "") + services
-        instances.append(logged_dovecot(**kwargs))
+        instances.append(factory(**kwargs))
         return instances[-1]
 
-    yield make
+    return make, reports, instances
+
+
+def _check_reports(reports, instances):
     # Stopping Dovecot makes the processes exit: valgrind then checks leaks.
     for dc in instances:
         dc.stop()
@@ -41,6 +48,24 @@ def valgrind_dovecot(logged_dovecot, rawlog_dir):
     shutil.rmtree(reports, ignore_errors=True)
     assert problems == {}, "\n".join(f"== {k}\n{v}" for k, v in problems.items())
     assert ran, "valgrind never ran"
+
+
+@pytest.fixture
+def valgrind_dovecot(logged_dovecot, rawlog_dir):
+    """Like logged_dovecot, with the mail processes run under valgrind; at
+    teardown stops the instances and fails on any valgrind report."""
+    make, reports, instances = _valgrind_wrapper(logged_dovecot, rawlog_dir)
+    yield make
+    _check_reports(reports, instances)
+
+
+@pytest.fixture
+def valgrind_factory(dovecot_factory, rawlog_dir):
+    """Like dovecot_factory, under valgrind as valgrind_dovecot."""
+    make, reports, instances = _valgrind_wrapper(dovecot_factory, rawlog_dir)
+    yield make
+    _check_reports(reports, instances)
+
 
 
 def test_imap_session_is_valgrind_clean(valgrind_dovecot):
@@ -57,3 +82,15 @@ def test_compress_and_pop3_are_valgrind_clean(valgrind_dovecot, rawlog_dir, dove
 
 def test_submission_is_valgrind_clean(valgrind_dovecot, rawlog_dir):
     test_submission.test_submission_session_is_the_wire(valgrind_dovecot, rawlog_dir)
+
+
+def test_submission_relay_is_valgrind_clean(valgrind_dovecot, rawlog_dir):
+    test_submission.test_relay_leg_is_the_wire(valgrind_dovecot, rawlog_dir)
+
+
+def test_lmtp_is_valgrind_clean(valgrind_factory, lmtp_dirs):
+    test_lmtp.test_rejected_rcpt_rset_and_two_transactions(valgrind_factory, lmtp_dirs)
+
+
+def test_lmtp_proxy_is_valgrind_clean(valgrind_factory, lmtp_dirs):
+    test_lmtp.test_proxy_leg(valgrind_factory, lmtp_dirs)
