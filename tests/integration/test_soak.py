@@ -1,5 +1,6 @@
-"""Many concurrent logged IMAP and POP3 sessions: every log byte-exact, no
-fd or memory growth in the long-lived processes.
+"""Many concurrent logged IMAP, POP3, submission and LMTP sessions: every
+log byte-exact (LMTP: each recipient's log), no fd or memory growth in the
+long-lived processes.
 
 Short form by default (seconds); RAWLOG_EXT_SOAK_SECONDS=300 for the long one.
 """
@@ -43,7 +44,28 @@ service pop3 {
   process_limit = 400
   idle_kill = 1 hour
 }
+service submission-login {
+  service_count = 0
+  client_limit = 1000
+  process_limit = 2
+}
+service submission {
+  service_count = 0
+  client_limit = 1
+  process_limit = 400
+  idle_kill = 1 hour
+}
+service lmtp {
+  service_count = 0
+  client_limit = 1
+  process_limit = 400
+  idle_kill = 1 hour
+}
+protocol lmtp {
+  mail_plugins = $mail_plugins rawlog_ext
+}
 """
+PROTOCOLS = ("imap", "pop3", "submission", "lmtp")
 
 
 class Session:
@@ -54,6 +76,12 @@ class Session:
         self.sent = bytearray()
         self.received = bytearray()
         self.sent_from = self.received_from = 0
+        self.sent_to = self.received_to = None    # None: to the end
+
+    def logged_part(self) -> tuple[bytes, bytes]:
+        """What the session's log must hold: (in, out)."""
+        return (bytes(self.sent[self.sent_from:self.sent_to]),
+                bytes(self.received[self.received_from:self.received_to]))
 
     async def send(self, data: bytes) -> None:
         self.writer.write(data)
@@ -110,10 +138,57 @@ async def pop3_session(port: int, user: str, n: int) -> Session:
     return s
 
 
+async def submission_session(port: int, user: str, n: int) -> Session:
+    import base64
+    s = Session(*await asyncio.open_connection("127.0.0.1", port))
+    await s.until(rb"^220 [^\r\n]*\r\n")
+    await s.send(b"EHLO soak.test\r\n")
+    await s.until(rb"^250 [^\r\n]*\r\n")
+    s.received_from = len(s.received)
+    auth = b"AUTH PLAIN " + base64.b64encode(f"\0{user}\0pass".encode()) + b"\r\n"
+    s.sent_from = len(s.sent) + len(auth)
+    # MAIL FROM pipelined with AUTH.
+    await s.send(auth + b"MAIL FROM:<%s@soak.test>\r\n" % user.encode())
+    # The replies to MAIL and RCPT are the relay's.
+    await s.until(rb"^250 [^\r\n]*\r\n")
+    await s.send(b"RCPT TO:<rcpt@soak.test>\r\nDATA\r\n")
+    await s.until(rb"^354 [^\r\n]*\r\n")
+    await s.send(b"Subject: %d\r\n\r\n" % n + b"..line %d\r\n" % n * (n % 30 + 1) + b".\r\n")
+    await s.until(rb"^250 [^\r\n]*\r\n")
+    await s.send(b"QUIT\r\n")
+    await s.until(rb"^221 [^\r\n]*\r\n")
+    await s.close()
+    return s
+
+
+async def lmtp_session(port: int, user: str, n: int) -> Session:
+    """A delivery to user: their log holds MAIL, RCPT, DATA, the message
+    and the replies to those (not LHLO, not QUIT)."""
+    s = Session(*await asyncio.open_connection("127.0.0.1", port))
+    await s.until(rb"^220 [^\r\n]*\r\n")
+    await s.send(b"LHLO soak.test\r\n")
+    await s.until(rb"^250 [^\r\n]*\r\n")
+    s.sent_from, s.received_from = len(s.sent), len(s.received)
+    await s.send(b"MAIL FROM:<s@soak.test>\r\nRCPT TO:<%s>\r\nDATA\r\n" % user.encode())
+    await s.until(rb"^354 [^\r\n]*\r\n")
+    await s.send(b"Subject: %d\r\n\r\n" % n + b"line %d\r\n" % n * (n % 40 + 1) + b".\r\n")
+    await s.until(rb"^250 2\.0\.0 [^\r\n]*Saved\r\n")
+    s.sent_to, s.received_to = len(s.sent), len(s.received)
+    await s.send(b"QUIT\r\n")
+    await s.until(rb"^221 [^\r\n]*\r\n")
+    await s.close()
+    return s
+
+
+RUNNERS = {"imap": imap_session, "pop3": pop3_session,
+           "submission": submission_session, "lmtp": lmtp_session}
+
+
 async def client(dc, index: int, deadline: float, done: dict) -> None:
     user = f"u{index}"
-    run = imap_session if index % 2 == 0 else pop3_session
-    port = dc.imap_port if index % 2 == 0 else dc.pop3_port
+    proto = PROTOCOLS[index % len(PROTOCOLS)]
+    run = RUNNERS[proto]
+    port = getattr(dc, f"{proto}_port")
     n = 0
     while True:
         session = await run(port, user, index * 1000 + n)
@@ -131,10 +206,10 @@ async def run_all(dc, seconds: float) -> dict:
 
 
 def resources(dc) -> dict[int, tuple[int, int]]:
-    """pid -> (open fds, VmRSS kB) of the imap and pop3 processes."""
+    """pid -> (open fds, VmRSS kB) of the mail processes."""
     result = {}
     for pid, name in dc.processes().items():
-        if name not in ("imap", "pop3"):
+        if name not in PROTOCOLS:
             continue
         try:
             fds = len(os.listdir(f"/proc/{pid}/fd"))
@@ -146,18 +221,26 @@ def resources(dc) -> dict[int, tuple[int, int]]:
 
 
 def test_soak_many_concurrent_sessions(logged_dovecot, rawlog_dir):
+    from rawlog import SmtpSink
     dc = logged_dovecot({"rawlog_ext_dir": f"{rawlog_dir}/%u", "rawlog_ext_autocreate": "yes"},
                         users=[User(f"u{i}") for i in range(CLIENTS)],
-                        extra_conf=SERVICES)
-    # A process's first sessions still grow its heap (Dovecot's own caches,
-    # with or without logging, ~1.5 MB): measure growth after a warm-up.
-    warmup = asyncio.run(run_all(dc, max(3.0, SECONDS / 2)))
-    served = collections.Counter(re.findall(
-        r"(?:imap|pop3)\(\w+\)<(\d+)><[^>]*>: Info: Disconnected", dc.log()))
-    before = {pid: r for pid, r in resources(dc).items() if served[str(pid)] >= 3}
-    assert len(before) >= 10, f"too few warmed-up processes: {served}"
-    sessions = asyncio.run(run_all(dc, SECONDS))
-    after = resources(dc)
+                        protocols=PROTOCOLS, extra_conf=SERVICES)
+    relay = SmtpSink(dc.relay_port)
+    try:
+        # A process's first sessions still grow its heap (Dovecot's own
+        # caches, with or without logging, ~1.5 MB): measure growth after
+        # a warm-up.
+        warmup = asyncio.run(run_all(dc, max(3.0, SECONDS / 2)))
+        served = collections.Counter(
+            int(m.group(1) or m.group(2)) for m in re.finditer(
+                r"(?:imap|pop3|submission)\(\w+\)<(\d+)><[^>]*>: Info: Disconnected"
+                r"|lmtp\((\d+)\): Info: Disconnect", dc.log()))
+        before = {pid: r for pid, r in resources(dc).items() if served[pid] >= 3}
+        assert len(before) >= 10, f"too few warmed-up processes: {served}"
+        sessions = asyncio.run(run_all(dc, SECONDS))
+        after = resources(dc)
+    finally:
+        relay.close()
 
     # Same processes, idle again: their fds are back, memory did not grow
     # with the number of sessions served.
@@ -171,12 +254,19 @@ def test_soak_many_concurrent_sessions(logged_dovecot, rawlog_dir):
     total = 0
     for index in range(CLIENTS):
         user = f"u{index}"
-        recorded = sorted((bytes(s.sent[s.sent_from:]), bytes(s.received[s.received_from:]))
-                          for s in warmup[user] + sessions[user])
+        proto = PROTOCOLS[index % len(PROTOCOLS)]
+        recorded = sorted(s.logged_part() for s in warmup[user] + sessions[user])
         files = collections.defaultdict(dict)
+        relay_legs = 0
         for path in (rawlog_dir / user).iterdir():
+            if f"_{proto}_" not in path.name:
+                assert "_submission-relay_" in path.name and proto == "submission", path
+                relay_legs += path.suffix == ".out"
+                continue
             files[path.stem][path.suffix] = strip_timestamps(path.read_bytes())
         logged = sorted((f[".in"], f[".out"]) for f in files.values())
         assert logged == recorded, user
+        if proto == "submission":
+            assert relay_legs == len(recorded), user
         total += len(recorded)
     assert total >= 2 * CLIENTS
