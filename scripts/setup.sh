@@ -44,6 +44,15 @@ if [ -n "$missing" ]; then
 	esac
 fi
 
+# libFuzzer for the redactor's fuzz run: optional (names differ between
+# releases; tests/fuzz/run.sh falls back to replaying its corpus).
+for pkg in clang libclang-rt-dev; do
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends "$pkg" >/dev/null 2>&1 ||
+		echo "setup: $pkg not installed: fuzzing falls back to the corpus"
+done
+
 [ -x configure ] || ./autogen.sh >/dev/null
 mkdir -p build
 cd build

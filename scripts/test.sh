@@ -1,7 +1,8 @@
 #!/bin/sh
 # Sets everything up (packages, build) and runs the whole test suite:
-# unit tests under valgrind, the same under ASan/UBSan, make distcheck, and
-# the integration tests against a private Dovecot on 127.0.0.1.
+# unit tests under valgrind, the same under ASan/UBSan, 30 s of fuzzing of
+# the credential redactor, make distcheck, and the integration tests
+# against a private Dovecot on 127.0.0.1.
 # The tests start Dovecot as root (it drops to the test users itself).
 set -eu
 cd "$(dirname "$0")/.."
@@ -16,6 +17,9 @@ mkdir -p build-asan
 (cd build-asan && { [ -f Makefile ] || ../configure --quiet --enable-sanitizers; } &&
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	make -j"$(nproc)" check LOG_COMPILER=)
+
+echo "== fuzz redactor"
+sh tests/fuzz/run.sh 30
 
 echo "== make distcheck"
 make -C build distcheck >/dev/null

@@ -20,6 +20,18 @@ SessionLog::SessionLog(std::unique_ptr<Sink> sink, struct event *event,
 
 SessionLog::~SessionLog()
 {
+	if (redactor_ != nullptr && sink_ != nullptr) {
+		// What it still holds, a held secret still as "***".
+		try {
+			redacted_.clear();
+			redactor_->finish(redacted_);
+			sink_write(client_direction_, redacted_.data(),
+				   redacted_.size(), ioloop_timeval);
+		} catch (const std::bad_alloc &) {
+			i_fatal_status(FATAL_OUTOFMEM,
+				       "rawlog_ext: out of memory");
+		}
+	}
 	event_unref(&event_);
 }
 
@@ -38,8 +50,56 @@ void SessionLog::write_at(Direction direction, const void *data,
 		return;
 	if (tap_ != nullptr)
 		tap_->data(direction, (const unsigned char *)data, size, time);
-	if (sink_ == nullptr)
+	if (sink_ == nullptr && !holding_)
 		return;
+	if (redactor_ == nullptr) {
+		sink_write(direction, data, size, time);
+		return;
+	}
+	try {
+		redact_write(direction, data, size, time);
+	} catch (const std::bad_alloc &) {
+		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
+	} catch (...) {
+		sink_->stop("unexpected internal error");
+		report_problems();
+	}
+}
+
+void SessionLog::redact_write(Direction direction, const void *data,
+			      size_t size, const struct timeval &time)
+{
+	const unsigned char *bytes = (const unsigned char *)data;
+	redacted_.clear();
+	if (direction == client_direction_) {
+		redactor_->client_data(bytes, size, redacted_);
+		sink_write(direction, redacted_.data(), redacted_.size(), time);
+		return;
+	}
+	// The client's bytes this reply resolved were sent before it.
+	redactor_->server_data(bytes, size);
+	redactor_->flush(redacted_);
+	sink_write(client_direction_, redacted_.data(), redacted_.size(), time);
+	sink_write(direction, data, size, time);
+}
+
+void SessionLog::sink_write(Direction direction, const void *data,
+			    size_t size, const struct timeval &time) noexcept
+{
+	if (size == 0)
+		return;
+	if (sink_ == nullptr) {
+		if (!holding_)
+			return;
+		if (held_size_ + size > hold_max_) {
+			held_dropped_ += size;
+			return;
+		}
+		held_size_ += size;
+		held_.push_back(HeldChunk{direction,
+			std::string((const char *)data, size), time});
+		return;
+	}
 	try {
 		sink_->write(direction, data, size, time);
 	} catch (const std::bad_alloc &) {
@@ -51,8 +111,32 @@ void SessionLog::write_at(Direction direction, const void *data,
 	report_problems();
 }
 
+void SessionLog::attach_sink(std::unique_ptr<Sink> sink)
+{
+	sink_ = std::move(sink);
+	std::vector<HeldChunk> held;
+	held.swap(held_);
+	holding_ = false;
+	held_size_ = 0;
+	for (const HeldChunk &chunk : held) {
+		sink_write(chunk.direction, chunk.data.data(),
+			   chunk.data.size(), chunk.time);
+	}
+}
+
+void SessionLog::drop()
+{
+	holding_ = false;
+	held_.clear();
+	held_.shrink_to_fit();
+	held_size_ = 0;
+	redactor_.reset();
+}
+
 void SessionLog::report_problems()
 {
+	if (sink_ == nullptr)
+		return;
 	Sink::Level level;
 	std::string message;
 	if (!sink_->take_report(level, message))

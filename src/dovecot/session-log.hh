@@ -4,7 +4,10 @@
 #define RAWLOG_EXT_SESSION_LOG_HH
 
 #include "compat.hh"
+#include "../core/redact.hh"
 #include "../core/sink.hh"
+
+#include <vector>
 
 namespace rawlog_ext {
 
@@ -33,8 +36,23 @@ public:
 		      const struct timeval &time) noexcept;
 	bool logs(Direction direction) const
 	{ return (sink_ != nullptr && sink_->logs(direction)) ||
-		 tap_ != nullptr; }
+		 tap_ != nullptr || holding_; }
+
+	// Without a sink yet (the login process does not know the user at
+	// first): keep what would be written, at most max bytes, until
+	// attach_sink() writes it out or drop() forgets it.
+	void hold(size_t max) { holding_ = true; hold_max_ = max; }
+	void attach_sink(std::unique_ptr<Sink> sink);
+	void drop();
+	// Bytes that did not fit while holding (not in the log).
+	uint64_t held_dropped() const { return held_dropped_; }
 	struct event *event() const { return event_; }
+	// Credentials in client_direction's bytes (which the client of this
+	// connection sends: "in" for a client session, "out" for a connection
+	// Dovecot opened) reach the sink as "***".
+	void set_redactor(std::unique_ptr<Redactor> redactor,
+			  Direction client_direction)
+	{ redactor_ = std::move(redactor); client_direction_ = client_direction; }
 	// While paused, bytes are dropped (e.g. TLS handshake bytes below
 	// a layer we are about to move above).
 	void set_paused(bool paused) { paused_ = paused; }
@@ -42,11 +60,27 @@ public:
 private:
 	~SessionLog();
 	void report_problems();
+	void sink_write(Direction direction, const void *data, size_t size,
+			const struct timeval &time) noexcept;
+	void redact_write(Direction direction, const void *data, size_t size,
+			  const struct timeval &time);
 
 	std::unique_ptr<Sink> sink_;
 	struct event *event_;
 	std::unique_ptr<SessionTap> tap_;
 	bool paused_ = false;
+	std::unique_ptr<Redactor> redactor_;
+	Direction client_direction_ = Direction::in;
+	std::string redacted_;		// reused buffer
+	struct HeldChunk {
+		Direction direction;
+		std::string data;
+		struct timeval time;
+	};
+	bool holding_ = false;
+	size_t hold_max_ = 0, held_size_ = 0;
+	uint64_t held_dropped_ = 0;
+	std::vector<HeldChunk> held_;
 	unsigned int refcount_ = 1;
 };
 

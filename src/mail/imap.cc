@@ -1,7 +1,8 @@
 // IMAP glue: attach a ClientLog to each logged client. COMPRESS
 // (imap_zlib) stacks zlib on top of our filters; the command post-hook
 // moves logging above it again, so the log stays readable.
-#include "client-log.hh"
+#include "session.hh"
+#include "../dovecot/client-log.hh"
 
 DOVECOT_EXTERN_C_BEGIN
 #include "imap-common.h"

@@ -7,7 +7,8 @@
 //  - an LmtpSplitter, which cuts each delivery into what one recipient
 //    saw. At local delivery (euid = the recipient, their settings known)
 //    the recipient's log is opened in their rawlog_ext_dir and attached.
-#include "client-log.hh"
+#include "session.hh"
+#include "../dovecot/client-log.hh"
 #include "smtp-leg.hh"
 #include "../core/lmtp-splitter.hh"
 

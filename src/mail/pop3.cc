@@ -2,7 +2,8 @@
 // commands pipelined with PASS right after stacking them on the input,
 // corking the output first: that cork is the "first output" ClientLog
 // waits for.
-#include "client-log.hh"
+#include "session.hh"
+#include "../dovecot/client-log.hh"
 
 DOVECOT_EXTERN_C_BEGIN
 // pop3-client.h uses enum uidl_keys from pop3-common.h: include that first.

@@ -40,9 +40,15 @@ SessionLog *session_log_open_with(struct mail_user *user, const Leg *leg,
 
 	std::unique_ptr<Sink> sink;
 	switch (Sink::open(settings, parts, sink, message)) {
-	case OpenResult::opened:
+	case OpenResult::opened: {
 		e_debug(event, "%s", message.c_str());
-		return new SessionLog(std::move(sink), event);
+		auto *log = new SessionLog(std::move(sink), event);
+		if (leg != nullptr && settings.redact) {
+			log->set_redactor(std::make_unique<Redactor>(
+				leg->protocol), Direction::out);
+		}
+		return log;
+	}
 	case OpenResult::not_enabled:
 		e_debug(event, "%s", message.c_str());
 		return nullptr;

@@ -11,10 +11,12 @@ namespace rawlog_ext {
 extern struct module *mail_module;
 
 // A connection Dovecot opens for the session (submission's relay leg):
-// its own files, named after it.
+// its own files, named after it. Dovecot is that connection's client:
+// with rawlog_ext_redact, credentials it sends ("out") are redacted.
 struct Leg {
 	const char *service;	// in file names, e.g. "submission-relay"
 	std::string peer;	// "host:port"
+	RedactProtocol protocol;
 };
 
 // Returns the session's log (or its leg's), or nullptr when it is not

@@ -5,7 +5,8 @@
 // before the connection starts and sends "235 2.7.0 Logged in.", see the
 // whole session. The relay leg to submission_relay_host gets files of its
 // own when it connects (see smtp-leg.hh).
-#include "client-log.hh"
+#include "session.hh"
+#include "../dovecot/client-log.hh"
 #include "smtp-leg.hh"
 
 DOVECOT_EXTERN_C_BEGIN
@@ -60,7 +61,7 @@ void relay_connected(struct smtp_client_connection *conn, void *context)
 		event_unref(&event);
 		return;
 	}
-	Leg leg{"submission-relay", smtp_leg_peer(conn)};
+	Leg leg{"submission-relay", smtp_leg_peer(conn), RedactProtocol::smtp};
 	SessionLog *log = session_log_open(ctx->user, &leg);
 	if (log != nullptr) {
 		smtp_leg_wrap(conn, log);

@@ -145,3 +145,39 @@ def test_starttls_then_plaintext_after_login(dovecot_factory, rawlog_dir):
     relay_in = strip_timestamps(relay_files(rawlog_dir)[".out"].read_bytes())
     assert relay_in == bytes(relay.sessions[0]["in"])
     assert b"secret plans" in relay_in
+
+
+def _relay_auth_session(dovecot_factory, rawlog_dir, plugin):
+    dc = dovecot_factory(mail_plugins="$mail_plugins rawlog_ext",
+                         protocols=("submission",), users=[User("alice")],
+                         plugin={"rawlog_ext_dir": str(rawlog_dir), **plugin},
+                         extra_conf="submission_relay_user = relayuser\n"
+                                    "submission_relay_password = relaysecret\n")
+    relay = SmtpSink(dc.relay_port, auth=True)
+    try:
+        submit(dc.submission_port, b"Subject: x\r\n\r\ny\r\n")
+    finally:
+        dc.wait_log(r"submission\(alice\).*Disconnected")
+        relay.close()
+    sent = bytes(relay.sessions[0]["in"])
+    logged = strip_timestamps(relay_files(rawlog_dir)[".out"].read_bytes())
+    return sent, logged
+
+
+def test_relay_credentials_redacted(dovecot_factory, rawlog_dir):
+    sent, logged = _relay_auth_session(dovecot_factory, rawlog_dir, {})
+    auth = re.search(rb"^AUTH PLAIN (\S+)\r\n", sent, re.M)
+    assert auth, sent
+    assert b"relaysecret" in base64.b64decode(auth.group(1))
+    # Same bytes, the credentials replaced by "***".
+    assert logged == sent.replace(auth.group(0), b"AUTH PLAIN ***\r\n")
+    for secret in (auth.group(1), b"relaysecret", base64.b64encode(b"relaysecret")):
+        assert secret not in logged
+    assert b"MAIL FROM:" in logged
+
+
+def test_relay_credentials_kept_without_redact(dovecot_factory, rawlog_dir):
+    sent, logged = _relay_auth_session(dovecot_factory, rawlog_dir,
+                                       {"rawlog_ext_redact": "no"})
+    assert logged == sent
+    assert re.search(rb"^AUTH PLAIN \S+\r\n", logged, re.M)

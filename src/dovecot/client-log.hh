@@ -12,7 +12,7 @@
 #ifndef RAWLOG_EXT_CLIENT_LOG_HH
 #define RAWLOG_EXT_CLIENT_LOG_HH
 
-#include "session.hh"
+#include "session-log.hh"
 
 namespace rawlog_ext {
 
