@@ -156,6 +156,53 @@ OpenResult Sink::open(const Settings &settings, const NameParts &parts,
 		return OpenResult::failed;
 	}
 
+	return open_files(dirfd, dir, settings, parts, sink_r, message_r);
+}
+
+OpenResult Sink::open_in(int base_fd, const std::string &base,
+			 const std::string &subdir, const Settings &settings,
+			 const NameParts &parts, std::unique_ptr<Sink> &sink_r,
+			 std::string &message_r)
+{
+	int dirfd;
+	std::string dir = base;
+	if (subdir.empty()) {
+		dirfd = fcntl(base_fd, F_DUPFD_CLOEXEC, 0);
+	} else {
+		// One component: never a path out of base.
+		if (subdir.find('/') != std::string::npos || subdir == "." ||
+		    subdir == "..") {
+			message_r = "invalid subdirectory name \"" + subdir +
+				"\": not logging";
+			return OpenResult::failed;
+		}
+		dir += "/" + subdir;
+		if (settings.autocreate &&
+		    mkdirat(base_fd, subdir.c_str(), 0700) < 0 &&
+		    errno != EEXIST)
+			dirfd = -1;
+		else
+			dirfd = open_dir_nofollow(base_fd, subdir.c_str());
+	}
+	if (dirfd == -1) {
+		int err = errno;
+		if (err == ENOENT && !settings.autocreate) {
+			message_r = dir + " does not exist "
+				"(rawlog_ext_autocreate=no): not logging";
+			return OpenResult::not_enabled;
+		}
+		message_r = "open(" + dir + ") failed: " + errno_text(err) +
+			": not logging";
+		return OpenResult::failed;
+	}
+	return open_files(dirfd, dir, settings, parts, sink_r, message_r);
+}
+
+OpenResult Sink::open_files(int dirfd, const std::string &dir,
+			    const Settings &settings, const NameParts &parts,
+			    std::unique_ptr<Sink> &sink_r,
+			    std::string &message_r)
+{
 	if (!check_dir_owner(dirfd, dir, message_r)) {
 		close(dirfd);
 		return OpenResult::failed;

@@ -55,6 +55,15 @@ public:
 	static OpenResult open(const Settings &settings, const NameParts &parts,
 			       std::unique_ptr<Sink> &sink_r,
 			       std::string &message_r);
+	// The same below a directory opened earlier (a login process opens
+	// it as root, before its chroot): in base_fd itself, or in its
+	// subdirectory subdir (one path component; created with autocreate).
+	// base names base_fd in messages.
+	static OpenResult open_in(int base_fd, const std::string &base,
+				  const std::string &subdir,
+				  const Settings &settings, const NameParts &parts,
+				  std::unique_ptr<Sink> &sink_r,
+				  std::string &message_r);
 	~Sink();
 	Sink(const Sink &) = delete;
 	Sink &operator=(const Sink &) = delete;
@@ -85,6 +94,12 @@ private:
 	};
 
 	explicit Sink(const Settings &settings);
+	// Creates the files in dirfd (which it closes).
+	static OpenResult open_files(int dirfd, const std::string &dir,
+				     const Settings &settings,
+				     const NameParts &parts,
+				     std::unique_ptr<Sink> &sink_r,
+				     std::string &message_r);
 	File &file_for(Direction direction)
 	{ return files_[transcript_ ? 0 : (int)direction]; }
 	const File &file_for(Direction direction) const

@@ -21,6 +21,7 @@ import time
 DOVECOT_BIN = "/usr/sbin/dovecot"
 SYSTEM_MODULE_DIR = pathlib.Path("/usr/lib/dovecot/modules")
 PLUGIN_SO = "lib90_rawlog_ext_plugin.so"
+LOGIN_PLUGIN_SO = "lib20_rawlog_ext_login_plugin.so"
 
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
@@ -132,7 +133,8 @@ class Dovecot:
     def __init__(self, tmpdir: pathlib.Path, *, plugin: dict[str, str] | None = None,
                  mail_plugins: str = "", extra_conf: str = "",
                  users: list[User] | None = None, module_dir: str | None = None,
-                 protocols=("imap", "pop3"), ssl: bool = False):
+                 protocols=("imap", "pop3"), ssl: bool = False,
+                 login_env: dict[str, str] | None = None):
         unknown = set(protocols) - set(_LISTENERS)
         if unknown:
             raise ValueError(f"unsupported protocols: {sorted(unknown)}")
@@ -153,6 +155,9 @@ class Dovecot:
         # ssl=True: STARTTLS everywhere plus implicit-TLS listeners, with a
         # throwaway self-signed certificate (self.cert_path, CN=test.local).
         self.ssl = ssl
+        # login_env: load rawlog_ext_login into the login processes, with
+        # these RAWLOG_EXT_LOGIN_* variables (through import_environment).
+        self.login_env = login_env
         # Nothing listens on relay_port unless a test starts an SMTP sink there.
         self.relay_port = relay_port
         self._proc: subprocess.Popen | None = None
@@ -183,6 +188,14 @@ class Dovecot:
                 (self.plugin_dir / so.name).symlink_to(so)
         if ours is not None:
             (self.plugin_dir / PLUGIN_SO).symlink_to(ours)
+        self.login_plugin_dir = self.base / "login-modules"
+        self.login_plugin_dir.mkdir(mode=0o755)
+        if self.login_env is not None:
+            login = (pathlib.Path(self.module_dir or SYSTEM_MODULE_DIR).absolute()
+                     / (LOGIN_PLUGIN_SO if self.module_dir else "login/" + LOGIN_PLUGIN_SO))
+            if not login.exists():
+                raise FileNotFoundError(f"login module under test not found: {login}")
+            (self.login_plugin_dir / LOGIN_PLUGIN_SO).symlink_to(login)
 
     def _setup_cert(self) -> None:
         self.cert_path = self.base / "cert.pem"
@@ -237,6 +250,15 @@ class Dovecot:
                     f"    port = {port}\n"
                     f"  }}\n{extra}}}\n")
 
+        login_conf = ""
+        if self.login_env is not None:
+            for k, v in self.login_env.items():
+                if any(c.isspace() for c in k + v):
+                    raise ValueError(f"whitespace in login_env {k}={v!r}")
+            env = " ".join(f"{k}={v}" for k, v in self.login_env.items())
+            login_conf = (f"login_plugin_dir = {self.login_plugin_dir}\n"
+                          f"login_plugins = rawlog_ext_login\n"
+                          f"import_environment = $import_environment {env}\n")
         ssl_conf = (f"ssl = yes\nssl_cert = <{self.cert_path}\n"
                     f"ssl_key = <{self.key_path}\n" if self.ssl else "ssl = no\n")
 
@@ -254,7 +276,7 @@ log_path = {log}
 info_log_path = {log}
 debug_log_path = {log}
 
-{ssl_conf}listen = 127.0.0.1
+{ssl_conf}{login_conf}listen = 127.0.0.1
 protocols = {" ".join(self.protocols)}
 hostname = test.local
 submission_relay_host = 127.0.0.1

@@ -425,6 +425,45 @@ void test_sink_dir_below_regular_file_fails_with_enotdir(void **state)
 	assert_names(tmp.path(), { "file" });
 }
 
+// Below a directory opened earlier (as a login process does before its
+// chroot): in it, or in one subdirectory, never elsewhere.
+void test_sink_open_in_base_fd(void **state)
+{
+	const TmpDir &tmp = tmpdir(state);
+	int base_fd = open(tmp.path().c_str(), O_RDONLY | O_DIRECTORY);
+	assert_true(base_fd != -1);
+	Settings set = plain_settings("");
+	std::unique_ptr<Sink> sink;
+	std::string message;
+
+	assert_true(Sink::open_in(base_fd, "/base", "", set, fixed_parts(),
+				  sink, message) == OpenResult::opened);
+	assert_string_equal(message.c_str(), ("logging to /base/" + base +
+			    ".in and /base/" + base + ".out").c_str());
+	sink.reset();
+	assert_true(Sink::open_in(base_fd, "/base", "alice", set, fixed_parts(),
+				  sink, message) == OpenResult::not_enabled);
+	set.autocreate = true;
+	assert_true(Sink::open_in(base_fd, "/base", "alice", set, fixed_parts(),
+				  sink, message) == OpenResult::opened);
+	assert_mode(tmp.path("alice"), S_IFDIR, 0700);
+	assert_names(tmp.path("alice"), { base + ".in", base + ".out" });
+	sink.reset();
+	// A symlink as the subdirectory is not followed.
+	assert_int_equal(symlink(tmp.path("alice").c_str(),
+				 tmp.path("link").c_str()), 0);
+	assert_true(Sink::open_in(base_fd, "/base", "link", set, fixed_parts(),
+				  sink, message) == OpenResult::failed);
+	for (const char *bad : { "..", ".", "a/b" }) {
+		assert_true(Sink::open_in(base_fd, "/base", bad, set,
+					  fixed_parts(), sink, message) ==
+			    OpenResult::failed);
+		assert_contains(message, "invalid subdirectory name");
+	}
+	assert_true(sink == nullptr);
+	close(base_fd);
+}
+
 void test_sink_write_is_byte_exact(void **state)
 {
 	const TmpDir &tmp = tmpdir(state);
@@ -734,6 +773,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sink_fails_after_100_name_collisions, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_rejects_dir_with_dot_components, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_dir_below_regular_file_fails_with_enotdir, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_sink_open_in_base_fd, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_write_is_byte_exact, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_large_chunks_match_the_formatter, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_split_keeps_line_state_per_direction, tmpdir_setup, tmpdir_teardown),

@@ -1,0 +1,479 @@
+// rawlog_ext_login: the login-process companion (login_plugins =
+// rawlog_ext_login). It sees what no mail process sees: the conversation
+// before login, and all of a proxied session, which the login process
+// relays for its whole life.
+//
+// Loaded and initialised as root before the process chroots to
+// $base_dir/login and becomes $default_login_user: the base directory is
+// opened then and every file is created relative to it later. Settings
+// come from the environment (import_environment), see login-config.hh.
+//
+// Per session: the client's streams get our filters when the client is
+// allocated (above implicit TLS, if any), and again above TLS after
+// STARTTLS. What passes is redacted and held in memory until the user is
+// known; then it goes to <base>/<user>/ if the user is selected, or is
+// dropped. With RAWLOG_EXT_LOGIN_SELECT=all, sessions that never log in
+// are written to <base>/ when they end.
+#include "../dovecot/client-log.hh"
+#include "../core/login-config.hh"
+
+#include <fcntl.h>
+#include <new>
+#include <unistd.h>
+
+DOVECOT_EXTERN_C_BEGIN
+#include "login-common.h"
+#include "client-common.h"
+#include "smtp-server.h"
+#include "smtp-server-private.h"
+#include "login-proxy.h"
+DOVECOT_EXTERN_C_END
+
+#include <cstddef>
+
+namespace rawlog_ext {
+
+namespace {
+
+// The head of login-proxy.c's private struct login_proxy (2.3.19), for
+// the backend streams and the input callback: there is no hook for the
+// backend connection. Checked against the public accessors before use.
+struct LoginProxyHead {
+	struct login_proxy *prev, *next;
+	struct client *client;
+	struct event *event;
+	int server_fd;
+	struct io *client_wait_io, *server_io;
+	struct istream *client_input, *server_input;
+	struct ostream *client_output, *server_output;
+	struct iostream_proxy *iostream_proxy;
+	struct ssl_iostream *server_ssl_iostream;
+	struct timeval created;
+	struct timeout *to, *to_notify;
+	struct login_proxy_record *state_rec;
+	struct ip_addr ip, source_ip;
+	char *host;
+	in_port_t port;
+	unsigned int connect_timeout_msecs;
+	unsigned int notify_refresh_secs;
+	unsigned int host_immediate_failure_after_secs;
+	unsigned int reconnect_count;
+	enum login_proxy_ssl_flags ssl_flags;
+	char *rawlog_dir;
+	login_proxy_input_callback_t *input_callback;
+	login_proxy_failure_callback_t *failure_callback;
+};
+// The offsets in Debian's 2.3.19.1 build.
+static_assert(offsetof(LoginProxyHead, server_input) == 0x40, "layout");
+static_assert(offsetof(LoginProxyHead, server_output) == 0x50, "layout");
+static_assert(offsetof(LoginProxyHead, input_callback) == 0xe0, "layout");
+
+struct LoginClientContext {
+	union login_client_module_context module_ctx;
+	ClientLog *client_log;
+	SessionLog *log;		// a reference of our own
+	struct event *event;
+	bool decided;			// logged to a file, or dropped
+	// The user's subdirectory, once selected (for the backend leg).
+	std::string *user_dir;
+	// Proxying: the proxy's own input callback; our backend filters.
+	login_proxy_input_callback_t *proxy_input_callback;
+	struct istream *backend_input;
+	struct ostream *backend_output;
+	// submission-login: lib-smtp's callbacks, and our copy of them.
+	const struct smtp_server_callbacks *smtp_callbacks;
+	struct smtp_server_callbacks our_smtp_callbacks;
+};
+
+MODULE_CONTEXT_DEFINE_INIT(login_client_module, &login_module_register);
+
+struct module *login_module;
+LoginConfig *config;
+int base_fd = -1;
+RedactProtocol protocol;
+
+LoginClientContext *context_of(struct client *client)
+{
+	return module_context<LoginClientContext>(client,
+						  login_client_module);
+}
+
+// A new file (pair) in subdir of the base directory ("" = the base
+// itself); peer names a backend leg's far end.
+std::unique_ptr<Sink> open_file(struct client *client,
+				LoginClientContext *ctx,
+				const std::string &subdir,
+				const std::string &peer = "")
+{
+	NameParts parts;
+	parts.time = ioloop_time;
+	parts.service = login_binary->process_name;
+	if (!peer.empty())
+		parts.service += "-proxy";
+	parts.session = client_get_session_id(client);
+	parts.pid = getpid();
+	parts.hostname = my_hostname;
+	parts.peer = peer;
+	if (config->settings.ip_in_name)
+		parts.ip = net_ip2addr(&client->ip);
+
+	// Users' subdirectories are ours to create: being selected, not the
+	// directory's existence, says whether a user is logged.
+	Settings settings = config->settings;
+	settings.autocreate = true;
+	std::unique_ptr<Sink> sink;
+	std::string message;
+	switch (Sink::open_in(base_fd, config->settings.dir, subdir, settings,
+			      parts, sink, message)) {
+	case OpenResult::opened:
+		e_debug(ctx->event, "%s", message.c_str());
+		return sink;
+	case OpenResult::not_enabled:
+		e_debug(ctx->event, "%s", message.c_str());
+		break;
+	case OpenResult::failed:
+		e_error(ctx->event, "%s", message.c_str());
+		break;
+	}
+	return nullptr;
+}
+
+// Writes what was held, and everything from now on, to a new file (pair)
+// in subdir of the base directory ("" = the base itself).
+void start_file(struct client *client, LoginClientContext *ctx,
+		const std::string &subdir)
+{
+	std::unique_ptr<Sink> sink = open_file(client, ctx, subdir);
+	if (sink != nullptr) {
+		if (ctx->log->held_dropped() > 0) {
+			e_warning(ctx->event, "%llu bytes before login did "
+				  "not fit RAWLOG_EXT_LOGIN_HOLD and are not "
+				  "in the log", (unsigned long long)
+				  ctx->log->held_dropped());
+		}
+		ctx->log->attach_sink(std::move(sink));
+		return;
+	}
+	ctx->log->drop();
+}
+
+void decide(struct client *client, LoginClientContext *ctx,
+	    const char *const *passdb_fields)
+{
+	if (ctx->decided)
+		return;
+	ctx->decided = true;
+	const char *user = client->virtual_user != nullptr ?
+		client->virtual_user : "";
+	std::vector<std::string> fields;
+	for (; passdb_fields != nullptr && *passdb_fields != nullptr;
+	     passdb_fields++)
+		fields.emplace_back(*passdb_fields);
+	try {
+		if (login_user_selected(*config, user, fields)) {
+			ctx->user_dir = new std::string(login_user_dir(user));
+			start_file(client, ctx, *ctx->user_dir);
+		} else {
+			e_debug(ctx->event, "user %s not selected: not logging",
+				user);
+			ctx->log->drop();
+		}
+	} catch (const std::bad_alloc &) {
+		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext_login: out of memory");
+	}
+}
+
+// The proxy calls this whenever the backend has sent something: before
+// the first call nothing was exchanged yet (the protocol waits for the
+// backend's greeting), so our filters go on the backend streams then.
+void login_proxy_input(struct client *client)
+{
+	LoginClientContext *ctx = context_of(client);
+	auto *head = reinterpret_cast<LoginProxyHead *>(client->login_proxy);
+	if (head->server_input != nullptr &&
+	    head->server_input != ctx->backend_input &&
+	    head->server_input == login_proxy_get_istream(client->login_proxy) &&
+	    head->server_output == login_proxy_get_ostream(client->login_proxy)) {
+		std::string peer = std::string(head->host) + ":" +
+			std::to_string(head->port);
+		std::unique_ptr<Sink> sink;
+		try {
+			sink = open_file(client, ctx, *ctx->user_dir, peer);
+		} catch (const std::bad_alloc &) {
+			i_fatal_status(FATAL_OUTOFMEM,
+				       "rawlog_ext_login: out of memory");
+		}
+		if (sink != nullptr) {
+			auto *log = new SessionLog(std::move(sink), ctx->event);
+			// We are the backend's client here.
+			if (config->settings.redact) {
+				log->set_redactor(std::make_unique<Redactor>(
+					protocol), Direction::out);
+			}
+			struct istream *input =
+				istream_create_logging(head->server_input, log);
+			i_stream_unref(&head->server_input);
+			head->server_input = input;
+			struct ostream *output =
+				ostream_create_logging(head->server_output, log);
+			o_stream_unref(&head->server_output);
+			head->server_output = output;
+			SessionLog::unref(&log);
+		}
+		// Also when not logged: wrap only once per connection.
+		ctx->backend_input = head->server_input;
+		ctx->backend_output = head->server_output;
+	}
+	ctx->proxy_input_callback(client);
+}
+
+void watch_backend(struct client *client, LoginClientContext *ctx)
+{
+	auto *head = reinterpret_cast<LoginProxyHead *>(client->login_proxy);
+	if (head->client != client || head->host == nullptr ||
+	    strcmp(head->host, login_proxy_get_host(client->login_proxy)) != 0 ||
+	    head->port != login_proxy_get_port(client->login_proxy) ||
+	    head->input_callback == nullptr) {
+		e_error(ctx->event, "unexpected login proxy layout: "
+			"not logging the backend leg");
+		return;
+	}
+	if ((login_proxy_get_ssl_flags(client->login_proxy) &
+	     PROXY_SSL_FLAG_STARTTLS) != 0) {
+		// TLS would go on top of our filters mid-way.
+		e_warning(ctx->event, "not logging the backend leg: "
+			  "STARTTLS to the backend is not supported");
+		return;
+	}
+	ctx->proxy_input_callback = head->input_callback;
+	head->input_callback = login_proxy_input;
+}
+
+// Successful login of a user that stays local (not for proxies).
+bool login_sasl_check_login(struct client *client)
+{
+	LoginClientContext *ctx = context_of(client);
+	decide(client, ctx, client->auth_passdb_args);
+	return ctx->module_ctx.super.sasl_check_login == nullptr ||
+		ctx->module_ctx.super.sasl_check_login(client);
+}
+
+// Successful login of a proxied user (and the local one's, decided).
+void login_auth_result(struct client *client, enum client_auth_result result,
+		       const struct client_auth_reply *reply, const char *text)
+{
+	LoginClientContext *ctx = context_of(client);
+	if (result == CLIENT_AUTH_RESULT_SUCCESS) {
+		decide(client, ctx, reply != nullptr ? reply->all_fields :
+		       nullptr);
+		if (client->login_proxy != nullptr && ctx->user_dir != nullptr)
+			watch_backend(client, ctx);
+	}
+	if (ctx->module_ctx.super.auth_result != nullptr)
+		ctx->module_ctx.super.auth_result(client, result, reply, text);
+}
+
+// imap-login, pop3-login: TLS now sits on top of our filters; go above
+// it before the protocol reads again (imap-login recreates its parser).
+void login_starttls(struct client *client)
+{
+	LoginClientContext *ctx = context_of(client);
+	ctx->client_log->sync();
+	if (ctx->module_ctx.super.starttls != nullptr)
+		ctx->module_ctx.super.starttls(client);
+}
+
+// submission-login: STARTTLS goes through lib-smtp, which asks for the
+// TLS streams through this callback (v.starttls is never called).
+int login_smtp_start_tls(void *conn_ctx, struct istream **input_r,
+			 struct ostream **output_r)
+{
+	auto *client = static_cast<struct client *>(conn_ctx);
+	LoginClientContext *ctx = context_of(client);
+	int ret = ctx->smtp_callbacks->conn_start_tls(conn_ctx, input_r,
+						      output_r);
+	if (ret < 0 || *input_r != client->input ||
+	    *output_r != client->output)
+		return ret;
+	ctx->client_log->sync();
+	*input_r = client->input;
+	*output_r = client->output;
+	return ret;
+}
+
+// submission-login's client struct is private; in 2.3.19 its smtp-server
+// connection follows struct client and one more pointer. Used only if
+// the connection there says it belongs to this client.
+const size_t submission_conn_offset = sizeof(struct client) + 16;
+
+void login_create(struct client *client, void **other_sets)
+{
+	LoginClientContext *ctx = context_of(client);
+	if (ctx->module_ctx.super.create != nullptr)
+		ctx->module_ctx.super.create(client, other_sets);
+	if (strcmp(login_binary->protocol, "submission") != 0)
+		return;
+	auto *conn = *reinterpret_cast<struct smtp_server_connection **>(
+		reinterpret_cast<char *>(client) + submission_conn_offset);
+	if (conn == nullptr ||
+	    smtp_server_connection_get_context(conn) != client ||
+	    conn->callbacks == nullptr ||
+	    conn->callbacks->conn_start_tls == nullptr) {
+		e_error(ctx->event, "unexpected submission-login layout: "
+			"after STARTTLS this session is not logged");
+		return;
+	}
+	ctx->smtp_callbacks = conn->callbacks;
+	ctx->our_smtp_callbacks = *conn->callbacks;
+	ctx->our_smtp_callbacks.conn_start_tls = login_smtp_start_tls;
+	conn->callbacks = &ctx->our_smtp_callbacks;
+}
+
+void login_destroy(struct client *client)
+{
+	LoginClientContext *ctx = context_of(client);
+	if (!ctx->decided) {
+		// Never logged in (or failed to).
+		ctx->decided = true;
+		try {
+			if (config->select == LoginSelect::all)
+				start_file(client, ctx, "");
+			else
+				ctx->log->drop();
+		} catch (const std::bad_alloc &) {
+			i_fatal_status(FATAL_OUTOFMEM,
+				       "rawlog_ext_login: out of memory");
+		}
+	}
+	if (ctx->module_ctx.super.destroy != nullptr)
+		ctx->module_ctx.super.destroy(client);
+}
+
+void login_free(struct client *client)
+{
+	LoginClientContext *ctx = context_of(client);
+	void (*super_free)(struct client *) = ctx->module_ctx.super.free;
+	// The streams may live on (a proxied session's are the proxy's now):
+	// they keep the log; we only let go of ours.
+	ctx->client_log->begin_destroy();
+	delete ctx->client_log;
+	ctx->client_log = nullptr;
+	SessionLog::unref(&ctx->log);
+	event_unref(&ctx->event);
+	delete ctx->user_dir;
+	ctx->user_dir = nullptr;
+	if (super_free != nullptr)
+		super_free(client);
+}
+
+void login_client_allocated(struct client *client)
+{
+	struct event *event = event_create(client->event);
+	event_set_append_log_prefix(event, "rawlog_ext_login: ");
+	try {
+		auto *log = new SessionLog(nullptr, event);
+		log->hold(config->hold_max);
+		if (config->settings.redact) {
+			log->set_redactor(std::make_unique<Redactor>(protocol),
+					  Direction::in);
+		}
+		auto *ctx = p_new(client->pool, LoginClientContext, 1);
+		ctx->event = event;
+		ctx->log = log;
+		log->ref();
+		ctx->client_log = new ClientLog(log, &client->input,
+						&client->output, nullptr,
+						nullptr);
+
+		struct client_vfuncs *v = client->vlast;
+		ctx->module_ctx.super = *v;
+		client->vlast = &ctx->module_ctx.super;
+		v->create = login_create;
+		v->starttls = login_starttls;
+		v->sasl_check_login = login_sasl_check_login;
+		v->auth_result = login_auth_result;
+		v->destroy = login_destroy;
+		v->free = login_free;
+		MODULE_CONTEXT_SET_SELF(client, login_client_module,
+					&ctx->module_ctx);
+	} catch (const std::bad_alloc &) {
+		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext_login: out of memory");
+	}
+}
+
+struct login_client_hooks client_hooks = { login_client_allocated };
+
+bool init_config()
+{
+	config = new LoginConfig();
+	std::string error;
+	if (!login_config_parse([](const char *name) {
+			return getenv(name);
+		}, *config, error)) {
+		i_error("rawlog_ext_login: %s: not logging", error.c_str());
+		return false;
+	}
+	if (config->settings.dir.empty())
+		return false;
+	if (!check_dir_path(config->settings.dir, error)) {
+		i_error("rawlog_ext_login: RAWLOG_EXT_LOGIN_DIR: %s: "
+			"not logging", error.c_str());
+		return false;
+	}
+	// As root, before the chroot: later only this fd leads there.
+	base_fd = open_log_dir(config->settings.dir,
+			       config->settings.autocreate);
+	if (base_fd == -1) {
+		i_error("rawlog_ext_login: open(%s) failed: %m: not logging",
+			config->settings.dir.c_str());
+		return false;
+	}
+	if (strcmp(login_binary->protocol, "imap") == 0)
+		protocol = RedactProtocol::imap;
+	else if (strcmp(login_binary->protocol, "pop3") == 0)
+		protocol = RedactProtocol::pop3;
+	else
+		protocol = RedactProtocol::smtp;
+	return true;
+}
+
+} // namespace
+
+} // namespace rawlog_ext
+
+extern "C" {
+
+#define RAWLOG_EXT_EXPORT __attribute__((visibility("default")))
+
+RAWLOG_EXT_EXPORT extern const char *rawlog_ext_login_plugin_version;
+RAWLOG_EXT_EXPORT void rawlog_ext_login_plugin_init(struct module *module);
+RAWLOG_EXT_EXPORT void rawlog_ext_login_plugin_deinit(void);
+
+const char *rawlog_ext_login_plugin_version = DOVECOT_ABI_VERSION;
+
+void rawlog_ext_login_plugin_init(struct module *module)
+{
+	using namespace rawlog_ext;
+	login_module = module;
+	try {
+		if (init_config())
+			login_client_hooks_add(module, &client_hooks);
+	} catch (const std::bad_alloc &) {
+		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext_login: out of memory");
+	}
+}
+
+void rawlog_ext_login_plugin_deinit(void)
+{
+	using namespace rawlog_ext;
+	if (base_fd != -1) {
+		login_client_hooks_remove(&client_hooks);
+		(void)close(base_fd);
+		base_fd = -1;
+	}
+	delete config;
+	config = nullptr;
+	login_module = nullptr;
+}
+
+}

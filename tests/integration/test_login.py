@@ -1,0 +1,349 @@
+"""rawlog_ext_login: pre-login and proxied sessions in the login
+processes, in plaintext, credentials redacted."""
+import base64
+import os
+import pathlib
+import pwd
+import re
+import shutil
+import stat
+import tempfile
+
+import pytest
+
+from dovecot_fixture import User
+from rawlog import RawClient, log_files, strip_timestamps
+
+SECRET = "S3cr3t-PW"
+
+
+@pytest.fixture
+def login_dir():
+    """The base directory, owned by the login user (dovenull)."""
+    path = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-login-"))
+    path.chmod(0o700)
+    login_user = pwd.getpwnam("dovenull")
+    os.chown(path, login_user.pw_uid, login_user.pw_gid)
+    yield path
+    if os.environ.get("KEEP_TMP") != "1":
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def make(dovecot_factory, login_dir, env=None, users=None, **kwargs):
+    login_env = {"RAWLOG_EXT_LOGIN_DIR": str(login_dir)}
+    login_env.update(env or {})
+    kwargs.setdefault("protocols", ("imap", "pop3", "submission"))
+    return dovecot_factory(
+        login_env=login_env,
+        users=users or [User("alice", password=SECRET, extra="rawlog_ext=yes"),
+                        User("bob", password=SECRET)],
+        extra_conf=kwargs.pop("extra_conf", "") + "login_trusted_networks =\n",
+        **kwargs)
+
+
+def sessions(directory: pathlib.Path) -> dict[str, tuple[bytes, bytes]]:
+    """{relative base name: (in, out)}, timestamps removed."""
+    found: dict[str, dict[str, bytes]] = {}
+    for p in log_files(directory):
+        key = str(p.relative_to(directory).with_suffix(""))
+        found.setdefault(key, {})[p.suffix] = strip_timestamps(p.read_bytes())
+    return {k: (v.get(".in", b""), v.get(".out", b"")) for k, v in found.items()}
+
+
+def assert_no_secret(directory: pathlib.Path):
+    for p in log_files(directory):
+        data = p.read_bytes()
+        for secret in (SECRET.encode(), base64.b64encode(b"\0alice\0" + SECRET.encode()),
+                       base64.b64encode(SECRET.encode())):
+            assert secret not in data, p
+
+
+def test_imap_plaintext_login_is_redacted(dovecot_factory, login_dir):
+    dc = make(dovecot_factory, login_dir)
+    c = RawClient(dc.imap_port)
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    c.imap("a", b"CAPABILITY")
+    c.imap("b", f"LOGIN alice {SECRET}".encode())
+    c.imap("c", b"LOGOUT")
+    dc.wait_log(r"imap\(alice\).*Disconnected")
+    found = sessions(login_dir)
+    assert list(found) and all(k.startswith("alice/") for k in found), found
+    (name, (got_in, got_out)), = found.items()
+    assert "_imap-login_" in name
+    login_line = f"b LOGIN alice {SECRET}\r\n".encode()
+    sent = bytes(c.sent)
+    assert got_in == sent[:sent.index(login_line)] + b"b LOGIN alice ***\r\n"
+    # Up to the login: the OK comes from the imap process.
+    assert bytes(c.received).startswith(got_out)
+    assert got_out.endswith(b"a OK Pre-login capabilities listed, post-login capabilities have more.\r\n")
+    assert_no_secret(login_dir)
+    for p in log_files(login_dir):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600
+        assert p.stat().st_uid == pwd.getpwnam("dovenull").pw_uid
+
+
+def only_session(directory):
+    found = sessions(directory)
+    assert len(found) == 1, found
+    return next(iter(found.items()))
+
+
+def redact(data: bytes, secret_line: bytes, redacted_line: bytes) -> bytes:
+    assert secret_line in data
+    return data.replace(secret_line, redacted_line)
+
+
+@pytest.mark.parametrize("mode", ["starttls", "implicit"])
+def test_imap_tls_session_is_plaintext_to_logout(dovecot_factory, login_dir, mode):
+    """Over TLS the login process relays the whole session: all of it is
+    logged, decrypted."""
+    dc = make(dovecot_factory, login_dir, ssl=True)
+    if mode == "implicit":
+        c = RawClient(dc.imaps_port, tls=dc.ssl_context())
+        c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    else:
+        c = RawClient(dc.imap_port)
+        c.read_until(rb"^\* OK[^\r\n]*\r\n")
+        c.imap("s", b"STARTTLS")
+        c.starttls(dc.ssl_context())
+    c.imap("a", b"CAPABILITY")
+    c.imap("b", f"LOGIN alice {SECRET}".encode())
+    c.imap("c", b"SELECT INBOX")
+    c.imap("d", b"LOGOUT")
+    c.read_to_eof()
+    dc.wait_log(r"imap\(alice\).*Disconnected")
+    name, (got_in, got_out) = only_session(login_dir)
+    assert name.startswith("alice/")
+    assert got_in == redact(bytes(c.sent), f"b LOGIN alice {SECRET}\r\n".encode(),
+                            b"b LOGIN alice ***\r\n")
+    assert got_out == bytes(c.received)
+    assert b"c OK [READ-WRITE]" in got_out
+    assert_no_secret(login_dir)
+
+
+@pytest.mark.parametrize("mode", ["plain", "stls", "implicit"])
+def test_pop3_pass_is_redacted(dovecot_factory, login_dir, mode):
+    dc = make(dovecot_factory, login_dir, ssl=mode != "plain")
+    if mode == "implicit":
+        c = RawClient(dc.pop3s_port, tls=dc.ssl_context())
+    else:
+        c = RawClient(dc.pop3_port)
+    c.read_until(rb"^\+OK[^\r\n]*\r\n")
+    if mode == "stls":
+        c.send(b"STLS\r\n")
+        c.read_until(rb"^\+OK[^\r\n]*\r\n")
+        c.starttls(dc.ssl_context())
+    c.send(b"CAPA\r\n")
+    c.read_until(rb"^\.\r\n")
+    c.send(b"USER alice\r\n")
+    c.read_until(rb"^\+OK[^\r\n]*\r\n")
+    c.send(f"PASS {SECRET}\r\n".encode())
+    c.read_until(rb"^\+OK Logged in[^\r\n]*\r\n")
+    c.send(b"QUIT\r\n")
+    c.read_to_eof()
+    dc.wait_log(r"pop3\(alice\).*Disconnected")
+    name, (got_in, got_out) = only_session(login_dir)
+    expected_in = redact(bytes(c.sent), f"PASS {SECRET}\r\n".encode(), b"PASS ***\r\n")
+    if mode == "plain":
+        # The fd went to the pop3 process right after PASS.
+        assert got_in == expected_in[:expected_in.index(b"PASS ***\r\n") + 10]
+        assert bytes(c.received).startswith(got_out)
+    else:
+        assert got_in == expected_in
+        assert got_out == bytes(c.received)
+    assert_no_secret(login_dir)
+
+
+@pytest.mark.parametrize("mode", ["plain", "starttls", "implicit"])
+def test_submission_auth_is_redacted(dovecot_factory, login_dir, mode):
+    from rawlog import SmtpSink
+    dc = make(dovecot_factory, login_dir, ssl=mode != "plain")
+    relay = SmtpSink(dc.relay_port)
+    try:
+        if mode == "implicit":
+            c = RawClient(dc.submissions_port, tls=dc.ssl_context())
+        else:
+            c = RawClient(dc.submission_port)
+        c.read_until(rb"^220 [^\r\n]*\r\n")
+        c.send(b"EHLO client.test\r\n")
+        c.read_until(rb"^250 [^\r\n]*\r\n")
+        if mode == "starttls":
+            c.send(b"STARTTLS\r\n")
+            c.read_until(rb"^220 [^\r\n]*\r\n")
+            c.starttls(dc.ssl_context())
+            c.send(b"EHLO client.test\r\n")
+            c.read_until(rb"^250 [^\r\n]*\r\n")
+        ir = base64.b64encode(f"\0alice\0{SECRET}".encode())
+        c.send(b"AUTH PLAIN " + ir + b"\r\n")
+        c.read_until(rb"^235 [^\r\n]*\r\n")
+        c.send(b"NOOP\r\nQUIT\r\n")
+        c.read_until(rb"^221 [^\r\n]*\r\n")
+        c.read_to_eof()
+        dc.wait_log(r"submission\(alice\).*Disconnected")
+    finally:
+        relay.close()
+    name, (got_in, got_out) = only_session(login_dir)
+    expected_in = redact(bytes(c.sent), b"AUTH PLAIN " + ir + b"\r\n", b"AUTH PLAIN ***\r\n")
+    if mode == "plain":
+        end = expected_in.index(b"AUTH PLAIN ***\r\n") + len(b"AUTH PLAIN ***\r\n")
+        assert got_in == expected_in[:end]
+        assert bytes(c.received).startswith(got_out)
+    else:
+        assert got_in == expected_in
+        assert got_out == bytes(c.received)
+    assert_no_secret(login_dir)
+
+
+def test_selection(dovecot_factory, login_dir):
+    """passdb field rawlog_ext=yes or the users list selects; others and
+    failed logins are not logged (RAWLOG_EXT_LOGIN_SELECT=passdb)."""
+    dc = make(dovecot_factory, login_dir, env={"RAWLOG_EXT_LOGIN_USERS": "carol"},
+              users=[User("alice", password=SECRET, extra="rawlog_ext=yes"),
+                     User("bob", password=SECRET),
+                     User("carol", password=SECRET)])
+    for user, password in (("alice", SECRET), ("bob", SECRET), ("carol", SECRET),
+                           ("alice", "wrong")):
+        c = RawClient(dc.imap_port)
+        c.read_until(rb"^\* OK[^\r\n]*\r\n")
+        c.imap("b", f"LOGIN {user} {password}".encode())
+        c.close()
+    dc.wait_log(r"(?s)imap\(carol\)")
+    import time
+    time.sleep(0.5)
+    names = sorted(k.split("/")[0] for k in sessions(login_dir))
+    assert names == ["alice", "carol"], names
+    assert_no_secret(login_dir)
+
+
+def test_select_all_logs_failed_logins(dovecot_factory, login_dir):
+    dc = make(dovecot_factory, login_dir, env={"RAWLOG_EXT_LOGIN_SELECT": "all"})
+    c = RawClient(dc.imap_port)
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    c.imap("a", b"LOGIN alice wrong-password")
+    c.imap("z", b"LOGOUT")
+    c.read_to_eof()
+    dc.wait_log(r"imap-login: .*Disconnected|imap-login: .*Aborted login")
+    import time
+    time.sleep(0.5)
+    name, (got_in, got_out) = only_session(login_dir)
+    assert "/" not in name       # the base directory: no user
+    assert got_in == b"a LOGIN alice ***\r\nz LOGOUT\r\n"
+    assert got_out == bytes(c.received)
+    assert b"wrong-password" not in got_in
+
+
+def test_unwritable_dir_login_still_works(dovecot_factory, login_dir):
+    os.chown(login_dir, 0, 0)       # dovenull cannot create anything
+    dc = make(dovecot_factory, login_dir)
+    c = RawClient(dc.imap_port)
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    assert b"b OK" in c.imap("b", f"LOGIN alice {SECRET}".encode())
+    c.imap("c", b"LOGOUT")
+    dc.wait_log(r"imap\(alice\).*Disconnected")
+    assert log_files(login_dir) == []
+    errors = [l for l in dc.log().splitlines() if "rawlog_ext_login" in l and "Error" in l]
+    assert len(errors) == 1 and "Permission denied" in errors[0], errors
+
+
+@pytest.mark.parametrize("client_tls", [False, True])
+def test_proxied_session_both_legs(dovecot_factory, login_dir, client_tls):
+    """A user proxied to a second Dovecot: the whole client conversation is
+    in the log, and the backend leg (with the proxy's own login, redacted)
+    in files of its own."""
+    backend = dovecot_factory(protocols=("imap",), users=[User("alice", password=SECRET)])
+    dc = make(dovecot_factory, login_dir, protocols=("imap",), ssl=client_tls,
+              users=[User("alice", password=SECRET,
+                          extra=f"rawlog_ext=yes proxy=y host=127.0.0.1 "
+                                f"port={backend.imap_port}")])
+    if client_tls:
+        c = RawClient(dc.imaps_port, tls=dc.ssl_context())
+    else:
+        c = RawClient(dc.imap_port)
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    c.imap("b", f"LOGIN alice {SECRET}".encode())
+    c.imap("c", b"SELECT INBOX")
+    c.imap("d", b"NOOP")
+    c.imap("e", b"LOGOUT")
+    c.read_to_eof()
+    backend.wait_log(r"imap\(alice\).*Disconnected")
+    dc.wait_log(r"imap-login: .*Disconnected")
+    found = sessions(login_dir)
+    client_leg = {k: v for k, v in found.items() if "_imap-login_" in k}
+    backend_leg = {k: v for k, v in found.items() if "_imap-login-proxy_" in k}
+    assert len(client_leg) == 1 and len(backend_leg) == 1, found
+    (got_in, got_out), = client_leg.values()
+    assert got_in == redact(bytes(c.sent), f"b LOGIN alice {SECRET}\r\n".encode(),
+                            b"b LOGIN alice ***\r\n")
+    assert got_out == bytes(c.received)
+    (name, (back_in, back_out)), = backend_leg.items()
+    assert name.startswith("alice/") and f"_127.0.0.1-{backend.imap_port}" in name
+    assert back_in.startswith(b"* OK ")
+    assert b"c SELECT INBOX\r\nd NOOP\r\ne LOGOUT\r\n" in back_out
+    assert b"***" in back_out          # the proxy's own login
+    assert b"OK [READ-WRITE]" in back_in
+    assert_no_secret(login_dir)
+
+
+def _b64(s: str) -> bytes:
+    return base64.b64encode(s.encode())
+
+
+# (what the client sends, step by step, how it is logged): steps are sent
+# one at a time, each after the server's answer to the previous one.
+IMAP_FORMS = {
+    "quoted": ([f'b LOGIN "alice" "{SECRET}"\r\n'.encode()],
+               b'b LOGIN "alice" ***\r\n'),
+    "literal": ([b"b LOGIN alice {%d}\r\n" % len(SECRET), SECRET.encode() + b"\r\n"],
+                b"b LOGIN alice {%d}\r\n***\r\n" % len(SECRET)),
+    "literal+": ([b"b LOGIN alice {%d+}\r\n" % len(SECRET) + SECRET.encode() + b"\r\n"],
+                 b"b LOGIN alice {%d+}\r\n***\r\n" % len(SECRET)),
+    "sasl-ir": ([b"b AUTHENTICATE PLAIN " + _b64(f"\0alice\0{SECRET}") + b"\r\n"],
+                b"b AUTHENTICATE PLAIN ***\r\n"),
+    "plain-continuation": ([b"b AUTHENTICATE PLAIN\r\n", _b64(f"\0alice\0{SECRET}") + b"\r\n"],
+                           b"b AUTHENTICATE PLAIN\r\n***\r\n"),
+    "login-mech": ([b"b AUTHENTICATE LOGIN\r\n", _b64("alice") + b"\r\n", _b64(SECRET) + b"\r\n"],
+                   b"b AUTHENTICATE LOGIN\r\n***\r\n***\r\n"),
+}
+
+
+@pytest.mark.parametrize("form", sorted(IMAP_FORMS))
+def test_imap_credential_forms(dovecot_factory, login_dir, form):
+    steps, logged = IMAP_FORMS[form]
+    dc = make(dovecot_factory, login_dir, protocols=("imap",))
+    c = RawClient(dc.imap_port)
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    for step in steps:
+        c.send(step)
+        c.read_until(rb"^(\+[^\r\n]*|b OK[^\r\n]*)\r\n")
+    assert b"b OK" in bytes(c.received)
+    c.imap("c", b"LOGOUT")
+    dc.wait_log(r"imap\(alice\).*Disconnected")
+    name, (got_in, got_out) = only_session(login_dir)
+    assert got_in == logged
+    assert bytes(c.received).startswith(got_out)
+    assert_no_secret(login_dir)
+
+
+def test_smtp_auth_login_continuations(dovecot_factory, login_dir):
+    from rawlog import SmtpSink
+    dc = make(dovecot_factory, login_dir, protocols=("submission",))
+    relay = SmtpSink(dc.relay_port)
+    try:
+        c = RawClient(dc.submission_port)
+        c.read_until(rb"^220 [^\r\n]*\r\n")
+        c.send(b"EHLO client.test\r\n")
+        c.read_until(rb"^250 [^\r\n]*\r\n")
+        c.send(b"AUTH LOGIN\r\n")
+        c.read_until(rb"^334 [^\r\n]*\r\n")
+        c.send(_b64("alice") + b"\r\n")
+        c.read_until(rb"^334 [^\r\n]*\r\n")
+        c.send(_b64(SECRET) + b"\r\n")
+        c.read_until(rb"^235 [^\r\n]*\r\n")
+        c.send(b"QUIT\r\n")
+        c.read_to_eof()
+        dc.wait_log(r"submission\(alice\).*Disconnected")
+    finally:
+        relay.close()
+    name, (got_in, got_out) = only_session(login_dir)
+    assert got_in == b"EHLO client.test\r\nAUTH LOGIN\r\n***\r\n***\r\n"
+    assert_no_secret(login_dir)
