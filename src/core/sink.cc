@@ -116,6 +116,7 @@ Sink::Sink(const Settings &settings)
 
 Sink::~Sink()
 {
+	(void)flush_deferred();
 	for (File &file : files_) {
 		if (file.fd != -1)
 			close(file.fd);
@@ -294,6 +295,7 @@ void Sink::stop(const std::string &why)
 {
 	if (stopped_)
 		return;
+	(void)flush_deferred();
 	stopped_ = true;
 	report(Level::error, why + ": logging stopped for this session");
 }
@@ -307,6 +309,9 @@ bool Sink::take_report(Level &level_r, std::string &message_r)
 	report_.clear();	// have_report_ stays: at most one report
 	return true;
 }
+
+struct iovec PieceWriter::iov_[PieceWriter::max_iov];
+char PieceWriter::staging_[PieceWriter::staging_size];
 
 void PieceWriter::operator()(const char *data, size_t size)
 {
@@ -381,6 +386,23 @@ bool Sink::write_chunk(File &file, Direction direction,
 	return end_write(file);
 }
 
+bool Sink::flush_deferred()
+{
+	if (stopped_) {
+		deferred_.clear();
+		return false;
+	}
+	if (deferred_.empty())
+		return true;
+	File &file = file_for(Direction::in);
+	writer_.begin(file.fd);
+	writer_(deferred_.data(), deferred_.size());
+	bool ok = end_write(file);
+	// Only now: clear() writes a terminating NUL over the first byte.
+	deferred_.clear();
+	return ok;
+}
+
 bool Sink::write_text(File &file, const std::string &text)
 {
 	writer_.begin(file.fd);
@@ -411,6 +433,21 @@ void Sink::write(Direction direction, const void *data, size_t size,
 		return;
 
 	const unsigned char *bytes = (const unsigned char *)data;
+	if (max_size_ == 0 && direction == Direction::in &&
+	    size <= max_deferred_chunk) {
+		// What the client sent is written with the next output (or
+		// once enough gathered): commands arrive in many small reads,
+		// each a write(2) otherwise. Output is never held back.
+		auto append = [this](const char *piece, size_t n) {
+			deferred_.append(piece, n);
+		};
+		file.formatter.format(append, direction, bytes, size, now);
+		if (deferred_.size() >= max_deferred)
+			(void)flush_deferred();
+		return;
+	}
+	if (!flush_deferred())
+		return;
 	if (max_size_ == 0) {
 		(void)write_chunk(file, direction, bytes, size, now);
 		return;

@@ -21,12 +21,15 @@ enum class OpenResult {
 };
 
 // Gathers formatted pieces and writes them with as few writev() calls as
-// possible: short pieces (stamps, markers) are copied into a small staging
-// buffer, the data itself is written from where it is. Memory stays fixed
-// whatever the chunk size.
+// possible: short pieces (stamps, markers, short lines) are copied into a
+// staging buffer, longer data is written from where it is. The buffers
+// are one per process, not per session: a write is always finished before
+// it returns (Dovecot's processes are single-threaded), so sessions never
+// share them at the same time, and a logged session costs no buffer.
 class PieceWriter {
 public:
-	void begin(int fd) { fd_ = fd; error_ = 0; }
+	void begin(int fd) { fd_ = fd; error_ = 0; iov_count_ = 0;
+			     staging_used_ = 0; }
 	void operator()(const char *data, size_t size);
 	// Writes what is still queued; false (errno in error()) on failure.
 	bool finish();
@@ -34,15 +37,15 @@ public:
 	uint64_t take_written() { uint64_t n = written_; written_ = 0; return n; }
 
 private:
-	static const unsigned int max_iov = 64;
-	static const size_t staging_size = 4096;
+	static const unsigned int max_iov = 1024;	// IOV_MAX
+	static const size_t staging_size = 64 * 1024;
 	static const size_t max_copied = 256;
 
 	bool flush();
 
-	struct iovec iov_[max_iov];
+	static struct iovec iov_[max_iov];
+	static char staging_[staging_size];
 	unsigned int iov_count_ = 0;
-	char staging_[staging_size];
 	size_t staging_used_ = 0;
 	int fd_ = -1;
 	int error_ = 0;
@@ -71,8 +74,13 @@ public:
 	bool logs(Direction direction) const
 	{ return !stopped_ && wanted_[(int)direction] &&
 		 file_for(direction).fd != -1; }
+	// Input (client to server) may be held back, formatted, until the
+	// next output, flush_deferred() or max_deferred bytes; output is
+	// written at once.
 	void write(Direction direction, const void *data, size_t size,
 		   const struct timeval &now);
+	// Writes held-back input now; false if logging has stopped.
+	bool flush_deferred();
 
 	// Stops logging for good, reporting why (once).
 	void stop(const std::string &why);
@@ -113,7 +121,11 @@ private:
 	void truncate_at_cap();
 	void report(Level level, std::string message);
 
+	static const size_t max_deferred_chunk = 4096;
+	static const size_t max_deferred = 16 * 1024;
+
 	File files_[2];
+	std::string deferred_;		// formatted input, not yet written
 	bool transcript_;
 	bool wanted_[2];	// rawlog_ext_direction: in, out
 	uint64_t max_size_;

@@ -7,16 +7,22 @@ import pytest
 
 import test_imap
 import test_lmtp
+import test_login
 import test_pop3
 import test_submission
 from test_lmtp import lmtp_dirs  # noqa: F401 (fixture)
+from test_login import login_dir  # noqa: F401 (fixture)
 
 VALGRIND = shutil.which("valgrind")
 
 
-def _valgrind_wrapper(factory, rawlog_dir):
+MAIL_SERVICES = ("imap", "pop3", "submission", "lmtp")
+LOGIN_SERVICES = ("imap-login", "pop3-login", "submission-login")
+
+
+def _valgrind_wrapper(factory, rawlog_dir, services=MAIL_SERVICES):
     """(make, reports, instances): make(**kwargs) starts factory(**kwargs)
-    with the mail processes run under valgrind."""
+    with services run under valgrind."""
     if VALGRIND is None:
         pytest.skip("valgrind is not installed")
     reports = rawlog_dir.parent / (rawlog_dir.name + "-valgrind")
@@ -27,12 +33,14 @@ def _valgrind_wrapper(factory, rawlog_dir):
     def make(**kwargs):
         # One lmtp process: a second one, still starting (slowly, under
         # valgrind) when Dovecot stops, would exit mid-init and "leak".
-        services = "".join(
+        # Login processes unchrooted: valgrind reads its own files late.
+        conf = "".join(
             f"service {s} {{\n  executable = {VALGRIND} -q --vgdb=no --leak-check=full "
             f"--log-file={reports}/{s}.%p /usr/lib/dovecot/{s}\n"
-            + ("  process_limit = 1\n" if s == "lmtp" else "") + "}\n"
-            for s in ("imap", "pop3", "submission", "lmtp"))
-        kwargs["extra_conf"] = kwargs.get("extra_conf", "") + services
+            + ("  process_limit = 1\n" if s == "lmtp" else "")
+            + ("  chroot =\n" if s.endswith("-login") else "") + "}\n"
+            for s in services)
+        kwargs["extra_conf"] = kwargs.get("extra_conf", "") + conf
         instances.append(factory(**kwargs))
         return instances[-1]
 
@@ -82,6 +90,32 @@ def test_compress_and_pop3_are_valgrind_clean(valgrind_dovecot, rawlog_dir, dove
 
 def test_submission_is_valgrind_clean(valgrind_dovecot, rawlog_dir):
     test_submission.test_submission_session_is_the_wire(valgrind_dovecot, rawlog_dir)
+
+
+@pytest.fixture
+def valgrind_login_factory(dovecot_factory, rawlog_dir):
+    """Like dovecot_factory, with the login processes under valgrind."""
+    make, reports, instances = _valgrind_wrapper(dovecot_factory, rawlog_dir,
+                                                 LOGIN_SERVICES)
+    yield make
+    _check_reports(reports, instances)
+
+
+def test_login_tls_and_proxy_are_valgrind_clean(valgrind_login_factory, login_dir):
+    test_login.test_imap_tls_session_is_plaintext_to_logout(
+        valgrind_login_factory, login_dir, "starttls")
+    for p in list(login_dir.rglob("*")):
+        if p.is_file():
+            p.unlink()
+    test_login.test_proxied_session_both_legs(valgrind_login_factory, login_dir, True)
+
+
+def test_login_pop3_and_submission_are_valgrind_clean(valgrind_login_factory, login_dir):
+    test_login.test_pop3_pass_is_redacted(valgrind_login_factory, login_dir, "stls")
+    for p in list(login_dir.rglob("*")):
+        if p.is_file():
+            p.unlink()
+    test_login.test_submission_auth_is_redacted(valgrind_login_factory, login_dir, "starttls")
 
 
 def test_submission_relay_is_valgrind_clean(valgrind_dovecot, rawlog_dir):

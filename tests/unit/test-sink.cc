@@ -161,6 +161,7 @@ void test_sink_creates_files_for_format_and_direction(void **state)
 		// An unwanted direction is dropped, also in a shared .log.
 		put(*sink, Direction::in, "in\n");
 		put(*sink, Direction::out, "out\n");
+		assert_true(sink->flush_deferred());
 		if (c.format == Format::transcript) {
 			assert_string_equal(read_file(dir + "/" + base + ".log").c_str(),
 					    (std::string(c.log_in ? "I: in\n" : "") +
@@ -462,6 +463,48 @@ void test_sink_open_in_base_fd(void **state)
 	}
 	assert_true(sink == nullptr);
 	close(base_fd);
+}
+
+// Input waits for the next output (or 16 KiB, or the end): one write for
+// a burst of small reads. Output is never held back.
+void test_sink_input_waits_for_output(void **state)
+{
+	const TmpDir &tmp = tmpdir(state);
+	for (bool transcript : { false, true }) {
+		Settings set = plain_settings(tmp.path(transcript ? "t" : "s"));
+		make_dir(set.dir);
+		if (transcript)
+			set.format = Format::transcript;
+		std::string in_path = set.dir + "/" + base + (transcript ? ".log" : ".in");
+		std::string out_path = set.dir + "/" + base + (transcript ? ".log" : ".out");
+		std::unique_ptr<Sink> sink = open_ok(set);
+		put(*sink, Direction::in, "a NOOP\r\n");
+		put(*sink, Direction::in, "b NOOP\r\n");
+		assert_string_equal(read_file(in_path).c_str(), "");
+		assert_int_equal(sink->bytes_written(), 0);
+		put(*sink, Direction::out, "a OK\r\n");
+		if (transcript) {
+			assert_string_equal(read_file(in_path).c_str(),
+				"I: a NOOP\r\nI: b NOOP\r\nO: a OK\r\n");
+		} else {
+			assert_string_equal(read_file(in_path).c_str(),
+					    "a NOOP\r\nb NOOP\r\n");
+			assert_string_equal(read_file(out_path).c_str(), "a OK\r\n");
+		}
+		// Enough of it is written without waiting for output.
+		std::string line(1000, 'x');
+		line += "\n";
+		for (int i = 0; i < 17; i++)
+			put(*sink, Direction::in, line);
+		assert_true(read_file(in_path).size() >= 16 * 1024);
+		// The end writes the rest.
+		put(*sink, Direction::in, "tail\n");
+		sink.reset();
+		std::string all = read_file(in_path);
+		assert_true(all.size() > 17 * 1001);
+		assert_string_equal(all.substr(all.size() - (transcript ? 8 : 5)).c_str(),
+				    transcript ? "I: tail\n" : "tail\n");
+	}
 }
 
 void test_sink_write_is_byte_exact(void **state)
@@ -774,6 +817,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sink_rejects_dir_with_dot_components, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_dir_below_regular_file_fails_with_enotdir, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_open_in_base_fd, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_sink_input_waits_for_output, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_write_is_byte_exact, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_large_chunks_match_the_formatter, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_split_keeps_line_state_per_direction, tmpdir_setup, tmpdir_teardown),
