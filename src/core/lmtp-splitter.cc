@@ -1,5 +1,6 @@
 #include "lmtp-splitter.hh"
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 
@@ -95,12 +96,21 @@ struct LmtpSplitter::Transaction {
 		struct timeval line_time, reply_time;
 		int accepted_index = -1;
 	};
+	const Recipient *accepted_recipient(unsigned int index) const
+	{
+		for (const Recipient &r : recipients) {
+			if (r.accepted_index == (int)index)
+				return &r;
+		}
+		return nullptr;
+	}
 
 	explicit Transaction(const std::string &spool_dir) : spool(spool_dir) {}
 
 	Spool spool;
 	std::string mail_line, mail_reply;
 	struct timeval mail_time = {0, 0}, mail_reply_time = {0, 0};
+	bool mail_refused = false;
 	std::vector<Recipient> recipients;
 	unsigned int accepted = 0;
 	// DATA and its reply, or the BDAT lines, chunks and replies.
@@ -117,6 +127,9 @@ struct LmtpSplitter::Pending {
 	std::shared_ptr<Transaction> txn;
 	size_t recipient = 0;
 	unsigned int replies = 0;
+	// MAIL sent while another transaction was open: if it is refused,
+	// the commands after it belong to that one, not to this.
+	bool nested = false;
 };
 
 LmtpSplitter::LmtpSplitter(std::string spool_dir, bool keep_data)
@@ -137,7 +150,7 @@ void LmtpSplitter::give_up(const std::string &why)
 	pending_.clear();
 	input_txn_.reset();
 	data_txn_.reset();
-	delivering_.reset();
+	delivering_.clear();
 	line_.clear();
 	line_.shrink_to_fit();
 	held_.clear();
@@ -220,10 +233,12 @@ void LmtpSplitter::command_line(const std::string &line)
 	Pending pending{Pending::Kind::other, nullptr};
 
 	if (verb == "MAIL") {
+		bool nested = input_txn_ != nullptr && !input_txn_->mail_refused;
 		input_txn_ = std::make_shared<Transaction>(spool_dir_);
 		input_txn_->mail_line = line;
 		input_txn_->mail_time = now_;
 		pending = Pending{Pending::Kind::mail, input_txn_};
+		pending.nested = nested;
 	} else if (verb == "RCPT" && input_txn_ != nullptr) {
 		Transaction::Recipient recipient;
 		recipient.line = line;
@@ -313,7 +328,7 @@ void LmtpSplitter::data_bytes(const unsigned char *&data, size_t &size)
 	piece.time = now_;
 	data_txn_->data.push_back(piece);
 	pending_.push_back(Pending{Pending::Kind::data_end, data_txn_});
-	delivering_ = data_txn_;
+	delivering_.push_back(data_txn_);
 	data_txn_.reset();
 	input_txn_.reset();
 	input_mode_ = InputMode::command;
@@ -340,7 +355,7 @@ void LmtpSplitter::chunk_bytes(const unsigned char *&data, size_t &size)
 	piece.time = now_;
 	data_txn_->data.push_back(piece);
 	if (chunk_last_) {
-		delivering_ = data_txn_;
+		delivering_.push_back(data_txn_);
 		input_txn_.reset();
 	}
 	data_txn_.reset();
@@ -391,6 +406,15 @@ void LmtpSplitter::reply(const std::string &text)
 	case Pending::Kind::mail:
 		txn->mail_reply = text;
 		txn->mail_reply_time = now_;
+		if (code < 200 || code >= 300) {
+			txn->mail_refused = true;
+			if (pending.nested) {
+				// Which transaction the commands sent behind it
+				// joined is now unclear: stop rather than guess.
+				give_up("MAIL refused within a transaction");
+				return;
+			}
+		}
 		break;
 	case Pending::Kind::rcpt: {
 		Transaction::Recipient &recipient =
@@ -453,37 +477,89 @@ void LmtpSplitter::reply_to_data(Pending &pending, const std::string &text)
 	if (pending.replies < expected)
 		return;
 	pending_.pop_front();
-	if (delivering_ == txn)
-		delivering_.reset();
+	for (auto it = delivering_.begin(); it != delivering_.end(); ++it) {
+		if (*it == txn) {
+			delivering_.erase(it);
+			break;
+		}
+	}
 }
 
-bool LmtpSplitter::attach(unsigned int rcpt_index,
-			  std::unique_ptr<RecipientLog> log,
-			  std::string &error_r)
+namespace {
+
+bool contains_nocase(const std::string &text, const std::string &part)
+{
+	auto it = std::search(text.begin(), text.end(), part.begin(), part.end(),
+		[](char a, char b) {
+			return tolower((unsigned char)a) ==
+				tolower((unsigned char)b);
+		});
+	return it != text.end();
+}
+
+} // namespace
+
+std::shared_ptr<LmtpSplitter::Transaction>
+LmtpSplitter::find_delivery(unsigned int rcpt_index, const std::string &address,
+			    std::string &error_r) const
 {
 	if (broken_) {
 		error_r = "the connection's traffic could not be followed";
-		return false;
+		return nullptr;
 	}
 	if (!keep_data_) {
 		error_r = "per-recipient logs are off";
-		return false;
+		return nullptr;
 	}
-	std::shared_ptr<Transaction> txn = delivering_;
-	if (txn == nullptr) {
+	if (delivering_.empty()) {
 		error_r = "no message data seen for this delivery";
+		return nullptr;
+	}
+	// The oldest delivery whose recipient this still is (replies to an
+	// earlier one may not have gone out yet).
+	for (const auto &txn : delivering_) {
+		if ((rcpt_index < txn->logs.size() &&
+		     txn->logs[rcpt_index] != nullptr) ||
+		    rcpt_index < txn->final_replies.size())
+			continue;
+		const Transaction::Recipient *recipient =
+			txn->accepted_recipient(rcpt_index);
+		if (recipient == nullptr)
+			continue;
+		if (!contains_nocase(recipient->line, "<" + address + ">")) {
+			error_r = "recipient " + std::to_string(rcpt_index) +
+				" in the connection's traffic is not " +
+				address;
+			return nullptr;
+		}
+		if (txn->spool.failed()) {
+			error_r = "spooling the message failed: " +
+				txn->spool.error();
+			return nullptr;
+		}
+		return txn;
+	}
+	error_r = "recipient " + std::to_string(rcpt_index) +
+		" not seen in the connection's traffic";
+	return nullptr;
+}
+
+bool LmtpSplitter::can_attach(unsigned int rcpt_index,
+			      const std::string &address,
+			      std::string &error_r) const
+{
+	return find_delivery(rcpt_index, address, error_r) != nullptr;
+}
+
+bool LmtpSplitter::attach(unsigned int rcpt_index, const std::string &address,
+			  std::unique_ptr<RecipientLog> log,
+			  std::string &error_r)
+{
+	std::shared_ptr<Transaction> txn =
+		find_delivery(rcpt_index, address, error_r);
+	if (txn == nullptr)
 		return false;
-	}
-	const Transaction::Recipient *recipient = nullptr;
-	for (const Transaction::Recipient &r : txn->recipients) {
-		if (r.accepted_index == (int)rcpt_index)
-			recipient = &r;
-	}
-	if (recipient == nullptr) {
-		error_r = "recipient " + std::to_string(rcpt_index) +
-			" not seen in the connection's traffic";
-		return false;
-	}
+	const Transaction::Recipient *recipient = txn->accepted_recipient(rcpt_index);
 
 	auto text = [&](Direction direction, const std::string &bytes,
 			const struct timeval &time) {
@@ -509,11 +585,6 @@ bool LmtpSplitter::attach(unsigned int rcpt_index,
 				txn->spool.error();
 			return false;
 		}
-	}
-	if (rcpt_index < txn->final_replies.size()) {
-		const auto &reply = txn->final_replies[rcpt_index];
-		text(Direction::out, reply.first, reply.second);
-		return true;
 	}
 	if (txn->logs.size() <= rcpt_index)
 		txn->logs.resize(rcpt_index + 1);

@@ -46,13 +46,18 @@ public:
 	void server_data(const unsigned char *data, size_t size,
 			 const struct timeval &now);
 
-	// During delivery of the transaction whose data just ended: gives
-	// log the part of its rcpt_index-th accepted recipient (counting
-	// from 0, as Dovecot's recipient index does). log receives the
-	// reply to the data when it is sent and is then destroyed. False
-	// (error_r says why) if there is no such delivery or recipient.
-	bool attach(unsigned int rcpt_index, std::unique_ptr<RecipientLog> log,
-		    std::string &error_r);
+	// During delivery of a transaction whose data has ended: gives log
+	// the part of its rcpt_index-th accepted recipient (counting from 0,
+	// as Dovecot's recipient index does), whose RCPT must name address
+	// (compared without case). log receives the reply to the data when
+	// it is sent and is then destroyed. False (error_r says why) if there
+	// is no such delivery or recipient.
+	bool attach(unsigned int rcpt_index, const std::string &address,
+		    std::unique_ptr<RecipientLog> log, std::string &error_r);
+	// Whether attach() would find that recipient (so that no log file
+	// is created in vain).
+	bool can_attach(unsigned int rcpt_index, const std::string &address,
+			std::string &error_r) const;
 
 	// True once, when the reply to STARTTLS accepted it: what follows
 	// on the wire is TLS until the glue moves above it.
@@ -101,7 +106,12 @@ private:
 	std::string reply_;		// unfinished reply (all its lines)
 	std::string reply_line_;	// unfinished reply line
 	std::deque<Pending> pending_;	// commands waiting for replies
-	std::shared_ptr<Transaction> delivering_;
+	// Data ended, replies to it not all seen, oldest first (a client
+	// may pipeline the next transaction behind BDAT ... LAST).
+	std::deque<std::shared_ptr<Transaction>> delivering_;
+	std::shared_ptr<Transaction> find_delivery(unsigned int rcpt_index,
+						   const std::string &address,
+						   std::string &error_r) const;
 
 	bool broken_ = false;
 	bool problem_reported_ = false;

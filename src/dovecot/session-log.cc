@@ -61,7 +61,10 @@ void SessionLog::write_at(Direction direction, const void *data,
 	} catch (const std::bad_alloc &) {
 		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
 	} catch (...) {
-		sink_->stop("unexpected internal error");
+		if (sink_ != nullptr)
+			sink_->stop("unexpected internal error");
+		else
+			drop();
 		report_problems();
 	}
 }
@@ -91,7 +94,9 @@ void SessionLog::sink_write(Direction direction, const void *data,
 	if (sink_ == nullptr) {
 		if (!holding_)
 			return;
-		if (held_size_ + size > hold_max_) {
+		// Past the limit nothing more is kept, so what is kept is
+		// one piece from the start, with a single gap after it.
+		if (held_dropped_ > 0 || held_size_ + size > hold_max_) {
 			held_dropped_ += size;
 			return;
 		}
@@ -126,11 +131,11 @@ void SessionLog::attach_sink(std::unique_ptr<Sink> sink)
 
 void SessionLog::drop()
 {
+	sink_.reset();
 	holding_ = false;
 	held_.clear();
 	held_.shrink_to_fit();
 	held_size_ = 0;
-	redactor_.reset();
 }
 
 void SessionLog::report_problems()

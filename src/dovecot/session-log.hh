@@ -40,7 +40,8 @@ public:
 
 	// Without a sink yet (the login process does not know the user at
 	// first): keep what would be written, at most max bytes, until
-	// attach_sink() writes it out or drop() forgets it.
+	// attach_sink() writes it out or drop() forgets it. attach_sink()
+	// replaces (closes) a sink already there; drop() stops logging.
 	void hold(size_t max) { holding_ = true; hold_max_ = max; }
 	void attach_sink(std::unique_ptr<Sink> sink);
 	void drop();

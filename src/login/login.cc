@@ -74,21 +74,24 @@ struct LoginClientContext {
 	SessionLog *log;		// a reference of our own
 	struct event *event;
 	bool decided;			// logged to a file, or dropped
-	// The user's subdirectory, once selected (for the backend leg).
+	// The user decided about; their subdirectory if selected.
+	std::string *decided_user;
 	std::string *user_dir;
 	// Proxying: the proxy's own input callback; our backend filters.
 	login_proxy_input_callback_t *proxy_input_callback;
 	struct istream *backend_input;
 	struct ostream *backend_output;
-	// submission-login: lib-smtp's callbacks, and our copy of them.
-	const struct smtp_server_callbacks *smtp_callbacks;
-	struct smtp_server_callbacks our_smtp_callbacks;
 };
 
 MODULE_CONTEXT_DEFINE_INIT(login_client_module, &login_module_register);
 
 struct module *login_module;
 LoginConfig *config;
+// submission-login's smtp-server callbacks (one static table for every
+// client) and our copy, with conn_start_tls ours. Process-wide, so a
+// connection that outlives its client never points into freed memory.
+const struct smtp_server_callbacks *smtp_callbacks;
+struct smtp_server_callbacks our_smtp_callbacks;
 int base_fd = -1;
 RedactProtocol protocol;
 
@@ -157,19 +160,26 @@ void start_file(struct client *client, LoginClientContext *ctx,
 	ctx->log->drop();
 }
 
+// On a successful login: the user is known, log or drop. Again if a later
+// login (after the first one failed further on: anvil, master, backend)
+// turns out to be another user's.
 void decide(struct client *client, LoginClientContext *ctx,
 	    const char *const *passdb_fields)
 {
-	if (ctx->decided)
-		return;
-	ctx->decided = true;
 	const char *user = client->virtual_user != nullptr ?
 		client->virtual_user : "";
-	std::vector<std::string> fields;
-	for (; passdb_fields != nullptr && *passdb_fields != nullptr;
-	     passdb_fields++)
-		fields.emplace_back(*passdb_fields);
+	if (ctx->decided_user != nullptr && *ctx->decided_user == user)
+		return;
 	try {
+		delete ctx->decided_user;
+		ctx->decided_user = new std::string(user);
+		delete ctx->user_dir;
+		ctx->user_dir = nullptr;
+		ctx->decided = true;
+		std::vector<std::string> fields;
+		for (; passdb_fields != nullptr && *passdb_fields != nullptr;
+		     passdb_fields++)
+			fields.emplace_back(*passdb_fields);
 		if (login_user_selected(*config, user, fields)) {
 			ctx->user_dir = new std::string(login_user_dir(user));
 			start_file(client, ctx, *ctx->user_dir);
@@ -194,10 +204,10 @@ void login_proxy_input(struct client *client)
 	    head->server_input != ctx->backend_input &&
 	    head->server_input == login_proxy_get_istream(client->login_proxy) &&
 	    head->server_output == login_proxy_get_ostream(client->login_proxy)) {
-		std::string peer = std::string(head->host) + ":" +
-			std::to_string(head->port);
 		std::unique_ptr<Sink> sink;
 		try {
+			std::string peer = std::string(head->host) + ":" +
+				std::to_string(head->port);
 			sink = open_file(client, ctx, *ctx->user_dir, peer);
 		} catch (const std::bad_alloc &) {
 			i_fatal_status(FATAL_OUTOFMEM,
@@ -230,9 +240,11 @@ void login_proxy_input(struct client *client)
 void watch_backend(struct client *client, LoginClientContext *ctx)
 {
 	auto *head = reinterpret_cast<LoginProxyHead *>(client->login_proxy);
-	if (head->client != client || head->host == nullptr ||
-	    strcmp(head->host, login_proxy_get_host(client->login_proxy)) != 0 ||
-	    head->port != login_proxy_get_port(client->login_proxy) ||
+	struct login_proxy *proxy = client->login_proxy;
+	if (head->client != client ||
+	    head->host != login_proxy_get_host(proxy) ||
+	    head->port != login_proxy_get_port(proxy) ||
+	    head->ssl_flags != login_proxy_get_ssl_flags(proxy) ||
 	    head->input_callback == nullptr) {
 		e_error(ctx->event, "unexpected login proxy layout: "
 			"not logging the backend leg");
@@ -249,23 +261,17 @@ void watch_backend(struct client *client, LoginClientContext *ctx)
 	head->input_callback = login_proxy_input;
 }
 
-// Successful login of a user that stays local (not for proxies).
-bool login_sasl_check_login(struct client *client)
-{
-	LoginClientContext *ctx = context_of(client);
-	decide(client, ctx, client->auth_passdb_args);
-	return ctx->module_ctx.super.sasl_check_login == nullptr ||
-		ctx->module_ctx.super.sasl_check_login(client);
-}
-
-// Successful login of a proxied user (and the local one's, decided).
+// The login succeeded for good: handed to the post-login process, or
+// proxied (the backend is not connected yet).
 void login_auth_result(struct client *client, enum client_auth_result result,
 		       const struct client_auth_reply *reply, const char *text)
 {
 	LoginClientContext *ctx = context_of(client);
 	if (result == CLIENT_AUTH_RESULT_SUCCESS) {
-		decide(client, ctx, reply != nullptr ? reply->all_fields :
-		       nullptr);
+		// A local login's reply no longer has the passdb fields.
+		decide(client, ctx, reply != nullptr &&
+		       reply->all_fields != nullptr ? reply->all_fields :
+		       client->auth_passdb_args);
 		if (client->login_proxy != nullptr && ctx->user_dir != nullptr)
 			watch_backend(client, ctx);
 	}
@@ -290,8 +296,7 @@ int login_smtp_start_tls(void *conn_ctx, struct istream **input_r,
 {
 	auto *client = static_cast<struct client *>(conn_ctx);
 	LoginClientContext *ctx = context_of(client);
-	int ret = ctx->smtp_callbacks->conn_start_tls(conn_ctx, input_r,
-						      output_r);
+	int ret = smtp_callbacks->conn_start_tls(conn_ctx, input_r, output_r);
 	if (ret < 0 || *input_r != client->input ||
 	    *output_r != client->output)
 		return ret;
@@ -318,15 +323,18 @@ void login_create(struct client *client, void **other_sets)
 	if (conn == nullptr ||
 	    smtp_server_connection_get_context(conn) != client ||
 	    conn->callbacks == nullptr ||
-	    conn->callbacks->conn_start_tls == nullptr) {
+	    conn->callbacks->conn_start_tls == nullptr ||
+	    (smtp_callbacks != nullptr && conn->callbacks != smtp_callbacks)) {
 		e_error(ctx->event, "unexpected submission-login layout: "
 			"after STARTTLS this session is not logged");
 		return;
 	}
-	ctx->smtp_callbacks = conn->callbacks;
-	ctx->our_smtp_callbacks = *conn->callbacks;
-	ctx->our_smtp_callbacks.conn_start_tls = login_smtp_start_tls;
-	conn->callbacks = &ctx->our_smtp_callbacks;
+	if (smtp_callbacks == nullptr) {
+		smtp_callbacks = conn->callbacks;
+		our_smtp_callbacks = *conn->callbacks;
+		our_smtp_callbacks.conn_start_tls = login_smtp_start_tls;
+	}
+	conn->callbacks = &our_smtp_callbacks;
 }
 
 void login_destroy(struct client *client)
@@ -362,6 +370,8 @@ void login_free(struct client *client)
 	event_unref(&ctx->event);
 	delete ctx->user_dir;
 	ctx->user_dir = nullptr;
+	delete ctx->decided_user;
+	ctx->decided_user = nullptr;
 	if (super_free != nullptr)
 		super_free(client);
 }
@@ -390,7 +400,6 @@ void login_client_allocated(struct client *client)
 		client->vlast = &ctx->module_ctx.super;
 		v->create = login_create;
 		v->starttls = login_starttls;
-		v->sasl_check_login = login_sasl_check_login;
 		v->auth_result = login_auth_result;
 		v->destroy = login_destroy;
 		v->free = login_free;
@@ -403,8 +412,47 @@ void login_client_allocated(struct client *client)
 
 struct login_client_hooks client_hooks = { login_client_allocated };
 
+// A log directory outside the login chroot would be a way out of it for
+// a compromised login process (fchdir() to our fd, then ".."). Refused
+// unless the admin accepts that explicitly.
+bool check_chroot(const std::string &dir)
+{
+	const char *chroot_dir = getenv("RESTRICT_CHROOT");
+	if (chroot_dir == nullptr || chroot_dir[0] == '\0')
+		return true;
+	std::string root = chroot_dir;
+	while (root.size() > 1 && root.back() == '/')
+		root.pop_back();
+	if (dir.compare(0, root.size() + 1, root + "/") == 0)
+		return true;
+	const char *allow = getenv("RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT");
+	bool allowed = false;
+	if (allow != nullptr && parse_bool(allow, allowed) && allowed)
+		return true;
+	i_error("rawlog_ext_login: RAWLOG_EXT_LOGIN_DIR=%s is outside the "
+		"login chroot %s; an open directory there would let a "
+		"compromised login process leave its chroot: not logging (put "
+		"it below the chroot, e.g. with a bind mount, or set "
+		"RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT=yes to accept that)",
+		dir.c_str(), root.c_str());
+	return false;
+}
+
 bool init_config()
 {
+	if (strcmp(login_binary->protocol, "imap") == 0)
+		protocol = RedactProtocol::imap;
+	else if (strcmp(login_binary->protocol, "pop3") == 0)
+		protocol = RedactProtocol::pop3;
+	else if (strcmp(login_binary->protocol, "submission") == 0)
+		protocol = RedactProtocol::smtp;
+	else {
+		// Its credentials would not be recognised (managesieve,
+		// imap-urlauth): never log them in clear.
+		i_info("rawlog_ext_login: %s is not supported: not logging",
+		       login_binary->process_name);
+		return false;
+	}
 	config = new LoginConfig();
 	std::string error;
 	if (!login_config_parse([](const char *name) {
@@ -420,20 +468,16 @@ bool init_config()
 			"not logging", error.c_str());
 		return false;
 	}
-	// As root, before the chroot: later only this fd leads there.
-	base_fd = open_log_dir(config->settings.dir,
-			       config->settings.autocreate);
+	if (!check_chroot(config->settings.dir))
+		return false;
+	// As root, before the chroot: later only this fd leads there. Not
+	// created here: it must belong to the login user, not to root.
+	base_fd = open_log_dir(config->settings.dir, false);
 	if (base_fd == -1) {
 		i_error("rawlog_ext_login: open(%s) failed: %m: not logging",
 			config->settings.dir.c_str());
 		return false;
 	}
-	if (strcmp(login_binary->protocol, "imap") == 0)
-		protocol = RedactProtocol::imap;
-	else if (strcmp(login_binary->protocol, "pop3") == 0)
-		protocol = RedactProtocol::pop3;
-	else
-		protocol = RedactProtocol::smtp;
 	return true;
 }
 

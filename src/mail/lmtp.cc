@@ -19,6 +19,7 @@ DOVECOT_EXTERN_C_BEGIN
 #include "var-expand.h"
 #include "lmtp-common.h"
 #include "lmtp-recipient.h"
+#include "smtp-address.h"
 #include "smtp-command-parser.h"
 #include "smtp-server-private.h"
 DOVECOT_EXTERN_C_END
@@ -54,6 +55,8 @@ public:
 		} catch (const std::bad_alloc &) {
 			i_fatal_status(FATAL_OUTOFMEM,
 				       "rawlog_ext: out of memory");
+		} catch (...) {
+			i_panic("rawlog_ext: unexpected exception");
 		}
 		if (direction == Direction::out && ctx != nullptr &&
 		    splitter.take_tls_started())
@@ -107,14 +110,22 @@ MODULE_CONTEXT_DEFINE_INIT(lmtp_client_module, &lmtp_module_register);
 
 lmtp_client_created_func_t *next_hook_client_created;
 
-// STARTTLS: lib-smtp drops our filters and stacks TLS on the socket
-// streams right after this reply is flushed. Our filters go back on top,
-// above TLS, once that is done (the next ioloop run, long before the
-// handshake can finish); bytes until then are TLS records, not logged.
+// STARTTLS: lib-smtp stacks TLS on its connection's streams (ours) once
+// this reply is flushed. Our filters go back on top, above TLS, once that
+// is done (the next ioloop run, long before the handshake can finish);
+// the bytes until then are TLS records: logging is paused meanwhile.
 void tls_restack(LmtpClientContext *ctx)
 {
 	timeout_remove(&ctx->to_tls);
 	struct smtp_server_connection *conn = ctx->client->conn;
+	if (conn->disconnected || conn->conn.input == nullptr ||
+	    conn->conn.output == nullptr)
+		return;	// going away: nothing more to log
+	if (conn->ssl_iostream == nullptr) {
+		// The 220 is not all out yet: TLS comes once it is.
+		ctx->to_tls = timeout_add_short(10, tls_restack, ctx);
+		return;
+	}
 	ctx->client_log->sync();
 	smtp_command_parser_set_stream(conn->smtp_parser, conn->conn.input);
 	smtp_server_connection_input_halt(conn);
@@ -137,6 +148,41 @@ void report_splitter_problem(LmtpClientContext *ctx)
 			"this connection: %s", problem.c_str());
 }
 
+// Opens the recipient's log (as the recipient: their settings, their
+// file ownership) and gives it its part of the connection.
+void log_delivery(LmtpClientContext *ctx, struct lmtp_recipient *lrcpt,
+		  struct mail_user *user)
+{
+	const char *dir = mail_user_plugin_getenv(user, "rawlog_ext_dir");
+	bool wanted = dir != nullptr && dir[0] != '\0';
+	std::string address = smtp_address_encode(lrcpt->rcpt->path);
+	std::string error;
+	// First whether the part can be found, so no file is made in vain.
+	if (!ctx->tap->splitter.can_attach(lrcpt->rcpt->index, address,
+					   error)) {
+		report_splitter_problem(ctx);
+		if (wanted) {
+			struct event *event = log_event_create(user->event);
+			e_error(event, "delivery not logged: %s",
+				error.c_str());
+			event_unref(&event);
+		}
+		return;
+	}
+	SessionLog *user_log = session_log_open(user);
+	if (user_log == nullptr)
+		return;
+	// The splitter owns it from here (and frees it on failure).
+	struct event *event = user_log->event();
+	event_ref(event);
+	if (!ctx->tap->splitter.attach(lrcpt->rcpt->index, address,
+				       std::unique_ptr<RecipientLog>(
+					       new UserDeliveryLog(user_log)),
+				       error))
+		e_error(event, "delivery not logged: %s", error.c_str());
+	event_unref(&event);
+}
+
 int lmtp_local_deliver(struct client *client, struct lmtp_recipient *lrcpt,
 		       struct smtp_server_cmd_ctx *cmd,
 		       struct smtp_server_transaction *trans,
@@ -145,30 +191,26 @@ int lmtp_local_deliver(struct client *client, struct lmtp_recipient *lrcpt,
 	auto *ctx = module_context<LmtpClientContext>(client,
 						       lmtp_client_module);
 	if (ctx->recipients) {
-		// As the recipient: their settings, their file ownership.
-		SessionLog *user_log = session_log_open(lldctx->rcpt_user);
-		if (user_log != nullptr) {
-			std::string error;
-			bool attached = false;
-			try {
-				attached = ctx->tap->splitter.attach(
-					lrcpt->rcpt->index,
-					std::unique_ptr<RecipientLog>(
-						new UserDeliveryLog(user_log)),
-					error);
-			} catch (const std::bad_alloc &) {
-				i_fatal_status(FATAL_OUTOFMEM,
-					       "rawlog_ext: out of memory");
-			}
-			if (!attached) {
-				report_splitter_problem(ctx);
-				e_error(user_log->event(), "delivery not "
-					"logged: %s", error.c_str());
-			}
+		try {
+			log_delivery(ctx, lrcpt, lldctx->rcpt_user);
+		} catch (const std::bad_alloc &) {
+			i_fatal_status(FATAL_OUTOFMEM,
+				       "rawlog_ext: out of memory");
 		}
 	}
 	return ctx->module_ctx.super.local_deliver(client, lrcpt, cmd, trans,
 						   lldctx);
+}
+
+// Each transaction has a proxy (and an smtp_client) of its own, freed
+// with it: stop watching before its memory can be reused.
+void lmtp_trans_free(struct client *client,
+		     struct smtp_server_transaction *trans)
+{
+	auto *ctx = module_context<LmtpClientContext>(client,
+						       lmtp_client_module);
+	smtp_leg_unwatch(ctx);
+	ctx->module_ctx.super.trans_free(client, trans);
 }
 
 void lmtp_client_destroy(struct client *client)
@@ -254,13 +296,13 @@ std::unique_ptr<Sink> open_connection_sink(struct client *client,
 void proxy_connected(struct smtp_client_connection *conn, void *context)
 {
 	auto *ctx = static_cast<LmtpClientContext *>(context);
-	if (conn->ssl_mode != SMTP_CLIENT_SSL_MODE_NONE) {
-		e_warning(ctx->event, "not logging the proxy leg to %s: "
-			  "TLS to the backend is not supported",
-			  smtp_leg_peer(conn).c_str());
-		return;
-	}
 	try {
+		if (conn->ssl_mode != SMTP_CLIENT_SSL_MODE_NONE) {
+			e_warning(ctx->event, "not logging the proxy leg to "
+				  "%s: TLS to the backend is not supported",
+				  smtp_leg_peer(conn).c_str());
+			return;
+		}
 		std::unique_ptr<Sink> sink = open_connection_sink(
 			ctx->client, *ctx->settings, "lmtp-proxy",
 			smtp_leg_peer(conn), ctx->event);
@@ -285,7 +327,8 @@ int lmtp_cmd_rcpt(struct client *client, struct smtp_server_cmd_ctx *cmd,
 	    ctx->proxy_layout_unknown)
 		return ret;
 	auto *head = reinterpret_cast<LmtpProxyHead *>(client->proxy);
-	if (head->client != client || head->lmtp_client == nullptr) {
+	if (head->client != client || head->lmtp_client == nullptr ||
+	    head->trans != smtp_server_connection_get_transaction(client->conn)) {
 		ctx->proxy_layout_unknown = true;
 		e_error(ctx->event, "not logging proxy legs: "
 			"unexpected lmtp proxy state");
@@ -356,12 +399,14 @@ void lmtp_client_created(struct client **clientp)
 		log->ref();
 		struct connection *conn = &client->conn->conn;
 		ctx->client_log = new ClientLog(log, &conn->input,
-						&conn->output, nullptr,
-						nullptr);
+						&conn->output,
+						smtp_parser_follows_input,
+						client->conn);
 		ctx->module_ctx.super = client->v;
 		client->v.destroy = lmtp_client_destroy;
 		client->v.local_deliver = lmtp_local_deliver;
 		client->v.cmd_rcpt = lmtp_cmd_rcpt;
+		client->v.trans_free = lmtp_trans_free;
 		MODULE_CONTEXT_SET(client, lmtp_client_module, ctx);
 	}
 	event_unref(&event);

@@ -2,6 +2,11 @@
 
 #include <vector>
 
+DOVECOT_EXTERN_C_BEGIN
+#include "smtp-command-parser.h"
+#include "smtp-server-private.h"
+DOVECOT_EXTERN_C_END
+
 namespace rawlog_ext {
 
 namespace {
@@ -24,7 +29,13 @@ void leg_client_connected(struct connection *conn, bool success)
 		auto *sconn = reinterpret_cast<struct smtp_client_connection *>(
 			conn);
 		// A callback may unwatch: walk a copy.
-		std::vector<Watch> current = watches;
+		std::vector<Watch> current;
+		try {
+			current = watches;
+		} catch (const std::bad_alloc &) {
+			i_fatal_status(FATAL_OUTOFMEM,
+				       "rawlog_ext: out of memory");
+		}
 		for (const Watch &watch : current) {
 			if (watch.client == sconn->client &&
 			    (watch.conn == nullptr || watch.conn == sconn))
@@ -55,7 +66,11 @@ bool smtp_leg_watch(struct smtp_client *client,
 		if (c->v.client_connected == lib_client_connected)
 			c->v.client_connected = leg_client_connected;
 	}
-	watches.push_back(Watch{client, conn, connected, context});
+	try {
+		watches.push_back(Watch{client, conn, connected, context});
+	} catch (const std::bad_alloc &) {
+		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
+	}
 	return true;
 }
 
@@ -78,6 +93,14 @@ void smtp_leg_wrap(struct smtp_client_connection *sconn, SessionLog *log)
 	struct ostream *output = ostream_create_logging(conn->output, log);
 	o_stream_unref(&conn->output);
 	conn->output = output;
+}
+
+void smtp_parser_follows_input(void *context)
+{
+	auto *conn = static_cast<struct smtp_server_connection *>(context);
+	if (conn->smtp_parser != nullptr)
+		smtp_command_parser_set_stream(conn->smtp_parser,
+					       conn->conn.input);
 }
 
 std::string smtp_leg_peer(const struct smtp_client_connection *conn)

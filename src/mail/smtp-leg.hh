@@ -13,6 +13,7 @@ DOVECOT_EXTERN_C_BEGIN
 #include "smtp-client.h"
 #include "smtp-client-connection.h"
 #include "smtp-client-private.h"
+#include "smtp-server.h"
 DOVECOT_EXTERN_C_END
 
 namespace rawlog_ext {
@@ -32,6 +33,12 @@ void smtp_leg_unwatch(void *context);
 // Puts log's filters on the connection's streams (they take their own
 // references on log).
 void smtp_leg_wrap(struct smtp_client_connection *conn, SessionLog *log);
+
+// For a ClientLog on an smtp-server connection (context: the connection):
+// after logging moved above what lib-smtp stacked on the input (its own
+// rawlog: lmtp_rawlog_dir, rawlog_dir), the command parser must read from
+// the top again.
+void smtp_parser_follows_input(void *context);
 
 // "host:port" of the far end, for file names.
 std::string smtp_leg_peer(const struct smtp_client_connection *conn);

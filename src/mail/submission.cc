@@ -53,19 +53,35 @@ void submission_client_destroy(struct client *client)
 void relay_connected(struct smtp_client_connection *conn, void *context)
 {
 	auto *ctx = static_cast<SubmissionClientContext *>(context);
-	if (conn->ssl_mode != SMTP_CLIENT_SSL_MODE_NONE) {
-		// Our filters would sit below TLS and record ciphertext.
-		struct event *event = log_event_create(ctx->user->event);
-		e_warning(event, "not logging the relay leg: TLS to the relay "
-			  "(submission_relay_ssl) is not supported");
-		event_unref(&event);
-		return;
-	}
-	Leg leg{"submission-relay", smtp_leg_peer(conn), RedactProtocol::smtp};
-	SessionLog *log = session_log_open(ctx->user, &leg);
-	if (log != nullptr) {
-		smtp_leg_wrap(conn, log);
-		SessionLog::unref(&log);
+	try {
+		if (conn->ssl_mode != SMTP_CLIENT_SSL_MODE_NONE) {
+			// Our filters would sit below TLS and record
+			// ciphertext. Said only where the leg would be logged.
+			Settings settings;
+			std::string error;
+			if (settings_parse([ctx](const char *name) {
+					return mail_user_plugin_getenv(
+						ctx->user, name);
+				}, settings, error) &&
+			    !settings.dir.empty() && settings.relay) {
+				struct event *event =
+					log_event_create(ctx->user->event);
+				e_warning(event, "not logging the relay leg: TLS "
+					  "to the relay (submission_relay_ssl) "
+					  "is not supported");
+				event_unref(&event);
+			}
+			return;
+		}
+		Leg leg{"submission-relay", smtp_leg_peer(conn),
+			RedactProtocol::smtp};
+		SessionLog *log = session_log_open(ctx->user, &leg);
+		if (log != nullptr) {
+			smtp_leg_wrap(conn, log);
+			SessionLog::unref(&log);
+		}
+	} catch (const std::bad_alloc &) {
+		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
 	}
 }
 
@@ -79,8 +95,9 @@ void submission_client_created(struct client **clientp)
 		if (log != nullptr) {
 			struct connection *conn = &client->conn->conn;
 			ctx->log = new ClientLog(log, &conn->input,
-						 &conn->output, nullptr,
-						 nullptr);
+						 &conn->output,
+						 smtp_parser_follows_input,
+						 client->conn);
 		}
 		if (client->backend_default_relay != nullptr) {
 			struct smtp_client_connection *relay =

@@ -413,3 +413,23 @@ def test_starttls_connection_log_is_plaintext(dovecot_factory, lmtp_dirs):
     alice_in, alice_out = only_log(users["alice"])
     assert alice_in == b"MAIL FROM:<s@example.com>\r\nRCPT TO:<alice>\r\nDATA\r\n" + body
     assert alice_out.endswith(final)
+
+
+def test_alongside_core_lmtp_rawlog_dir(dovecot_factory, lmtp_dirs):
+    """Dovecot's own lmtp_rawlog_dir stacks its rawlog on the connection's
+    input before the greeting: logging moves above it and the command
+    parser follows."""
+    conn, users = lmtp_dirs
+    core = conn.parent / "core"
+    core.mkdir(mode=0o700)
+    dc = make_lmtp(dovecot_factory, lmtp_dirs,
+                   extra_conf=f"protocol lmtp {{\n  lmtp_rawlog_dir = {core}\n}}\n")
+    body = b"Subject: both\r\n\r\nhi\r\n.\r\n"
+    c, final = deliver(dc.lmtp_port, ["alice"], body)
+    assert final[0].startswith(b"250 ")
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    conn_in, conn_out = only_log(conn)
+    assert conn_in == bytes(c.sent) and conn_out == bytes(c.received)
+    alice_in, _ = only_log(users["alice"])
+    assert alice_in.endswith(body)
+    assert any(p.suffix == ".in" and p.stat().st_size > 0 for p in core.iterdir())

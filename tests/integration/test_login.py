@@ -30,7 +30,9 @@ def login_dir():
 
 
 def make(dovecot_factory, login_dir, env=None, users=None, **kwargs):
-    login_env = {"RAWLOG_EXT_LOGIN_DIR": str(login_dir)}
+    # The test's directory is outside the login chroot ($base_dir/login).
+    login_env = {"RAWLOG_EXT_LOGIN_DIR": str(login_dir),
+                 "RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT": "yes"}
     login_env.update(env or {})
     kwargs.setdefault("protocols", ("imap", "pop3", "submission"))
     return dovecot_factory(
@@ -347,3 +349,39 @@ def test_smtp_auth_login_continuations(dovecot_factory, login_dir):
     name, (got_in, got_out) = only_session(login_dir)
     assert got_in == b"EHLO client.test\r\nAUTH LOGIN\r\n***\r\n***\r\n"
     assert_no_secret(login_dir)
+
+
+def test_dir_outside_chroot_is_refused_by_default(dovecot_factory, login_dir):
+    """An fd to a directory outside the chroot would be a way out of it."""
+    dc = make(dovecot_factory, login_dir, protocols=("imap",),
+              env={"RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT": ""})
+    c = RawClient(dc.imap_port)
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    assert b"b OK" in c.imap("b", f"LOGIN alice {SECRET}".encode())
+    c.imap("c", b"LOGOUT")
+    dc.wait_log(r"imap\(alice\).*Disconnected")
+    assert log_files(login_dir) == []
+    errors = [l for l in dc.log().splitlines() if "rawlog_ext_login" in l]
+    assert errors and all("outside the login chroot" in l for l in errors), errors
+
+
+def test_dir_inside_chroot(dovecot_factory, login_dir):
+    """Below $base_dir/login (where the login processes are chrooted) it
+    needs no opt-in."""
+    dc = make(dovecot_factory, login_dir, protocols=("imap",),
+              env={"RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT": ""}, start=False)
+    inside = dc.base / "run" / "login" / "rawlog"
+    inside.mkdir(parents=True)
+    login_user = pwd.getpwnam("dovenull")
+    os.chown(inside, login_user.pw_uid, login_user.pw_gid)
+    inside.chmod(0o700)
+    dc.conf_path.write_text(dc.conf_text().replace(
+        f"RAWLOG_EXT_LOGIN_DIR={login_dir}", f"RAWLOG_EXT_LOGIN_DIR={inside}"))
+    dc.start()
+    c = RawClient(dc.imap_port)
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    c.imap("b", f"LOGIN alice {SECRET}".encode())
+    c.imap("c", b"LOGOUT")
+    dc.wait_log(r"imap\(alice\).*Disconnected")
+    assert [p.parent.name for p in log_files(inside)] == ["alice", "alice"]
+    assert "outside the login chroot" not in dc.log()

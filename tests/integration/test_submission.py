@@ -181,3 +181,28 @@ def test_relay_credentials_kept_without_redact(dovecot_factory, rawlog_dir):
                                        {"rawlog_ext_redact": "no"})
     assert logged == sent
     assert re.search(rb"^AUTH PLAIN \S+\r\n", logged, re.M)
+
+
+def test_alongside_core_rawlog_dir(dovecot_factory, rawlog_dir):
+    """With Dovecot's own rawlog_dir on top of ours, the session is still
+    logged completely (the command parser follows our filter)."""
+    core = rawlog_dir / "core"
+    core.mkdir()
+    import os
+    os.chown(core, 65534, 65534)
+    dc = dovecot_factory(mail_plugins="$mail_plugins rawlog_ext",
+                         protocols=("submission",), users=[User("alice")],
+                         plugin={"rawlog_ext_dir": str(rawlog_dir)},
+                         extra_conf=f"protocol submission {{\n  rawlog_dir = {core}\n}}\n")
+    relay = SmtpSink(dc.relay_port)
+    try:
+        c = submit(dc.submission_port, b"Subject: x\r\n\r\ny\r\n")
+    finally:
+        dc.wait_log(r"submission\(alice\).*Disconnected")
+        relay.close()
+    files = session_files(rawlog_dir, "submission")
+    got_in = strip_timestamps(files[".in"].read_bytes())
+    sent = bytes(c.sent)
+    assert sent.endswith(got_in) and got_in.startswith(b"MAIL FROM:"), got_in
+    assert got_in.endswith(b"QUIT\r\n")
+    assert any(p.suffix == ".in" for p in core.iterdir())

@@ -64,18 +64,22 @@ private:
 // One step of a scripted connection.
 struct Step {
 	enum Kind { client, server, attach } kind;
-	std::string bytes;
+	std::string bytes;	// attach: the recipient's address
 	unsigned int rcpt = 0;
 };
 
 Step C(const std::string &s) { return Step{Step::client, s}; }
 Step S(const std::string &s) { return Step{Step::server, s}; }
-Step A(unsigned int rcpt) { return Step{Step::attach, "", rcpt}; }
+Step A(unsigned int rcpt, const std::string &address)
+{
+	return Step{Step::attach, address, rcpt};
+}
 
 const struct timeval tv0 = {0, 0};
 
 // Runs the script, feeding each byte string in pieces of at most chunk
-// bytes (0 = whole). Returns the recipients' logs by index.
+// bytes (0 = whole). Returns the recipients' logs by index (the n-th log
+// of the same index at index + 100 * n).
 std::map<unsigned int, Recorded>
 run(const std::vector<Step> &steps, size_t chunk = 0,
     LmtpSplitter *splitter_r = nullptr)
@@ -86,8 +90,11 @@ run(const std::vector<Step> &steps, size_t chunk = 0,
 	for (const Step &step : steps) {
 		if (step.kind == Step::attach) {
 			std::string error;
-			if (!splitter.attach(step.rcpt, std::unique_ptr<RecipientLog>(
-					new TestLog(logs[step.rcpt])), error))
+			unsigned int key = step.rcpt;
+			while (logs.count(key) > 0)
+				key += 100;
+			if (!splitter.attach(step.rcpt, step.bytes, std::unique_ptr<RecipientLog>(
+					new TestLog(logs[key])), error))
 				fail_msg("attach(%u): %s", step.rcpt, error.c_str());
 			continue;
 		}
@@ -135,7 +142,7 @@ void test_one_recipient(void **)
 		C("MAIL FROM:<s@x>\r\n"), S("250 2.1.0 OK\r\n"),
 		C("RCPT TO:<alice@x>\r\n"), S("250 2.1.5 OK\r\n"),
 		C("DATA\r\n"), S("354 OK\r\n"),
-		C(body), A(0),
+		C(body), A(0, "alice@x"),
 		S("250 2.0.0 <alice@x> abc Saved\r\n"),
 		C("QUIT\r\n"), S("221 2.0.0 Bye\r\n"),
 	});
@@ -162,7 +169,7 @@ void test_pipelined_mixed_recipients(void **)
 		S("250 2.1.0 OK\r\n250 2.1.5 OK\r\n"
 		  "550 5.1.1 <nobody@x> User doesn't exist\r\n"
 		  "250 2.1.5 OK\r\n354 OK\r\n"),
-		C(body + "QUIT\r\n"), A(0), A(1),
+		C(body + "QUIT\r\n"), A(0, "alice@x"), A(1, "bob@x"),
 		S("250 2.0.0 <alice@x> Saved\r\n250 2.0.0 <bob@x> Saved\r\n"
 		  "221 Bye\r\n"),
 	});
@@ -193,7 +200,7 @@ void test_rset_and_two_transactions(void **)
 		C("RSET\r\n"), S("250 2.0.0 OK\r\n"),
 		C("MAIL FROM:<b@x>\r\n"), S("250 OK\r\n"),
 		C("RCPT TO:<alice@x>\r\n"), S("250 OK\r\n"),
-		C("DATA\r\n"), S("354 OK\r\n"), C("one\r\n.\r\n"), A(0),
+		C("DATA\r\n"), S("354 OK\r\n"), C("one\r\n.\r\n"), A(0, "alice@x"),
 		S("250 first\r\n"),
 	});
 	expect_bytes(logs[0].in, "MAIL FROM:<b@x>\r\nRCPT TO:<alice@x>\r\n"
@@ -206,7 +213,7 @@ void test_rset_and_two_transactions(void **)
 		S("250 OK\r\n250 OK\r\n354 OK\r\n"),
 		// The next transaction pipelined right behind the data.
 		C("one\r\n.\r\nMAIL FROM:<b@x>\r\nRCPT TO:<alice@x>\r\nDATA\r\n"),
-		A(0), S("250 first\r\n250 OK\r\n250 OK\r\n354 OK\r\n"),
+		A(0, "alice@x"), S("250 first\r\n250 OK\r\n250 OK\r\n354 OK\r\n"),
 	});
 	expect_bytes(second[0].in, "MAIL FROM:<a@x>\r\nRCPT TO:<alice@x>\r\n"
 		     "DATA\r\none\r\n.\r\n");
@@ -221,7 +228,7 @@ void test_bdat_chunks(void **)
 		C("MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
 		  "BDAT 5\r\nab\r\nc"),
 		S("250 OK\r\n250 OK\r\n250 2.0.0 5 bytes\r\n"),
-		C("bdat 0 last\r\n"), A(0),
+		C("bdat 0 last\r\n"), A(0, "alice@x"),
 		S("250 2.0.0 <alice@x> Saved\r\n"),
 	});
 	expect_bytes(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
@@ -241,7 +248,7 @@ void test_refused_data_then_commands(void **)
 		  "554 5.5.1 No valid recipients\r\n"),
 		C("MAIL FROM:<s@x>\r\n"), S("250 OK\r\n"),
 		C("RCPT TO:<alice@x>\r\nDATA\r\n"), S("250 OK\r\n354 OK\r\n"),
-		C(".\r\n"), A(0), S("250 saved\r\n"),
+		C(".\r\n"), A(0, "alice@x"), S("250 saved\r\n"),
 	}, 0, &splitter);
 	expect_bytes(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
 		     "DATA\r\n.\r\n");
@@ -260,7 +267,7 @@ void test_large_message(void **)
 		S(greeting),
 		C("MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\nDATA\r\n"),
 		S("250 OK\r\n250 OK\r\n354 OK\r\n"),
-		C(body), A(0), S("250 saved\r\n"),
+		C(body), A(0, "alice@x"), S("250 saved\r\n"),
 	}, 4096);
 	expect_bytes(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
 		     "DATA\r\n" + body);
@@ -273,7 +280,7 @@ void test_attach_after_reply(void **)
 		S(greeting),
 		C("MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n"),
 		S("250 OK\r\n250 OK\r\n250 OK\r\n354 OK\r\n"),
-		C("x\r\n.\r\n"), A(0), S("250 a saved\r\n"), A(1),
+		C("x\r\n.\r\n"), A(0, "a@x"), S("250 a saved\r\n"), A(1, "b@x"),
 		S("250 b saved\r\n"),
 	});
 	expect_bytes(logs[0].out, "250 OK\r\n250 OK\r\n354 OK\r\n250 a saved\r\n");
@@ -285,7 +292,7 @@ void test_attach_refused(void **)
 	LmtpSplitter splitter("/tmp");
 	Recorded rec;
 	std::string error;
-	assert_false(splitter.attach(0, std::unique_ptr<RecipientLog>(
+	assert_false(splitter.attach(0, "a@x", std::unique_ptr<RecipientLog>(
 		new TestLog(rec)), error));
 	assert_true(rec.closed);
 	assert_true(error.find("no message data") != std::string::npos);
@@ -296,7 +303,7 @@ void test_attach_refused(void **)
 		S("250 OK\r\n250 OK\r\n354 OK\r\n"), C(".\r\n"),
 	}, 0, &splitter);
 	Recorded rec2;
-	assert_false(splitter.attach(1, std::unique_ptr<RecipientLog>(
+	assert_false(splitter.attach(1, "a@x", std::unique_ptr<RecipientLog>(
 		new TestLog(rec2)), error));
 	assert_true(error.find("recipient 1 not seen") != std::string::npos);
 }
@@ -336,7 +343,7 @@ void test_starttls(void **)
 	// Plaintext again after the handshake: a delivery as usual.
 	logs = run({
 		C("LHLO c\r\nMAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nDATA\r\n"),
-		S("250 mx\r\n250 OK\r\n250 OK\r\n354 OK\r\n"), C(".\r\n"), A(0),
+		S("250 mx\r\n250 OK\r\n250 OK\r\n354 OK\r\n"), C(".\r\n"), A(0, "a@x"),
 		S("250 saved\r\n"),
 	}, 0, &splitter);
 	expect_bytes(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nDATA\r\n.\r\n");
@@ -356,9 +363,64 @@ void test_without_data(void **)
 	assert_true(splitter.take_tls_started());
 	Recorded rec;
 	std::string error;
-	assert_false(splitter.attach(0, std::unique_ptr<RecipientLog>(
+	assert_false(splitter.attach(0, "a@x", std::unique_ptr<RecipientLog>(
 		new TestLog(rec)), error));
 	assert_true(error.find("off") != std::string::npos);
+}
+
+// A refused nested MAIL: the RCPT behind it joined the open transaction,
+// not the refused one. Stop, never put bob into alice's log.
+void test_nested_mail_refused_gives_up(void **)
+{
+	LmtpSplitter splitter("/tmp");
+	run({
+		S(greeting),
+		C("MAIL FROM:<a@x>\r\nRCPT TO:<alice@x>\r\nMAIL FROM:<b@x>\r\n"
+		  "RCPT TO:<bob@x>\r\nDATA\r\n"),
+		S("250 OK\r\n250 OK\r\n503 5.5.0 MAIL already given\r\n"
+		  "250 OK\r\n354 OK\r\n"),
+		C("x\r\n.\r\n"),
+	}, 0, &splitter);
+	assert_true(splitter.broken());
+	std::string error;
+	assert_false(splitter.can_attach(0, "alice@x", error));
+	assert_false(splitter.can_attach(1, "bob@x", error));
+}
+
+// Two transactions pipelined behind BDAT ... LAST: each recipient gets
+// its own transaction's part.
+void test_pipelined_bdat_transactions(void **)
+{
+	auto logs = run_all_chunkings({
+		S(greeting),
+		C("MAIL FROM:<a@x>\r\nRCPT TO:<alice@x>\r\nBDAT 3 LAST\r\nabc"
+		  "MAIL FROM:<b@x>\r\nRCPT TO:<bob@x>\r\nBDAT 2 LAST\r\nde"),
+		S("250 OK\r\n250 OK\r\n"), A(0, "alice@x"),
+		S("250 alice saved\r\n250 OK\r\n250 OK\r\n"), A(0, "bob@x"),
+		S("250 bob saved\r\n"),
+	});
+	expect_bytes(logs[0].in, "MAIL FROM:<a@x>\r\nRCPT TO:<alice@x>\r\n"
+		     "BDAT 3 LAST\r\nabc");
+	expect_bytes(logs[0].out, "250 OK\r\n250 OK\r\n250 alice saved\r\n");
+	assert_true(logs[0].closed);
+	expect_bytes(logs[100].in, "MAIL FROM:<b@x>\r\nRCPT TO:<bob@x>\r\n"
+		     "BDAT 2 LAST\r\nde");
+	expect_bytes(logs[100].out, "250 OK\r\n250 OK\r\n250 bob saved\r\n");
+}
+
+// The recipient at that index must be the one Dovecot delivers to.
+void test_attach_checks_the_address(void **)
+{
+	LmtpSplitter splitter("/tmp");
+	run({
+		S(greeting), C("MAIL FROM:<s@x>\r\nRCPT TO:<Alice@X>\r\nDATA\r\n"),
+		S("250 OK\r\n250 OK\r\n354 OK\r\n"), C(".\r\n"),
+	}, 0, &splitter);
+	std::string error;
+	assert_false(splitter.can_attach(0, "malice@x", error));
+	assert_true(error.find("is not malice@x") != std::string::npos);
+	assert_false(splitter.can_attach(0, "lice@x", error));
+	assert_true(splitter.can_attach(0, "alice@x", error));
 }
 
 void test_spool_memory_then_file(void **)
@@ -401,6 +463,9 @@ int main(void)
 		cmocka_unit_test(test_overlong_line_breaks_once),
 		cmocka_unit_test(test_starttls),
 		cmocka_unit_test(test_without_data),
+		cmocka_unit_test(test_nested_mail_refused_gives_up),
+		cmocka_unit_test(test_pipelined_bdat_transactions),
+		cmocka_unit_test(test_attach_checks_the_address),
 		cmocka_unit_test(test_spool_memory_then_file),
 		cmocka_unit_test(test_spool_failure),
 	};
