@@ -385,3 +385,55 @@ def test_dir_inside_chroot(dovecot_factory, login_dir):
     dc.wait_log(r"imap\(alice\).*Disconnected")
     assert [p.parent.name for p in log_files(inside)] == ["alice", "alice"]
     assert "outside the login chroot" not in dc.log()
+
+
+def test_missing_dir_login_still_works(dovecot_factory, login_dir):
+    dc = make(dovecot_factory, login_dir, protocols=("imap",),
+              env={"RAWLOG_EXT_LOGIN_DIR": str(login_dir / "missing")})
+    c = RawClient(dc.imap_port)
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    assert b"b OK" in c.imap("b", f"LOGIN alice {SECRET}".encode())
+    c.imap("c", b"LOGOUT")
+    dc.wait_log(r"imap\(alice\).*Disconnected")
+    errors = [l for l in dc.log().splitlines() if "rawlog_ext_login" in l]
+    assert errors and "No such file or directory" in errors[0], errors
+
+
+def test_full_filesystem_proxied_session_still_works(dovecot_factory, login_dir):
+    """The log fills its filesystem mid-session: one Error, and the proxied
+    session goes on to the end."""
+    import subprocess
+    login_user = pwd.getpwnam("dovenull")
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o",
+         f"size=16k,mode=0700,uid={login_user.pw_uid},gid={login_user.pw_gid}",
+         "tmpfs", str(login_dir)], capture_output=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
+    try:
+        backend = dovecot_factory(protocols=("imap",),
+                                  users=[User("alice", password=SECRET)])
+        dc = make(dovecot_factory, login_dir, protocols=("imap",),
+                  users=[User("alice", password=SECRET,
+                              extra=f"rawlog_ext=yes proxy=y host=127.0.0.1 "
+                                    f"port={backend.imap_port}")])
+        c = RawClient(dc.imap_port)
+        c.read_until(rb"^\* OK[^\r\n]*\r\n")
+        c.imap("b", f"LOGIN alice {SECRET}".encode())
+        msg = b"Subject: big\r\n\r\n" + b"y" * 78 + b"\r\n"
+        msg = msg * 1000
+        c.send(b"a APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n")
+        c.read_until(rb"^a OK[^\r\n]*\r\n")
+        c.imap("s", b"SELECT INBOX")
+        reply = c.imap("f", b"FETCH 1 BODY.PEEK[]")
+        assert msg in reply
+        c.imap("e", b"LOGOUT")
+        c.read_to_eof()
+        dc.wait_log(r"imap-login: .*Disconnected")
+        errors = [l for l in dc.log().splitlines()
+                  if "rawlog_ext_login" in l and "Error" in l]
+        assert errors and all("No space left on device" in l for l in errors), errors
+        # One per log (the client's and the backend leg), not one per write.
+        assert len(errors) <= 2, errors
+    finally:
+        subprocess.run(["umount", "-l", str(login_dir)], check=False)
