@@ -1,9 +1,73 @@
 #include "login-config.hh"
 #include "naming.hh"
 
+#include <arpa/inet.h>
 #include <cctype>
+#include <cstring>
 
 namespace rawlog_ext {
+
+bool parse_network(const std::string &text, Network &network_r)
+{
+	std::string addr = text;
+	int bits = -1;
+	size_t slash = text.find('/');
+	if (slash != std::string::npos) {
+		addr = text.substr(0, slash);
+		std::string len = text.substr(slash + 1);
+		if (len.empty() || len.size() > 3 ||
+		    len.find_first_not_of("0123456789") != std::string::npos)
+			return false;
+		bits = std::stoi(len);
+	}
+	Network network;
+	memset(network.addr, 0, sizeof(network.addr));
+	if (inet_pton(AF_INET, addr.c_str(), network.addr) == 1) {
+		network.family = AF_INET;
+		if (bits > 32)
+			return false;
+		network.bits = bits < 0 ? 32 : (unsigned int)bits;
+	} else if (inet_pton(AF_INET6, addr.c_str(), network.addr) == 1) {
+		network.family = AF_INET6;
+		if (bits > 128)
+			return false;
+		network.bits = bits < 0 ? 128 : (unsigned int)bits;
+	} else {
+		return false;
+	}
+	network_r = network;
+	return true;
+}
+
+bool network_contains(const Network &network, const std::string &ip)
+{
+	unsigned char addr[16];
+	int family;
+	if (inet_pton(AF_INET, ip.c_str(), addr) == 1) {
+		family = AF_INET;
+	} else if (inet_pton(AF_INET6, ip.c_str(), addr) == 1) {
+		family = AF_INET6;
+		// ::ffff:192.0.2.1 is an IPv4 client.
+		static const unsigned char mapped[12] = {
+			0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+		if (network.family == AF_INET &&
+		    memcmp(addr, mapped, sizeof(mapped)) == 0) {
+			memmove(addr, addr + 12, 4);
+			family = AF_INET;
+		}
+	} else {
+		return false;
+	}
+	if (family != network.family)
+		return false;
+	unsigned int full = network.bits / 8, rest = network.bits % 8;
+	if (memcmp(addr, network.addr, full) != 0)
+		return false;
+	if (rest == 0)
+		return true;
+	unsigned char mask = (unsigned char)(0xff << (8 - rest));
+	return (addr[full] & mask) == (network.addr[full] & mask);
+}
 
 std::string login_env_name(const std::string &setting)
 {
@@ -62,6 +126,29 @@ bool login_config_parse(const Getenv &getenv, LoginConfig &config,
 		}
 	}
 
+	const char *networks = getenv("RAWLOG_EXT_LOGIN_NETWORKS");
+	if (networks != nullptr) {
+		std::string list = networks, item;
+		for (size_t i = 0; i <= list.size(); i++) {
+			if (i < list.size() && list[i] != ',') {
+				item += list[i];
+				continue;
+			}
+			if (item.empty())
+				continue;
+			Network network;
+			if (!parse_network(item, network)) {
+				error_r = "Invalid setting "
+					"RAWLOG_EXT_LOGIN_NETWORKS=" + list +
+					": \"" + item + "\" is not an address "
+					"or a network such as 192.0.2.0/24";
+				return false;
+			}
+			config.networks.push_back(network);
+			item.clear();
+		}
+	}
+
 	const char *hold = getenv("RAWLOG_EXT_LOGIN_HOLD");
 	if (hold != nullptr && hold[0] != '\0' &&
 	    !parse_size(hold, config.hold_max)) {
@@ -73,6 +160,7 @@ bool login_config_parse(const Getenv &getenv, LoginConfig &config,
 }
 
 bool login_user_selected(const LoginConfig &config, const std::string &user,
+			 const std::string &client_ip,
 			 const std::vector<std::string> &passdb_fields)
 {
 	for (const std::string &field : passdb_fields) {
@@ -87,6 +175,10 @@ bool login_user_selected(const LoginConfig &config, const std::string &user,
 		return true;
 	for (const std::string &listed : config.users) {
 		if (listed == user)
+			return true;
+	}
+	for (const Network &network : config.networks) {
+		if (network_contains(network, client_ip))
 			return true;
 	}
 	return false;

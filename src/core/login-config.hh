@@ -18,10 +18,21 @@ enum class LoginSelect {
 	passdb,	// users whose passdb reply has rawlog_ext=yes, or listed
 };
 
+// An address range: 192.0.2.0/24, 2001:db8::/32, or one address.
+struct Network {
+	int family;			// AF_INET or AF_INET6
+	unsigned char addr[16];
+	unsigned int bits;
+};
+bool parse_network(const std::string &text, Network &network_r);
+// ip: an address as text (IPv4, IPv6, or IPv4-mapped IPv6).
+bool network_contains(const Network &network, const std::string &ip);
+
 struct LoginConfig {
 	Settings settings;		// settings.dir: the base directory
 	LoginSelect select = LoginSelect::passdb;
 	std::vector<std::string> users;	// RAWLOG_EXT_LOGIN_USERS
+	std::vector<Network> networks;	// RAWLOG_EXT_LOGIN_NETWORKS
 	// Bytes kept per session until its user is known.
 	uint64_t hold_max = 256 * 1024;
 };
@@ -34,10 +45,12 @@ std::string login_env_name(const std::string &setting);
 bool login_config_parse(const Getenv &getenv, LoginConfig &config,
 			std::string &error_r);
 
-// Whether an authenticated session of user is logged. passdb_fields are
-// the passdb reply's "key=value" fields: rawlog_ext=yes selects the user,
-// rawlog_ext=no deselects it even when listed.
+// Whether an authenticated session of user, from client_ip, is logged.
+// passdb_fields are the passdb reply's "key=value" fields: rawlog_ext=yes
+// selects the user, rawlog_ext=no deselects it even when listed (by name
+// or by network).
 bool login_user_selected(const LoginConfig &config, const std::string &user,
+			 const std::string &client_ip,
 			 const std::vector<std::string> &passdb_fields);
 
 // The per-user subdirectory name: one safe path component.

@@ -180,7 +180,8 @@ void decide(struct client *client, LoginClientContext *ctx,
 		for (; passdb_fields != nullptr && *passdb_fields != nullptr;
 		     passdb_fields++)
 			fields.emplace_back(*passdb_fields);
-		if (login_user_selected(*config, user, fields)) {
+		if (login_user_selected(*config, user, net_ip2addr(&client->ip),
+					fields)) {
 			ctx->user_dir = new std::string(login_user_dir(user));
 			start_file(client, ctx, *ctx->user_dir);
 		} else {

@@ -217,6 +217,20 @@ def test_selection(dovecot_factory, login_dir):
     assert_no_secret(login_dir)
 
 
+def test_selection_by_network(dovecot_factory, login_dir):
+    dc = make(dovecot_factory, login_dir, protocols=("imap",),
+              env={"RAWLOG_EXT_LOGIN_NETWORKS": "192.0.2.0/24,127.0.0.0/8"})
+    c = RawClient(dc.imap_port)
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    c.imap("b", f"LOGIN bob {SECRET}".encode())
+    c.close()
+    dc.wait_log(r"imap\(bob\)")
+    import time
+    time.sleep(0.5)
+    assert sorted(k.split("/")[0] for k in sessions(login_dir)) == ["bob"]
+    assert_no_secret(login_dir)
+
+
 def test_select_all_logs_failed_logins(dovecot_factory, login_dir):
     dc = make(dovecot_factory, login_dir, env={"RAWLOG_EXT_LOGIN_SELECT": "all"})
     c = RawClient(dc.imap_port)

@@ -67,15 +67,50 @@ void test_selection(void **)
 {
 	LoginConfig config;
 	config.users = { "listed" };
-	assert_false(login_user_selected(config, "alice", {}));
-	assert_true(login_user_selected(config, "alice", { "proxy", "rawlog_ext=yes" }));
-	assert_true(login_user_selected(config, "listed", {}));
-	assert_false(login_user_selected(config, "listed", { "rawlog_ext=no" }));
+	const std::string ip = "198.51.100.7";
+	assert_false(login_user_selected(config, "alice", ip, {}));
+	assert_true(login_user_selected(config, "alice", ip, { "proxy", "rawlog_ext=yes" }));
+	assert_true(login_user_selected(config, "listed", ip, {}));
+	assert_false(login_user_selected(config, "listed", ip, { "rawlog_ext=no" }));
 	// A field that only starts like ours is not ours.
-	assert_false(login_user_selected(config, "alice", { "rawlog_ext_dir=yes" }));
+	assert_false(login_user_selected(config, "alice", ip, { "rawlog_ext_dir=yes" }));
+	Network network;
+	assert_true(parse_network("198.51.100.0/28", network));
+	config.networks.push_back(network);
+	assert_true(login_user_selected(config, "alice", ip, {}));
+	assert_true(login_user_selected(config, "alice", "::ffff:198.51.100.1", {}));
+	assert_false(login_user_selected(config, "alice", "198.51.100.16", {}));
+	assert_false(login_user_selected(config, "alice", ip, { "rawlog_ext=no" }));
+	config.networks.clear();
 	config.select = LoginSelect::all;
-	assert_true(login_user_selected(config, "alice", {}));
-	assert_false(login_user_selected(config, "alice", { "rawlog_ext=n" }));
+	assert_true(login_user_selected(config, "alice", ip, {}));
+	assert_false(login_user_selected(config, "alice", ip, { "rawlog_ext=n" }));
+}
+
+void test_networks(void **)
+{
+	Network n;
+	assert_true(parse_network("192.0.2.1", n));
+	assert_int_equal(n.bits, 32);
+	assert_true(network_contains(n, "192.0.2.1"));
+	assert_false(network_contains(n, "192.0.2.2"));
+	assert_true(parse_network("2001:db8::/33", n));
+	assert_true(network_contains(n, "2001:db8:7fff::1"));
+	assert_false(network_contains(n, "2001:db8:8000::1"));
+	assert_false(network_contains(n, "192.0.2.1"));
+	assert_true(parse_network("0.0.0.0/0", n));
+	assert_true(network_contains(n, "203.0.113.9"));
+	for (const char *bad : { "", "192.0.2.0/33", "::/129", "host", "1.2.3.4/", "1.2.3.4/x" })
+		assert_false(parse_network(bad, n));
+
+	LoginConfig config;
+	std::string error;
+	assert_true(parse({ { "RAWLOG_EXT_LOGIN_NETWORKS", "192.0.2.0/24,,2001:db8::/32" } },
+			  config, error));
+	assert_int_equal(config.networks.size(), 2);
+	assert_false(parse({ { "RAWLOG_EXT_LOGIN_NETWORKS", "192.0.2.0/24,nope" } },
+			   config, error));
+	assert_true(error.find("\"nope\"") != std::string::npos);
 }
 
 void test_user_dir_is_one_safe_component(void **)
@@ -98,6 +133,7 @@ int main(void)
 		cmocka_unit_test(test_defaults_and_values),
 		cmocka_unit_test(test_errors_name_the_variable),
 		cmocka_unit_test(test_selection),
+		cmocka_unit_test(test_networks),
 		cmocka_unit_test(test_user_dir_is_one_safe_component),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
