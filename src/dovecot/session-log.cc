@@ -127,6 +127,12 @@ void SessionLog::attach_sink(std::unique_ptr<Sink> sink)
 		sink_write(chunk.direction, chunk.data.data(),
 			   chunk.data.size(), chunk.time);
 	}
+	// Held bytes are old news: on disk now, not with the next output
+	// (a plaintext login's next output is the post-login process's).
+	if (sink_ != nullptr) {
+		(void)sink_->flush_deferred();
+		report_problems();
+	}
 }
 
 void SessionLog::drop()

@@ -68,6 +68,7 @@ def test_imap_plaintext_login_is_redacted(dovecot_factory, login_dir):
     c.imap("b", f"LOGIN alice {SECRET}".encode())
     c.imap("c", b"LOGOUT")
     dc.wait_log(r"imap\(alice\).*Disconnected")
+    wait_login(dc, "imap")
     found = sessions(login_dir)
     assert list(found) and all(k.startswith("alice/") for k in found), found
     (name, (got_in, got_out)), = found.items()
@@ -82,6 +83,13 @@ def test_imap_plaintext_login_is_redacted(dovecot_factory, login_dir):
     for p in log_files(login_dir):
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
         assert p.stat().st_uid == pwd.getpwnam("dovenull").pw_uid
+
+
+def wait_login(dc, service: str, user: str = "alice") -> None:
+    """Until the login process has logged the successful login: that is
+    after the module wrote the log (a plaintext session's post-login
+    process may be done before)."""
+    dc.wait_log(rf"{service}-login: .*Login: user=<{user}>")
 
 
 def only_session(directory):
@@ -144,6 +152,7 @@ def test_pop3_pass_is_redacted(dovecot_factory, login_dir, mode):
     c.send(b"QUIT\r\n")
     c.read_to_eof()
     dc.wait_log(r"pop3\(alice\).*Disconnected")
+    wait_login(dc, "pop3")
     name, (got_in, got_out) = only_session(login_dir)
     expected_in = redact(bytes(c.sent), f"PASS {SECRET}\r\n".encode(), b"PASS ***\r\n")
     if mode == "plain":
@@ -182,6 +191,7 @@ def test_submission_auth_is_redacted(dovecot_factory, login_dir, mode):
         c.read_until(rb"^221 [^\r\n]*\r\n")
         c.read_to_eof()
         dc.wait_log(r"submission\(alice\).*Disconnected")
+        wait_login(dc, "submission")
     finally:
         relay.close()
     name, (got_in, got_out) = only_session(login_dir)
@@ -210,8 +220,8 @@ def test_selection(dovecot_factory, login_dir):
         c.imap("b", f"LOGIN {user} {password}".encode())
         c.close()
     dc.wait_log(r"(?s)imap\(carol\)")
-    import time
-    time.sleep(0.5)
+    for user in ("alice", "bob", "carol"):
+        wait_login(dc, "imap", user)
     names = sorted(k.split("/")[0] for k in sessions(login_dir))
     assert names == ["alice", "carol"], names
     assert_no_secret(login_dir)
@@ -224,9 +234,7 @@ def test_selection_by_network(dovecot_factory, login_dir):
     c.read_until(rb"^\* OK[^\r\n]*\r\n")
     c.imap("b", f"LOGIN bob {SECRET}".encode())
     c.close()
-    dc.wait_log(r"imap\(bob\)")
-    import time
-    time.sleep(0.5)
+    wait_login(dc, "imap", "bob")
     assert sorted(k.split("/")[0] for k in sessions(login_dir)) == ["bob"]
     assert_no_secret(login_dir)
 
@@ -239,8 +247,12 @@ def test_select_all_logs_failed_logins(dovecot_factory, login_dir):
     c.imap("z", b"LOGOUT")
     c.read_to_eof()
     dc.wait_log(r"imap-login: .*Disconnected|imap-login: .*Aborted login")
+    # Written when the login process lets go of the client, just after.
     import time
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while not log_files(login_dir) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
     name, (got_in, got_out) = only_session(login_dir)
     assert "/" not in name       # the base directory: no user
     assert got_in == b"a LOGIN alice ***\r\nz LOGOUT\r\n"
@@ -334,6 +346,7 @@ def test_imap_credential_forms(dovecot_factory, login_dir, form):
     assert b"b OK" in bytes(c.received)
     c.imap("c", b"LOGOUT")
     dc.wait_log(r"imap\(alice\).*Disconnected")
+    wait_login(dc, "imap")
     name, (got_in, got_out) = only_session(login_dir)
     assert got_in == logged
     assert bytes(c.received).startswith(got_out)
@@ -358,6 +371,7 @@ def test_smtp_auth_login_continuations(dovecot_factory, login_dir):
         c.send(b"QUIT\r\n")
         c.read_to_eof()
         dc.wait_log(r"submission\(alice\).*Disconnected")
+        wait_login(dc, "submission")
     finally:
         relay.close()
     name, (got_in, got_out) = only_session(login_dir)
@@ -397,6 +411,7 @@ def test_dir_inside_chroot(dovecot_factory, login_dir):
     c.imap("b", f"LOGIN alice {SECRET}".encode())
     c.imap("c", b"LOGOUT")
     dc.wait_log(r"imap\(alice\).*Disconnected")
+    wait_login(dc, "imap")
     assert [p.parent.name for p in log_files(inside)] == ["alice", "alice"]
     assert "outside the login chroot" not in dc.log()
 
