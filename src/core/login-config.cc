@@ -1,5 +1,4 @@
 #include "login-config.hh"
-#include "naming.hh"
 
 #include <arpa/inet.h>
 #include <cctype>
@@ -186,7 +185,24 @@ bool login_user_selected(const LoginConfig &config, const std::string &user,
 
 std::string login_user_dir(const std::string &user)
 {
-	return sanitize_name_field(user);
+	// Injective (two users never share a directory), one component.
+	static const char hex[] = "0123456789ABCDEF";
+	std::string name;
+	for (unsigned char c : user) {
+		bool keep = isalnum(c) || strchr("-_.+=@", c) != nullptr;
+		if (keep && c != 0) {
+			name += (char)c;
+		} else {
+			name += '%';
+			name += hex[c >> 4];
+			name += hex[c & 15];
+		}
+	}
+	if (name.empty())
+		return "%";
+	if (name == "." || name == "..")
+		return std::string(name.size() == 1 ? "%2E" : "%2E%2E");
+	return name;
 }
 
 } // namespace rawlog_ext

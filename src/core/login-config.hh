@@ -53,7 +53,8 @@ bool login_user_selected(const LoginConfig &config, const std::string &user,
 			 const std::string &client_ip,
 			 const std::vector<std::string> &passdb_fields);
 
-// The per-user subdirectory name: one safe path component.
+// The per-user subdirectory name: one safe path component, different for
+// different users (bytes other than [A-Za-z0-9-_.+=@] as %XX).
 std::string login_user_dir(const std::string &user);
 
 } // namespace rawlog_ext

@@ -116,12 +116,16 @@ void test_networks(void **)
 void test_user_dir_is_one_safe_component(void **)
 {
 	assert_string_equal(login_user_dir("alice@example.com").c_str(),
-			    "alice-example.com");
-	assert_string_equal(login_user_dir("../../etc").c_str(), "..-..-etc");
-	assert_string_equal(login_user_dir("..").c_str(), "-");
-	assert_string_equal(login_user_dir(".").c_str(), "-");
-	assert_string_equal(login_user_dir("").c_str(), "-");
-	assert_true(login_user_dir("a/b").find('/') == std::string::npos);
+			    "alice@example.com");
+	assert_string_equal(login_user_dir("a-b.c").c_str(), "a-b.c");
+	assert_string_equal(login_user_dir("a/b.c").c_str(), "a%2Fb.c");
+	assert_string_equal(login_user_dir("../../etc").c_str(), "..%2F..%2Fetc");
+	assert_string_equal(login_user_dir("..").c_str(), "%2E%2E");
+	assert_string_equal(login_user_dir(".").c_str(), "%2E");
+	assert_string_equal(login_user_dir("").c_str(), "%");
+	assert_string_equal(login_user_dir("100%").c_str(), "100%25");
+	assert_string_equal(login_user_dir(std::string("a\0b", 3)).c_str(), "a%00b");
+	assert_true(login_user_dir("a b\n").find_first_of(" /\n") == std::string::npos);
 }
 
 } // namespace
