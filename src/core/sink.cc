@@ -434,10 +434,11 @@ void Sink::write(Direction direction, const void *data, size_t size,
 
 	const unsigned char *bytes = (const unsigned char *)data;
 	if (max_size_ == 0 && direction == Direction::in &&
-	    size <= max_deferred_chunk) {
+	    wanted_[(int)Direction::out] && size <= max_deferred_chunk) {
 		// What the client sent is written with the next output (or
 		// once enough gathered): commands arrive in many small reads,
-		// each a write(2) otherwise. Output is never held back.
+		// each a write(2) otherwise. Output is never held back. (Not
+		// when output is not logged: nothing would come to write it.)
 		auto append = [this](const char *piece, size_t n) {
 			deferred_.append(piece, n);
 		};

@@ -32,7 +32,7 @@ public:
 	void sync() { sync(true); }
 	// Call before the client's own destroy: from then on nothing is
 	// re-stacked. Then delete the object after that destroy.
-	void begin_destroy() { destroying_ = true; }
+	void begin_destroy() { destroying_ = true; log_->flush(); }
 	~ClientLog();
 
 private:

@@ -116,6 +116,18 @@ void SessionLog::sink_write(Direction direction, const void *data,
 	report_problems();
 }
 
+void SessionLog::flush() noexcept
+{
+	if (sink_ == nullptr)
+		return;
+	try {
+		(void)sink_->flush_deferred();
+		report_problems();
+	} catch (const std::bad_alloc &) {
+		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
+	}
+}
+
 void SessionLog::attach_sink(std::unique_ptr<Sink> sink)
 {
 	sink_ = std::move(sink);

@@ -48,6 +48,9 @@ public:
 	// Bytes that did not fit while holding (not in the log).
 	uint64_t held_dropped() const { return held_dropped_; }
 	struct event *event() const { return event_; }
+	// Writes input the sink still holds back (e.g. before the protocol
+	// logs "Disconnected": whoever reads the log then finds it whole).
+	void flush() noexcept;
 	// Credentials in client_direction's bytes (which the client of this
 	// connection sends: "in" for a client session, "out" for a connection
 	// Dovecot opened) reach the sink as "***".

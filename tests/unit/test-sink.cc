@@ -505,6 +505,14 @@ void test_sink_input_waits_for_output(void **state)
 		assert_string_equal(all.substr(all.size() - (transcript ? 8 : 5)).c_str(),
 				    transcript ? "I: tail\n" : "tail\n");
 	}
+	// Without output in the log, nothing would write it: no waiting.
+	Settings set = plain_settings(tmp.path("in-only"));
+	make_dir(set.dir);
+	set.log_out = false;
+	std::unique_ptr<Sink> sink = open_ok(set);
+	put(*sink, Direction::in, "a NOOP\r\n");
+	assert_string_equal(read_file(set.dir + "/" + base + ".in").c_str(),
+			    "a NOOP\r\n");
 }
 
 void test_sink_write_is_byte_exact(void **state)
