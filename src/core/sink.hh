@@ -37,8 +37,10 @@ public:
 	uint64_t take_written() { uint64_t n = written_; written_ = 0; return n; }
 
 private:
-	static const unsigned int max_iov = 1024;	// IOV_MAX
-	static const size_t staging_size = 64 * 1024;
+	// Sized for the per-session memory goal: in a process serving one
+	// session they count as that session's (64 KiB cost 100 KiB RssAnon).
+	static const unsigned int max_iov = 256;
+	static const size_t staging_size = 16 * 1024;
 	static const size_t max_copied = 256;
 
 	bool flush();
