@@ -16,6 +16,7 @@ extern "C" {
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
@@ -77,6 +78,33 @@ inline rawlog_ext::NameParts fixed_parts(const char *hostname = "host")
 	parts.pid = 1234;
 	parts.hostname = hostname;
 	return parts;
+}
+
+// Printable form of bytes, for failure messages.
+inline std::string escape(const std::string &s)
+{
+	std::string out;
+	for (unsigned char c : s) {
+		if (c == '\n')
+			out += "\\n";
+		else if (c == '\r')
+			out += "\\r";
+		else if (c >= 0x20 && c < 0x7f && c != '\\')
+			out += (char)c;
+		else {
+			char buf[8];
+			snprintf(buf, sizeof(buf), "\\x%02x", c);
+			out += buf;
+		}
+	}
+	return out;
+}
+
+inline void assert_bytes_equal(const std::string &got, const std::string &expected)
+{
+	if (got != expected)
+		fail_msg("got \"%s\"\n expected \"%s\"", escape(got).c_str(),
+			 escape(expected).c_str());
 }
 
 inline int tmpdir_setup(void **state)

@@ -1,13 +1,6 @@
 // Formatter: split and transcript layouts, timestamps, boundaries, and
 // lossless reconstruction of the logged bytes.
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-// cmocka 1.1 has no extern "C" of its own.
-extern "C" {
-#include <cmocka.h>
-}
+#include "test-common.hh"
 
 #include "core/format.hh"
 
@@ -52,31 +45,6 @@ std::string split(const std::vector<std::string> &parts,
 	for (size_t i = 0; i < parts.size(); i++)
 		chunks.push_back({ Direction::in, parts[i], times[i % times.size()] });
 	return format_chunks(Formatter(false, timestamps, boundaries), chunks);
-}
-
-// Printable form for failure messages.
-std::string escape(const std::string &s)
-{
-	std::string out;
-	for (unsigned char c : s) {
-		if (c == '\n')
-			out += "\\n";
-		else if (c >= 0x20 && c < 0x7f && c != '\\')
-			out += (char)c;
-		else {
-			char buf[8];
-			snprintf(buf, sizeof(buf), "\\x%02x", c);
-			out += buf;
-		}
-	}
-	return out;
-}
-
-void assert_bytes_equal(const std::string &got, const std::string &expected)
-{
-	if (got != expected)
-		fail_msg("got \"%s\"\n expected \"%s\"", escape(got).c_str(),
-			 escape(expected).c_str());
 }
 
 // Undoes split formatting with one known stamp: a stamp must start the

@@ -14,30 +14,6 @@ using rawlog_ext::Spool;
 
 namespace {
 
-std::string escape(const std::string &s)
-{
-	std::string out;
-	for (unsigned char c : s) {
-		if (c == '\r')
-			out += "\\r";
-		else if (c == '\n')
-			out += "\\n";
-		else if (c < 32 || c >= 127)
-			out += "\\x" + std::string(1, "0123456789abcdef"[c >> 4]) +
-				"0123456789abcdef"[c & 15];
-		else
-			out += (char)c;
-	}
-	return out;
-}
-
-void expect_bytes(const std::string &got, const std::string &expected)
-{
-	if (got != expected)
-		fail_msg("got \"%s\"\n expected \"%s\"", escape(got).c_str(),
-			 escape(expected).c_str());
-}
-
 // What one recipient's log received.
 struct Recorded {
 	std::string in, out;
@@ -123,8 +99,8 @@ std::map<unsigned int, Recorded> run_all_chunkings(const std::vector<Step> &step
 		auto again = run(steps, chunk);
 		assert_int_equal(again.size(), logs.size());
 		for (auto &entry : logs) {
-			expect_bytes(again[entry.first].in, entry.second.in);
-			expect_bytes(again[entry.first].out, entry.second.out);
+			assert_bytes_equal(again[entry.first].in, entry.second.in);
+			assert_bytes_equal(again[entry.first].out, entry.second.out);
 		}
 	}
 	return logs;
@@ -148,9 +124,9 @@ void test_one_recipient(void **)
 	});
 	assert_int_equal(logs.size(), 1);
 	const Recorded &r = logs[0];
-	expect_bytes(r.in, "MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\nDATA\r\n" +
+	assert_bytes_equal(r.in, "MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\nDATA\r\n" +
 		     body);
-	expect_bytes(r.out, "250 2.1.0 OK\r\n250 2.1.5 OK\r\n354 OK\r\n"
+	assert_bytes_equal(r.out, "250 2.1.0 OK\r\n250 2.1.5 OK\r\n354 OK\r\n"
 		     "250 2.0.0 <alice@x> abc Saved\r\n");
 	assert_true(r.closed);
 	// Wire order: each command before its reply.
@@ -174,13 +150,13 @@ void test_pipelined_mixed_recipients(void **)
 		  "221 Bye\r\n"),
 	});
 	assert_int_equal(logs.size(), 2);
-	expect_bytes(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
+	assert_bytes_equal(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
 		     "DATA\r\n" + body);
-	expect_bytes(logs[0].out, "250 2.1.0 OK\r\n250 2.1.5 OK\r\n354 OK\r\n"
+	assert_bytes_equal(logs[0].out, "250 2.1.0 OK\r\n250 2.1.5 OK\r\n354 OK\r\n"
 		     "250 2.0.0 <alice@x> Saved\r\n");
-	expect_bytes(logs[1].in, "MAIL FROM:<s@x>\r\nRCPT TO:<bob@x>\r\n"
+	assert_bytes_equal(logs[1].in, "MAIL FROM:<s@x>\r\nRCPT TO:<bob@x>\r\n"
 		     "DATA\r\n" + body);
-	expect_bytes(logs[1].out, "250 2.1.0 OK\r\n250 2.1.5 OK\r\n354 OK\r\n"
+	assert_bytes_equal(logs[1].out, "250 2.1.0 OK\r\n250 2.1.5 OK\r\n354 OK\r\n"
 		     "250 2.0.0 <bob@x> Saved\r\n");
 	for (auto &entry : logs) {
 		const std::string all = entry.second.in + entry.second.out;
@@ -203,9 +179,9 @@ void test_rset_and_two_transactions(void **)
 		C("DATA\r\n"), S("354 OK\r\n"), C("one\r\n.\r\n"), A(0, "alice@x"),
 		S("250 first\r\n"),
 	});
-	expect_bytes(logs[0].in, "MAIL FROM:<b@x>\r\nRCPT TO:<alice@x>\r\n"
+	assert_bytes_equal(logs[0].in, "MAIL FROM:<b@x>\r\nRCPT TO:<alice@x>\r\n"
 		     "DATA\r\none\r\n.\r\n");
-	expect_bytes(logs[0].out, "250 OK\r\n250 OK\r\n354 OK\r\n250 first\r\n");
+	assert_bytes_equal(logs[0].out, "250 OK\r\n250 OK\r\n354 OK\r\n250 first\r\n");
 
 	auto second = run({
 		S(greeting),
@@ -215,9 +191,9 @@ void test_rset_and_two_transactions(void **)
 		C("one\r\n.\r\nMAIL FROM:<b@x>\r\nRCPT TO:<alice@x>\r\nDATA\r\n"),
 		A(0, "alice@x"), S("250 first\r\n250 OK\r\n250 OK\r\n354 OK\r\n"),
 	});
-	expect_bytes(second[0].in, "MAIL FROM:<a@x>\r\nRCPT TO:<alice@x>\r\n"
+	assert_bytes_equal(second[0].in, "MAIL FROM:<a@x>\r\nRCPT TO:<alice@x>\r\n"
 		     "DATA\r\none\r\n.\r\n");
-	expect_bytes(second[0].out, "250 OK\r\n250 OK\r\n354 OK\r\n250 first\r\n");
+	assert_bytes_equal(second[0].out, "250 OK\r\n250 OK\r\n354 OK\r\n250 first\r\n");
 }
 
 // BDAT: every chunk with its BDAT line and reply.
@@ -231,9 +207,9 @@ void test_bdat_chunks(void **)
 		C("bdat 0 last\r\n"), A(0, "alice@x"),
 		S("250 2.0.0 <alice@x> Saved\r\n"),
 	});
-	expect_bytes(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
+	assert_bytes_equal(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
 		     "BDAT 5\r\nab\r\ncbdat 0 last\r\n");
-	expect_bytes(logs[0].out, "250 OK\r\n250 OK\r\n250 2.0.0 5 bytes\r\n"
+	assert_bytes_equal(logs[0].out, "250 OK\r\n250 OK\r\n250 2.0.0 5 bytes\r\n"
 		     "250 2.0.0 <alice@x> Saved\r\n");
 }
 
@@ -250,7 +226,7 @@ void test_refused_data_then_commands(void **)
 		C("RCPT TO:<alice@x>\r\nDATA\r\n"), S("250 OK\r\n354 OK\r\n"),
 		C(".\r\n"), A(0, "alice@x"), S("250 saved\r\n"),
 	}, 0, &splitter);
-	expect_bytes(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
+	assert_bytes_equal(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
 		     "DATA\r\n.\r\n");
 	assert_false(splitter.broken());
 }
@@ -269,7 +245,7 @@ void test_large_message(void **)
 		S("250 OK\r\n250 OK\r\n354 OK\r\n"),
 		C(body), A(0, "alice@x"), S("250 saved\r\n"),
 	}, 4096);
-	expect_bytes(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
+	assert_bytes_equal(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
 		     "DATA\r\n" + body);
 }
 
@@ -283,8 +259,8 @@ void test_attach_after_reply(void **)
 		C("x\r\n.\r\n"), A(0, "a@x"), S("250 a saved\r\n"), A(1, "b@x"),
 		S("250 b saved\r\n"),
 	});
-	expect_bytes(logs[0].out, "250 OK\r\n250 OK\r\n354 OK\r\n250 a saved\r\n");
-	expect_bytes(logs[1].out, "250 OK\r\n250 OK\r\n354 OK\r\n250 b saved\r\n");
+	assert_bytes_equal(logs[0].out, "250 OK\r\n250 OK\r\n354 OK\r\n250 a saved\r\n");
+	assert_bytes_equal(logs[1].out, "250 OK\r\n250 OK\r\n354 OK\r\n250 b saved\r\n");
 }
 
 void test_attach_refused(void **)
@@ -346,7 +322,7 @@ void test_starttls(void **)
 		S("250 mx\r\n250 OK\r\n250 OK\r\n354 OK\r\n"), C(".\r\n"), A(0, "a@x"),
 		S("250 saved\r\n"),
 	}, 0, &splitter);
-	expect_bytes(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nDATA\r\n.\r\n");
+	assert_bytes_equal(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nDATA\r\n.\r\n");
 }
 
 // Following the protocol only: nothing kept, nothing attached.
@@ -399,13 +375,13 @@ void test_pipelined_bdat_transactions(void **)
 		S("250 alice saved\r\n250 OK\r\n250 OK\r\n"), A(0, "bob@x"),
 		S("250 bob saved\r\n"),
 	});
-	expect_bytes(logs[0].in, "MAIL FROM:<a@x>\r\nRCPT TO:<alice@x>\r\n"
+	assert_bytes_equal(logs[0].in, "MAIL FROM:<a@x>\r\nRCPT TO:<alice@x>\r\n"
 		     "BDAT 3 LAST\r\nabc");
-	expect_bytes(logs[0].out, "250 OK\r\n250 OK\r\n250 alice saved\r\n");
+	assert_bytes_equal(logs[0].out, "250 OK\r\n250 OK\r\n250 alice saved\r\n");
 	assert_true(logs[0].closed);
-	expect_bytes(logs[100].in, "MAIL FROM:<b@x>\r\nRCPT TO:<bob@x>\r\n"
+	assert_bytes_equal(logs[100].in, "MAIL FROM:<b@x>\r\nRCPT TO:<bob@x>\r\n"
 		     "BDAT 2 LAST\r\nde");
-	expect_bytes(logs[100].out, "250 OK\r\n250 OK\r\n250 bob saved\r\n");
+	assert_bytes_equal(logs[100].out, "250 OK\r\n250 OK\r\n250 bob saved\r\n");
 }
 
 // The recipient at that index must be the one Dovecot delivers to.
@@ -434,7 +410,7 @@ void test_spool_memory_then_file(void **)
 	assert_true(spool.read(8, 4, [&](const unsigned char *d, size_t n) {
 		got.append((const char *)d, n);
 	}));
-	expect_bytes(got, "89ab");
+	assert_bytes_equal(got, "89ab");
 	assert_false(spool.read(10, 4, [](const unsigned char *, size_t) {}));
 }
 

@@ -6,14 +6,7 @@
 // Sessions are written as steps from the client (C) and the server (S).
 // In client steps, "[[...]]" marks a secret: the input has the bytes in
 // it, the expected output has "***" in their place.
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-// cmocka 1.1 has no extern "C" of its own.
-extern "C" {
-#include <cmocka.h>
-}
+#include "test-common.hh"
 
 #include "core/redact.hh"
 
@@ -39,26 +32,6 @@ struct Case {
 	// Whether the session ends logged in (client_data only copies).
 	bool passthrough;
 };
-
-// Printable form for failure messages.
-std::string escape(const std::string &s)
-{
-	std::string out;
-	for (unsigned char c : s) {
-		if (c == '\n')
-			out += "\\n";
-		else if (c == '\r')
-			out += "\\r";
-		else if (c >= 0x20 && c < 0x7f && c != '\\')
-			out += (char)c;
-		else {
-			char buf[8];
-			snprintf(buf, sizeof(buf), "\\x%02x", c);
-			out += buf;
-		}
-	}
-	return out;
-}
 
 // Splits "[[secret]]" markup into the bytes sent, the expected log and
 // the secrets.
