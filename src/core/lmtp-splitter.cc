@@ -320,6 +320,17 @@ void LmtpSplitter::data_bytes(const unsigned char *&data, size_t &size)
 	if (!end)
 		return;
 
+	add_spooled_piece();
+	pending_.push_back(Pending{Pending::Kind::data_end, data_txn_});
+	delivering_.push_back(data_txn_);
+	data_txn_.reset();
+	input_txn_.reset();
+	input_mode_ = InputMode::command;
+}
+
+// The data (or chunk) that just ended, as a piece of its transaction.
+void LmtpSplitter::add_spooled_piece()
+{
 	Piece piece;
 	piece.direction = Direction::in;
 	piece.spooled = true;
@@ -327,11 +338,6 @@ void LmtpSplitter::data_bytes(const unsigned char *&data, size_t &size)
 	piece.length = data_txn_->spool.size() - data_start_;
 	piece.time = now_;
 	data_txn_->data.push_back(piece);
-	pending_.push_back(Pending{Pending::Kind::data_end, data_txn_});
-	delivering_.push_back(data_txn_);
-	data_txn_.reset();
-	input_txn_.reset();
-	input_mode_ = InputMode::command;
 }
 
 void LmtpSplitter::chunk_bytes(const unsigned char *&data, size_t &size)
@@ -347,13 +353,7 @@ void LmtpSplitter::chunk_bytes(const unsigned char *&data, size_t &size)
 	if (chunk_left_ > 0)
 		return;
 
-	Piece piece;
-	piece.direction = Direction::in;
-	piece.spooled = true;
-	piece.offset = data_start_;
-	piece.length = data_txn_->spool.size() - data_start_;
-	piece.time = now_;
-	data_txn_->data.push_back(piece);
+	add_spooled_piece();
 	if (chunk_last_) {
 		delivering_.push_back(data_txn_);
 		input_txn_.reset();

@@ -80,6 +80,7 @@ private:
 	void command_line(const std::string &line);
 	void data_bytes(const unsigned char *&data, size_t &size);
 	void chunk_bytes(const unsigned char *&data, size_t &size);
+	void add_spooled_piece();
 	void reply(const std::string &text);
 	void reply_to_data(Pending &pending, const std::string &text);
 	void give_up(const std::string &why);

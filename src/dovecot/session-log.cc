@@ -11,6 +11,18 @@ struct event *log_event_create(struct event *parent)
 	return event;
 }
 
+std::unique_ptr<Sink> sink_opened(OpenResult result, std::unique_ptr<Sink> sink,
+				  const std::string &message,
+				  struct event *event)
+{
+	if (result == OpenResult::failed) {
+		e_error(event, "%s", message.c_str());
+		return nullptr;
+	}
+	e_debug(event, "%s", message.c_str());
+	return result == OpenResult::opened ? std::move(sink) : nullptr;
+}
+
 SessionLog::SessionLog(std::unique_ptr<Sink> sink, struct event *event,
 		       std::unique_ptr<SessionTap> tap)
 	: sink_(std::move(sink)), event_(event), tap_(std::move(tap))

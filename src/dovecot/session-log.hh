@@ -105,6 +105,12 @@ void ostream_set_activity(struct ostream *output,
 void istream_stop_logging(struct istream *input);
 void ostream_stop_logging(struct ostream *output);
 
+// Says in event's log how Sink::open() went: a Debug line, or an Error for
+// a failure. Returns the sink if it opened.
+std::unique_ptr<Sink> sink_opened(OpenResult result, std::unique_ptr<Sink> sink,
+				  const std::string &message,
+				  struct event *event);
+
 // The log's event: the user's event with a "rawlog_ext: " prefix.
 struct event *log_event_create(struct event *parent);
 

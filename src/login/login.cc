@@ -126,19 +126,9 @@ std::unique_ptr<Sink> open_file(struct client *client,
 	settings.autocreate = true;
 	std::unique_ptr<Sink> sink;
 	std::string message;
-	switch (Sink::open_in(base_fd, config->settings.dir, subdir, settings,
-			      parts, sink, message)) {
-	case OpenResult::opened:
-		e_debug(ctx->event, "%s", message.c_str());
-		return sink;
-	case OpenResult::not_enabled:
-		e_debug(ctx->event, "%s", message.c_str());
-		break;
-	case OpenResult::failed:
-		e_error(ctx->event, "%s", message.c_str());
-		break;
-	}
-	return nullptr;
+	OpenResult result = Sink::open_in(base_fd, config->settings.dir, subdir,
+					  settings, parts, sink, message);
+	return sink_opened(result, std::move(sink), message, ctx->event);
 }
 
 // Writes what was held, and everything from now on, to a new file (pair)

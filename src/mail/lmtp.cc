@@ -279,18 +279,9 @@ std::unique_ptr<Sink> open_connection_sink(struct client *client,
 
 	std::string message;
 	std::unique_ptr<Sink> sink;
-	switch (Sink::open(settings, parts, sink, message)) {
-	case OpenResult::opened:
-		e_debug(event, "%s: %s", service, message.c_str());
-		return sink;
-	case OpenResult::not_enabled:
-		e_debug(event, "%s: %s", service, message.c_str());
-		break;
-	case OpenResult::failed:
-		e_error(event, "%s: %s", service, message.c_str());
-		break;
-	}
-	return nullptr;
+	OpenResult result = Sink::open(settings, parts, sink, message);
+	return sink_opened(result, std::move(sink),
+			   std::string(service) + ": " + message, event);
 }
 
 void proxy_connected(struct smtp_client_connection *conn, void *context)

@@ -39,24 +39,15 @@ SessionLog *session_log_open_with(struct mail_user *user, const Leg *leg,
 		parts.ip = net_ip2addr(user->conn.remote_ip);
 
 	std::unique_ptr<Sink> sink;
-	switch (Sink::open(settings, parts, sink, message)) {
-	case OpenResult::opened: {
-		e_debug(event, "%s", message.c_str());
-		auto *log = new SessionLog(std::move(sink), event);
-		if (leg != nullptr && settings.redact) {
-			log->set_redactor(std::make_unique<Redactor>(
-				leg->protocol), Direction::out);
-		}
-		return log;
-	}
-	case OpenResult::not_enabled:
-		e_debug(event, "%s", message.c_str());
+	OpenResult result = Sink::open(settings, parts, sink, message);
+	sink = sink_opened(result, std::move(sink), message, event);
+	if (sink == nullptr)
 		return nullptr;
-	case OpenResult::failed:
-		e_error(event, "%s", message.c_str());
-		return nullptr;
-	}
-	return nullptr;
+	auto *log = new SessionLog(std::move(sink), event);
+	if (leg != nullptr && settings.redact)
+		log->set_redactor(std::make_unique<Redactor>(leg->protocol),
+				  Direction::out);
+	return log;
 }
 
 } // namespace
