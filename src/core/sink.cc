@@ -47,6 +47,21 @@ bool check_dir_owner(int dirfd, const std::string &dir, std::string &error_r)
 	return true;
 }
 
+// Why the log directory could not be opened: missing without autocreate
+// means "not enabled" (a Debug line), anything else is an error.
+OpenResult dir_open_failed(int err, const std::string &dir, bool autocreate,
+			   std::string &message_r)
+{
+	if (err == ENOENT && !autocreate) {
+		message_r = dir + " does not exist "
+			"(rawlog_ext_autocreate=no): not logging";
+		return OpenResult::not_enabled;
+	}
+	message_r = "open(" + dir + ") failed: " + errno_text(err) +
+		": not logging";
+	return OpenResult::failed;
+}
+
 } // namespace
 
 int open_log_dir(const std::string &path, bool autocreate)
@@ -139,22 +154,16 @@ OpenResult Sink::open(const Settings &settings, const NameParts &parts,
 	int dirfd = open_log_dir(dir, settings.autocreate);
 	if (dirfd == -1) {
 		int err = errno;
-		if (err == ENOENT && !settings.autocreate) {
-			message_r = dir + " does not exist "
-				"(rawlog_ext_autocreate=no): not logging";
-			return OpenResult::not_enabled;
-		}
 		struct stat st;
 		if ((err == ELOOP || err == ENOTDIR) &&
 		    lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
 			message_r = "open(" + dir + ") failed: " +
 				errno_text(err) + " (a symlink is never "
 				"followed for the last component): not logging";
-		} else {
-			message_r = "open(" + dir + ") failed: " +
-				errno_text(err) + ": not logging";
+			return OpenResult::failed;
 		}
-		return OpenResult::failed;
+		return dir_open_failed(err, dir, settings.autocreate,
+				       message_r);
 	}
 
 	return open_files(dirfd, dir, settings, parts, sink_r, message_r);
@@ -185,17 +194,9 @@ OpenResult Sink::open_in(int base_fd, const std::string &base,
 		else
 			dirfd = open_dir_nofollow(base_fd, subdir.c_str());
 	}
-	if (dirfd == -1) {
-		int err = errno;
-		if (err == ENOENT && !settings.autocreate) {
-			message_r = dir + " does not exist "
-				"(rawlog_ext_autocreate=no): not logging";
-			return OpenResult::not_enabled;
-		}
-		message_r = "open(" + dir + ") failed: " + errno_text(err) +
-			": not logging";
-		return OpenResult::failed;
-	}
+	if (dirfd == -1)
+		return dir_open_failed(errno, dir, settings.autocreate,
+				       message_r);
 	return open_files(dirfd, dir, settings, parts, sink_r, message_r);
 }
 
