@@ -320,7 +320,9 @@ void PieceWriter::operator()(const char *data, size_t size)
 		return;
 	if (size <= max_copied) {
 		if (staging_used_ + size > staging_size || iov_count_ == max_iov) {
-			if (!flush())
+			if (!flush_for_room())
+				return;
+			if (staging_used_ + size > staging_size && !flush())
 				return;
 		}
 		char *dest = staging_ + staging_used_;
@@ -335,12 +337,34 @@ void PieceWriter::operator()(const char *data, size_t size)
 		}
 		data = dest;
 	} else if (iov_count_ == max_iov) {
-		if (!flush())
+		if (!flush_for_room())
 			return;
 	}
 	iov_[iov_count_].iov_base = const_cast<char *>(data);
 	iov_[iov_count_].iov_len = size;
 	iov_count_++;
+}
+
+// A flush forced by the limits in the middle of a chunk keeps the last
+// piece back if it was copied (a stamp, say): a crash between two writevs
+// then never leaves a stamp without the line it belongs to.
+bool PieceWriter::flush_for_room()
+{
+	if (iov_count_ < 2)
+		return flush();
+	const struct iovec last = iov_[iov_count_ - 1];
+	char *base = static_cast<char *>(last.iov_base);
+	if (base < staging_ || base >= staging_ + staging_size)
+		return flush();
+	iov_count_--;
+	if (!flush())
+		return false;
+	memmove(staging_, base, last.iov_len);
+	staging_used_ = last.iov_len;
+	iov_[0].iov_base = staging_;
+	iov_[0].iov_len = last.iov_len;
+	iov_count_ = 1;
+	return true;
 }
 
 bool PieceWriter::flush()

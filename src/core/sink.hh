@@ -44,6 +44,7 @@ private:
 	static const size_t max_copied = 256;
 
 	bool flush();
+	bool flush_for_room();
 
 	static struct iovec iov_[max_iov];
 	static char staging_[staging_size];
