@@ -314,7 +314,7 @@ bool Sink::take_report(Level &level_r, std::string &message_r)
 struct iovec PieceWriter::iov_[PieceWriter::max_iov];
 char PieceWriter::staging_[PieceWriter::staging_size];
 
-void PieceWriter::operator()(const char *data, size_t size)
+void PieceWriter::add(const char *data, size_t size)
 {
 	if (error_ != 0 || size == 0)
 		return;

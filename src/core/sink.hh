@@ -8,6 +8,7 @@
 #include "settings.hh"
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <sys/uio.h>
@@ -30,7 +31,21 @@ class PieceWriter {
 public:
 	void begin(int fd) { fd_ = fd; error_ = 0; iov_count_ = 0;
 			     staging_used_ = 0; }
-	void operator()(const char *data, size_t size);
+	// Called twice per line when lines are stamped: the common case (a
+	// short piece that extends the staged run) stays inline.
+	void operator()(const char *data, size_t size)
+	{
+		if (size <= max_copied && error_ == 0 &&
+		    staging_used_ + size <= staging_size && iov_count_ > 0 &&
+		    (char *)iov_[iov_count_ - 1].iov_base +
+		    iov_[iov_count_ - 1].iov_len == staging_ + staging_used_) {
+			memcpy(staging_ + staging_used_, data, size);
+			staging_used_ += size;
+			iov_[iov_count_ - 1].iov_len += size;
+			return;
+		}
+		add(data, size);
+	}
 	// Writes what is still queued; false (errno in error()) on failure.
 	bool finish();
 	int error() const { return error_; }
@@ -43,6 +58,7 @@ private:
 	static const size_t staging_size = 16 * 1024;
 	static const size_t max_copied = 256;
 
+	void add(const char *data, size_t size);
 	bool flush();
 	bool flush_for_room();
 
