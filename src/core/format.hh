@@ -4,6 +4,10 @@
 // timestamps at line starts and "<<<\n"/">>>\n" around each chunk -- the
 // layout of Dovecot's rawlog -t/-b.
 //
+// Timestamps go on every line start (as rawlog -t), or with per_chunk only
+// on the first line that starts in each chunk: the lines after it in the
+// same chunk would carry the very same stamp.
+//
 // transcript: one file for both directions; every record starts on its own
 // line with an optional timestamp and a direction marker:
 //   "I: " / "O: "  the payload is a whole line, ending in its own "\n";
@@ -33,9 +37,10 @@ class Formatter {
 public:
 	static const size_t min_copied_piece = 32;
 
-	Formatter(bool transcript, bool timestamps, bool boundaries)
+	Formatter(bool transcript, bool timestamps, bool boundaries,
+		  bool per_chunk = false)
 		: transcript_(transcript), timestamps_(timestamps),
-		  boundaries_(boundaries) {}
+		  boundaries_(boundaries), per_chunk_(per_chunk) {}
 
 	// Emits one chunk (one read or one accepted write) as pieces:
 	// emit(const char *data, size_t size). Pieces may point into data;
@@ -55,7 +60,7 @@ public:
 	}
 
 private:
-	bool transcript_, timestamps_, boundaries_;
+	bool transcript_, timestamps_, boundaries_, per_chunk_;
 	bool at_line_start_ = true;	// split format only
 };
 
@@ -72,17 +77,31 @@ void Formatter::format(Emit &emit, Direction direction,
 
 	if (boundaries_)
 		emit("<<<\n", 4);
-	if (!transcript_ && stamp_len == 0) {
+	if (!transcript_ && stamp_len > 0 && per_chunk_) {
+		// One stamp, where the first line starts.
+		if (!at_line_start_) {
+			const char *lf = (const char *)memchr(p, '\n', size);
+			const char *line_end = lf == nullptr ? end : lf + 1;
+			emit(p, line_end - p);
+			p = line_end;
+		}
+		if (p < end) {
+			emit(stamp, stamp_len);
+			emit(p, end - p);
+		}
+		at_line_start_ = end[-1] == '\n';
+	} else if (!transcript_ && stamp_len == 0) {
 		emit(p, size);
 		at_line_start_ = p[size - 1] == '\n';
 	} else {
 		const char dir_char = direction == Direction::in ? 'I' : 'O';
+		bool stamp_due = stamp_len > 0;
 		while (p < end) {
 			const char *lf = (const char *)memchr(p, '\n', end - p);
 			const char *line_end = lf == nullptr ? end : lf + 1;
-			if (transcript_ || at_line_start_) {
-				if (stamp_len > 0)
-					emit(stamp, stamp_len);
+			if ((transcript_ || at_line_start_) && stamp_due) {
+				emit(stamp, stamp_len);
+				stamp_due = !per_chunk_;
 			}
 			if (transcript_) {
 				emit(&dir_char, 1);

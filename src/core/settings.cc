@@ -48,6 +48,16 @@ bool parse_direction(const std::string &value, Settings &set)
 	return true;
 }
 
+bool parse_timestamps(const std::string &value, Settings &set)
+{
+	set.timestamps_per_chunk = value == "chunks";
+	if (set.timestamps_per_chunk) {
+		set.timestamps = true;
+		return true;
+	}
+	return parse_bool(value, set.timestamps);
+}
+
 bool parse_format(const std::string &value, Settings &set)
 {
 	if (value == "split")
@@ -67,7 +77,7 @@ bool parse_max_size(const std::string &value, Settings &set)
 const SettingDef setting_defs[] = {
 	{ "rawlog_ext_dir", parse_dir, "a directory" },
 	{ "rawlog_ext_autocreate", parse_bool_field<&Settings::autocreate>, "yes or no" },
-	{ "rawlog_ext_timestamps", parse_bool_field<&Settings::timestamps>, "yes or no" },
+	{ "rawlog_ext_timestamps", parse_timestamps, "yes, no or chunks" },
 	{ "rawlog_ext_boundaries", parse_bool_field<&Settings::boundaries>, "yes or no" },
 	{ "rawlog_ext_direction", parse_direction, "in, out or both" },
 	{ "rawlog_ext_ip_in_name", parse_bool_field<&Settings::ip_in_name>, "yes or no" },

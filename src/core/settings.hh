@@ -14,6 +14,7 @@ struct Settings {
 	std::string dir;		// empty = logging off
 	bool autocreate = false;
 	bool timestamps = true;
+	bool timestamps_per_chunk = false;	// rawlog_ext_timestamps=chunks
 	bool boundaries = false;
 	bool log_in = true;		// rawlog_ext_direction
 	bool log_out = true;

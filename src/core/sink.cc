@@ -120,9 +120,11 @@ int open_log_dir(const std::string &path, bool autocreate)
 
 Sink::Sink(const Settings &settings)
 	: files_{ File(Formatter(settings.format == Format::transcript,
-				 settings.timestamps, settings.boundaries)),
+				 settings.timestamps, settings.boundaries,
+				 settings.timestamps_per_chunk)),
 		  File(Formatter(settings.format == Format::transcript,
-				 settings.timestamps, settings.boundaries)) },
+				 settings.timestamps, settings.boundaries,
+				 settings.timestamps_per_chunk)) },
 	  transcript_(settings.format == Format::transcript),
 	  wanted_{ settings.log_in, settings.log_out },
 	  max_size_(settings.max_size)

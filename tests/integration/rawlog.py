@@ -101,6 +101,25 @@ def strip_timestamps(data: bytes) -> bytes:
     return bytes(out)
 
 
+def strip_chunk_timestamps(data: bytes) -> tuple[bytes, int, int]:
+    """Undoes rawlog_ext_timestamps=chunks in a split file, where a line
+    start may have a stamp; returns data, stamped and unstamped lines."""
+    out = bytearray()
+    pos = stamped = unstamped = 0
+    while pos < len(data):
+        m = TIMESTAMP.match(data, pos)
+        if m:
+            stamped += 1
+            pos = m.end()
+        else:
+            unstamped += 1
+        end = data.find(b"\n", pos)
+        end = len(data) if end == -1 else end + 1
+        out += data[pos:end]
+        pos = end
+    return bytes(out), stamped, unstamped
+
+
 def strip_boundaries(data: bytes) -> tuple[bytes, int]:
     """Undoes rawlog_ext_boundaries=yes (timestamps off); returns data, chunk count."""
     out = bytearray()

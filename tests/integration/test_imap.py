@@ -6,7 +6,8 @@ import time
 import zlib
 
 from rawlog import (RawClient, imap_login, parse_transcript, session_files,
-                    strip_boundaries, strip_timestamps, wait_closed)
+                    strip_boundaries, strip_chunk_timestamps, strip_timestamps,
+                    wait_closed)
 
 
 def message(size: int, seed: int = 1) -> bytes:
@@ -76,6 +77,20 @@ def test_file_name_has_time_service_session_pid_host(logged_dovecot, rawlog_dir)
     assert m.group(2) == session_id.replace("/", "-")
     assert m.group(3) == pid
     assert m.group(4) == re.sub(r"[^A-Za-z0-9.+=-]", "-", host)
+
+
+def test_chunk_timestamps_stamp_once_per_chunk(logged_dovecot, rawlog_dir):
+    dc = logged_dovecot({"rawlog_ext_timestamps": "chunks"})
+    c, sent_from, received_from = full_session(dc.imap_port)
+    files = session_files(rawlog_dir, "imap")
+    data_in, stamped_in, _ = strip_chunk_timestamps(files[".in"].read_bytes())
+    data_out, stamped_out, unstamped_out = strip_chunk_timestamps(files[".out"].read_bytes())
+    assert data_in == bytes(c.sent[sent_from:])
+    assert data_out == bytes(c.received[received_from:])
+    # Multi-line replies (FETCH, LIST) go out in one write: their later
+    # lines carry no stamp of their own.
+    assert stamped_in > 0 and stamped_out > 0
+    assert unstamped_out > stamped_out, (stamped_out, unstamped_out)
 
 
 def test_no_timestamps_gives_raw_bytes(logged_dovecot, rawlog_dir):

@@ -39,12 +39,22 @@ std::string format_chunks(Formatter formatter, const std::vector<Chunk> &chunks)
 
 std::string split(const std::vector<std::string> &parts,
 		  bool timestamps, bool boundaries,
-		  const std::vector<struct timeval> &times = { t1, t2, t3 })
+		  const std::vector<struct timeval> &times = { t1, t2, t3 },
+		  bool per_chunk = false)
 {
 	std::vector<Chunk> chunks;
 	for (size_t i = 0; i < parts.size(); i++)
 		chunks.push_back({ Direction::in, parts[i], times[i % times.size()] });
-	return format_chunks(Formatter(false, timestamps, boundaries), chunks);
+	return format_chunks(Formatter(false, timestamps, boundaries, per_chunk),
+			     chunks);
+}
+
+// Stamps per chunk (rawlog_ext_timestamps=chunks): only the first line
+// start inside each chunk gets that chunk's stamp.
+std::string split_chunks(const std::vector<std::string> &parts,
+			 bool boundaries = false)
+{
+	return split(parts, true, boundaries, { t1, t2, t3 }, true);
 }
 
 // Undoes split formatting with one known stamp: a stamp must start the
@@ -113,6 +123,37 @@ std::string rawlog_model(const std::vector<std::string> &parts, bool timestamps,
 			out += part[i];
 			if (timestamps && part[i] == '\n' && i + 1 != part.size())
 				out += stamp;
+		}
+		prev_lf = part.back() == '\n';
+		if (boundaries)
+			out += ">>>\n";
+	}
+	return out;
+}
+
+// The per-chunk rule, written independently: the stamp of chunk i goes
+// before its first line start (a byte that starts the file or follows a
+// '\n'), if it has one; no other stamps.
+std::string chunk_stamp_model(const std::vector<std::string> &parts,
+			      bool boundaries,
+			      const std::vector<std::string> &stamps)
+{
+	std::string out;
+	bool prev_lf = true;
+	for (size_t c = 0; c < parts.size(); c++) {
+		const std::string &part = parts[c];
+		if (part.empty())
+			continue;
+		if (boundaries)
+			out += "<<<\n";
+		bool stamped = false;
+		for (size_t i = 0; i < part.size(); i++) {
+			bool line_start = i == 0 ? prev_lf : part[i - 1] == '\n';
+			if (line_start && !stamped) {
+				out += stamps[c % stamps.size()];
+				stamped = true;
+			}
+			out += part[i];
 		}
 		prev_lf = part.back() == '\n';
 		if (boundaries)
@@ -237,6 +278,49 @@ void test_split_matches_dovecot_rawlog_model(void **)
 	}
 }
 
+void test_split_chunk_stamps_examples(void **)
+{
+	// One stamp per chunk, where its first line starts.
+	assert_bytes_equal(split_chunks({ "a\nb\nc\n" }), s1 + "a\nb\nc\n");
+	// Chunk 2 continues a line: its stamp goes after that line's end.
+	assert_bytes_equal(split_chunks({ "a\nb", "c\nd\ne", "f\n" }),
+			   s1 + "a\nb" + "c\n" + s2 + "d\ne" + "f\n");
+	// A chunk that starts no line gets none.
+	assert_bytes_equal(split_chunks({ "ab", "cd", "e\n", "f" }),
+			   s1 + "abcde\n" + s1 + "f");
+	assert_bytes_equal(split_chunks({ "a\n", "\n", "\n" }),
+			   s1 + "a\n" + s2 + "\n" + s3 + "\n");
+	assert_bytes_equal(split_chunks({ "abc", "d\n", "x\ny" }, true),
+			   "<<<\n" + s1 + "abc>>>\n<<<\nd\n>>>\n<<<\n" + s3 +
+			   "x\ny>>>\n");
+}
+
+void test_split_chunk_stamps_match_model(void **)
+{
+	for (bool boundaries : { false, true }) {
+		for (const std::string &data : sample_inputs()) {
+			for (const auto &parts : chunkings(data)) {
+				assert_bytes_equal(
+					split_chunks(parts, boundaries),
+					chunk_stamp_model(parts, boundaries,
+							  { s1, s2, s3 }));
+			}
+		}
+	}
+}
+
+void test_transcript_chunk_stamps_first_record_only(void **)
+{
+	std::vector<Chunk> chunks = {
+		{ Direction::in, "a\nbc", t1 },
+		{ Direction::out, "d\ne\n", t2 },
+		{ Direction::in, "f\n", t3 },
+	};
+	assert_bytes_equal(format_chunks(Formatter(true, true, false, true), chunks),
+			   s1 + "I: a\nI+ bc\n" + s2 + "O: d\nO: e\n" +
+			   s3 + "I: f\n");
+}
+
 void test_empty_chunk_writes_nothing(void **)
 {
 	for (bool transcript : { false, true }) {
@@ -337,6 +421,9 @@ int main(void)
 		cmocka_unit_test(test_split_partial_line_across_chunks_has_no_inner_stamp),
 		cmocka_unit_test(test_split_boundaries_around_each_chunk),
 		cmocka_unit_test(test_split_matches_dovecot_rawlog_model),
+		cmocka_unit_test(test_split_chunk_stamps_examples),
+		cmocka_unit_test(test_split_chunk_stamps_match_model),
+		cmocka_unit_test(test_transcript_chunk_stamps_first_record_only),
 		cmocka_unit_test(test_empty_chunk_writes_nothing),
 		cmocka_unit_test(test_transcript_records_whole_and_partial_lines),
 		cmocka_unit_test(test_transcript_stamps_every_record),

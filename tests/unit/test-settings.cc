@@ -41,6 +41,7 @@ void assert_defaults(const Settings &set)
 	assert_string_equal(set.dir.c_str(), "");
 	assert_false(set.autocreate);
 	assert_true(set.timestamps);
+	assert_false(set.timestamps_per_chunk);
 	assert_false(set.boundaries);
 	assert_true(set.log_in);
 	assert_true(set.log_out);
@@ -151,6 +152,45 @@ void test_settings_bool_spellings_for_every_bool_setting(void **)
 				fail_msg("parse_bool(\"%s\") disagrees", v.value);
 		}
 	}
+}
+
+void test_settings_timestamps_chunks(void **)
+{
+	static const struct {
+		const char *value;
+		bool valid, timestamps, per_chunk;
+	} cases[] = {
+		{ "chunks", true, true, true },
+		{ "yes", true, true, false },
+		{ "no", true, false, false },
+		{ "chunk", false, false, false },
+		{ "Chunks", false, false, false },
+		{ "lines", false, false, false },
+	};
+	for (const auto &c : cases) {
+		Settings set;
+		set.timestamps = !c.timestamps;
+		set.timestamps_per_chunk = !c.per_chunk;
+		std::string error;
+		bool ok = parse({ { "rawlog_ext_timestamps", c.value } }, set, error);
+		if (ok != c.valid)
+			fail_msg("timestamps=%s: parse returned %d", c.value, ok);
+		if (!ok) {
+			if (error.find("yes, no or chunks") == std::string::npos)
+				fail_msg("timestamps=%s: error \"%s\"", c.value,
+					 error.c_str());
+			continue;
+		}
+		if (set.timestamps != c.timestamps ||
+		    set.timestamps_per_chunk != c.per_chunk)
+			fail_msg("timestamps=%s: got %d/%d", c.value,
+				 set.timestamps, set.timestamps_per_chunk);
+	}
+	// A later parse starts from the defaults again.
+	Settings set = parse_ok({ { "rawlog_ext_timestamps", "chunks" } });
+	std::string error;
+	assert_true(parse({}, set, error));
+	assert_false(set.timestamps_per_chunk);
 }
 
 void test_settings_direction_values(void **)
@@ -321,6 +361,7 @@ int main(void)
 		cmocka_unit_test(test_settings_parse_resets_previous_values),
 		cmocka_unit_test(test_settings_all_settings_together),
 		cmocka_unit_test(test_settings_bool_spellings_for_every_bool_setting),
+		cmocka_unit_test(test_settings_timestamps_chunks),
 		cmocka_unit_test(test_settings_direction_values),
 		cmocka_unit_test(test_settings_format_values),
 		cmocka_unit_test(test_settings_max_size_values),

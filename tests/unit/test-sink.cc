@@ -544,10 +544,12 @@ void test_sink_large_chunks_match_the_formatter(void **state)
 	// Thousands of pieces per chunk, long and short lines: the writer's
 	// batching (staging buffer, iovec limit) must not change a byte.
 	const TmpDir &tmp = tmpdir(state);
-	for (bool transcript : { false, true }) {
-		Settings set = plain_settings(tmp.path(transcript ? "t" : "s"));
+	for (int variant = 0; variant < 4; variant++) {
+		const bool transcript = variant % 2 == 1, per_chunk = variant >= 2;
+		Settings set = plain_settings(tmp.path("v" + std::to_string(variant)));
 		make_dir(set.dir);
 		set.timestamps = true;
+		set.timestamps_per_chunk = per_chunk;
 		set.boundaries = true;
 		if (transcript)
 			set.format = Format::transcript;
@@ -561,7 +563,7 @@ void test_sink_large_chunks_match_the_formatter(void **state)
 		chunk += "partial";
 		const struct timeval now = { 1700000000, 42 };
 		std::string expected;
-		Formatter formatter(transcript, true, true);
+		Formatter formatter(transcript, true, true, per_chunk);
 		for (int round = 0; round < 3; round++) {
 			sink->write(Direction::in, chunk.data(), chunk.size(), now);
 			formatter.format(expected, Direction::in,
@@ -598,7 +600,7 @@ std::string formatted_prefix(const Settings &set,
 			     size_t keep)
 {
 	Formatter formatter(set.format == Format::transcript, set.timestamps,
-			    set.boundaries);
+			    set.boundaries, set.timestamps_per_chunk);
 	std::string out;
 	for (const std::string &chunk : chunks) {
 		size_t n = std::min(keep, chunk.size());
@@ -614,13 +616,16 @@ void test_sink_max_size_split_caps_total_and_marks_every_file(void **state)
 	static const struct {
 		bool timestamps, boundaries;
 		uint64_t max_size;
+		bool per_chunk;
 	} cases[] = {
-		{ false, false, 100 },
-		{ false, false, 1 },
-		{ true, false, 100 },
-		{ true, false, 333 },
-		{ false, true, 100 },
-		{ true, true, 250 },
+		{ false, false, 100, false },
+		{ false, false, 1, false },
+		{ true, false, 100, false },
+		{ true, false, 333, false },
+		{ false, true, 100, false },
+		{ true, true, 250, false },
+		{ true, false, 333, true },
+		{ true, true, 250, true },
 	};
 	const std::string data = "a1 LOGIN user pass\r\n" + all_bytes() +
 		"\n\nshort\nlonger line here\n";
@@ -630,6 +635,7 @@ void test_sink_max_size_split_caps_total_and_marks_every_file(void **state)
 		std::string dir = make_dir(tmpdir(state).path("case" + std::to_string(i)));
 		Settings set = plain_settings(dir);
 		set.timestamps = c.timestamps;
+		set.timestamps_per_chunk = c.per_chunk;
 		set.boundaries = c.boundaries;
 		set.max_size = c.max_size;
 		std::unique_ptr<Sink> sink = open_ok(set);
