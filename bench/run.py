@@ -5,10 +5,11 @@
                          [--clients N] [--seconds S] [--seed N] [--json FILE]
 
 For each round, each workload (long sessions, short-session mix) and each
-variant (none, core, ext-split, ext-transcript, ext-unselected) it starts a
-fresh private Dovecot (tests/integration/dovecot_fixture.py) on 127.0.0.1,
-runs bench/loadgen.py against it for --seconds and stops it again. Instances
-and logs live on a tmpfs, so the figures show CPU cost, not disk speed.
+variant (none, core, ext-split, ext-transcript, ext-chunks, ext-unselected)
+it starts a fresh private Dovecot (tests/integration/dovecot_fixture.py) on
+127.0.0.1, runs bench/loadgen.py against it for --seconds and stops it
+again. Instances and logs live on a tmpfs, so the figures show CPU cost,
+not disk speed. First, bench/sink-bench measures the write path alone.
 """
 
 import argparse
@@ -33,7 +34,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from dovecot_fixture import DOVECOT_BIN, PLUGIN_SO, Dovecot, User  # noqa: E402
 import loadgen  # noqa: E402
 
-VARIANTS = ("none", "core", "ext-split", "ext-transcript", "ext-unselected")
+VARIANTS = ("none", "core", "ext-split", "ext-transcript", "ext-chunks", "ext-unselected")
 WORKLOADS = ("long", "short")
 MAIL_UID = 65534
 TICK = os.sysconf("SC_CLK_TCK")
@@ -60,6 +61,8 @@ def variant_config(variant: str, logdir: pathlib.Path) -> dict:
     plugin = {"rawlog_ext_dir": str(logdir)}
     if variant == "ext-transcript":
         plugin["rawlog_ext_format"] = "transcript"
+    if variant == "ext-chunks":
+        plugin["rawlog_ext_timestamps"] = "chunks"
     return {"mail_plugins": ext, "plugin": plugin, "extra_conf": COMMON_CONF}
 
 
@@ -322,6 +325,25 @@ def measure(root: pathlib.Path, args, variant: str, workload: str, seconds: floa
     }
 
 
+def sink_bench(root: pathlib.Path, module_dir: str) -> str | None:
+    """bench/sink-bench (the write path alone, no Dovecot), built in the
+    build tree the module comes from; its report, or None."""
+    build = pathlib.Path(module_dir).parent.parent  # <build>/src/.libs
+    if not (build / "Makefile").exists():
+        return None
+    made = subprocess.run(["make", "-C", str(build), "bench/sink-bench"],
+                          capture_output=True, text=True)
+    if made.returncode != 0:
+        print(f"  (bench/sink-bench did not build: {made.stderr.strip()[-200:]})")
+        return None
+    ran = subprocess.run([str(build / "bench" / "sink-bench"), str(root)],
+                         capture_output=True, text=True)
+    if ran.returncode != 0:
+        print(f"  (bench/sink-bench failed: {ran.stderr.strip()[-200:]})")
+        return None
+    return ran.stdout.rstrip()
+
+
 # -- set-up, output ----------------------------------------------------------------
 
 @contextlib.contextmanager
@@ -479,6 +501,10 @@ def main() -> int:
         where = f"a tmpfs mounted at {root}" if mounted else f"{root} ({fstype})"
         print(f"storage:  mailboxes and logs on {where} (CPU picture, not disk)")
         print(f"workload: seed {args.seed}, a fresh Dovecot for every measurement", flush=True)
+        wait_quiet()
+        write_path = sink_bench(root, args.module_dir)
+        if write_path:
+            print(write_path, flush=True)
         # A VM's first minutes of load are slower (memory not faulted in yet).
         wait_quiet()
         warm = measure(root, args, "ext-split", "long", min(5.0, args.seconds))
@@ -512,7 +538,8 @@ def main() -> int:
             json.dump({"command": command, "machine": machine, "storage": fstype,
                        "settings": {k: getattr(args, k) for k in
                                     ("rounds", "clients", "seconds", "seed", "module_dir")},
-                       "summary": summary, "runs": runs, "warm_up": warm}, f, indent=1)
+                       "summary": summary, "runs": runs, "warm_up": warm,
+                       "write_path": write_path}, f, indent=1)
     return 0
 
 
