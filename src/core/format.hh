@@ -4,9 +4,12 @@
 // timestamps at line starts and "<<<\n"/">>>\n" around each chunk -- the
 // layout of Dovecot's rawlog -t/-b.
 //
-// Timestamps go on every line start (as rawlog -t), or with per_chunk only
-// on the first line that starts in each chunk: the lines after it in the
-// same chunk would carry the very same stamp.
+// Timestamps::lines stamps every line start (as rawlog -t). Timestamps::
+// chunks stamps the first line that starts in each chunk -- the lines after
+// it in that chunk would carry the very same stamp -- and, in split files,
+// every line that starts with a digit: a line starts with a stamp exactly
+// when one was put there, so removing them gives the bytes back, and data
+// can never pass for a stamp.
 //
 // transcript: one file for both directions; every record starts on its own
 // line with an optional timestamp and a direction marker:
@@ -30,6 +33,8 @@ namespace rawlog_ext {
 
 enum class Direction { in = 0, out = 1 };
 
+enum class Timestamps { none, lines, chunks };
+
 // "<sec>.<usec> " into buf (at least 32 bytes); returns its length.
 size_t format_timestamp(char *buf, const struct timeval &now);
 
@@ -37,10 +42,9 @@ class Formatter {
 public:
 	static const size_t min_copied_piece = 32;
 
-	Formatter(bool transcript, bool timestamps, bool boundaries,
-		  bool per_chunk = false)
+	Formatter(bool transcript, Timestamps timestamps, bool boundaries)
 		: transcript_(transcript), timestamps_(timestamps),
-		  boundaries_(boundaries), per_chunk_(per_chunk) {}
+		  boundaries_(boundaries) {}
 
 	// Emits one chunk (one read or one accepted write) as pieces:
 	// emit(const char *data, size_t size). Pieces may point into data;
@@ -60,7 +64,9 @@ public:
 	}
 
 private:
-	bool transcript_, timestamps_, boundaries_, per_chunk_;
+	bool transcript_;
+	Timestamps timestamps_;
+	bool boundaries_;
 	bool at_line_start_ = true;	// split format only
 };
 
@@ -72,23 +78,33 @@ void Formatter::format(Emit &emit, Direction direction,
 	if (size == 0)
 		return;
 	char stamp[32];
-	const size_t stamp_len = timestamps_ ? format_timestamp(stamp, now) : 0;
+	const size_t stamp_len = timestamps_ == Timestamps::none ? 0 :
+		format_timestamp(stamp, now);
 	const char *p = (const char *)data, *end = p + size;
 
 	if (boundaries_)
 		emit("<<<\n", 4);
-	if (!transcript_ && stamp_len > 0 && per_chunk_) {
-		// One stamp, where the first line starts.
+	if (!transcript_ && timestamps_ == Timestamps::chunks) {
+		// Whole runs of lines go out as one piece, not line by line.
+		const char *run = p;
 		if (!at_line_start_) {
 			const char *lf = (const char *)memchr(p, '\n', size);
-			const char *line_end = lf == nullptr ? end : lf + 1;
-			emit(p, line_end - p);
-			p = line_end;
+			p = lf == nullptr ? end : lf + 1;
 		}
-		if (p < end) {
-			emit(stamp, stamp_len);
-			emit(p, end - p);
+		bool first = true;
+		while (p < end) {
+			if (first || (*p >= '0' && *p <= '9')) {
+				if (p > run)
+					emit(run, p - run);
+				emit(stamp, stamp_len);
+				run = p;
+				first = false;
+			}
+			const char *lf = (const char *)memchr(p, '\n', end - p);
+			p = lf == nullptr ? end : lf + 1;
 		}
+		if (end > run)
+			emit(run, end - run);
 		at_line_start_ = end[-1] == '\n';
 	} else if (!transcript_ && stamp_len == 0) {
 		emit(p, size);
@@ -101,7 +117,7 @@ void Formatter::format(Emit &emit, Direction direction,
 			const char *line_end = lf == nullptr ? end : lf + 1;
 			if ((transcript_ || at_line_start_) && stamp_due) {
 				emit(stamp, stamp_len);
-				stamp_due = !per_chunk_;
+				stamp_due = timestamps_ == Timestamps::lines;
 			}
 			if (transcript_) {
 				emit(&dir_char, 1);

@@ -50,12 +50,14 @@ bool parse_direction(const std::string &value, Settings &set)
 
 bool parse_timestamps(const std::string &value, Settings &set)
 {
-	set.timestamps_per_chunk = value == "chunks";
-	if (set.timestamps_per_chunk) {
-		set.timestamps = true;
-		return true;
-	}
-	return parse_bool(value, set.timestamps);
+	bool on;
+	if (value == "chunks")
+		set.timestamps = Timestamps::chunks;
+	else if (parse_bool(value, on))
+		set.timestamps = on ? Timestamps::lines : Timestamps::none;
+	else
+		return false;
+	return true;
 }
 
 bool parse_format(const std::string &value, Settings &set)

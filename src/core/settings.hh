@@ -2,6 +2,8 @@
 #ifndef RAWLOG_EXT_SETTINGS_HH
 #define RAWLOG_EXT_SETTINGS_HH
 
+#include "format.hh"
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -13,8 +15,7 @@ enum class Format { split, transcript };
 struct Settings {
 	std::string dir;		// empty = logging off
 	bool autocreate = false;
-	bool timestamps = true;
-	bool timestamps_per_chunk = false;	// rawlog_ext_timestamps=chunks
+	Timestamps timestamps = Timestamps::lines;
 	bool boundaries = false;
 	bool log_in = true;		// rawlog_ext_direction
 	bool log_out = true;

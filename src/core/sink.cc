@@ -120,11 +120,9 @@ int open_log_dir(const std::string &path, bool autocreate)
 
 Sink::Sink(const Settings &settings)
 	: files_{ File(Formatter(settings.format == Format::transcript,
-				 settings.timestamps, settings.boundaries,
-				 settings.timestamps_per_chunk)),
+				 settings.timestamps, settings.boundaries)),
 		  File(Formatter(settings.format == Format::transcript,
-				 settings.timestamps, settings.boundaries,
-				 settings.timestamps_per_chunk)) },
+				 settings.timestamps, settings.boundaries)) },
 	  transcript_(settings.format == Format::transcript),
 	  wanted_{ settings.log_in, settings.log_out },
 	  max_size_(settings.max_size)

@@ -31,7 +31,7 @@ class PieceWriter {
 public:
 	void begin(int fd) { fd_ = fd; error_ = 0; iov_count_ = 0;
 			     staging_used_ = 0; }
-	// Called twice per line when lines are stamped: the common case (a
+	// Called for every stamp, marker and line: the common case (a
 	// short piece that extends the staged run) stays inline.
 	void operator()(const char *data, size_t size)
 	{

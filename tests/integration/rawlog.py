@@ -102,8 +102,10 @@ def strip_timestamps(data: bytes) -> bytes:
 
 
 def strip_chunk_timestamps(data: bytes) -> tuple[bytes, int, int]:
-    """Undoes rawlog_ext_timestamps=chunks in a split file, where a line
-    start may have a stamp; returns data, stamped and unstamped lines."""
+    """Undoes rawlog_ext_timestamps=chunks in a split file as documented:
+    a stamp is removed wherever a line starts with one (the plugin stamps
+    every line that starts with a digit, so data never looks like one).
+    Returns data, stamped and unstamped lines."""
     out = bytearray()
     pos = stamped = unstamped = 0
     while pos < len(data):

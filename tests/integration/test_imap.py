@@ -79,7 +79,7 @@ def test_file_name_has_time_service_session_pid_host(logged_dovecot, rawlog_dir)
     assert m.group(4) == re.sub(r"[^A-Za-z0-9.+=-]", "-", host)
 
 
-def test_chunk_timestamps_stamp_once_per_chunk(logged_dovecot, rawlog_dir):
+def test_chunk_timestamps_are_fewer_and_reversible(logged_dovecot, rawlog_dir):
     dc = logged_dovecot({"rawlog_ext_timestamps": "chunks"})
     c, sent_from, received_from = full_session(dc.imap_port)
     files = session_files(rawlog_dir, "imap")
@@ -87,10 +87,33 @@ def test_chunk_timestamps_stamp_once_per_chunk(logged_dovecot, rawlog_dir):
     data_out, stamped_out, unstamped_out = strip_chunk_timestamps(files[".out"].read_bytes())
     assert data_in == bytes(c.sent[sent_from:])
     assert data_out == bytes(c.received[received_from:])
-    # Multi-line replies (FETCH, LIST) go out in one write: their later
-    # lines carry no stamp of their own.
-    assert stamped_in > 0 and stamped_out > 0
+    # full_session waits for 9 replies, each its own write, after 8 sends
+    # of its own; multi-line replies (FETCH, the LOGIN capabilities) have
+    # unstamped lines.
+    assert stamped_in >= 8 and stamped_out >= 9, (stamped_in, stamped_out)
     assert unstamped_out > stamped_out, (stamped_out, unstamped_out)
+
+
+def test_chunk_timestamps_never_mistake_data_for_a_stamp(logged_dovecot, rawlog_dir):
+    dc = logged_dovecot({"rawlog_ext_timestamps": "chunks"})
+    c, sent_from, received_from = imap_login(dc.imap_port)
+    # One packet, one read: lines inside it that look like stamps.
+    body = b"Subject: x\r\n\r\n1700000000.123456 not a stamp\r\n42 apples\r\n"
+    c.send(b"a1 APPEND INBOX {%d+}\r\n%s\r\n" % (len(body), body))
+    c.read_until(rb"^a1 OK[^\r\n]*\r\n")
+    c.imap("a2", b"SELECT INBOX")
+    fetched = c.imap("a3", b"FETCH 1 BODY.PEEK[]")
+    assert body in fetched
+    c.imap("a4", b"LOGOUT")
+    wait_closed(c)
+    files = session_files(rawlog_dir, "imap")
+    raw_in, raw_out = files[".in"].read_bytes(), files[".out"].read_bytes()
+    assert strip_chunk_timestamps(raw_in)[0] == bytes(c.sent[sent_from:])
+    assert strip_chunk_timestamps(raw_out)[0] == bytes(c.received[received_from:])
+    # Each such line has a real stamp in front of it in both logs.
+    for raw in (raw_in, raw_out):
+        assert re.search(rb"\n\d+\.\d{6} 1700000000\.123456 not a stamp\r\n"
+                         rb"\d+\.\d{6} 42 apples\r\n", raw), raw
 
 
 def test_no_timestamps_gives_raw_bytes(logged_dovecot, rawlog_dir):

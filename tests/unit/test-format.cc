@@ -4,6 +4,8 @@
 
 #include "core/format.hh"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -37,24 +39,56 @@ std::string format_chunks(Formatter formatter, const std::vector<Chunk> &chunks)
 	return out;
 }
 
-std::string split(const std::vector<std::string> &parts,
-		  bool timestamps, bool boundaries,
-		  const std::vector<struct timeval> &times = { t1, t2, t3 },
-		  bool per_chunk = false)
+Timestamps stamps_if(bool timestamps)
+{
+	return timestamps ? Timestamps::lines : Timestamps::none;
+}
+
+std::string split_as(Timestamps timestamps, const std::vector<std::string> &parts,
+		     bool boundaries, const std::vector<struct timeval> &times)
 {
 	std::vector<Chunk> chunks;
 	for (size_t i = 0; i < parts.size(); i++)
 		chunks.push_back({ Direction::in, parts[i], times[i % times.size()] });
-	return format_chunks(Formatter(false, timestamps, boundaries, per_chunk),
-			     chunks);
+	return format_chunks(Formatter(false, timestamps, boundaries), chunks);
 }
 
-// Stamps per chunk (rawlog_ext_timestamps=chunks): only the first line
-// start inside each chunk gets that chunk's stamp.
-std::string split_chunks(const std::vector<std::string> &parts,
-			 bool boundaries = false)
+std::string split(const std::vector<std::string> &parts,
+		  bool timestamps, bool boundaries,
+		  const std::vector<struct timeval> &times = { t1, t2, t3 })
 {
-	return split(parts, true, boundaries, { t1, t2, t3 }, true);
+	return split_as(stamps_if(timestamps), parts, boundaries, times);
+}
+
+// rawlog_ext_timestamps=chunks, chunk i stamped with times[i % 3].
+std::string split_chunks(const std::vector<std::string> &parts,
+			 bool boundaries = false,
+			 const std::vector<struct timeval> &times = { t1, t2, t3 })
+{
+	return split_as(Timestamps::chunks, parts, boundaries, times);
+}
+
+// The documented way to read a chunks-stamped split file: remove a
+// "<digits>.<6 digits> " wherever a line starts with one.
+std::string unsplit_chunks(const std::string &log)
+{
+	std::string data;
+	size_t pos = 0;
+	while (pos < log.size()) {
+		size_t i = pos;
+		while (i < log.size() && isdigit((unsigned char)log[i]))
+			i++;
+		if (i > pos && i + 8 <= log.size() && log[i] == '.' &&
+		    std::all_of(&log[i + 1], &log[i + 7],
+				[](char c) { return isdigit((unsigned char)c); }) &&
+		    log[i + 7] == ' ')
+			pos = i + 8;
+		size_t lf = log.find('\n', pos);
+		size_t end = lf == std::string::npos ? log.size() : lf + 1;
+		data.append(log, pos, end - pos);
+		pos = end;
+	}
+	return data;
 }
 
 // Undoes split formatting with one known stamp: a stamp must start the
@@ -77,17 +111,21 @@ std::string unsplit(const std::string &log, const std::string &stamp)
 }
 
 // Undoes transcript formatting: returns the in and out byte streams.
+// Every record starts with stamp, or (stamp_optional) some do.
 void untranscript(const std::string &log, const std::string &stamp,
-		  std::string &in_r, std::string &out_r)
+		  std::string &in_r, std::string &out_r,
+		  bool stamp_optional = false)
 {
 	in_r.clear();
 	out_r.clear();
 	size_t pos = 0;
 	while (pos < log.size()) {
-		if (log.compare(pos, stamp.size(), stamp) != 0 ||
-		    pos + stamp.size() + 3 > log.size())
+		if (log.compare(pos, stamp.size(), stamp) == 0)
+			pos += stamp.size();
+		else if (!stamp_optional)
+			fail_msg("no stamp at offset %zu", pos);
+		if (pos + 3 > log.size())
 			fail_msg("bad record at offset %zu", pos);
-		pos += stamp.size();
 		char dir = log[pos], kind = log[pos + 1];
 		if ((dir != 'I' && dir != 'O') || (kind != ':' && kind != '+') ||
 		    log[pos + 2] != ' ')
@@ -133,7 +171,8 @@ std::string rawlog_model(const std::vector<std::string> &parts, bool timestamps,
 
 // The per-chunk rule, written independently: the stamp of chunk i goes
 // before its first line start (a byte that starts the file or follows a
-// '\n'), if it has one; no other stamps.
+// '\n'), if it has one, and before every other line start in it that is
+// a digit.
 std::string chunk_stamp_model(const std::vector<std::string> &parts,
 			      bool boundaries,
 			      const std::vector<std::string> &stamps)
@@ -149,7 +188,8 @@ std::string chunk_stamp_model(const std::vector<std::string> &parts,
 		bool stamped = false;
 		for (size_t i = 0; i < part.size(); i++) {
 			bool line_start = i == 0 ? prev_lf : part[i - 1] == '\n';
-			if (line_start && !stamped) {
+			bool digit = part[i] >= '0' && part[i] <= '9';
+			if (line_start && (!stamped || digit)) {
 				out += stamps[c % stamps.size()];
 				stamped = true;
 			}
@@ -180,6 +220,9 @@ std::vector<std::string> sample_inputs()
 		all_bytes,
 		all_bytes + all_bytes,
 		"\n" + all_bytes + "\r\n\n",
+		// Data that looks like stamps, at line starts and elsewhere.
+		"1700000000.000005 forged\r\n2 apples\r\nx 1.000000 \r\n9",
+		"a\n0\n\n5.123456 b\n",
 	};
 }
 
@@ -285,6 +328,12 @@ void test_split_chunk_stamps_examples(void **)
 	// Chunk 2 continues a line: its stamp goes after that line's end.
 	assert_bytes_equal(split_chunks({ "a\nb", "c\nd\ne", "f\n" }),
 			   s1 + "a\nb" + "c\n" + s2 + "d\ne" + "f\n");
+	// Lines that start with a digit always get one: they could pass
+	// for a stamp.
+	assert_bytes_equal(split_chunks({ "a\n1\nb\n2" }),
+			   s1 + "a\n" + s1 + "1\nb\n" + s1 + "2");
+	assert_bytes_equal(split_chunks({ "x", "9\n", "\n7" }),
+			   s1 + "x9\n" + s3 + "\n" + s3 + "7");
 	// A chunk that starts no line gets none.
 	assert_bytes_equal(split_chunks({ "ab", "cd", "e\n", "f" }),
 			   s1 + "abcde\n" + s1 + "f");
@@ -316,7 +365,7 @@ void test_transcript_chunk_stamps_first_record_only(void **)
 		{ Direction::out, "d\ne\n", t2 },
 		{ Direction::in, "f\n", t3 },
 	};
-	assert_bytes_equal(format_chunks(Formatter(true, true, false, true), chunks),
+	assert_bytes_equal(format_chunks(Formatter(true, Timestamps::chunks, false), chunks),
 			   s1 + "I: a\nI+ bc\n" + s2 + "O: d\nO: e\n" +
 			   s3 + "I: f\n");
 }
@@ -324,7 +373,7 @@ void test_transcript_chunk_stamps_first_record_only(void **)
 void test_empty_chunk_writes_nothing(void **)
 {
 	for (bool transcript : { false, true }) {
-		Formatter formatter(transcript, true, true);
+		Formatter formatter(transcript, Timestamps::lines, true);
 		std::string out;
 		formatter.format(out, Direction::in, (const unsigned char *)"", 0, t1);
 		assert_bytes_equal(out, "");
@@ -341,7 +390,7 @@ void test_transcript_records_whole_and_partial_lines(void **)
 		{ Direction::in, "e\n", t1 },
 		{ Direction::out, "\n\nx", t1 },
 	};
-	assert_bytes_equal(format_chunks(Formatter(true, false, false), chunks),
+	assert_bytes_equal(format_chunks(Formatter(true, Timestamps::none, false), chunks),
 			   "I: a\nI+ bc\nO: d\nI: e\nO: \nO: \nO+ x\n");
 }
 
@@ -352,7 +401,7 @@ void test_transcript_stamps_every_record(void **)
 		{ Direction::out, "d\n", t2 },
 		{ Direction::in, "e\n", t3 },
 	};
-	assert_bytes_equal(format_chunks(Formatter(true, true, false), chunks),
+	assert_bytes_equal(format_chunks(Formatter(true, Timestamps::lines, false), chunks),
 			   s1 + "I: a\n" + s1 + "I+ bc\n" + s2 + "O: d\n" +
 			   s3 + "I: e\n");
 }
@@ -363,7 +412,7 @@ void test_transcript_boundaries_around_each_chunk(void **)
 		{ Direction::in, "a\nb", t1 },
 		{ Direction::out, "c\n", t1 },
 	};
-	assert_bytes_equal(format_chunks(Formatter(true, false, true), chunks),
+	assert_bytes_equal(format_chunks(Formatter(true, Timestamps::none, true), chunks),
 			   "<<<\nI: a\nI+ b\n>>>\n<<<\nO: c\n>>>\n");
 }
 
@@ -378,12 +427,17 @@ void test_split_reconstructs_original_bytes(void **)
 			}
 		}
 	}
+	for (const std::string &data : sample_inputs()) {
+		for (const auto &parts : chunkings(data))
+			assert_bytes_equal(unsplit_chunks(split_chunks(parts)), data);
+	}
 }
 
 void test_transcript_reconstructs_both_directions(void **)
 {
-	for (bool timestamps : { false, true }) {
-		const std::string stamp = timestamps ? s1 : "";
+	for (Timestamps timestamps : { Timestamps::none, Timestamps::lines,
+				       Timestamps::chunks }) {
+		const std::string stamp = timestamps == Timestamps::none ? "" : s1;
 		for (const std::string &data : sample_inputs()) {
 			// Out is the input reversed, so the streams differ.
 			std::string rdata(data.rbegin(), data.rend());
@@ -401,7 +455,8 @@ void test_transcript_reconstructs_both_directions(void **)
 				std::string log = format_chunks(
 					Formatter(true, timestamps, false), chunks);
 				std::string in, out;
-				untranscript(log, stamp, in, out);
+				untranscript(log, stamp, in, out,
+					     timestamps == Timestamps::chunks);
 				assert_bytes_equal(in, data);
 				assert_bytes_equal(out, rdata);
 			}

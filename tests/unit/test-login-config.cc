@@ -39,11 +39,13 @@ void test_defaults_and_values(void **)
 
 	assert_true(parse({ { "RAWLOG_EXT_LOGIN_DIR", "/var/log/x" },
 			    { "RAWLOG_EXT_LOGIN_FORMAT", "transcript" },
+			    { "RAWLOG_EXT_LOGIN_TIMESTAMPS", "chunks" },
 			    { "RAWLOG_EXT_LOGIN_SELECT", "all" },
 			    { "RAWLOG_EXT_LOGIN_USERS", "alice,,bob@example.com," },
 			    { "RAWLOG_EXT_LOGIN_HOLD", "64k" } }, config, error));
 	assert_string_equal(config.settings.dir.c_str(), "/var/log/x");
 	assert_true(config.settings.format == Format::transcript);
+	assert_true(config.settings.timestamps == Timestamps::chunks);
 	assert_true(config.select == LoginSelect::all);
 	assert_int_equal(config.users.size(), 2);
 	assert_string_equal(config.users[1].c_str(), "bob@example.com");
@@ -57,6 +59,9 @@ void test_errors_name_the_variable(void **)
 	assert_false(parse({ { "RAWLOG_EXT_LOGIN_MAX_SIZE", "lots" } }, config, error));
 	assert_string_equal(error.c_str(), "Invalid setting RAWLOG_EXT_LOGIN_MAX_SIZE=lots: "
 			    "expected a size such as 0, 512k, 100M or 2G");
+	assert_false(parse({ { "RAWLOG_EXT_LOGIN_TIMESTAMPS", "chunk" } }, config, error));
+	assert_string_equal(error.c_str(), "Invalid setting RAWLOG_EXT_LOGIN_TIMESTAMPS=chunk: "
+			    "expected yes, no or chunks");
 	assert_false(parse({ { "RAWLOG_EXT_LOGIN_SELECT", "some" } }, config, error));
 	assert_true(error.find("RAWLOG_EXT_LOGIN_SELECT=some") != std::string::npos);
 	assert_false(parse({ { "RAWLOG_EXT_LOGIN_HOLD", "x" } }, config, error));

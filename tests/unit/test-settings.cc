@@ -40,8 +40,7 @@ void assert_defaults(const Settings &set)
 {
 	assert_string_equal(set.dir.c_str(), "");
 	assert_false(set.autocreate);
-	assert_true(set.timestamps);
-	assert_false(set.timestamps_per_chunk);
+	assert_true(set.timestamps == Timestamps::lines);
 	assert_false(set.boundaries);
 	assert_true(set.log_in);
 	assert_true(set.log_out);
@@ -75,7 +74,7 @@ void test_settings_parse_resets_previous_values(void **)
 	Settings set;
 	set.dir = "/old";
 	set.autocreate = true;
-	set.timestamps = false;
+	set.timestamps = Timestamps::none;
 	set.log_in = false;
 	set.format = Format::transcript;
 	set.max_size = 1;
@@ -98,7 +97,7 @@ void test_settings_all_settings_together(void **)
 	});
 	assert_string_equal(set.dir.c_str(), "/var/rawlog/%u");
 	assert_true(set.autocreate);
-	assert_false(set.timestamps);
+	assert_true(set.timestamps == Timestamps::none);
 	assert_true(set.boundaries);
 	assert_false(set.log_in);
 	assert_true(set.log_out);
@@ -114,7 +113,6 @@ void test_settings_bool_spellings_for_every_bool_setting(void **)
 		bool Settings::*field;
 	} settings[] = {
 		{ "rawlog_ext_autocreate", &Settings::autocreate },
-		{ "rawlog_ext_timestamps", &Settings::timestamps },
 		{ "rawlog_ext_boundaries", &Settings::boundaries },
 		{ "rawlog_ext_ip_in_name", &Settings::ip_in_name },
 	};
@@ -154,43 +152,43 @@ void test_settings_bool_spellings_for_every_bool_setting(void **)
 	}
 }
 
-void test_settings_timestamps_chunks(void **)
+void test_settings_timestamps_values(void **)
 {
 	static const struct {
 		const char *value;
-		bool valid, timestamps, per_chunk;
+		bool valid;
+		Timestamps result;
 	} cases[] = {
-		{ "chunks", true, true, true },
-		{ "yes", true, true, false },
-		{ "no", true, false, false },
-		{ "chunk", false, false, false },
-		{ "Chunks", false, false, false },
-		{ "lines", false, false, false },
+		{ "chunks", true, Timestamps::chunks },
+		{ "yes", true, Timestamps::lines }, { "Y", true, Timestamps::lines },
+		{ "1", true, Timestamps::lines },
+		{ "no", true, Timestamps::none }, { "N", true, Timestamps::none },
+		{ "0", true, Timestamps::none },
+		{ "chunk", false, Timestamps::none },
+		{ "Chunks", false, Timestamps::none },	// values are lower case
+		{ "lines", false, Timestamps::none },
+		{ "true", false, Timestamps::none },
 	};
 	for (const auto &c : cases) {
-		Settings set;
-		set.timestamps = !c.timestamps;
-		set.timestamps_per_chunk = !c.per_chunk;
-		std::string error;
-		bool ok = parse({ { "rawlog_ext_timestamps", c.value } }, set, error);
-		if (ok != c.valid)
-			fail_msg("timestamps=%s: parse returned %d", c.value, ok);
-		if (!ok) {
-			if (error.find("yes, no or chunks") == std::string::npos)
-				fail_msg("timestamps=%s: error \"%s\"", c.value,
-					 error.c_str());
-			continue;
+		for (Timestamps before : { Timestamps::none, Timestamps::lines,
+					   Timestamps::chunks }) {
+			Settings set;
+			set.timestamps = before;
+			std::string error;
+			bool ok = parse({ { "rawlog_ext_timestamps", c.value } },
+					set, error);
+			if (ok != c.valid)
+				fail_msg("timestamps=%s: parse returned %d", c.value, ok);
+			if (!ok) {
+				if (error.find("yes, no or chunks") == std::string::npos)
+					fail_msg("timestamps=%s: error \"%s\"",
+						 c.value, error.c_str());
+			} else if (set.timestamps != c.result) {
+				fail_msg("timestamps=%s: got %d", c.value,
+					 (int)set.timestamps);
+			}
 		}
-		if (set.timestamps != c.timestamps ||
-		    set.timestamps_per_chunk != c.per_chunk)
-			fail_msg("timestamps=%s: got %d/%d", c.value,
-				 set.timestamps, set.timestamps_per_chunk);
 	}
-	// A later parse starts from the defaults again.
-	Settings set = parse_ok({ { "rawlog_ext_timestamps", "chunks" } });
-	std::string error;
-	assert_true(parse({}, set, error));
-	assert_false(set.timestamps_per_chunk);
 }
 
 void test_settings_direction_values(void **)
@@ -361,7 +359,7 @@ int main(void)
 		cmocka_unit_test(test_settings_parse_resets_previous_values),
 		cmocka_unit_test(test_settings_all_settings_together),
 		cmocka_unit_test(test_settings_bool_spellings_for_every_bool_setting),
-		cmocka_unit_test(test_settings_timestamps_chunks),
+		cmocka_unit_test(test_settings_timestamps_values),
 		cmocka_unit_test(test_settings_direction_values),
 		cmocka_unit_test(test_settings_format_values),
 		cmocka_unit_test(test_settings_max_size_values),

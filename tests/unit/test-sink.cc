@@ -21,7 +21,7 @@ Settings plain_settings(const std::string &dir)
 {
 	Settings set;
 	set.dir = dir;
-	set.timestamps = false;
+	set.timestamps = Timestamps::none;
 	return set;
 }
 
@@ -542,14 +542,14 @@ void test_sink_write_is_byte_exact(void **state)
 void test_sink_large_chunks_match_the_formatter(void **state)
 {
 	// Thousands of pieces per chunk, long and short lines: the writer's
-	// batching (staging buffer, iovec limit) must not change a byte.
+	// batching (staging buffer, iovec limit) must not change a byte. (With
+	// chunk stamps, every fifth line starts with a digit and gets one.)
 	const TmpDir &tmp = tmpdir(state);
 	for (int variant = 0; variant < 4; variant++) {
 		const bool transcript = variant % 2 == 1, per_chunk = variant >= 2;
 		Settings set = plain_settings(tmp.path("v" + std::to_string(variant)));
 		make_dir(set.dir);
-		set.timestamps = true;
-		set.timestamps_per_chunk = per_chunk;
+		set.timestamps = per_chunk ? Timestamps::chunks : Timestamps::lines;
 		set.boundaries = true;
 		if (transcript)
 			set.format = Format::transcript;
@@ -557,13 +557,15 @@ void test_sink_large_chunks_match_the_formatter(void **state)
 
 		std::string chunk;
 		for (unsigned int i = 0; i < 5000; i++) {
-			chunk.append((i * 7919) % 700, (char)('a' + i % 26));
+			chunk.append((i * 7919) % 700,
+				     i % 5 == 0 ? (char)('0' + i % 10) :
+				     (char)('a' + i % 26));
 			chunk += i % 3 == 0 ? "\r\n" : "\n";
 		}
 		chunk += "partial";
 		const struct timeval now = { 1700000000, 42 };
 		std::string expected;
-		Formatter formatter(transcript, true, true, per_chunk);
+		Formatter formatter(transcript, set.timestamps, true);
 		for (int round = 0; round < 3; round++) {
 			sink->write(Direction::in, chunk.data(), chunk.size(), now);
 			formatter.format(expected, Direction::in,
@@ -580,7 +582,7 @@ void test_sink_split_keeps_line_state_per_direction(void **state)
 {
 	const TmpDir &tmp = tmpdir(state);
 	Settings set = plain_settings(tmp.path());
-	set.timestamps = true;
+	set.timestamps = Timestamps::lines;
 	std::unique_ptr<Sink> sink = open_ok(set);
 	// The out line in between must not make "b\n" look like a new line.
 	put(*sink, Direction::in, "a");
@@ -600,7 +602,7 @@ std::string formatted_prefix(const Settings &set,
 			     size_t keep)
 {
 	Formatter formatter(set.format == Format::transcript, set.timestamps,
-			    set.boundaries, set.timestamps_per_chunk);
+			    set.boundaries);
 	std::string out;
 	for (const std::string &chunk : chunks) {
 		size_t n = std::min(keep, chunk.size());
@@ -614,18 +616,18 @@ std::string formatted_prefix(const Settings &set,
 void test_sink_max_size_split_caps_total_and_marks_every_file(void **state)
 {
 	static const struct {
-		bool timestamps, boundaries;
+		Timestamps timestamps;
+		bool boundaries;
 		uint64_t max_size;
-		bool per_chunk;
 	} cases[] = {
-		{ false, false, 100, false },
-		{ false, false, 1, false },
-		{ true, false, 100, false },
-		{ true, false, 333, false },
-		{ false, true, 100, false },
-		{ true, true, 250, false },
-		{ true, false, 333, true },
-		{ true, true, 250, true },
+		{ Timestamps::none, false, 100 },
+		{ Timestamps::none, false, 1 },
+		{ Timestamps::lines, false, 100 },
+		{ Timestamps::lines, false, 333 },
+		{ Timestamps::none, true, 100 },
+		{ Timestamps::lines, true, 250 },
+		{ Timestamps::chunks, false, 333 },
+		{ Timestamps::chunks, true, 250 },
 	};
 	const std::string data = "a1 LOGIN user pass\r\n" + all_bytes() +
 		"\n\nshort\nlonger line here\n";
@@ -635,7 +637,6 @@ void test_sink_max_size_split_caps_total_and_marks_every_file(void **state)
 		std::string dir = make_dir(tmpdir(state).path("case" + std::to_string(i)));
 		Settings set = plain_settings(dir);
 		set.timestamps = c.timestamps;
-		set.timestamps_per_chunk = c.per_chunk;
 		set.boundaries = c.boundaries;
 		set.max_size = c.max_size;
 		std::unique_ptr<Sink> sink = open_ok(set);
@@ -671,7 +672,7 @@ void test_sink_max_size_split_caps_total_and_marks_every_file(void **state)
 		}
 		assert_in_range(before_marker, 0, c.max_size);
 		// Plain bytes can fill the cap exactly.
-		if (!c.timestamps && !c.boundaries)
+		if (c.timestamps == Timestamps::none && !c.boundaries)
 			assert_int_equal(before_marker, c.max_size);
 		assert_int_equal(sink->bytes_written(), total);
 
@@ -719,7 +720,7 @@ void test_sink_max_size_never_cuts_a_timestamp(void **state)
 {
 	const TmpDir &tmp = tmpdir(state);
 	Settings set = plain_settings(tmp.path());
-	set.timestamps = true;
+	set.timestamps = Timestamps::lines;
 	set.log_out = false;
 	// "a\n" takes 20 bytes; "b" would need another stamp, which does not
 	// fit in the 10 bytes left.

@@ -23,7 +23,7 @@ Settings plain_settings(const std::string &dir)
 {
 	Settings set;
 	set.dir = dir;
-	set.timestamps = false;
+	set.timestamps = Timestamps::none;
 	return set;
 }
 
