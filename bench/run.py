@@ -325,22 +325,19 @@ def measure(root: pathlib.Path, args, variant: str, workload: str, seconds: floa
     }
 
 
-def sink_bench(root: pathlib.Path, module_dir: str) -> str | None:
-    """bench/sink-bench (the write path alone, no Dovecot), built in the
-    build tree the module comes from; its report, or None."""
-    build = pathlib.Path(module_dir).parent.parent  # <build>/src/.libs
-    if not (build / "Makefile").exists():
-        return None
-    made = subprocess.run(["make", "-C", str(build), "bench/sink-bench"],
-                          capture_output=True, text=True)
-    if made.returncode != 0:
-        print(f"  (bench/sink-bench did not build: {made.stderr.strip()[-200:]})")
-        return None
-    ran = subprocess.run([str(build / "bench" / "sink-bench"), str(root)],
-                         capture_output=True, text=True)
+def sink_bench(root: pathlib.Path, module_dir: str) -> str:
+    """Runs bench/sink-bench (the write path alone, no Dovecot) from the
+    build tree the module comes from; its report, or why not."""
+    binary = pathlib.Path(module_dir).parent.parent / "bench" / "sink-bench"
+    module = pathlib.Path(module_dir) / PLUGIN_SO
+    if not binary.exists():
+        return (f"write path alone: skipped, no {binary} "
+                f"(make bench/sink-bench in the build directory)")
+    if binary.stat().st_mtime < module.stat().st_mtime:
+        return f"write path alone: skipped, {binary} is older than the module (rebuild it)"
+    ran = subprocess.run([str(binary), str(root)], capture_output=True, text=True)
     if ran.returncode != 0:
-        print(f"  (bench/sink-bench failed: {ran.stderr.strip()[-200:]})")
-        return None
+        return f"write path alone: failed: {ran.stderr.strip()[-200:]}"
     return ran.stdout.rstrip()
 
 
@@ -501,14 +498,13 @@ def main() -> int:
         where = f"a tmpfs mounted at {root}" if mounted else f"{root} ({fstype})"
         print(f"storage:  mailboxes and logs on {where} (CPU picture, not disk)")
         print(f"workload: seed {args.seed}, a fresh Dovecot for every measurement", flush=True)
-        wait_quiet()
-        write_path = sink_bench(root, args.module_dir)
-        if write_path:
-            print(write_path, flush=True)
         # A VM's first minutes of load are slower (memory not faulted in yet).
         wait_quiet()
         warm = measure(root, args, "ext-split", "long", min(5.0, args.seconds))
         print(f"  warm-up (discarded): {warm['cmds_per_s']:.0f} cmds/s", flush=True)
+        wait_quiet()
+        write_path = sink_bench(root, args.module_dir)
+        print(write_path, flush=True)
         for rnd in range(args.rounds):
             # Rotated, so no variant always runs first or last.
             order = VARIANTS[rnd % len(VARIANTS):] + VARIANTS[:rnd % len(VARIANTS)]

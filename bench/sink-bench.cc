@@ -9,7 +9,9 @@
 // Never a pass/fail test; prints one line per layout.
 #include "core/sink.hh"
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -46,8 +48,9 @@ std::string mail_body(std::mt19937 &rng, size_t size)
 }
 
 // Sizes 2 KB to 100 KB, log-uniform (as the load generator's messages);
-// FETCH replies leave in writes of up to 32 KiB (rawlog_ext's held
-// output), APPEND literals arrive in reads of up to 4 KiB.
+// FETCH replies are handed to the log in pieces of up to 32 KiB (imap's
+// corked output as rawlog_ext holds it), APPEND literals in reads of up to
+// 4 KiB.
 std::vector<Chunk> make_traffic(unsigned int commands)
 {
 	std::mt19937 rng(1);
@@ -111,7 +114,9 @@ bool write_plain(const std::string &dir, const std::vector<Chunk> &traffic)
 			return false;
 		}
 	}
+	struct timeval now;
 	for (const Chunk &c : traffic) {
+		gettimeofday(&now, nullptr);	// as the sink layouts do
 		if (write(fds[(int)c.direction], c.data.data(), c.data.size()) !=
 		    (ssize_t)c.data.size()) {
 			perror("write");
@@ -155,17 +160,24 @@ bool write_sink(const std::vector<Chunk> &traffic, const Settings &settings)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s DIR [TRIALS]\n", argv[0]);
+	const int trials = argc > 2 ? atoi(argv[2]) : 15;
+	if (argc < 2 || argc > 3 || trials < 1) {
+		fprintf(stderr, "usage: %s DIR [TRIALS]  (DIR: where to write, "
+			"best on tmpfs; TRIALS >= 1, default 15)\n", argv[0]);
 		return 2;
 	}
-	std::string templ = std::string(argv[1]) + "/sink-bench.XXXXXX";
+	// Sink wants an absolute directory.
+	char base[PATH_MAX];
+	if (realpath(argv[1], base) == nullptr) {
+		fprintf(stderr, "%s: %s\n", argv[1], strerror(errno));
+		return 1;
+	}
+	std::string templ = std::string(base) + "/sink-bench.XXXXXX";
 	if (mkdtemp(&templ[0]) == nullptr) {
 		fprintf(stderr, "mkdtemp(%s): %s\n", templ.c_str(), strerror(errno));
 		return 1;
 	}
 	const std::string dir = templ;
-	const int trials = argc > 2 ? atoi(argv[2]) : 15;
 	const std::vector<Chunk> traffic = make_traffic(1500);
 	double wire = 0;
 	for (const Chunk &c : traffic)
@@ -173,14 +185,16 @@ int main(int argc, char **argv)
 
 	struct Layout {
 		const char *name;
-		bool sink, transcript, timestamps, per_chunk;
+		bool sink, transcript;
+		Timestamps timestamps;
 		double best = 1e9;
 	} layouts[] = {
-		{ "plain write() per chunk", false, false, false, false },
-		{ "split, timestamps=yes", true, false, true, false },
-		{ "split, timestamps=chunks", true, false, true, true },
-		{ "split, timestamps=no", true, false, false, false },
-		{ "transcript, timestamps=yes", true, true, true, false },
+		{ "plain write() per chunk", false, false, Timestamps::none },
+		{ "split, timestamps=yes", true, false, Timestamps::lines },
+		{ "split, timestamps=chunks", true, false, Timestamps::chunks },
+		{ "split, timestamps=no", true, false, Timestamps::none },
+		{ "transcript, timestamps=yes", true, true, Timestamps::lines },
+		{ "transcript, timestamps=chunks", true, true, Timestamps::chunks },
 	};
 	// Layouts alternate within each trial; the fastest trial of each
 	// counts (the others were disturbed by something else).
@@ -190,7 +204,6 @@ int main(int argc, char **argv)
 			settings.dir = dir;
 			settings.format = l.transcript ? Format::transcript : Format::split;
 			settings.timestamps = l.timestamps;
-			settings.timestamps_per_chunk = l.per_chunk;
 			remove_files(dir);
 			double start = cpu_seconds();
 			bool ok = l.sink ? write_sink(traffic, settings) :
@@ -208,7 +221,7 @@ int main(int argc, char **argv)
 	printf("write path alone: %.1f MB of IMAP-like traffic into %s, "
 	       "fastest of %d trials\n", wire / 1e6, argv[1], trials);
 	for (const Layout &l : layouts) {
-		printf("  %-28s %6.3f us/KB on the wire  %5.2fx plain\n", l.name,
+		printf("  %-30s %6.3f us/KB on the wire  %5.2fx plain\n", l.name,
 		       l.best / wire * 1e9, l.best / layouts[0].best);
 	}
 	return 0;
