@@ -191,7 +191,7 @@ def short_session(port: int, user: str, rng: random.Random):
 _worker_wire = [0, 0]  # per worker process: bytes in/out of closed conns
 
 
-def _worker(idx, port, user, workload, seed, go, deadline, results):
+def _worker(idx, port, user, workload, seed, orders, results):
     # The parent coordinates shutdown: Ctrl-C goes to it, SIGTERM ends us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -200,6 +200,7 @@ def _worker(idx, port, user, workload, seed, go, deadline, results):
         pool = [make_message(rng, user, n) for n in range(POOL_SIZE)]
         if workload == "long":
             c = login(port, user)
+            steps = long_session(c, rng, pool)  # goes on from window to window
         else:  # the short sessions FETCH from a few messages put there first
             c = login(port, user)
             for n in range(SHORT_SETUP_MESSAGES):
@@ -207,47 +208,50 @@ def _worker(idx, port, user, workload, seed, go, deadline, results):
             c.cmd(b"LOGOUT")
             c.close()
         results.put(("ready", idx, None))
-        if not go.wait(120):
-            return
-        end = deadline.value
-        cpu0 = sum(os.times()[:2])
-        in_window = total = sessions = 0
-        if workload == "long":
-            for _ in long_session(c, rng, pool):
-                total += 1
-                if time.monotonic() >= end:
-                    break
-                in_window += 1
-            c.cmd(b"LOGOUT")
-            total += 1
-            c.close()
-            wire = (c.wire_in, c.wire_out)
-        else:
-            while time.monotonic() < end:
-                for _ in short_session(port, user, rng):
+        # One window per ("go", end) order; the session stays open between
+        # windows, idle, until "stop".
+        while (order := orders.get())[0] == "go":
+            end = order[1]
+            cpu0 = sum(os.times()[:2])
+            in_window = total = sessions = 0
+            if workload == "long":
+                wire0 = (c.wire_in, c.wire_out)
+                for _ in steps:
                     total += 1
-                    in_window += time.monotonic() < end
-                sessions += 1
-            wire = tuple(_worker_wire)
-        results.put(("done", idx, {
-            "commands_in_window": in_window, "commands_total": total,
-            "sessions": sessions, "wire_in": wire[0], "wire_out": wire[1],
-            "client_cpu_s": sum(os.times()[:2]) - cpu0}))
+                    if time.monotonic() >= end:
+                        break
+                    in_window += 1
+                wire = (c.wire_in - wire0[0], c.wire_out - wire0[1])
+            else:
+                wire0 = tuple(_worker_wire)
+                while time.monotonic() < end:
+                    for _ in short_session(port, user, rng):
+                        total += 1
+                        in_window += time.monotonic() < end
+                    sessions += 1
+                wire = (_worker_wire[0] - wire0[0], _worker_wire[1] - wire0[1])
+            results.put(("done", idx, {
+                "commands_in_window": in_window, "commands_total": total,
+                "sessions": sessions, "wire_in": wire[0], "wire_out": wire[1],
+                "client_cpu_s": sum(os.times()[:2]) - cpu0}))
+        if workload == "long":
+            c.cmd(b"LOGOUT")
+            c.close()
     except Exception:
         results.put(("error", idx, f"{user}: {traceback.format_exc()}"))
 
 
 class Clients:
-    """N client processes: start() (ready), go(seconds), collect(), stop()."""
+    """N client processes: start() (logged in, ready), then any number of
+    go(seconds) + collect() windows, then stop()."""
 
     def __init__(self, port: int, users: list[str], workload: str, seed: int):
         ctx = mp.get_context("fork")
         self.results = ctx.Queue()
-        self.go_event = ctx.Event()
-        self.deadline = ctx.Value("d", 0.0, lock=False)
+        self.orders = [ctx.Queue() for _ in users]
         self.procs = [ctx.Process(target=_worker, daemon=True,
-                                  args=(i, port, u, workload, seed, self.go_event,
-                                        self.deadline, self.results))
+                                  args=(i, port, u, workload, seed, self.orders[i],
+                                        self.results))
                       for i, u in enumerate(users)]
 
     def _wait(self, kind: str, timeout: float) -> dict:
@@ -268,25 +272,29 @@ class Clients:
         self._wait("ready", 120)
 
     def go(self, seconds: float) -> float:
-        """Opens the window now; returns its end (time.monotonic)."""
-        self.deadline.value = time.monotonic() + seconds
-        self.go_event.set()
-        return self.deadline.value
+        """Opens a window now; returns its end (time.monotonic)."""
+        end = time.monotonic() + seconds
+        for q in self.orders:
+            q.put(("go", end))
+        return end
 
     def collect(self, timeout: float = 60) -> list[dict]:
+        """Each client's figures for the window that just ended."""
         got = self._wait("done", timeout)
-        for p in self.procs:
-            p.join(5)
         return [got[i] for i in range(len(self.procs))]
 
     def stop(self) -> None:
-        """Ends whatever client process is left (only ours, by pid)."""
-        for p in self.procs:
+        """Ends the sessions (LOGOUT), then whatever client process is
+        left (only ours, by pid)."""
+        for p, q in zip(self.procs, self.orders):
             if p.pid is not None and p.is_alive():
-                p.terminate()
+                q.put(("stop",))
         for p in self.procs:
             if p.pid is not None:
                 p.join(5)
+                if p.is_alive():
+                    p.terminate()
+                    p.join(5)
                 if p.is_alive():
                     p.kill()
                     p.join()

@@ -4,12 +4,14 @@
     python3 bench/run.py [--quick] [--module-dir DIR] [--rounds N]
                          [--clients N] [--seconds S] [--seed N] [--json FILE]
 
-For each round, each workload (long sessions, short-session mix) and each
-variant (none, core, ext-split, ext-transcript, ext-chunks, ext-unselected)
-it starts a fresh private Dovecot (tests/integration/dovecot_fixture.py) on
-127.0.0.1, runs bench/loadgen.py against it for --seconds and stops it
-again. Instances and logs live on a tmpfs, so the figures show CPU cost,
-not disk speed. First, bench/sink-bench measures the write path alone.
+For each workload (long sessions, short-session mix) it starts one private
+Dovecot (tests/integration/dovecot_fixture.py) on 127.0.0.1 per variant
+(none, core, ext-split, ext-transcript, ext-chunks, ext-unselected), each
+with its bench/loadgen.py clients logged in, and lets the variants take
+turns: in each round every variant runs alone for --seconds while the
+others idle. Instances and logs live on a tmpfs, so the figures show CPU
+cost, not disk speed. First, bench/sink-bench measures the write path
+alone.
 """
 
 import argparse
@@ -205,17 +207,6 @@ class Monitor:
                     n = len(os.listdir(f"/proc/{pid}/fd"))
                     self.fds[pid] = min(self.fds.get(pid, n), n)
 
-    def run_until(self, end: float, seconds: float, trimmer: LogTrimmer) -> None:
-        # fds: the fewest per process over the middle second of the window,
-        # i.e. what the session holds, not a mail file open for a moment.
-        mid, polls = end - seconds / 2, 0
-        while (now := time.monotonic()) < end:
-            self.poll(count_fds=abs(now - mid) <= 0.5)
-            polls += 1
-            if polls % 5 == 0:
-                trimmer.trim()
-            time.sleep(max(0.0, min(POLL, end - time.monotonic())))
-
     def vanished_others(self) -> list[str]:
         live = children(self.master)
         return sorted(f"{c}[{p}] exited" for p, c in self.others.items() if p not in live)
@@ -257,72 +248,119 @@ def no_sigint():
         signal.signal(signal.SIGINT, old)
 
 
-def measure(root: pathlib.Path, args, variant: str, workload: str, seconds: float) -> dict:
-    work = pathlib.Path(tempfile.mkdtemp(prefix=f"{variant}-{workload}-", dir=root))
-    work.chmod(0o755)
-    logdir = work / "logs"
-    logdir.mkdir(mode=0o755)
-    os.chown(logdir, MAIL_UID, MAIL_UID)
-    users = [f"bench{i + 1}" for i in range(args.clients)]
-    dc = clients = None
-    trimmer = LogTrimmer(logdir)
-    try:
-        dc = Dovecot(work / "dovecot", users=[User(u) for u in users], protocols=("imap",),
-                     module_dir=args.module_dir, **variant_config(variant, logdir))
-        dc.start()
-        mon = Monitor(dc.master_pid, workload == "long")  # the master (dovecot -F)
-        clients = loadgen.Clients(dc.imap_port, users, workload, args.seed)
-        clients.start()
-        if workload == "short":
-            mon.wait_no_imap(15)  # the set-up sessions are gone before t0
-        # Whatever the machine did beyond Dovecot, the clients and this
-        # script is someone else's load: reported, as it skews the figures.
-        cpu0, tree0, self0, busy0 = (mon.imap_cpu(), mon.tree_ticks(),
-                                     sum(os.times()[:2]), cpu_busy_ticks())
-        end = clients.go(seconds)
-        mon.run_until(end, seconds, trimmer)
-        tree1, self1, busy1 = mon.tree_ticks(), sum(os.times()[:2]), cpu_busy_ticks()
-        res = clients.collect()
-        mon.wait_no_imap(15)
-        cpu = (proc_stat(mon.master)[4] - cpu0) / TICK
-        log_bytes = sum(p.stat().st_size for p in logdir.iterdir())
-        problems = [line for line in dc.log().splitlines()
-                    if any(w in line for w in ("Error:", "Fatal:", "Panic:", "Warning:"))]
-        problems += mon.vanished_others()
-    finally:
-        with no_sigint():
-            trimmer.close()
-            if clients is not None:
-                clients.stop()
-            if dc is not None:
-                dc.stop()
-            shutil.rmtree(work, ignore_errors=True)
+class Instance:
+    """One variant's private Dovecot and its logged-in clients, kept for a
+    whole workload: the variants take turns in short windows, so a slow
+    spell of the (virtual) machine hits all of them alike instead of the
+    one that happened to run then."""
 
-    in_window = sum(r["commands_in_window"] for r in res)
-    total = sum(r["commands_total"] for r in res)
-    peaks = mon.peak.values()
-    writes = sum(last - first for first, last in mon.syscw.values())
+    def __init__(self, root: pathlib.Path, args, variant: str, workload: str):
+        self.variant, self.workload = variant, workload
+        self.work = pathlib.Path(tempfile.mkdtemp(prefix=f"{variant}-{workload}-", dir=root))
+        self.work.chmod(0o755)
+        self.logdir = self.work / "logs"
+        self.logdir.mkdir(mode=0o755)
+        os.chown(self.logdir, MAIL_UID, MAIL_UID)
+        self.trimmer = LogTrimmer(self.logdir)
+        self.problems_seen = 0
+        self.dc = self.clients = None
+        users = [f"bench{i + 1}" for i in range(args.clients)]
+        try:
+            self.dc = Dovecot(self.work / "dovecot", users=[User(u) for u in users],
+                              protocols=("imap",), module_dir=args.module_dir,
+                              **variant_config(variant, self.logdir))
+            self.dc.start()
+            self.clients = loadgen.Clients(self.dc.imap_port, users, workload, args.seed)
+            self.clients.start()
+            if workload == "short":
+                # The set-up sessions are gone before the first window.
+                Monitor(self.dc.master_pid, False).wait_no_imap(15)
+        except BaseException:
+            self.close()
+            raise
+
+    def log_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.logdir.iterdir())
+
+    def begin(self, seconds: float) -> dict:
+        """Opens a window: lets the clients run for seconds."""
+        mon = Monitor(self.dc.master_pid, self.workload == "long")
+        w = {"mon": mon, "seconds": seconds, "log0": self.log_bytes(),
+             "cpu0": mon.imap_cpu(), "tree0": mon.tree_ticks()}
+        w["end"] = self.clients.go(seconds)
+        return w
+
+    def poll(self, w: dict, count_fds: bool) -> None:
+        w["mon"].poll(count_fds)
+
+    def finish(self, w: dict) -> dict:
+        """What the window cost. "ours" (CPU of this instance and its
+        clients, in ticks) is for the caller's other-load figure."""
+        mon, seconds = w["mon"], w["seconds"]
+        res = self.clients.collect()
+        cpu1, tree1 = mon.imap_cpu(), mon.tree_ticks()
+        lines = self.dc.log().splitlines()
+        problems = [line for line in lines[self.problems_seen:]
+                    if any(k in line for k in ("Error:", "Fatal:", "Panic:", "Warning:"))]
+        self.problems_seen = len(lines)
+        problems += mon.vanished_others()
+
+        in_window = sum(r["commands_in_window"] for r in res)
+        total = sum(r["commands_total"] for r in res)
+        cpu = (cpu1 - w["cpu0"]) / TICK
+        peaks = mon.peak.values()
+        writes = sum(last - first for first, last in mon.syscw.values())
+        return {
+            "variant": self.variant, "workload": self.workload, "seconds": seconds,
+            "cmds_per_s": in_window / seconds,
+            "commands_in_window": in_window, "commands_total": total,
+            "sessions": sum(r["sessions"] for r in res),
+            "imap_cpu_s": cpu, "imap_cpu_ms_per_1k": cpu * 1e6 / max(1, total),
+            "client_cpu_ms_per_1k": sum(r["client_cpu_s"] for r in res) * 1e6 / max(1, total),
+            "ours": (tree1 - w["tree0"]) + sum(r["client_cpu_s"] for r in res) * TICK,
+            "log_bytes": self.log_bytes() - w["log0"],
+            "wire_bytes": sum(r["wire_in"] + r["wire_out"] for r in res),
+            "imap_processes_seen": len(mon.peak),
+            "peak_rss_kib": max((p.get("VmHWM", 0) for p in peaks), default=None),
+            "peak_anon_kib": max((p.get("RssAnon", 0) for p in peaks), default=None),
+            "fds": median(mon.fds.values()),
+            "writes_per_cmd": writes / in_window if mon.syscw and in_window else None,
+            "problems": problems[:20],
+        }
+
+
+    def close(self) -> None:
+        with no_sigint():
+            self.trimmer.close()
+            if self.clients is not None:
+                self.clients.stop()
+            if self.dc is not None:
+                self.dc.stop()
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def run_window(inst: Instance, seconds: float) -> dict:
+    """One window of inst while the other instances idle."""
+    self0, busy0 = sum(os.times()[:2]), cpu_busy_ticks()
+    w = inst.begin(seconds)
+    # fds: the fewest per process over the middle second of the window,
+    # i.e. what the session holds, not a mail file open for a moment.
+    mid, polls = w["end"] - seconds / 2, 0
+    while (now := time.monotonic()) < w["end"]:
+        inst.poll(w, count_fds=abs(now - mid) <= 0.5)
+        polls += 1
+        if polls % 5 == 0:
+            inst.trimmer.trim()
+        time.sleep(max(0.0, min(POLL, w["end"] - time.monotonic())))
+    r = inst.finish(w)
+    self1, busy1 = sum(os.times()[:2]), cpu_busy_ticks()
     machine = max(1, busy1[1] - busy0[1])
-    ours = (tree1 - tree0) + (self1 - self0) * TICK + sum(
-        r["client_cpu_s"] for r in res) * TICK
-    return {
-        "variant": variant, "workload": workload, "seconds": seconds,
-        "cmds_per_s": in_window / seconds,
-        "commands_in_window": in_window, "commands_total": total,
-        "sessions": sum(r["sessions"] for r in res),
-        "imap_cpu_s": cpu, "imap_cpu_ms_per_1k": cpu * 1e6 / total,
-        "imap_cpu_polled_s": sum(mon.polled_cpu.values()) / TICK,
-        "client_cpu_ms_per_1k": sum(r["client_cpu_s"] for r in res) * 1e6 / total,
-        "machine_busy": (busy1[0] - busy0[0]) / machine,
-        "other_load": max(0.0, (busy1[0] - busy0[0] - ours) / machine),
-        "log_bytes": log_bytes, "wire_bytes": sum(r["wire_in"] + r["wire_out"] for r in res),
-        "imap_processes_seen": len(mon.peak),
-        "peak_rss_kib": max((p.get("VmHWM", 0) for p in peaks), default=None),
-        "peak_anon_kib": max((p.get("RssAnon", 0) for p in peaks), default=None),
-        "fds": median(mon.fds.values()),
-        "writes_per_cmd": writes / in_window if mon.syscw and in_window else None,
-        "problems": problems[:20],
-    }
+    # Whatever the machine did beyond this Dovecot, its clients and this
+    # script is someone else's load: reported, as it skews the figures.
+    ours = r.pop("ours") + (self1 - self0) * TICK
+    r["machine_busy"] = (busy1[0] - busy0[0]) / machine
+    r["other_load"] = max(0.0, (busy1[0] - busy0[0] - ours) / machine)
+    return r
 
 
 def sink_bench(root: pathlib.Path, module_dir: str) -> str:
@@ -454,8 +492,8 @@ def print_table(summary: dict, workload: str, args) -> None:
 
 LEGEND = """\
 (x) ratio to none, (+) difference to none, both per round then median; (/w) log bytes per
-byte on the wire. CPU = utime+stime of all imap processes (exact, from the master's reaped
-children) per 1000 commands. peak RSS = highest VmHWM, peak anon = highest RssAnon of any
+byte on the wire. CPU = utime+stime of all imap processes (live ones and the master's reaped
+children) in the window per 1000 commands. peak RSS = highest VmHWM, peak anon = highest RssAnon of any
 imap process (polled every {poll:g} s). fds = open fds of a long-session imap process in the
 middle of the window; writes/cmd = write-family syscalls (/proc/PID/io syscw) of the imap
 processes per command, socket writes included. busy = whole machine; other = its share used
@@ -465,17 +503,19 @@ the CPU picture, not disk speed; log pages were freed as they filled (sizes are 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="5 s per measurement")
+    ap.add_argument("--quick", action="store_true", help="3 rounds of 2 s windows")
     ap.add_argument("--module-dir", default=os.environ.get("RAWLOG_EXT_MODULE_DIR")
                     or str(REPO / "build" / "src" / ".libs"))
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, help="windows per variant and workload (12, --quick 3)")
     ap.add_argument("--clients", type=int, default=10)
-    ap.add_argument("--seconds", type=float, help="per measurement (20, --quick 5)")
+    ap.add_argument("--seconds", type=float, help="per window (5, --quick 2)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", metavar="FILE", help="also write all results there")
     args = ap.parse_args()
     if args.seconds is None:
-        args.seconds = 5.0 if args.quick else 20.0
+        args.seconds = 2.0 if args.quick else 5.0
+    if args.rounds is None:
+        args.rounds = 3 if args.quick else 12
     args.module_dir = str(pathlib.Path(args.module_dir).absolute())
     if not (pathlib.Path(args.module_dir) / PLUGIN_SO).exists():
         sys.exit(f"{PLUGIN_SO} not in {args.module_dir}: build it first, or pass "
@@ -497,34 +537,45 @@ def main() -> int:
         fstype = fs_type(root)
         where = f"a tmpfs mounted at {root}" if mounted else f"{root} ({fstype})"
         print(f"storage:  mailboxes and logs on {where} (CPU picture, not disk)")
-        print(f"workload: seed {args.seed}, a fresh Dovecot for every measurement", flush=True)
-        # A VM's first minutes of load are slower (memory not faulted in yet).
-        wait_quiet()
-        warm = measure(root, args, "ext-split", "long", min(5.0, args.seconds))
-        print(f"  warm-up (discarded): {warm['cmds_per_s']:.0f} cmds/s", flush=True)
+        print(f"workload: seed {args.seed}; per workload one Dovecot per variant, all up at "
+              f"once, taking turns in windows of {args.seconds:g} s", flush=True)
         wait_quiet()
         write_path = sink_bench(root, args.module_dir)
         print(write_path, flush=True)
-        for rnd in range(args.rounds):
-            # Rotated, so no variant always runs first or last.
-            order = VARIANTS[rnd % len(VARIANTS):] + VARIANTS[:rnd % len(VARIANTS)]
-            for wl in WORKLOADS:
-                for v in order:
-                    for attempt in range(RETRIES + 1):
-                        if (busy := wait_quiet()) > 0.10:
-                            print(f"  WARNING: machine still {busy:.0%} busy with other work")
-                        r = measure(root, args, v, wl, args.seconds)
-                        if r["other_load"] <= OTHER_LOAD_MAX or attempt == RETRIES:
-                            break
-                        print(f"  (repeated: other work took {r['other_load']:.0%} "
-                              f"of the machine)", flush=True)
-                    r["round"] = rnd + 1
-                    runs.append(r)
-                    print(f"  round {rnd + 1} {wl:5} {v:15} {r['cmds_per_s']:7.0f} cmds/s "
-                          f"{r['imap_cpu_ms_per_1k']:7.1f} CPU ms/1k cmds, other load "
-                          f"{r['other_load']:4.0%}", flush=True)
-                    for what in r["problems"][:5]:
-                        print(f"    WARNING: {what}")
+        for wl in WORKLOADS:
+            instances = {}
+            try:
+                for v in VARIANTS:
+                    instances[v] = Instance(root, args, v, wl)
+                # A VM's first minutes of load are slower (memory not
+                # faulted in yet), and each instance's first window too.
+                warm = [run_window(inst, min(5.0, args.seconds))
+                        for inst in instances.values()]
+                print(f"  {wl}: {len(instances)} instances up; warm-up (discarded): " +
+                      ", ".join(f"{r['variant']} {r['cmds_per_s']:.0f}" for r in warm),
+                      flush=True)
+                for rnd in range(args.rounds):
+                    # Rotated, so no variant always runs first or last.
+                    order = VARIANTS[rnd % len(VARIANTS):] + VARIANTS[:rnd % len(VARIANTS)]
+                    for v in order:
+                        for attempt in range(RETRIES + 1):
+                            if (busy := wait_quiet()) > 0.10:
+                                print(f"  WARNING: machine still {busy:.0%} busy with other work")
+                            r = run_window(instances[v], args.seconds)
+                            if r["other_load"] <= OTHER_LOAD_MAX or attempt == RETRIES:
+                                break
+                            print(f"  (repeated: other work took {r['other_load']:.0%} "
+                                  f"of the machine)", flush=True)
+                        r["round"] = rnd + 1
+                        runs.append(r)
+                        print(f"  round {rnd + 1} {wl:5} {v:15} {r['cmds_per_s']:7.0f} cmds/s "
+                              f"{r['imap_cpu_ms_per_1k']:7.1f} CPU ms/1k cmds, other load "
+                              f"{r['other_load']:4.0%}", flush=True)
+                        for what in r["problems"][:5]:
+                            print(f"    WARNING: {what}")
+            finally:
+                for inst in instances.values():
+                    inst.close()
     summary = summarize(runs)
     for wl in WORKLOADS:
         print_table(summary, wl, args)
@@ -534,7 +585,7 @@ def main() -> int:
             json.dump({"command": command, "machine": machine, "storage": fstype,
                        "settings": {k: getattr(args, k) for k in
                                     ("rounds", "clients", "seconds", "seed", "module_dir")},
-                       "summary": summary, "runs": runs, "warm_up": warm,
+                       "summary": summary, "runs": runs,
                        "write_path": write_path}, f, indent=1)
     return 0
 
