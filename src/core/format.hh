@@ -7,9 +7,10 @@
 // Timestamps::lines stamps every line start (as rawlog -t). Timestamps::
 // chunks stamps the first line that starts in each chunk -- the lines after
 // it in that chunk would carry the very same stamp -- and, in split files,
-// every line that starts with a digit: a line starts with a stamp exactly
-// when one was put there, so removing them gives the bytes back, and data
-// can never pass for a stamp.
+// every file line that starts with a digit: a line starts with a stamp
+// exactly when one was put there, so removing them gives the bytes back
+// (without boundaries; their markers can be mimicked by data, as with
+// rawlog -b), and data can never pass for a stamp.
 //
 // transcript: one file for both directions; every record starts on its own
 // line with an optional timestamp and a direction marker:
@@ -88,6 +89,9 @@ void Formatter::format(Emit &emit, Direction direction,
 		// Whole runs of lines go out as one piece, not line by line.
 		const char *run = p;
 		if (!at_line_start_) {
+			// After "<<<\n" a continued line starts a file line too.
+			if (boundaries_ && *p >= '0' && *p <= '9')
+				emit(stamp, stamp_len);
 			const char *lf = (const char *)memchr(p, '\n', size);
 			p = lf == nullptr ? end : lf + 1;
 		}

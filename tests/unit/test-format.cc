@@ -172,7 +172,8 @@ std::string rawlog_model(const std::vector<std::string> &parts, bool timestamps,
 // The per-chunk rule, written independently: the stamp of chunk i goes
 // before its first line start (a byte that starts the file or follows a
 // '\n'), if it has one, and before every other line start in it that is
-// a digit.
+// a digit -- with boundaries also before a digit that continues a line
+// right after "<<<\n".
 std::string chunk_stamp_model(const std::vector<std::string> &parts,
 			      bool boundaries,
 			      const std::vector<std::string> &stamps)
@@ -189,6 +190,8 @@ std::string chunk_stamp_model(const std::vector<std::string> &parts,
 		for (size_t i = 0; i < part.size(); i++) {
 			bool line_start = i == 0 ? prev_lf : part[i - 1] == '\n';
 			bool digit = part[i] >= '0' && part[i] <= '9';
+			if (i == 0 && !prev_lf && boundaries && digit)
+				out += stamps[c % stamps.size()];
 			if (line_start && (!stamped || digit)) {
 				out += stamps[c % stamps.size()];
 				stamped = true;
@@ -334,6 +337,12 @@ void test_split_chunk_stamps_examples(void **)
 			   s1 + "a\n" + s1 + "1\nb\n" + s1 + "2");
 	assert_bytes_equal(split_chunks({ "x", "9\n", "\n7" }),
 			   s1 + "x9\n" + s3 + "\n" + s3 + "7");
+	// With boundaries, a line continued after "<<<\n" is a file line.
+	assert_bytes_equal(split_chunks({ "a", "1.000000 x\nb" }, true),
+			   "<<<\n" + s1 + "a>>>\n<<<\n" + s2 + "1.000000 x\n" + s2 +
+			   "b>>>\n");
+	assert_bytes_equal(split_chunks({ "a", "b\n" }, true),
+			   "<<<\n" + s1 + "a>>>\n<<<\nb\n>>>\n");
 	// A chunk that starts no line gets none.
 	assert_bytes_equal(split_chunks({ "ab", "cd", "e\n", "f" }),
 			   s1 + "abcde\n" + s1 + "f");
