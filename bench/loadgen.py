@@ -1,12 +1,14 @@
 """IMAP load generator for bench/run.py: N client processes, raw sockets.
 
 Each client is one process with its own user and a seeded random.Random, so
-the sequence of commands and message bodies is the same on every run; only
-how far a client gets in the time window varies. The hot path does no
-per-byte Python work: literals in responses are skipped by length, message
-bodies are built once before the window opens.
+the sequence of commands and message bodies is the same on every run. A
+window is a fixed amount of work (the next N commands of every client), so
+the variants compared in one round do exactly the same commands. The hot
+path does no per-byte Python work: literals in responses are skipped by
+length, message bodies are built once before the first window.
 """
 
+import base64
 import multiprocessing as mp
 import os
 import queue
@@ -24,7 +26,8 @@ TIMEOUT = 30.0
 
 
 def make_message(rng: random.Random, user: str, n: int) -> bytes:
-    """A plain-text mail of 2 KB .. 100 KB (log-uniform), CRLF lines."""
+    """A mail of 2 KB .. 100 KB (log-uniform), CRLF lines: plain text, or
+    (every other one) text and a base64 attachment of the same size."""
     size = int(2048 * (50 ** rng.random()))
     vocab = ["".join(rng.choice("etaoinshrdlucmfwyp") for _ in range(rng.randint(2, 9)))
              for _ in range(400)]
@@ -34,14 +37,24 @@ def make_message(rng: random.Random, user: str, n: int) -> bytes:
             f"Subject: {subject}\r\n"
             f"Date: Mon, 6 May 2024 10:{n % 60:02d}:00 +0000\r\n"
             f"Message-ID: <{user}.{n}.{rng.getrandbits(32):08x}@example.org>\r\n"
-            "MIME-Version: 1.0\r\n"
-            "Content-Type: text/plain; charset=us-ascii\r\n\r\n").encode()
+            "MIME-Version: 1.0\r\n").encode()
+    attach = n % 2 == 1
+    text_size = size // 2 if attach else size
     lines, length = [], len(head)
-    while length < size:
+    while length < text_size:
         line = " ".join(rng.choices(vocab, k=rng.randint(6, 12))).capitalize() + ".\r\n"
         lines.append(line)
         length += len(line)
-    return head + "".join(lines).encode()
+    text = "".join(lines).encode()
+    if not attach:
+        return head + b"Content-Type: text/plain; charset=us-ascii\r\n\r\n" + text
+    n_raw = max(1, (size - text_size) * 3 // 4)
+    raw = rng.getrandbits(8 * n_raw).to_bytes(n_raw, "little")
+    b64 = base64.encodebytes(raw).replace(b"\n", b"\r\n")  # 76 columns
+    return (head + b'Content-Type: multipart/mixed; boundary="=b"\r\n\r\n'
+            b"--=b\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n" + text +
+            b"--=b\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + b64 + b"--=b--\r\n")
 
 
 class ImapError(Exception):
@@ -208,30 +221,29 @@ def _worker(idx, port, user, workload, seed, orders, results):
             c.cmd(b"LOGOUT")
             c.close()
         results.put(("ready", idx, None))
-        # One window per ("go", end) order; the session stays open between
-        # windows, idle, until "stop".
+        # One window per ("go", commands) order: exactly that many commands
+        # (the short mix: whole sessions, at least that many), timed. The
+        # session stays open between windows, idle, until "stop".
         while (order := orders.get())[0] == "go":
-            end = order[1]
-            cpu0 = sum(os.times()[:2])
-            in_window = total = sessions = 0
+            commands = order[1]
+            t0, cpu0 = time.monotonic(), sum(os.times()[:2])
+            total = sessions = 0
             if workload == "long":
                 wire0 = (c.wire_in, c.wire_out)
                 for _ in steps:
                     total += 1
-                    if time.monotonic() >= end:
+                    if total >= commands:
                         break
-                    in_window += 1
                 wire = (c.wire_in - wire0[0], c.wire_out - wire0[1])
             else:
                 wire0 = tuple(_worker_wire)
-                while time.monotonic() < end:
+                while total < commands:
                     for _ in short_session(port, user, rng):
                         total += 1
-                        in_window += time.monotonic() < end
                     sessions += 1
                 wire = (_worker_wire[0] - wire0[0], _worker_wire[1] - wire0[1])
             results.put(("done", idx, {
-                "commands_in_window": in_window, "commands_total": total,
+                "commands": total, "elapsed": time.monotonic() - t0,
                 "sessions": sessions, "wire_in": wire[0], "wire_out": wire[1],
                 "client_cpu_s": sum(os.times()[:2]) - cpu0}))
         if workload == "long":
@@ -242,8 +254,8 @@ def _worker(idx, port, user, workload, seed, orders, results):
 
 
 class Clients:
-    """N client processes: start() (logged in, ready), then any number of
-    go(seconds) + collect() windows, then stop()."""
+    """N client processes: start() (ready: long sessions logged in), then
+    any number of go(commands) + done()/collect() windows, then stop()."""
 
     def __init__(self, port: int, users: list[str], workload: str, seed: int):
         ctx = mp.get_context("fork")
@@ -253,35 +265,55 @@ class Clients:
                                   args=(i, port, u, workload, seed, self.orders[i],
                                         self.results))
                       for i, u in enumerate(users)]
+        self.window = {}  # client index -> figures, of the current window
 
-    def _wait(self, kind: str, timeout: float) -> dict:
+    def _take(self, got: dict, timeout: float) -> bool:
+        """Adds one message to got; False if none came within timeout."""
+        try:
+            what, idx, data = self.results.get(timeout=timeout)
+        except queue.Empty:
+            return False
+        if what == "error":
+            raise RuntimeError(f"client {idx} failed:\n{data}")
+        got[idx] = data
+        return True
+
+    def _wait_ready(self, timeout: float) -> None:
         got, end = {}, time.monotonic() + timeout
         while len(got) < len(self.procs):
-            try:
-                what, idx, data = self.results.get(timeout=max(0.1, end - time.monotonic()))
-            except queue.Empty:
-                raise TimeoutError(f"clients not {kind} after {timeout}s") from None
-            if what == "error":
-                raise RuntimeError(f"client {idx} failed:\n{data}")
-            got[idx] = data
-        return got
+            if not self._take(got, 0.5):
+                if dead := [i for i, p in enumerate(self.procs) if not p.is_alive()]:
+                    raise RuntimeError(f"client(s) {dead} died")
+                if time.monotonic() > end:
+                    raise TimeoutError(f"clients not ready after {timeout}s")
 
     def start(self) -> None:
         for p in self.procs:
             p.start()
-        self._wait("ready", 120)
+        self._wait_ready(120)
 
-    def go(self, seconds: float) -> float:
-        """Opens a window now; returns its end (time.monotonic)."""
-        end = time.monotonic() + seconds
+    def go(self, commands: int) -> None:
+        """Opens a window: every client runs its next commands."""
+        self.window = {}
         for q in self.orders:
-            q.put(("go", end))
-        return end
+            q.put(("go", commands))
 
-    def collect(self, timeout: float = 60) -> list[dict]:
-        """Each client's figures for the window that just ended."""
-        got = self._wait("done", timeout)
-        return [got[i] for i in range(len(self.procs))]
+    def done(self) -> bool:
+        """Whether every client has finished the window (does not block)."""
+        while len(self.window) < len(self.procs) and self._take(self.window, 0):
+            pass
+        return len(self.window) == len(self.procs)
+
+    def collect(self, timeout: float = 120) -> list[dict]:
+        """Each client's figures for the window (waits for the rest)."""
+        end = time.monotonic() + timeout
+        while len(self.window) < len(self.procs):
+            if not self._take(self.window, 0.5):
+                if dead := [i for i, p in enumerate(self.procs) if not p.is_alive()]:
+                    raise RuntimeError(f"client(s) {dead} died")
+                if time.monotonic() > end:
+                    raise TimeoutError(f"clients not done after {timeout}s")
+        return [self.window[i] for i in range(len(self.procs))]
 
     def stop(self) -> None:
         """Ends the sessions (LOGOUT), then whatever client process is

@@ -7,11 +7,11 @@
 For each workload (long sessions, short-session mix) it starts one private
 Dovecot (tests/integration/dovecot_fixture.py) on 127.0.0.1 per variant
 (none, core, ext-split, ext-transcript, ext-chunks, ext-unselected), each
-with its bench/loadgen.py clients logged in, and lets the variants take
-turns: in each round every variant runs alone for --seconds while the
-others idle. Instances and logs live on a tmpfs, so the figures show CPU
-cost, not disk speed. First, bench/sink-bench measures the write path
-alone.
+with its own bench/loadgen.py clients, and lets the variants take turns:
+in each round every variant runs the same window of commands (about
+--seconds of work for "none") while the others idle. Instances and logs
+live on a tmpfs, so the figures show CPU cost, not disk speed. First,
+bench/sink-bench measures the write path alone.
 """
 
 import argparse
@@ -41,14 +41,19 @@ WORKLOADS = ("long", "short")
 MAIL_UID = 65534
 TICK = os.sysconf("SC_CLK_TCK")
 POLL = 0.1
-OTHER_LOAD_MAX, RETRIES = 0.05, 3  # a measurement disturbed by others is repeated
+OTHER_LOAD_MAX = 0.05  # a window disturbed by other work more than this is flagged
+# Commands per client in the warm-up window; windows are whole multiples of
+# STEP (the short mix runs whole 4-command sessions).
+WARM_UP_COMMANDS = {"long": 300, "short": 40}
+STEP = {"long": 1, "short": 4}
 TRIM_CHUNK = 1 << 20  # log pages are freed per MiB, every 5th poll
 FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 1, 2
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long)
-# imap-login in "performance mode" never exits, so the master's reaped-
-# children CPU (cutime+cstime) grows only by the imap processes we measure.
-COMMON_CONF = "service imap-login {\n  service_count = 0\n}\n"
+# imap-login in "performance mode", and kept even when idle (the long
+# sessions leave it idle for minutes): the master's reaped-children CPU
+# (cutime+cstime) then grows only by the imap processes we measure.
+COMMON_CONF = "service imap-login {\n  service_count = 0\n  process_min_avail = 1\n}\n"
 
 
 def variant_config(variant: str, logdir: pathlib.Path) -> dict:
@@ -147,32 +152,66 @@ class LogTrimmer:
         self.punched.clear()
 
 
-class Monitor:
-    """Follows the imap processes of one Dovecot master while clients run.
+def schedstat_ns(pid: int) -> int | None:
+    """CPU time of a (single-threaded) process in ns, or None if gone."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
-    CPU is exact: an exited imap process is reaped by the master, whose
-    cutime+cstime then include it (summed by the kernel in ns, so even the
-    short sessions' few ms count); live ones are read directly. Polling is
-    for peak memory, fds and write syscalls only.
+
+class Monitor:
+    """Follows the imap processes of one Dovecot master during a window.
+
+    CPU: live imap processes are read in ns (/proc/PID/schedstat) at both
+    ends of the window; an imap process that exits is reaped by the master,
+    whose cutime+cstime then include all of it. A window of the short mix
+    starts and ends with no imap process, one of the long sessions has the
+    same processes at both ends, so each process is counted once. Polling
+    is for peak memory and fds only.
     """
 
     def __init__(self, master: int, long_sessions: bool):
         self.master = master
         self.long = long_sessions
         self.peak = {}        # pid -> {"VmHWM": kib, "RssAnon": kib}
-        self.fds = {}         # pid -> fewest fds seen mid-window
-        self.syscw = {}       # pid -> [first, last] write syscall count
-        self.polled_cpu = {}  # pid -> last utime+stime (cross-check only)
+        self.fds = {}         # pid -> fewest fds seen
         self.others = {}      # non-imap children, to notice unexpected exits
         self.strangers = set()
 
     def imap_pids(self) -> list[int]:
         return [p for p, st in children(self.master).items() if st[0] == "imap"]
 
-    def imap_cpu(self) -> int:
-        """Ticks used so far by imap processes, exited or alive."""
-        return proc_stat(self.master)[4] + sum(
-            st[3] for st in children(self.master).values() if st[0] == "imap")
+    def snapshot(self) -> dict:
+        """The counters a window's figures are differences of."""
+        live = {}
+        for pid in self.imap_pids():
+            ns = schedstat_ns(pid)
+            syscw = proc_fields(f"/proc/{pid}/io", ("syscw",)).get("syscw")
+            if ns is not None:
+                live[pid] = (ns, syscw)
+        own = proc_stat(self.master)
+        return {"live": live, "reaped_ticks": own[4], "tree": self.tree_ticks()}
+
+    @staticmethod
+    def imap_cpu_s(before: dict, after: dict) -> tuple[float, list[str]]:
+        """imap CPU between two snapshots, and what made it inexact."""
+        cpu = (after["reaped_ticks"] - before["reaped_ticks"]) / TICK
+        cpu += sum(ns - before["live"].get(pid, (0, 0))[0]
+                   for pid, (ns, _) in after["live"].items()) / 1e9
+        gone = [f"imap[{pid}] exited during the window (its earlier CPU counted twice)"
+                for pid in before["live"] if pid not in after["live"]]
+        return cpu, gone
+
+    @staticmethod
+    def writes(before: dict, after: dict) -> int | None:
+        """Write syscalls of the processes alive at both ends."""
+        both = [(before["live"][p][1], w) for p, (_, w) in after["live"].items()
+                if p in before["live"]]
+        if not both or any(a is None or b is None for a, b in both):
+            return None
+        return sum(b - a for a, b in both)
 
     def tree_ticks(self) -> int:
         """CPU of the whole instance so far: master, live and reaped children."""
@@ -186,23 +225,18 @@ class Monitor:
                 raise TimeoutError(f"imap processes still running: {pids}")
             time.sleep(0.05)
 
-    def poll(self, count_fds: bool) -> None:
+    def poll(self) -> None:
         for pid, st in children(self.master, self.strangers).items():
             if st[0] != "imap":
                 if st[0] != "dovecot":  # "dovecot": forked, not yet exec'd
                     self.others[pid] = st[0]
                 continue
-            self.polled_cpu[pid] = st[3]
             peak = self.peak.setdefault(pid, {})
             for k, v in proc_fields(f"/proc/{pid}/status", ("VmHWM", "RssAnon")).items():
                 peak[k] = max(peak.get(k, 0), v)
-            if not self.long or st[1] == "Z":
-                continue
             # Short sessions are caught at random points of their lives, so
-            # fds and syscalls are only counted for the long ones.
-            if (w := proc_fields(f"/proc/{pid}/io", ("syscw",)).get("syscw")) is not None:
-                self.syscw.setdefault(pid, [w, w])[1] = w
-            if count_fds:
+            # fds are only counted for the long ones.
+            if self.long and st[1] != "Z":
                 with contextlib.suppress(OSError):
                     n = len(os.listdir(f"/proc/{pid}/fd"))
                     self.fds[pid] = min(self.fds.get(pid, n), n)
@@ -240,19 +274,21 @@ def median(values):
 
 @contextlib.contextmanager
 def no_sigint():
-    """Cleanup must finish even if Ctrl-C is pressed again."""
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Cleanup must finish even if Ctrl-C (or SIGTERM, SIGHUP) comes again:
+    they wait until it is done."""
+    sigs = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, old)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 class Instance:
-    """One variant's private Dovecot and its logged-in clients, kept for a
-    whole workload: the variants take turns in short windows, so a slow
-    spell of the (virtual) machine hits all of them alike instead of the
-    one that happened to run then."""
+    """One variant's private Dovecot and its clients, kept for a whole
+    workload: the variants take turns in short windows, so a slow spell of
+    the (virtual) machine hits all of them alike instead of the one that
+    happened to run then."""
 
     def __init__(self, root: pathlib.Path, args, variant: str, workload: str):
         self.variant, self.workload = variant, workload
@@ -262,7 +298,7 @@ class Instance:
         self.logdir.mkdir(mode=0o755)
         os.chown(self.logdir, MAIL_UID, MAIL_UID)
         self.trimmer = LogTrimmer(self.logdir)
-        self.problems_seen = 0
+        self.log_offset = 0   # of Dovecot's log, up to the last complete line
         self.dc = self.clients = None
         users = [f"bench{i + 1}" for i in range(args.clients)]
         try:
@@ -279,88 +315,94 @@ class Instance:
             self.close()
             raise
 
+    def problems(self) -> list[str]:
+        """Dovecot's Error/Fatal/Panic/Warning lines since the last call."""
+        text = self.dc.log()
+        end = text.rfind("\n", self.log_offset) + 1
+        new, self.log_offset = text[self.log_offset:end], max(self.log_offset, end)
+        return [line for line in new.splitlines()
+                if any(k in line for k in ("Error:", "Fatal:", "Panic:", "Warning:"))]
+
     def log_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.logdir.iterdir())
 
-    def begin(self, seconds: float) -> dict:
-        """Opens a window: lets the clients run for seconds."""
+    def window(self, commands: int) -> dict:
+        """Every client runs its next commands; what that cost."""
         mon = Monitor(self.dc.master_pid, self.workload == "long")
-        w = {"mon": mon, "seconds": seconds, "log0": self.log_bytes(),
-             "cpu0": mon.imap_cpu(), "tree0": mon.tree_ticks()}
-        w["end"] = self.clients.go(seconds)
-        return w
-
-    def poll(self, w: dict, count_fds: bool) -> None:
-        w["mon"].poll(count_fds)
-
-    def finish(self, w: dict) -> dict:
-        """What the window cost. "ours" (CPU of this instance and its
-        clients, in ticks) is for the caller's other-load figure."""
-        mon, seconds = w["mon"], w["seconds"]
+        log0 = self.log_bytes()
+        self0, busy0 = sum(os.times()[:2]), cpu_busy_ticks()
+        before = mon.snapshot()
+        self.clients.go(commands)
+        polls = 0
+        while not self.clients.done():
+            mon.poll()
+            polls += 1
+            if polls % 5 == 0 and self.workload == "long":
+                self.trimmer.trim()
+            time.sleep(POLL)
         res = self.clients.collect()
-        cpu1, tree1 = mon.imap_cpu(), mon.tree_ticks()
-        lines = self.dc.log().splitlines()
-        problems = [line for line in lines[self.problems_seen:]
-                    if any(k in line for k in ("Error:", "Fatal:", "Panic:", "Warning:"))]
-        self.problems_seen = len(lines)
-        problems += mon.vanished_others()
-
-        in_window = sum(r["commands_in_window"] for r in res)
-        total = sum(r["commands_total"] for r in res)
-        cpu = (cpu1 - w["cpu0"]) / TICK
+        if self.workload == "short":
+            mon.wait_no_imap(15)  # their CPU is then all in the master's
+        after = mon.snapshot()
+        self1, busy1 = sum(os.times()[:2]), cpu_busy_ticks()
+        if self.workload == "long":
+            log_bytes = self.log_bytes() - log0
+        else:
+            # The short sessions' logs are closed: counted and removed, so
+            # the directory does not grow by thousands of files per round.
+            log_bytes = 0
+            for p in self.logdir.iterdir():
+                log_bytes += p.stat().st_size
+                p.unlink()
+        cpu, inexact = Monitor.imap_cpu_s(before, after)
+        writes = Monitor.writes(before, after) if self.workload == "long" else None
+        done = sum(r["commands"] for r in res)
+        elapsed = max(r["elapsed"] for r in res)
+        machine = max(1, busy1[1] - busy0[1])
+        # Whatever the machine did beyond this Dovecot, its clients and this
+        # script is someone else's load: reported, as it skews the figures.
+        ours = ((after["tree"] - before["tree"]) + (self1 - self0) * TICK +
+                sum(r["client_cpu_s"] for r in res) * TICK)
         peaks = mon.peak.values()
-        writes = sum(last - first for first, last in mon.syscw.values())
         return {
-            "variant": self.variant, "workload": self.workload, "seconds": seconds,
-            "cmds_per_s": in_window / seconds,
-            "commands_in_window": in_window, "commands_total": total,
+            "variant": self.variant, "workload": self.workload, "commands": done,
+            "seconds": elapsed, "cmds_per_s": done / elapsed,
             "sessions": sum(r["sessions"] for r in res),
-            "imap_cpu_s": cpu, "imap_cpu_ms_per_1k": cpu * 1e6 / max(1, total),
-            "client_cpu_ms_per_1k": sum(r["client_cpu_s"] for r in res) * 1e6 / max(1, total),
-            "ours": (tree1 - w["tree0"]) + sum(r["client_cpu_s"] for r in res) * TICK,
-            "log_bytes": self.log_bytes() - w["log0"],
+            "imap_cpu_s": cpu, "imap_cpu_ms_per_1k": cpu * 1e6 / done,
+            "client_cpu_ms_per_1k": sum(r["client_cpu_s"] for r in res) * 1e6 / done,
+            "machine_busy": (busy1[0] - busy0[0]) / machine,
+            "other_load": max(0.0, (busy1[0] - busy0[0] - ours) / machine),
+            "log_bytes": log_bytes,
             "wire_bytes": sum(r["wire_in"] + r["wire_out"] for r in res),
             "imap_processes_seen": len(mon.peak),
             "peak_rss_kib": max((p.get("VmHWM", 0) for p in peaks), default=None),
             "peak_anon_kib": max((p.get("RssAnon", 0) for p in peaks), default=None),
             "fds": median(mon.fds.values()),
-            "writes_per_cmd": writes / in_window if mon.syscw and in_window else None,
-            "problems": problems[:20],
+            "writes_per_cmd": writes / done if writes is not None else None,
+            "problems": (self.problems() + mon.vanished_others() + inexact)[:20],
         }
 
-
-    def close(self) -> None:
+    def close(self) -> list[str]:
+        """Stops everything; the problems Dovecot logged at the end."""
+        problems = []
         with no_sigint():
-            self.trimmer.close()
-            if self.clients is not None:
-                self.clients.stop()
-            if self.dc is not None:
-                self.dc.stop()
-            shutil.rmtree(self.work, ignore_errors=True)
+            for step in (self.trimmer.close,
+                         self.clients.stop if self.clients else None,
+                         (lambda: problems.extend(self.problems())) if self.dc else None,
+                         self.dc.stop if self.dc else None,
+                         lambda: shutil.rmtree(self.work, ignore_errors=True)):
+                if step is None:
+                    continue
+                try:
+                    step()
+                except Exception as e:  # the others must still be stopped
+                    problems.append(f"cleanup: {e}")
+        return problems
 
 
-def run_window(inst: Instance, seconds: float) -> dict:
-    """One window of inst while the other instances idle."""
-    self0, busy0 = sum(os.times()[:2]), cpu_busy_ticks()
-    w = inst.begin(seconds)
-    # fds: the fewest per process over the middle second of the window,
-    # i.e. what the session holds, not a mail file open for a moment.
-    mid, polls = w["end"] - seconds / 2, 0
-    while (now := time.monotonic()) < w["end"]:
-        inst.poll(w, count_fds=abs(now - mid) <= 0.5)
-        polls += 1
-        if polls % 5 == 0:
-            inst.trimmer.trim()
-        time.sleep(max(0.0, min(POLL, w["end"] - time.monotonic())))
-    r = inst.finish(w)
-    self1, busy1 = sum(os.times()[:2]), cpu_busy_ticks()
-    machine = max(1, busy1[1] - busy0[1])
-    # Whatever the machine did beyond this Dovecot, its clients and this
-    # script is someone else's load: reported, as it skews the figures.
-    ours = r.pop("ours") + (self1 - self0) * TICK
-    r["machine_busy"] = (busy1[0] - busy0[0]) / machine
-    r["other_load"] = max(0.0, (busy1[0] - busy0[0] - ours) / machine)
-    return r
+def report_problems(r: dict) -> None:
+    for what in r["problems"][:5]:
+        print(f"    WARNING: {r['variant']}: {what}")
 
 
 def sink_bench(root: pathlib.Path, module_dir: str) -> str:
@@ -449,7 +491,7 @@ def summarize(runs: list[dict]) -> dict:
             mine = [r for r in runs if r["workload"] == wl and r["variant"] == v]
             s = {}
             for key in [c[0] for c in COLUMNS] + ["client_cpu_ms_per_1k", "wire_bytes",
-                                                   "sessions", "commands_total"]:
+                                                   "sessions", "commands"]:
                 s[key] = median(r[key] for r in mine)
                 pairs = [(m[key], b[key]) for m, b in zip(mine, base)
                          if m[key] is not None and b[key] is not None]
@@ -478,8 +520,8 @@ def print_table(summary: dict, workload: str, args) -> None:
     title = {"long": "Long sessions: login once; APPEND x2, SELECT, FETCH 1:* (FLAGS ENVELOPE), "
                      "FETCH headers, FETCH BODY.PEEK[] x3, STORE, EXPUNGE, NOOP",
              "short": "Short-session mix: connect, LOGIN, SELECT, FETCH header, LOGOUT"}
-    print(f"\n{title[workload]}\n{args.clients} clients, {args.seconds:g} s per variant "
-          f"per round, median of {args.rounds} rounds")
+    print(f"\n{title[workload]}\n{args.clients} clients, each variant in turn runs the same "
+          f"window of commands, median of {args.rounds} rounds (about {args.seconds:g} s each)")
     head = f"{'variant':15}" + "".join(f"{h:>{w}}" for _, h, w, _, _ in COLUMNS)
     print(head + "\n" + "-" * len(head))
     for v in VARIANTS:
@@ -492,13 +534,15 @@ def print_table(summary: dict, workload: str, args) -> None:
 
 LEGEND = """\
 (x) ratio to none, (+) difference to none, both per round then median; (/w) log bytes per
-byte on the wire. CPU = utime+stime of all imap processes (live ones and the master's reaped
-children) in the window per 1000 commands. peak RSS = highest VmHWM, peak anon = highest RssAnon of any
-imap process (polled every {poll:g} s). fds = open fds of a long-session imap process in the
-middle of the window; writes/cmd = write-family syscalls (/proc/PID/io syscw) of the imap
-processes per command, socket writes included. busy = whole machine; other = its share used
-by anything but this Dovecot, the clients and the harness (should be ~0%). Logs were on {fs}:
-the CPU picture, not disk speed; log pages were freed as they filled (sizes are exact)."""
+byte on the wire. cmds/s = the window's commands over its time (until the last client was
+done). CPU = imap processes' CPU in the window (live ones in ns from /proc/PID/schedstat,
+exited ones from the master's reaped children) per 1000 commands. peak RSS = highest VmHWM,
+peak anon = highest RssAnon of any imap process (polled every {poll:g} s). fds = fewest open
+fds of a long-session imap process during the window; writes/cmd = write-family syscalls
+(/proc/PID/io syscw) of the long sessions' imap processes per command, socket writes
+included. busy = whole machine; other = its share used by anything but this Dovecot, its
+clients and the harness (should be ~0%). Logs were on {fs}: the CPU picture, not disk
+speed; log pages were freed as they filled (sizes are exact)."""
 
 
 def main() -> int:
@@ -508,7 +552,8 @@ def main() -> int:
                     or str(REPO / "build" / "src" / ".libs"))
     ap.add_argument("--rounds", type=int, help="windows per variant and workload (12, --quick 3)")
     ap.add_argument("--clients", type=int, default=10)
-    ap.add_argument("--seconds", type=float, help="per window (5, --quick 2)")
+    ap.add_argument("--seconds", type=float,
+                    help="about this long per window, for \"none\" (5, --quick 2)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", metavar="FILE", help="also write all results there")
     args = ap.parse_args()
@@ -549,33 +594,38 @@ def main() -> int:
                     instances[v] = Instance(root, args, v, wl)
                 # A VM's first minutes of load are slower (memory not
                 # faulted in yet), and each instance's first window too.
-                warm = [run_window(inst, min(5.0, args.seconds))
-                        for inst in instances.values()]
+                # The warm-up also sizes the windows: about --seconds of
+                # work for "none". Every variant does the same windows, so
+                # in round k all of them run the same commands.
+                warm = {}
+                for v, inst in instances.items():
+                    warm[v] = inst.window(WARM_UP_COMMANDS[wl])
+                    report_problems(warm[v])
+                rate = warm["none"]["cmds_per_s"] / args.clients
+                commands = max(STEP[wl], round(rate * args.seconds / STEP[wl]) * STEP[wl])
                 print(f"  {wl}: {len(instances)} instances up; warm-up (discarded): " +
-                      ", ".join(f"{r['variant']} {r['cmds_per_s']:.0f}" for r in warm),
-                      flush=True)
+                      ", ".join(f"{v} {r['cmds_per_s']:.0f}" for v, r in warm.items()) +
+                      f" cmds/s; windows of {commands} commands per client", flush=True)
                 for rnd in range(args.rounds):
                     # Rotated, so no variant always runs first or last.
                     order = VARIANTS[rnd % len(VARIANTS):] + VARIANTS[:rnd % len(VARIANTS)]
                     for v in order:
-                        for attempt in range(RETRIES + 1):
-                            if (busy := wait_quiet()) > 0.10:
-                                print(f"  WARNING: machine still {busy:.0%} busy with other work")
-                            r = run_window(instances[v], args.seconds)
-                            if r["other_load"] <= OTHER_LOAD_MAX or attempt == RETRIES:
-                                break
-                            print(f"  (repeated: other work took {r['other_load']:.0%} "
-                                  f"of the machine)", flush=True)
+                        if (busy := wait_quiet()) > 0.10:
+                            print(f"  WARNING: machine still {busy:.0%} busy with other work")
+                        r = instances[v].window(commands)
                         r["round"] = rnd + 1
                         runs.append(r)
                         print(f"  round {rnd + 1} {wl:5} {v:15} {r['cmds_per_s']:7.0f} cmds/s "
                               f"{r['imap_cpu_ms_per_1k']:7.1f} CPU ms/1k cmds, other load "
                               f"{r['other_load']:4.0%}", flush=True)
-                        for what in r["problems"][:5]:
-                            print(f"    WARNING: {what}")
+                        if r["other_load"] > OTHER_LOAD_MAX:
+                            print(f"    WARNING: other work took {r['other_load']:.0%} "
+                                  f"of the machine in this window")
+                        report_problems(r)
             finally:
                 for inst in instances.values():
-                    inst.close()
+                    for what in inst.close():
+                        print(f"    WARNING: {inst.variant}: {what}")
     summary = summarize(runs)
     for wl in WORKLOADS:
         print_table(summary, wl, args)

@@ -34,14 +34,25 @@ struct Chunk {
 	std::string data;
 };
 
-// A mail body: lines of 40-76 letters, as bench/loadgen.py sends.
-std::string mail_body(std::mt19937 &rng, size_t size)
+// A mail body as bench/loadgen.py sends: lines of 40-76 letters, and in
+// every other message a base64 attachment (76 columns; about one line in
+// six starts with a digit and gets its own stamp with timestamps=chunks)
+// for half of it.
+std::string mail_body(std::mt19937 &rng, size_t size, bool attachment)
 {
+	static const char b64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	std::string body;
-	while (body.size() < size) {
+	const size_t text_size = attachment ? size / 2 : size;
+	while (body.size() < text_size) {
 		unsigned int n = 40 + rng() % 37;
 		for (unsigned int i = 0; i < n; i++)
 			body += (char)('a' + rng() % 26);
+		body += "\r\n";
+	}
+	while (body.size() < size) {
+		for (unsigned int i = 0; i < 76; i++)
+			body += b64[rng() % 64];
 		body += "\r\n";
 	}
 	return body;
@@ -58,7 +69,8 @@ std::vector<Chunk> make_traffic(unsigned int commands)
 	for (unsigned int i = 0; i < commands; i++) {
 		const std::string tag = "a" + std::to_string(i);
 		const std::string body =
-			mail_body(rng, (size_t)(2048 * std::pow(50.0, (rng() % 1000) / 1000.0)));
+			mail_body(rng, (size_t)(2048 * std::pow(50.0, (rng() % 1000) / 1000.0)),
+				  i % 2 == 1);
 		if (i % 3 == 0) {
 			traffic.push_back({ Direction::in, tag + " APPEND INBOX {" +
 					    std::to_string(body.size()) + "}\r\n" });
