@@ -87,29 +87,14 @@ def wait_closed(c: RawClient) -> None:
     c.close()
 
 
-def strip_timestamps(data: bytes) -> bytes:
-    """Undoes rawlog_ext_timestamps=yes in a split file: one stamp per line start."""
-    out = bytearray()
-    pos = 0
-    while pos < len(data):
-        m = TIMESTAMP.match(data, pos)
-        assert m, f"no timestamp at line start: {data[pos:pos + 80]!r}"
-        end = data.find(b"\n", m.end())
-        end = len(data) if end == -1 else end + 1
-        out += data[m.end():end]
-        pos = end
-    return bytes(out)
-
-
-def strip_chunk_timestamps(data: bytes) -> tuple[bytes, int, int]:
-    """Undoes rawlog_ext_timestamps=chunks in a split file as documented:
-    a stamp is removed wherever a line starts with one (the plugin stamps
-    every line that starts with a digit, so data never looks like one).
-    Returns data, stamped and unstamped lines."""
+def _strip_stamps(data: bytes, every_line: bool) -> tuple[bytes, int, int]:
+    """Removes a stamp wherever a line of a split file starts with one
+    (every_line: each must); returns data, stamped and unstamped lines."""
     out = bytearray()
     pos = stamped = unstamped = 0
     while pos < len(data):
         m = TIMESTAMP.match(data, pos)
+        assert m or not every_line, f"no timestamp at line start: {data[pos:pos + 80]!r}"
         if m:
             stamped += 1
             pos = m.end()
@@ -120,6 +105,19 @@ def strip_chunk_timestamps(data: bytes) -> tuple[bytes, int, int]:
         out += data[pos:end]
         pos = end
     return bytes(out), stamped, unstamped
+
+
+def strip_timestamps(data: bytes) -> bytes:
+    """Undoes rawlog_ext_timestamps=yes in a split file: one stamp per line start."""
+    return _strip_stamps(data, every_line=True)[0]
+
+
+def strip_chunk_timestamps(data: bytes) -> tuple[bytes, int, int]:
+    """Undoes rawlog_ext_timestamps=chunks in a split file as documented:
+    a stamp is removed wherever a line starts with one (the plugin stamps
+    every line that starts with a digit, so data never looks like one).
+    Returns data, stamped and unstamped lines."""
+    return _strip_stamps(data, every_line=False)
 
 
 def strip_boundaries(data: bytes) -> tuple[bytes, int]:

@@ -92,6 +92,16 @@ def wait_login(dc, service: str, user: str = "alice") -> None:
     dc.wait_log(rf"{service}-login: .*Login: user=<{user}>")
 
 
+def login_logout(dc) -> bytes:
+    """One IMAP LOGIN and LOGOUT through imap-login; the LOGIN reply."""
+    c = RawClient(dc.imap_port)
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    reply = c.imap("b", f"LOGIN alice {SECRET}".encode())
+    c.imap("c", b"LOGOUT")
+    dc.wait_log(r"imap\(alice\).*Disconnected")
+    return reply
+
+
 def only_session(directory):
     found = sessions(directory)
     assert len(found) == 1, found
@@ -263,11 +273,7 @@ def test_select_all_logs_failed_logins(dovecot_factory, login_dir):
 def test_unwritable_dir_login_still_works(dovecot_factory, login_dir):
     os.chown(login_dir, 0, 0)       # dovenull cannot create anything
     dc = make(dovecot_factory, login_dir)
-    c = RawClient(dc.imap_port)
-    c.read_until(rb"^\* OK[^\r\n]*\r\n")
-    assert b"b OK" in c.imap("b", f"LOGIN alice {SECRET}".encode())
-    c.imap("c", b"LOGOUT")
-    dc.wait_log(r"imap\(alice\).*Disconnected")
+    assert b"b OK" in login_logout(dc)
     assert log_files(login_dir) == []
     errors = [l for l in dc.log().splitlines() if "rawlog_ext_login" in l and "Error" in l]
     assert len(errors) == 1 and "Permission denied" in errors[0], errors
@@ -383,11 +389,7 @@ def test_dir_outside_chroot_is_refused_by_default(dovecot_factory, login_dir):
     """An fd to a directory outside the chroot would be a way out of it."""
     dc = make(dovecot_factory, login_dir, protocols=("imap",),
               env={"RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT": ""})
-    c = RawClient(dc.imap_port)
-    c.read_until(rb"^\* OK[^\r\n]*\r\n")
-    assert b"b OK" in c.imap("b", f"LOGIN alice {SECRET}".encode())
-    c.imap("c", b"LOGOUT")
-    dc.wait_log(r"imap\(alice\).*Disconnected")
+    assert b"b OK" in login_logout(dc)
     assert log_files(login_dir) == []
     errors = [l for l in dc.log().splitlines() if "rawlog_ext_login" in l]
     assert errors and all("outside the login chroot" in l for l in errors), errors
@@ -406,11 +408,7 @@ def test_dir_inside_chroot(dovecot_factory, login_dir):
     dc.conf_path.write_text(dc.conf_text().replace(
         f"RAWLOG_EXT_LOGIN_DIR={login_dir}", f"RAWLOG_EXT_LOGIN_DIR={inside}"))
     dc.start()
-    c = RawClient(dc.imap_port)
-    c.read_until(rb"^\* OK[^\r\n]*\r\n")
-    c.imap("b", f"LOGIN alice {SECRET}".encode())
-    c.imap("c", b"LOGOUT")
-    dc.wait_log(r"imap\(alice\).*Disconnected")
+    login_logout(dc)
     wait_login(dc, "imap")
     assert [p.parent.name for p in log_files(inside)] == ["alice", "alice"]
     assert "outside the login chroot" not in dc.log()
@@ -419,11 +417,7 @@ def test_dir_inside_chroot(dovecot_factory, login_dir):
 def test_missing_dir_login_still_works(dovecot_factory, login_dir):
     dc = make(dovecot_factory, login_dir, protocols=("imap",),
               env={"RAWLOG_EXT_LOGIN_DIR": str(login_dir / "missing")})
-    c = RawClient(dc.imap_port)
-    c.read_until(rb"^\* OK[^\r\n]*\r\n")
-    assert b"b OK" in c.imap("b", f"LOGIN alice {SECRET}".encode())
-    c.imap("c", b"LOGOUT")
-    dc.wait_log(r"imap\(alice\).*Disconnected")
+    assert b"b OK" in login_logout(dc)
     errors = [l for l in dc.log().splitlines() if "rawlog_ext_login" in l]
     assert errors and "No such file or directory" in errors[0], errors
 
