@@ -278,19 +278,20 @@ class Clients:
         got[idx] = data
         return True
 
-    def _wait_ready(self, timeout: float) -> None:
-        got, end = {}, time.monotonic() + timeout
+    def _gather(self, got: dict, kind: str, timeout: float) -> None:
+        """Adds messages to got until every client has sent one."""
+        end = time.monotonic() + timeout
         while len(got) < len(self.procs):
             if not self._take(got, 0.5):
                 if dead := [i for i, p in enumerate(self.procs) if not p.is_alive()]:
                     raise RuntimeError(f"client(s) {dead} died")
                 if time.monotonic() > end:
-                    raise TimeoutError(f"clients not ready after {timeout}s")
+                    raise TimeoutError(f"clients not {kind} after {timeout}s")
 
     def start(self) -> None:
         for p in self.procs:
             p.start()
-        self._wait_ready(120)
+        self._gather({}, "ready", 120)
 
     def go(self, commands: int) -> None:
         """Opens a window: every client runs its next commands."""
@@ -306,13 +307,7 @@ class Clients:
 
     def collect(self, timeout: float = 120) -> list[dict]:
         """Each client's figures for the window (waits for the rest)."""
-        end = time.monotonic() + timeout
-        while len(self.window) < len(self.procs):
-            if not self._take(self.window, 0.5):
-                if dead := [i for i, p in enumerate(self.procs) if not p.is_alive()]:
-                    raise RuntimeError(f"client(s) {dead} died")
-                if time.monotonic() > end:
-                    raise TimeoutError(f"clients not done after {timeout}s")
+        self._gather(self.window, "done", timeout)
         return [self.window[i] for i in range(len(self.procs))]
 
     def stop(self) -> None:

@@ -275,7 +275,7 @@ def median(values):
 # -- one measurement -------------------------------------------------------------
 
 @contextlib.contextmanager
-def no_sigint():
+def signals_held():
     """Cleanup must finish even if Ctrl-C (or SIGTERM, SIGHUP) comes again:
     they wait until it is done."""
     sigs = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
@@ -387,7 +387,7 @@ class Instance:
     def close(self) -> list[str]:
         """Stops everything; the problems Dovecot logged at the end."""
         problems = []
-        with no_sigint():
+        with signals_held():
             for step in (self.trimmer.close,
                          self.clients.stop if self.clients else None,
                          (lambda: problems.extend(self.problems())) if self.dc else None,
@@ -439,7 +439,7 @@ def tmpfs_root():
     try:
         yield path, mounted
     finally:
-        with no_sigint():
+        with signals_held():
             if mounted and subprocess.run(["umount", str(path)]).returncode != 0:
                 subprocess.run(["umount", "-l", str(path)])
             shutil.rmtree(path, ignore_errors=True)

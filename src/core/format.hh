@@ -71,6 +71,13 @@ private:
 	bool at_line_start_ = true;	// split format only
 };
 
+// A line starting here could be taken for a stamped one (timestamps=chunks
+// then stamps it).
+inline bool could_pass_for_stamp(const char *line)
+{
+	return *line >= '0' && *line <= '9';
+}
+
 template <typename Emit>
 void Formatter::format(Emit &emit, Direction direction,
 		       const unsigned char *data, size_t size,
@@ -90,14 +97,14 @@ void Formatter::format(Emit &emit, Direction direction,
 		const char *run = p;
 		if (!at_line_start_) {
 			// After "<<<\n" a continued line starts a file line too.
-			if (boundaries_ && *p >= '0' && *p <= '9')
+			if (boundaries_ && could_pass_for_stamp(p))
 				emit(stamp, stamp_len);
 			const char *lf = (const char *)memchr(p, '\n', size);
 			p = lf == nullptr ? end : lf + 1;
 		}
 		bool first = true;
 		while (p < end) {
-			if (first || (*p >= '0' && *p <= '9')) {
+			if (first || could_pass_for_stamp(p)) {
 				if (p > run)
 					emit(run, p - run);
 				emit(stamp, stamp_len);
