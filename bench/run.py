@@ -2,11 +2,13 @@
 """Benchmark: what raw logging costs an IMAP server (never pass/fail).
 
     python3 bench/run.py [--quick] [--module-dir DIR] [--rounds N]
-                         [--clients N] [--seconds S] [--seed N] [--json FILE]
+                         [--clients N] [--seconds S] [--seed N]
+                         [--variants V,...] [--workloads W,...] [--json FILE]
 
 For each workload (long sessions, short-session mix) it starts one private
 Dovecot (tests/integration/dovecot_fixture.py) on 127.0.0.1 per variant
-(none, core, ext-split, ext-transcript, ext-chunks, ext-unselected), each
+(none, core, ext-split, ext-transcript, ext-chunks, ext-bare,
+ext-unselected; --variants picks some, none always runs), each
 with its own bench/loadgen.py clients, and lets the variants take turns:
 in each round every variant runs the same window of commands (about
 --seconds of work for "none") while the others idle. Instances and logs
@@ -36,7 +38,8 @@ sys.path.insert(0, str(REPO / "bench"))
 from dovecot_fixture import DOVECOT_BIN, PLUGIN_SO, Dovecot, User  # noqa: E402
 import loadgen  # noqa: E402
 
-VARIANTS = ("none", "core", "ext-split", "ext-transcript", "ext-chunks", "ext-unselected")
+VARIANTS = ("none", "core", "ext-split", "ext-transcript", "ext-chunks", "ext-bare",
+            "ext-unselected")
 WORKLOADS = ("long", "short")
 MAIL_UID = 65534
 TICK = os.sysconf("SC_CLK_TCK")
@@ -70,6 +73,8 @@ def variant_config(variant: str, logdir: pathlib.Path) -> dict:
         plugin["rawlog_ext_format"] = "transcript"
     if variant == "ext-chunks":
         plugin["rawlog_ext_timestamps"] = "chunks"
+    if variant == "ext-bare":  # the wire bytes alone: the floor of any such log
+        plugin["rawlog_ext_timestamps"] = "no"
     return {"mail_plugins": ext, "plugin": plugin, "extra_conf": COMMON_CONF}
 
 
@@ -483,13 +488,13 @@ COLUMNS = [
 ]
 
 
-def summarize(runs: list[dict]) -> dict:
+def summarize(runs: list[dict], workloads, variants) -> dict:
     """Medians over rounds; ratios and deltas against none of the same
     round (so slow drift of the machine cancels out), then their median."""
     out = {}
-    for wl in WORKLOADS:
+    for wl in workloads:
         base = [r for r in runs if r["workload"] == wl and r["variant"] == "none"]
-        for v in VARIANTS:
+        for v in variants:
             mine = [r for r in runs if r["workload"] == wl and r["variant"] == v]
             s = {}
             for key in [c[0] for c in COLUMNS] + ["client_cpu_ms_per_1k", "wire_bytes",
@@ -526,7 +531,7 @@ def print_table(summary: dict, workload: str, args) -> None:
           f"window of commands, median of {args.rounds} rounds (about {args.seconds:g} s each)")
     head = f"{'variant':15}" + "".join(f"{h:>{w}}" for _, h, w, _, _ in COLUMNS)
     print(head + "\n" + "-" * len(head))
-    for v in VARIANTS:
+    for v in args.variants:
         s = summary[f"{workload}/{v}"]
         print(f"{v:15}" + "".join(f"{cell(s, k, fmt, how):>{w}}"
                                    for k, _, w, fmt, how in COLUMNS))
@@ -548,6 +553,16 @@ were on {fs}: the CPU picture, not disk speed; log pages were freed as they fill
 (sizes are exact)."""
 
 
+def pick(ap, flag: str, value: str | None, known: tuple, always: str | None = None) -> tuple:
+    """The named subset of known, in known's order (always included)."""
+    if value is None:
+        return known
+    names = {n.strip() for n in value.split(",") if n.strip()}
+    if unknown := names - set(known):
+        ap.error(f"{flag}: unknown {', '.join(sorted(unknown))} (known: {', '.join(known)})")
+    return tuple(n for n in known if n in names or n == always)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="3 rounds of 2 s windows")
@@ -558,8 +573,13 @@ def main() -> int:
     ap.add_argument("--seconds", type=float,
                     help="about this long per window, for \"none\" (5, --quick 2)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--variants", metavar="V,V,...",
+                    help=f"only these (none is always run): {','.join(VARIANTS)}")
+    ap.add_argument("--workloads", metavar="W,W", help=f"only these: {','.join(WORKLOADS)}")
     ap.add_argument("--json", metavar="FILE", help="also write all results there")
     args = ap.parse_args()
+    args.variants = pick(ap, "--variants", args.variants, VARIANTS, always="none")
+    args.workloads = pick(ap, "--workloads", args.workloads, WORKLOADS)
     if args.seconds is None:
         args.seconds = 2.0 if args.quick else 5.0
     if args.rounds is None:
@@ -590,10 +610,10 @@ def main() -> int:
         wait_quiet()
         write_path = sink_bench(root, args.module_dir)
         print(write_path, flush=True)
-        for wl in WORKLOADS:
+        for wl in args.workloads:
             instances = {}
             try:
-                for v in VARIANTS:
+                for v in args.variants:
                     instances[v] = Instance(root, args, v, wl)
                 # A VM's first minutes of load are slower (memory not
                 # faulted in yet), and each instance's first window too.
@@ -611,7 +631,8 @@ def main() -> int:
                       f" cmds/s; windows of {commands} commands per client", flush=True)
                 for rnd in range(args.rounds):
                     # Rotated, so no variant always runs first or last.
-                    order = VARIANTS[rnd % len(VARIANTS):] + VARIANTS[:rnd % len(VARIANTS)]
+                    k = rnd % len(args.variants)
+                    order = args.variants[k:] + args.variants[:k]
                     for v in order:
                         if (busy := wait_quiet()) > 0.10:
                             print(f"  WARNING: machine still {busy:.0%} busy with other work")
@@ -629,15 +650,16 @@ def main() -> int:
                 for inst in instances.values():
                     for what in inst.close():
                         print(f"    WARNING: {inst.variant}: {what}")
-    summary = summarize(runs)
-    for wl in WORKLOADS:
+    summary = summarize(runs, args.workloads, args.variants)
+    for wl in args.workloads:
         print_table(summary, wl, args)
     print("\n" + LEGEND.format(poll=POLL, fs=fstype))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"command": command, "machine": machine, "storage": fstype,
                        "settings": {k: getattr(args, k) for k in
-                                    ("rounds", "clients", "seconds", "seed", "module_dir")},
+                                    ("rounds", "clients", "seconds", "seed", "module_dir",
+                                     "variants", "workloads")},
                        "summary": summary, "runs": runs,
                        "write_path": write_path}, f, indent=1)
     return 0
