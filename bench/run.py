@@ -23,6 +23,7 @@ import json
 import os
 import pathlib
 import platform
+import random
 import shlex
 import shutil
 import signal
@@ -505,8 +506,24 @@ def summarize(runs: list[dict], workloads, variants) -> dict:
                 s[key + "_ratio"] = median(m / b for m, b in pairs if b)
                 s[key + "_delta"] = median(m - b for m, b in pairs)
             s["log_per_wire"] = median(r["log_bytes"] / r["wire_bytes"] for r in mine)
+            for key in ("cmds_per_s", "imap_cpu_ms_per_1k"):
+                ratios = [m[key] / b[key] for m, b in zip(mine, base) if b[key]]
+                s[key + "_spread"] = spread(ratios)
             out[f"{wl}/{v}"] = s
     return out
+
+
+def spread(values: list) -> dict | None:
+    """How far a median of per-round ratios can be trusted: the middle half
+    of the rounds, and a 95% bootstrap interval of the median (seeded, so
+    the same runs give the same interval)."""
+    if len(values) < 4:
+        return None
+    rng = random.Random(0)
+    meds = sorted(statistics.median(rng.choices(values, k=len(values)))
+                  for _ in range(2000))
+    q = statistics.quantiles(values, n=4)
+    return {"iqr": (q[0], q[2]), "ci95": (meds[50], meds[1949])}
 
 
 def cell(s: dict, key: str, fmt: str, how: str | None) -> str:
@@ -537,6 +554,17 @@ def print_table(summary: dict, workload: str, args) -> None:
                                    for k, _, w, fmt, how in COLUMNS))
     print(f"load generator CPU (none): "
           f"{summary[f'{workload}/none']['client_cpu_ms_per_1k']:.1f} ms/1k cmds")
+    print("spread of the per-round ratios to none: middle half of the rounds "
+          "[95% interval of the median]")
+    for v in args.variants[1:]:
+        s = summary[f"{workload}/{v}"]
+        parts = []
+        for key, name in (("cmds_per_s", "cmds/s"), ("imap_cpu_ms_per_1k", "CPU")):
+            if sp := s[key + "_spread"]:
+                parts.append(f"{name} {sp['iqr'][0]:.3f}-{sp['iqr'][1]:.3f} "
+                             f"[{sp['ci95'][0]:.3f}-{sp['ci95'][1]:.3f}]")
+        if parts:
+            print(f"  {v:15}" + "   ".join(parts))
 
 
 LEGEND = """\
