@@ -22,8 +22,8 @@ import ctypes
 import json
 import os
 import pathlib
+import math
 import platform
-import random
 import shlex
 import shutil
 import signal
@@ -74,7 +74,7 @@ def variant_config(variant: str, logdir: pathlib.Path) -> dict:
         plugin["rawlog_ext_format"] = "transcript"
     if variant == "ext-chunks":
         plugin["rawlog_ext_timestamps"] = "chunks"
-    if variant == "ext-bare":  # the wire bytes alone: the floor of any such log
+    if variant == "ext-bare":  # the wire bytes alone: rawlog_ext's cheapest setting
         plugin["rawlog_ext_timestamps"] = "no"
     return {"mail_plugins": ext, "plugin": plugin, "extra_conf": COMMON_CONF}
 
@@ -494,36 +494,47 @@ def summarize(runs: list[dict], workloads, variants) -> dict:
     round (so slow drift of the machine cancels out), then their median."""
     out = {}
     for wl in workloads:
-        base = [r for r in runs if r["workload"] == wl and r["variant"] == "none"]
+        base = {r["round"]: r for r in runs if r["workload"] == wl and r["variant"] == "none"}
         for v in variants:
             mine = [r for r in runs if r["workload"] == wl and r["variant"] == v]
             s = {}
             for key in [c[0] for c in COLUMNS] + ["client_cpu_ms_per_1k", "wire_bytes",
                                                    "sessions", "commands"]:
                 s[key] = median(r[key] for r in mine)
-                pairs = [(m[key], b[key]) for m, b in zip(mine, base)
-                         if m[key] is not None and b[key] is not None]
-                s[key + "_ratio"] = median(m / b for m, b in pairs if b)
+                pairs = [(m[key], b[key]) for m in mine
+                         if (b := base.get(m["round"])) is not None
+                         and m[key] is not None and b[key] is not None]
+                ratios = [m / b for m, b in pairs if b]
+                s[key + "_ratio"] = median(ratios)
                 s[key + "_delta"] = median(m - b for m, b in pairs)
+                if key in ("cmds_per_s", "imap_cpu_ms_per_1k"):
+                    s[key + "_spread"] = spread(ratios)
             s["log_per_wire"] = median(r["log_bytes"] / r["wire_bytes"] for r in mine)
-            for key in ("cmds_per_s", "imap_cpu_ms_per_1k"):
-                ratios = [m[key] / b[key] for m, b in zip(mine, base) if b[key]]
-                s[key + "_spread"] = spread(ratios)
             out[f"{wl}/{v}"] = s
     return out
 
 
+MIN_ROUNDS_FOR_SPREAD = 6
+
+
 def spread(values: list) -> dict | None:
-    """How far a median of per-round ratios can be trusted: the middle half
-    of the rounds, and a 95% bootstrap interval of the median (seeded, so
-    the same runs give the same interval)."""
-    if len(values) < 4:
+    """How far a median of per-round ratios can be trusted within this run:
+    the middle half of the rounds, and a distribution-free 95% interval of
+    the median (order statistics: the true median lies between the k-th
+    smallest and the k-th largest value with at least 95% probability).
+    It covers the noise of this run, not drift between runs."""
+    n = len(values)
+    if n < MIN_ROUNDS_FOR_SPREAD:
         return None
-    rng = random.Random(0)
-    meds = sorted(statistics.median(rng.choices(values, k=len(values)))
-                  for _ in range(2000))
-    q = statistics.quantiles(values, n=4)
-    return {"iqr": (q[0], q[2]), "ci95": (meds[50], meds[1949])}
+    # Largest k with P(Binomial(n, 1/2) < k) <= 2.5%.
+    k, below = 0, 0.0
+    while below + math.comb(n, k) / 2 ** n <= 0.025:
+        below += math.comb(n, k) / 2 ** n
+        k += 1
+    k = max(k, 1)
+    v = sorted(values)
+    q = statistics.quantiles(v, n=4)
+    return {"iqr": (q[0], q[2]), "ci95": (v[k - 1], v[n - k])}
 
 
 def cell(s: dict, key: str, fmt: str, how: str | None) -> str:
@@ -554,17 +565,20 @@ def print_table(summary: dict, workload: str, args) -> None:
                                    for k, _, w, fmt, how in COLUMNS))
     print(f"load generator CPU (none): "
           f"{summary[f'{workload}/none']['client_cpu_ms_per_1k']:.1f} ms/1k cmds")
-    print("spread of the per-round ratios to none: middle half of the rounds "
-          "[95% interval of the median]")
-    for v in args.variants[1:]:
+    lines = []
+    for v in args.variants:
         s = summary[f"{workload}/{v}"]
         parts = []
         for key, name in (("cmds_per_s", "cmds/s"), ("imap_cpu_ms_per_1k", "CPU")):
-            if sp := s[key + "_spread"]:
+            if v != "none" and (sp := s[key + "_spread"]):
                 parts.append(f"{name} {sp['iqr'][0]:.3f}-{sp['iqr'][1]:.3f} "
                              f"[{sp['ci95'][0]:.3f}-{sp['ci95'][1]:.3f}]")
         if parts:
-            print(f"  {v:15}" + "   ".join(parts))
+            lines.append(f"  {v:15}" + "   ".join(parts))
+    if lines:
+        print("spread of the per-round ratios to none: middle half of the rounds "
+              "[95% interval of the median, within this run]")
+        print("\n".join(lines))
 
 
 LEGEND = """\
@@ -588,6 +602,8 @@ def pick(ap, flag: str, value: str | None, known: tuple, always: str | None = No
     names = {n.strip() for n in value.split(",") if n.strip()}
     if unknown := names - set(known):
         ap.error(f"{flag}: unknown {', '.join(sorted(unknown))} (known: {', '.join(known)})")
+    if not names - {always}:
+        ap.error(f"{flag}: nothing to run (known: {', '.join(known)})")
     return tuple(n for n in known if n in names or n == always)
 
 
@@ -596,14 +612,16 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="3 rounds of 2 s windows")
     ap.add_argument("--module-dir", default=os.environ.get("RAWLOG_EXT_MODULE_DIR")
                     or str(REPO / "build" / "src" / ".libs"))
-    ap.add_argument("--rounds", type=int, help="windows per variant and workload (12, --quick 3)")
+    ap.add_argument("--rounds", type=int,
+                    help="windows per variant and workload (12, or the next whole number "
+                         "of rotations of the variants' order; --quick 3)")
     ap.add_argument("--clients", type=int, default=10)
     ap.add_argument("--seconds", type=float,
                     help="about this long per window, for \"none\" (5, --quick 2)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--variants", metavar="V,V,...",
+    ap.add_argument("--variants", metavar="V,...",
                     help=f"only these (none is always run): {','.join(VARIANTS)}")
-    ap.add_argument("--workloads", metavar="W,W", help=f"only these: {','.join(WORKLOADS)}")
+    ap.add_argument("--workloads", metavar="W,...", help=f"only these: {','.join(WORKLOADS)}")
     ap.add_argument("--json", metavar="FILE", help="also write all results there")
     args = ap.parse_args()
     args.variants = pick(ap, "--variants", args.variants, VARIANTS, always="none")
@@ -611,7 +629,8 @@ def main() -> int:
     if args.seconds is None:
         args.seconds = 2.0 if args.quick else 5.0
     if args.rounds is None:
-        args.rounds = 3 if args.quick else 12
+        n = len(args.variants)  # whole rotations: each variant as often first
+        args.rounds = 3 if args.quick else -(-12 // n) * n
     args.module_dir = str(pathlib.Path(args.module_dir).absolute())
     if not (pathlib.Path(args.module_dir) / PLUGIN_SO).exists():
         sys.exit(f"{PLUGIN_SO} not in {args.module_dir}: build it first, or pass "
