@@ -20,9 +20,9 @@ import argparse
 import contextlib
 import ctypes
 import json
+import math
 import os
 import pathlib
-import math
 import platform
 import shlex
 import shutil
@@ -526,12 +526,10 @@ def spread(values: list) -> dict | None:
     n = len(values)
     if n < MIN_ROUNDS_FOR_SPREAD:
         return None
-    # Largest k with P(Binomial(n, 1/2) < k) <= 2.5%.
+    # Largest k with P(Binomial(n, 1/2) < k) <= 2.5% (k >= 1 from n = 6 on).
     k, below = 0, 0.0
-    while below + math.comb(n, k) / 2 ** n <= 0.025:
-        below += math.comb(n, k) / 2 ** n
+    while (below := below + math.comb(n, k) / 2 ** n) <= 0.025:
         k += 1
-    k = max(k, 1)
     v = sorted(values)
     q = statistics.quantiles(v, n=4)
     return {"iqr": (q[0], q[2]), "ci95": (v[k - 1], v[n - k])}
@@ -566,11 +564,11 @@ def print_table(summary: dict, workload: str, args) -> None:
     print(f"load generator CPU (none): "
           f"{summary[f'{workload}/none']['client_cpu_ms_per_1k']:.1f} ms/1k cmds")
     lines = []
-    for v in args.variants:
+    for v in args.variants[1:]:  # all but none, always first
         s = summary[f"{workload}/{v}"]
         parts = []
         for key, name in (("cmds_per_s", "cmds/s"), ("imap_cpu_ms_per_1k", "CPU")):
-            if v != "none" and (sp := s[key + "_spread"]):
+            if sp := s[key + "_spread"]:
                 parts.append(f"{name} {sp['iqr'][0]:.3f}-{sp['iqr'][1]:.3f} "
                              f"[{sp['ci95'][0]:.3f}-{sp['ci95'][1]:.3f}]")
         if parts:
