@@ -131,7 +131,11 @@ Sink::Sink(const Settings &settings)
 
 Sink::~Sink()
 {
-	(void)flush_deferred();
+	try {
+		(void)flush_deferred();
+	} catch (...) {
+		// A destructor must not throw; the held input is lost.
+	}
 	for (File &file : files_) {
 		if (file.fd != -1)
 			close(file.fd);

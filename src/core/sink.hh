@@ -103,6 +103,9 @@ public:
 
 	// Stops logging for good, reporting why (once).
 	void stop(const std::string &why);
+	// Stops logging for good without writing or reporting anything more
+	// (the caller has reported a failure of its own).
+	void abandon() noexcept { stopped_ = true; deferred_.clear(); }
 
 	// A message for Dovecot's log, at most once each: the first write
 	// error (logging has then stopped) or the size-cap notice.

@@ -1,4 +1,5 @@
 #include "client-log.hh"
+#include "guard.hh"
 
 namespace rawlog_ext {
 
@@ -23,6 +24,20 @@ ClientLog::~ClientLog()
 	}
 	i_stream_unref(&input_);
 	SessionLog::unref(&log_);
+}
+
+ClientLog *client_log_create(SessionLog *log, struct istream **input,
+			     struct ostream **output,
+			     void (*streams_changed)(void *context),
+			     void *context) noexcept
+{
+	ClientLog *client_log = nullptr;
+	if (!guard(log->event(), "opening the log", [&] {
+		client_log = new ClientLog(log, input, output, streams_changed,
+					   context);
+	}))
+		SessionLog::unref(&log);
+	return client_log;
 }
 
 void ClientLog::wrap_input()

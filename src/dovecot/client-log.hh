@@ -53,6 +53,13 @@ private:
 	bool destroying_ = false;
 };
 
+// A ClientLog for log (whose reference it takes over either way), or
+// nullptr if that failed (then said in the log's event).
+ClientLog *client_log_create(SessionLog *log, struct istream **input,
+			     struct ostream **output,
+			     void (*streams_changed)(void *context),
+			     void *context) noexcept;
+
 // For a protocol's destroy override: runs the protocol's own destroy
 // (which frees the client and the module context), then the ClientLog --
 // our streams must live until that destroy is done.

@@ -1,6 +1,5 @@
 #include "session-log.hh"
-
-#include <new>
+#include "guard.hh"
 
 namespace rawlog_ext {
 
@@ -34,15 +33,13 @@ SessionLog::~SessionLog()
 {
 	if (redactor_ != nullptr && sink_ != nullptr) {
 		// What it still holds, a held secret still as "***".
-		try {
+		if (!guard(event_, "writing the end of the log", [&] {
 			redacted_.clear();
 			redactor_->finish(redacted_);
 			sink_write(client_direction_, redacted_.data(),
 				   redacted_.size(), ioloop_timeval);
-		} catch (const std::bad_alloc &) {
-			i_fatal_status(FATAL_OUTOFMEM,
-				       "rawlog_ext: out of memory");
-		}
+		}))
+			abandon();
 	}
 	event_unref(&event_);
 }
@@ -55,6 +52,19 @@ void SessionLog::unref(SessionLog **log)
 		delete l;
 }
 
+void SessionLog::abandon() noexcept
+{
+	// Nothing more is written: whatever went wrong may be in the sink.
+	if (sink_ != nullptr)
+		sink_->abandon();
+	sink_.reset();
+	redactor_.reset();
+	holding_ = false;
+	held_.clear();
+	held_size_ = 0;
+	failed_ = true;
+}
+
 void SessionLog::write_at(Direction direction, const void *data,
 			  size_t size, const struct timeval &time) noexcept
 {
@@ -64,21 +74,13 @@ void SessionLog::write_at(Direction direction, const void *data,
 		tap_->data(direction, (const unsigned char *)data, size, time);
 	if (sink_ == nullptr && !holding_)
 		return;
-	if (redactor_ == nullptr) {
-		sink_write(direction, data, size, time);
-		return;
-	}
-	try {
-		redact_write(direction, data, size, time);
-	} catch (const std::bad_alloc &) {
-		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
-	} catch (...) {
-		if (sink_ != nullptr)
-			sink_->stop("unexpected internal error");
+	if (!guard(event_, "writing the log", [&] {
+		if (redactor_ == nullptr)
+			sink_write(direction, data, size, time);
 		else
-			drop();
-		report_problems();
-	}
+			redact_write(direction, data, size, time);
+	}))
+		abandon();
 }
 
 void SessionLog::redact_write(Direction direction, const void *data,
@@ -99,7 +101,7 @@ void SessionLog::redact_write(Direction direction, const void *data,
 }
 
 void SessionLog::sink_write(Direction direction, const void *data,
-			    size_t size, const struct timeval &time) noexcept
+			    size_t size, const struct timeval &time)
 {
 	if (size == 0)
 		return;
@@ -117,14 +119,7 @@ void SessionLog::sink_write(Direction direction, const void *data,
 			std::string((const char *)data, size), time});
 		return;
 	}
-	try {
-		sink_->write(direction, data, size, time);
-	} catch (const std::bad_alloc &) {
-		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
-	} catch (...) {
-		// Never let it reach the protocol code.
-		sink_->stop("unexpected internal error");
-	}
+	sink_->write(direction, data, size, time);
 	report_problems();
 }
 
@@ -132,34 +127,37 @@ void SessionLog::flush() noexcept
 {
 	if (sink_ == nullptr)
 		return;
-	try {
+	if (!guard(event_, "writing the log", [&] {
 		(void)sink_->flush_deferred();
 		report_problems();
-	} catch (const std::bad_alloc &) {
-		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
-	}
+	}))
+		abandon();
 }
 
-void SessionLog::attach_sink(std::unique_ptr<Sink> sink)
+void SessionLog::attach_sink(std::unique_ptr<Sink> sink) noexcept
 {
 	sink_ = std::move(sink);
 	std::vector<HeldChunk> held;
 	held.swap(held_);
 	holding_ = false;
 	held_size_ = 0;
-	for (const HeldChunk &chunk : held) {
-		sink_write(chunk.direction, chunk.data.data(),
-			   chunk.data.size(), chunk.time);
-	}
-	// Held bytes are old news: on disk now, not with the next output
-	// (a plaintext login's next output is the post-login process's).
-	if (sink_ != nullptr) {
-		(void)sink_->flush_deferred();
-		report_problems();
-	}
+	if (!guard(event_, "writing what was held before login", [&] {
+		for (const HeldChunk &chunk : held) {
+			sink_write(chunk.direction, chunk.data.data(),
+				   chunk.data.size(), chunk.time);
+		}
+		// Held bytes are old news: on disk now, not with the next
+		// output (a plaintext login's next output is the post-login
+		// process's).
+		if (sink_ != nullptr) {
+			(void)sink_->flush_deferred();
+			report_problems();
+		}
+	}))
+		abandon();
 }
 
-void SessionLog::drop()
+void SessionLog::drop() noexcept
 {
 	sink_.reset();
 	holding_ = false;
@@ -168,7 +166,7 @@ void SessionLog::drop()
 	held_size_ = 0;
 }
 
-void SessionLog::report_problems()
+void SessionLog::report_problems() noexcept
 {
 	if (sink_ == nullptr)
 		return;

@@ -43,8 +43,8 @@ public:
 	// attach_sink() writes it out or drop() forgets it. attach_sink()
 	// replaces (closes) a sink already there; drop() stops logging.
 	void hold(size_t max) { holding_ = true; hold_max_ = max; }
-	void attach_sink(std::unique_ptr<Sink> sink);
-	void drop();
+	void attach_sink(std::unique_ptr<Sink> sink) noexcept;
+	void drop() noexcept;
 	// Bytes that did not fit while holding (not in the log).
 	uint64_t held_dropped() const { return held_dropped_; }
 	struct event *event() const { return event_; }
@@ -60,12 +60,17 @@ public:
 	// While paused, bytes are dropped (e.g. TLS handshake bytes below
 	// a layer we are about to move above).
 	void set_paused(bool paused) { paused_ = paused; }
+	// Something of ours failed (guard() has said what): nothing more is
+	// written or held, for good.
+	void abandon() noexcept;
+	bool failed() const { return failed_; }
 
 private:
 	~SessionLog();
-	void report_problems();
+	void report_problems() noexcept;
+	// These two may throw: their callers guard them.
 	void sink_write(Direction direction, const void *data, size_t size,
-			const struct timeval &time) noexcept;
+			const struct timeval &time);
 	void redact_write(Direction direction, const void *data, size_t size,
 			  const struct timeval &time);
 
@@ -73,6 +78,7 @@ private:
 	struct event *event_;
 	std::unique_ptr<SessionTap> tap_;
 	bool paused_ = false;
+	bool failed_ = false;
 	std::unique_ptr<Redactor> redactor_;
 	Direction client_direction_ = Direction::in;
 	std::string redacted_;		// reused buffer

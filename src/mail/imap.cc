@@ -73,10 +73,12 @@ void imap_client_created(struct client **clientp)
 {
 	struct client *client = *clientp;
 	SessionLog *log = session_log_open(client->user);
-	if (log != nullptr) {
+	ClientLog *client_log = log == nullptr ? nullptr :
+		client_log_create(log, &client->input, &client->output,
+				  update_parser_streams, client);
+	if (client_log != nullptr) {
 		auto *ctx = p_new(client->pool, ImapClientContext, 1);
-		ctx->log = new ClientLog(log, &client->input, &client->output,
-					 update_parser_streams, client);
+		ctx->log = client_log;
 		ctx->module_ctx.super = client->v;
 		client->v.destroy = imap_client_destroy;
 		MODULE_CONTEXT_SET(client, imap_client_module, ctx);

@@ -9,10 +9,10 @@
 //    the recipient's log is opened in their rawlog_ext_dir and attached.
 #include "session.hh"
 #include "../dovecot/client-log.hh"
+#include "../dovecot/guard.hh"
 #include "smtp-leg.hh"
 #include "../core/lmtp-splitter.hh"
 
-#include <new>
 #include <unistd.h>
 
 DOVECOT_EXTERN_C_BEGIN
@@ -37,34 +37,47 @@ const char spool_dir[] = "/tmp";
 
 struct LmtpClientContext;
 void tls_started(LmtpClientContext *ctx);
+void connection_failed(LmtpClientContext *ctx);
 
 // Follows the connection's protocol: per-recipient logs, and STARTTLS.
 class ConnectionTap final : public SessionTap {
 public:
-	explicit ConnectionTap(bool recipients)
-		: splitter(spool_dir, recipients) {}
+	ConnectionTap(bool recipients, struct event *event)
+		: splitter(spool_dir, recipients), event_(event)
+	{ event_ref(event_); }
+	~ConnectionTap() override { event_unref(&event_); }
 
 	void data(Direction direction, const unsigned char *data, size_t size,
 		  const struct timeval &now) noexcept override
 	{
-		try {
+		if (failed_)
+			return;
+		if (!guard(event_, "following the LMTP connection", [&] {
 			if (direction == Direction::in)
 				splitter.client_data(data, size, now);
 			else
 				splitter.server_data(data, size, now);
-		} catch (const std::bad_alloc &) {
-			i_fatal_status(FATAL_OUTOFMEM,
-				       "rawlog_ext: out of memory");
-		} catch (...) {
-			i_panic("rawlog_ext: unexpected exception");
+		})) {
+			// Without the protocol followed, neither the
+			// recipients' parts nor STARTTLS can be told.
+			failed_ = true;
+			if (ctx != nullptr)
+				connection_failed(ctx);
+			return;
 		}
 		if (direction == Direction::out && ctx != nullptr &&
 		    splitter.take_tls_started())
 			tls_started(ctx);
 	}
 
+	bool failed() const { return failed_; }
+
 	LmtpSplitter splitter;
 	LmtpClientContext *ctx = nullptr;
+
+private:
+	struct event *event_;
+	bool failed_ = false;
 };
 
 // One recipient's log, fed by the splitter.
@@ -140,6 +153,12 @@ void tls_started(LmtpClientContext *ctx)
 		ctx->to_tls = timeout_add_short(0, tls_restack, ctx);
 }
 
+void connection_failed(LmtpClientContext *ctx)
+{
+	ctx->recipients = false;
+	ctx->log->abandon();
+}
+
 void report_splitter_problem(LmtpClientContext *ctx)
 {
 	std::string problem;
@@ -191,12 +210,9 @@ int lmtp_local_deliver(struct client *client, struct lmtp_recipient *lrcpt,
 	auto *ctx = module_context<LmtpClientContext>(client,
 						       lmtp_client_module);
 	if (ctx->recipients) {
-		try {
+		(void)guard(ctx->event, "opening the delivery's log", [&] {
 			log_delivery(ctx, lrcpt, lldctx->rcpt_user);
-		} catch (const std::bad_alloc &) {
-			i_fatal_status(FATAL_OUTOFMEM,
-				       "rawlog_ext: out of memory");
-		}
+		});
 	}
 	return ctx->module_ctx.super.local_deliver(client, lrcpt, cmd, trans,
 						   lldctx);
@@ -219,7 +235,9 @@ void lmtp_client_destroy(struct client *client)
 						       lmtp_client_module);
 	SessionLog *log = ctx->log;
 	struct event *event = ctx->event;
-	report_splitter_problem(ctx);
+	(void)guard(event, "reporting on per-recipient logs", [&] {
+		report_splitter_problem(ctx);
+	});
 	smtp_leg_unwatch(ctx);
 	timeout_remove(&ctx->to_tls);
 	ctx->tap->ctx = nullptr;	// the log may outlive ctx
@@ -287,7 +305,8 @@ std::unique_ptr<Sink> open_connection_sink(struct client *client,
 void proxy_connected(struct smtp_client_connection *conn, void *context)
 {
 	auto *ctx = static_cast<LmtpClientContext *>(context);
-	try {
+	SessionLog *log = nullptr;
+	(void)guard(ctx->event, "opening the proxy leg's log", [&] {
 		if (conn->ssl_mode != SMTP_CLIENT_SSL_MODE_NONE) {
 			e_warning(ctx->event, "not logging the proxy leg to "
 				  "%s: TLS to the backend is not supported",
@@ -297,13 +316,12 @@ void proxy_connected(struct smtp_client_connection *conn, void *context)
 		std::unique_ptr<Sink> sink = open_connection_sink(
 			ctx->client, *ctx->settings, "lmtp-proxy",
 			smtp_leg_peer(conn), ctx->event);
-		if (sink == nullptr)
-			return;
-		auto *log = new SessionLog(std::move(sink), ctx->event);
+		if (sink != nullptr)
+			log = new SessionLog(std::move(sink), ctx->event);
+	});
+	if (log != nullptr) {
 		smtp_leg_wrap(conn, log);
 		SessionLog::unref(&log);
-	} catch (const std::bad_alloc &) {
-		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
 	}
 }
 
@@ -328,8 +346,13 @@ int lmtp_cmd_rcpt(struct client *client, struct smtp_server_cmd_ctx *cmd,
 	// Again for each RCPT: each transaction has a proxy of its own (which
 	// may even reuse the freed one's address), with new connections.
 	smtp_leg_unwatch(ctx);
-	if (!smtp_leg_watch(head->lmtp_client, nullptr, proxy_connected,
-			    ctx)) {
+	bool watched = false;
+	if (!guard(ctx->event, "watching the proxy's connections", [&] {
+		watched = smtp_leg_watch(head->lmtp_client, nullptr,
+					 proxy_connected, ctx);
+	})) {
+		ctx->proxy_layout_unknown = true;
+	} else if (!watched) {
 		ctx->proxy_layout_unknown = true;
 		e_error(ctx->event, "not logging proxy legs: "
 			"unexpected smtp-client state");
@@ -337,62 +360,75 @@ int lmtp_cmd_rcpt(struct client *client, struct smtp_server_cmd_ctx *cmd,
 	return ret;
 }
 
+// The connection's settings (plugin {} before any user) and log.
+void connection_log_open(struct client *client, struct event *event,
+			 std::unique_ptr<Sink> &sink_r,
+			 std::unique_ptr<Settings> &settings_r,
+			 bool &recipients_r)
+{
+	auto settings = std::make_unique<Settings>();
+	std::string error;
+	if (!settings_parse([client](const char *name) {
+			return mail_user_set_plugin_getenv(client->user_set,
+							   name);
+		}, *settings, error)) {
+		e_error(event, "%s: not logging this connection",
+			error.c_str());
+		return;
+	}
+	recipients_r = settings->lmtp_recipients;
+	if (settings->lmtp_dir.empty()) {
+		e_debug(event, "rawlog_ext_lmtp_dir not set: no connection log");
+	} else if (!expand_connection_dir(client, settings->lmtp_dir.c_str(),
+					  settings->dir, error)) {
+		e_error(event, "%s: no connection log", error.c_str());
+	} else {
+		sink_r = open_connection_sink(client, *settings, "lmtp", "",
+					      event);
+		settings_r = std::move(settings);
+	}
+}
+
 void lmtp_client_created(struct client **clientp)
 {
 	struct client *client = *clientp;
 	struct event *event = log_event_create(client->event);
-	std::unique_ptr<Sink> sink;
-	std::unique_ptr<Settings> conn_settings;
-	bool recipients = false;
-	try {
-		// The connection's settings: plugin {} before any user.
-		auto settings = std::make_unique<Settings>();
-		std::string error;
-		if (!settings_parse([client](const char *name) {
-				return mail_user_set_plugin_getenv(
-					client->user_set, name);
-			}, *settings, error)) {
-			e_error(event, "%s: not logging this connection",
-				error.c_str());
-		} else {
-			recipients = settings->lmtp_recipients;
-			if (settings->lmtp_dir.empty()) {
-				e_debug(event, "rawlog_ext_lmtp_dir not set: "
-					"no connection log");
-			} else if (!expand_connection_dir(
-					client, settings->lmtp_dir.c_str(),
-					settings->dir, error)) {
-				e_error(event, "%s: no connection log",
-					error.c_str());
-			} else {
-				sink = open_connection_sink(
-					client, *settings, "lmtp", "", event);
-				conn_settings = std::move(settings);
-			}
-		}
-	} catch (const std::bad_alloc &) {
-		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
-	}
-
-	if (conn_settings != nullptr || recipients) {
-		auto *tap = new ConnectionTap(recipients);
+	LmtpClientContext *ctx = nullptr;
+	(void)guard(event, "opening the connection's log", [&] {
+		std::unique_ptr<Sink> sink;
+		std::unique_ptr<Settings> settings;
+		bool recipients = false;
+		connection_log_open(client, event, sink, settings, recipients);
+		if (settings == nullptr && !recipients)
+			return;
+		auto tap = std::make_unique<ConnectionTap>(recipients, event);
+		ConnectionTap *tap_ptr = tap.get();
 		auto *log = new SessionLog(std::move(sink), event,
-					   std::unique_ptr<SessionTap>(tap));
-		auto *ctx = p_new(client->pool, LmtpClientContext, 1);
+					   std::move(tap));
+		struct connection *conn = &client->conn->conn;
+		ClientLog *client_log;
+		try {
+			client_log = new ClientLog(log, &conn->input,
+						   &conn->output,
+						   smtp_parser_follows_input,
+						   client->conn);
+		} catch (...) {
+			SessionLog::unref(&log);
+			throw;
+		}
+		ctx = p_new(client->pool, LmtpClientContext, 1);
 		ctx->client = client;
 		ctx->log = log;
-		ctx->tap = tap;
-		tap->ctx = ctx;
+		log->ref();
+		ctx->client_log = client_log;
+		ctx->tap = tap_ptr;
+		tap_ptr->ctx = ctx;
 		ctx->recipients = recipients;
 		ctx->event = event;
-		ctx->settings = conn_settings.release();
 		event_ref(event);
-		log->ref();
-		struct connection *conn = &client->conn->conn;
-		ctx->client_log = new ClientLog(log, &conn->input,
-						&conn->output,
-						smtp_parser_follows_input,
-						client->conn);
+		ctx->settings = settings.release();
+	});
+	if (ctx != nullptr) {
 		ctx->module_ctx.super = client->v;
 		client->v.destroy = lmtp_client_destroy;
 		client->v.local_deliver = lmtp_local_deliver;

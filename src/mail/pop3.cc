@@ -40,10 +40,12 @@ void pop3_client_created(struct client **clientp)
 {
 	struct client *client = *clientp;
 	SessionLog *log = session_log_open(client->user);
-	if (log != nullptr) {
+	ClientLog *client_log = log == nullptr ? nullptr :
+		client_log_create(log, &client->input, &client->output,
+				  nullptr, nullptr);
+	if (client_log != nullptr) {
 		auto *ctx = p_new(client->pool, Pop3ClientContext, 1);
-		ctx->log = new ClientLog(log, &client->input, &client->output,
-					 nullptr, nullptr);
+		ctx->log = client_log;
 		ctx->module_ctx.super = client->v;
 		client->v.destroy = pop3_client_destroy;
 		MODULE_CONTEXT_SET(client, pop3_client_module, ctx);

@@ -1,6 +1,6 @@
 #include "session.hh"
+#include "../dovecot/guard.hh"
 
-#include <new>
 #include <unistd.h>
 
 namespace rawlog_ext {
@@ -59,13 +59,9 @@ SessionLog *session_log_open(struct mail_user *user, const Leg *leg)
 		return nullptr;
 	struct event *event = log_event_create(user->event);
 	SessionLog *log = nullptr;
-	try {
+	(void)guard(event, "opening the log", [&] {
 		log = session_log_open_with(user, leg, event);
-	} catch (const std::bad_alloc &) {
-		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
-	} catch (const std::exception &e) {
-		e_error(event, "not logging this session: %s", e.what());
-	}
+	});
 	event_unref(&event);
 	return log;
 }

@@ -1,4 +1,5 @@
 #include "smtp-leg.hh"
+#include "../dovecot/guard.hh"
 
 #include <vector>
 
@@ -28,19 +29,17 @@ void leg_client_connected(struct connection *conn, bool success)
 		// struct connection is the first member.
 		auto *sconn = reinterpret_cast<struct smtp_client_connection *>(
 			conn);
-		// A callback may unwatch: walk a copy.
-		std::vector<Watch> current;
-		try {
-			current = watches;
-		} catch (const std::bad_alloc &) {
-			i_fatal_status(FATAL_OUTOFMEM,
-				       "rawlog_ext: out of memory");
-		}
-		for (const Watch &watch : current) {
-			if (watch.client == sconn->client &&
-			    (watch.conn == nullptr || watch.conn == sconn))
-				watch.connected(sconn, watch.context);
-		}
+		// A callback may unwatch: walk a copy. Each callback
+		// guards itself.
+		(void)guard(nullptr, "watching a connection", [&] {
+			std::vector<Watch> current = watches;
+			for (const Watch &watch : current) {
+				if (watch.client == sconn->client &&
+				    (watch.conn == nullptr ||
+				     watch.conn == sconn))
+					watch.connected(sconn, watch.context);
+			}
+		});
 	}
 	lib_client_connected(conn, success);
 }
@@ -66,11 +65,7 @@ bool smtp_leg_watch(struct smtp_client *client,
 		if (c->v.client_connected == lib_client_connected)
 			c->v.client_connected = leg_client_connected;
 	}
-	try {
-		watches.push_back(Watch{client, conn, connected, context});
-	} catch (const std::bad_alloc &) {
-		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
-	}
+	watches.push_back(Watch{client, conn, connected, context});
 	return true;
 }
 

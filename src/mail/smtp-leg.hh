@@ -23,7 +23,8 @@ using LegConnected = void (*)(struct smtp_client_connection *conn,
 
 // Calls connected(conn, context) when a connection of client (only conn,
 // if that is not null) has connected. False if client's connection list
-// is not the one lib-smtp set up (then nothing is watched).
+// is not the one lib-smtp set up (then nothing is watched). May throw:
+// its callers guard it.
 bool smtp_leg_watch(struct smtp_client *client,
 		    struct smtp_client_connection *conn,
 		    LegConnected connected, void *context);

@@ -7,6 +7,7 @@
 // own when it connects (see smtp-leg.hh).
 #include "session.hh"
 #include "../dovecot/client-log.hh"
+#include "../dovecot/guard.hh"
 #include "smtp-leg.hh"
 
 DOVECOT_EXTERN_C_BEGIN
@@ -50,39 +51,61 @@ void submission_client_destroy(struct client *client)
 	});
 }
 
+// Said only where the leg would be logged.
+void warn_relay_tls(SubmissionClientContext *ctx, struct event *event)
+{
+	Settings settings;
+	std::string error;
+	if (settings_parse([ctx](const char *name) {
+			return mail_user_plugin_getenv(ctx->user, name);
+		}, settings, error) &&
+	    !settings.dir.empty() && settings.relay) {
+		e_warning(event, "not logging the relay leg: TLS to the relay "
+			  "(submission_relay_ssl) is not supported");
+	}
+}
+
 void relay_connected(struct smtp_client_connection *conn, void *context)
 {
 	auto *ctx = static_cast<SubmissionClientContext *>(context);
-	try {
-		if (conn->ssl_mode != SMTP_CLIENT_SSL_MODE_NONE) {
-			// Our filters would sit below TLS and record
-			// ciphertext. Said only where the leg would be logged.
-			Settings settings;
-			std::string error;
-			if (settings_parse([ctx](const char *name) {
-					return mail_user_plugin_getenv(
-						ctx->user, name);
-				}, settings, error) &&
-			    !settings.dir.empty() && settings.relay) {
-				struct event *event =
-					log_event_create(ctx->user->event);
-				e_warning(event, "not logging the relay leg: TLS "
-					  "to the relay (submission_relay_ssl) "
-					  "is not supported");
-				event_unref(&event);
-			}
-			return;
-		}
+	if (conn->ssl_mode != SMTP_CLIENT_SSL_MODE_NONE) {
+		// Our filters would sit below TLS and record ciphertext.
+		struct event *event = log_event_create(ctx->user->event);
+		(void)guard(event, "checking the relay leg's settings", [&] {
+			warn_relay_tls(ctx, event);
+		});
+		event_unref(&event);
+		return;
+	}
+	SessionLog *log = nullptr;
+	struct event *event = log_event_create(ctx->user->event);
+	(void)guard(event, "opening the relay leg's log", [&] {
 		Leg leg{"submission-relay", smtp_leg_peer(conn),
 			RedactProtocol::smtp};
-		SessionLog *log = session_log_open(ctx->user, &leg);
-		if (log != nullptr) {
-			smtp_leg_wrap(conn, log);
-			SessionLog::unref(&log);
-		}
-	} catch (const std::bad_alloc &) {
-		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext: out of memory");
+		log = session_log_open(ctx->user, &leg);
+	});
+	event_unref(&event);
+	if (log != nullptr) {
+		smtp_leg_wrap(conn, log);
+		SessionLog::unref(&log);
 	}
+}
+
+void watch_relay(struct client *client, SubmissionClientContext *ctx)
+{
+	struct smtp_client_connection *relay =
+		submission_backend_relay_get_connection(
+			client->backend_default_relay);
+	struct event *event = log_event_create(client->user->event);
+	bool watched = false;
+	if (guard(event, "watching the relay leg", [&] {
+		watched = smtp_leg_watch(relay->client, relay,
+					 relay_connected, ctx);
+	}) && !watched) {
+		e_error(event, "not logging the relay leg: "
+			"unexpected smtp-client state");
+	}
+	event_unref(&event);
 }
 
 void submission_client_created(struct client **clientp)
@@ -94,24 +117,13 @@ void submission_client_created(struct client **clientp)
 		SessionLog *log = session_log_open(client->user);
 		if (log != nullptr) {
 			struct connection *conn = &client->conn->conn;
-			ctx->log = new ClientLog(log, &conn->input,
-						 &conn->output,
-						 smtp_parser_follows_input,
-						 client->conn);
+			ctx->log = client_log_create(log, &conn->input,
+						     &conn->output,
+						     smtp_parser_follows_input,
+						     client->conn);
 		}
-		if (client->backend_default_relay != nullptr) {
-			struct smtp_client_connection *relay =
-				submission_backend_relay_get_connection(
-					client->backend_default_relay);
-			if (!smtp_leg_watch(relay->client, relay,
-					    relay_connected, ctx)) {
-				struct event *event =
-					log_event_create(client->user->event);
-				e_error(event, "not logging the relay leg: "
-					"unexpected smtp-client state");
-				event_unref(&event);
-			}
-		}
+		if (client->backend_default_relay != nullptr)
+			watch_relay(client, ctx);
 		ctx->module_ctx.super = client->v;
 		client->v.destroy = submission_client_destroy;
 		MODULE_CONTEXT_SET(client, submission_client_module, ctx);
