@@ -1,5 +1,7 @@
 #include "naming.hh"
 
+#include <cstring>
+
 namespace rawlog_ext {
 
 std::string sanitize_name_field(const std::string &value)
@@ -70,6 +72,92 @@ bool check_dir_path(const std::string &path, std::string &error_r)
 			return false;
 		}
 		start = end + 1;
+	}
+	return true;
+}
+
+std::vector<std::string> template_variables(const std::string &tmpl)
+{
+	// As var_expand_with_funcs() reads it (lib/var-expand.c, 2.3):
+	// %[-][0][digits][.[0][-][digits]][modifiers]<key> or %...{name}.
+	static const char modifiers[] = "LUEXRHNMDT";
+	const size_t max_modifiers = 10;
+	std::vector<std::string> variables;
+	const size_t n = tmpl.size();
+	size_t i = 0;
+	while (i < n) {
+		if (tmpl[i] != '%') {
+			i++;
+			continue;
+		}
+		size_t j = i + 1;
+		auto skip_digits = [&] {
+			while (j < n && tmpl[j] >= '0' && tmpl[j] <= '9')
+				j++;
+		};
+		if (j < n && tmpl[j] == '-')
+			j++;
+		if (j < n && tmpl[j] == '0')
+			j++;
+		skip_digits();
+		if (j < n && tmpl[j] == '.') {
+			j++;
+			if (j < n && tmpl[j] == '0')
+				j++;
+			if (j < n && tmpl[j] == '-')
+				j++;
+			skip_digits();
+		}
+		for (size_t m = 0; m < max_modifiers && j < n &&
+		     tmpl[j] != '\0' && strchr(modifiers, tmpl[j]) != nullptr; m++)
+			j++;
+		if (j >= n)
+			break;
+		size_t end = j;	// the key's last byte
+		if (tmpl[j] == '{' && tmpl.find('}', j) != std::string::npos) {
+			unsigned int depth = 1;
+			bool escape = false;
+			while (++end < n && depth > 0) {
+				if (escape) {
+					escape = false;
+				} else if (tmpl[end] == '\\') {
+					escape = true;
+				} else if (tmpl[end] == '{') {
+					depth++;
+				} else if (tmpl[end] == '}') {
+					depth--;
+				}
+			}
+			// Unclosed: the rest of the template.
+			end = depth == 0 ? end - 1 : n - 1;
+		} else if (tmpl[j] == '%') {
+			i = j + 1;
+			continue;
+		}
+		variables.push_back(tmpl.substr(i, end + 1 - i));
+		i = end + 1;
+	}
+	return variables;
+}
+
+bool check_template_variables(const std::string &setting,
+			      const std::string &tmpl,
+			      const ExpandVariable &expand,
+			      std::string &error_r)
+{
+	for (const std::string &variable : template_variables(tmpl)) {
+		std::string value, error;
+		if (!expand(variable, value, error)) {
+			error_r = setting + "=" + tmpl + ": " + variable +
+				": " + error;
+			return false;
+		}
+		if (value.empty()) {
+			error_r = setting + "=" + tmpl + ": " + variable +
+				" expands to nothing for this session, which "
+				"would log into another directory";
+			return false;
+		}
 	}
 	return true;
 }

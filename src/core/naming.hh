@@ -3,7 +3,9 @@
 #define RAWLOG_EXT_NAMING_HH
 
 #include <ctime>
+#include <functional>
 #include <string>
+#include <vector>
 #include <sys/types.h>
 
 namespace rawlog_ext {
@@ -29,6 +31,26 @@ std::string log_base_name(const NameParts &parts, unsigned int n = 0);
 // An expanded rawlog_ext_dir must be absolute and free of "." and ".."
 // components, so no variable value can lead outside the configured tree.
 bool check_dir_path(const std::string &path, std::string &error_r);
+
+// The variables of a Dovecot 2.3 template ("%u", "%Lu", "%1.2n",
+// "%{userdb:sub}", ...), each as var_expand() delimits it, in order;
+// "%%" is not one.
+std::vector<std::string> template_variables(const std::string &tmpl);
+
+// One variable's value (false: it cannot be expanded; error_r says why).
+using ExpandVariable = std::function<bool(const std::string &variable,
+					  std::string &value_r,
+					  std::string &error_r)>;
+
+// A directory whose variable expands to nothing would be another
+// directory: "/rawlog/%{userdb:sub}" the shared "/rawlog" itself,
+// "/rawlog/%{userdb:sub}/x" the "/rawlog//x" of someone else. False, with
+// error_r naming setting and the variable, if any variable of tmpl
+// expands to an empty string.
+bool check_template_variables(const std::string &setting,
+			      const std::string &tmpl,
+			      const ExpandVariable &expand,
+			      std::string &error_r);
 
 } // namespace rawlog_ext
 

@@ -266,14 +266,26 @@ bool expand_connection_dir(struct client *client, const char *value,
 		{ '\0', dec2str(client->remote_port), "remote_port" },
 		{ '\0', nullptr, nullptr }
 	};
-	string_t *str = t_str_new(256);
-	const char *error;
-	if (var_expand(str, value, table, &error) <= 0) {
+	auto expand = [&table](const std::string &tmpl, std::string &value_r,
+			       std::string &error_r) {
+		string_t *str = t_str_new(256);
+		const char *error;
+		if (var_expand(str, tmpl.c_str(), table, &error) <= 0) {
+			error_r = error;
+			return false;
+		}
+		value_r = str_c(str);
+		return true;
+	};
+	if (!check_template_variables("rawlog_ext_lmtp_dir", value, expand,
+				      error_r))
+		return false;
+	std::string error;
+	if (!expand(value, dir_r, error)) {
 		error_r = std::string("rawlog_ext_lmtp_dir=") + value + ": " +
 			error;
 		return false;
 	}
-	dir_r = str_c(str);
 	return true;
 }
 
@@ -406,16 +418,12 @@ void lmtp_client_created(struct client **clientp)
 		auto *log = new SessionLog(std::move(sink), event,
 					   std::move(tap));
 		struct connection *conn = &client->conn->conn;
-		ClientLog *client_log;
-		try {
-			client_log = new ClientLog(log, &conn->input,
-						   &conn->output,
-						   smtp_parser_follows_input,
-						   client->conn);
-		} catch (...) {
-			SessionLog::unref(&log);
-			throw;
-		}
+		// Takes our reference to log, even when it fails.
+		ClientLog *client_log = client_log_create(
+			log, &conn->input, &conn->output,
+			smtp_parser_follows_input, client->conn);
+		if (client_log == nullptr)
+			return;
 		ctx = p_new(client->pool, LmtpClientContext, 1);
 		ctx->client = client;
 		ctx->log = log;

@@ -3,11 +3,40 @@
 
 #include <unistd.h>
 
+DOVECOT_EXTERN_C_BEGIN
+#include "var-expand.h"
+DOVECOT_EXTERN_C_END
+
 namespace rawlog_ext {
 
 struct module *mail_module = nullptr;
 
 namespace {
+
+// rawlog_ext_dir as configured, before Dovecot expanded it: every
+// variable in it must have a value for this user.
+bool check_dir_variables(struct mail_user *user, std::string &error_r)
+{
+	const char *tmpl = mail_user_set_plugin_getenv(user->unexpanded_set,
+						       "rawlog_ext_dir");
+	if (tmpl == nullptr)
+		return true;
+	return check_template_variables("rawlog_ext_dir", tmpl,
+		[user](const std::string &variable, std::string &value_r,
+		       std::string &error_r) {
+			string_t *str = t_str_new(128);
+			const char *error;
+			if (var_expand_with_funcs(str, variable.c_str(),
+					mail_user_var_expand_table(user),
+					mail_user_var_expand_func_table, user,
+					&error) <= 0) {
+				error_r = error;
+				return false;
+			}
+			value_r = str_c(str);
+			return true;
+		}, error_r);
+}
 
 SessionLog *session_log_open_with(struct mail_user *user, const Leg *leg,
 				  struct event *event)
@@ -17,6 +46,10 @@ SessionLog *session_log_open_with(struct mail_user *user, const Leg *leg,
 	if (!settings_parse([user](const char *name) {
 			return mail_user_plugin_getenv(user, name);
 		}, settings, message)) {
+		e_error(event, "%s: not logging this session", message.c_str());
+		return nullptr;
+	}
+	if (!settings.dir.empty() && !check_dir_variables(user, message)) {
 		e_error(event, "%s: not logging this session", message.c_str());
 		return nullptr;
 	}

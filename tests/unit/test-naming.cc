@@ -220,6 +220,70 @@ void test_check_dir_path_rejects_hostile_usernames(void **)
 
 } // namespace
 
+void test_template_variables_table(void **)
+{
+	struct Case {
+		const char *tmpl;
+		std::vector<std::string> variables;
+	};
+	const Case cases[] = {
+		{ "/var/log/rawlog", {} },
+		{ "/rawlog/%u", { "%u" } },
+		{ "/rawlog/%%u/%d", { "%d" } },
+		{ "%h/rawlog-%s", { "%h", "%s" } },
+		{ "/r/%Lu/%1.2n/%-3.1Ud", { "%Lu", "%1.2n", "%-3.1Ud" } },
+		{ "/r/%{userdb:sub}/x", { "%{userdb:sub}" } },
+		{ "/r/%L{user}%{env:A}", { "%L{user}", "%{env:A}" } },
+		// Nested and escaped braces, as var_expand counts them.
+		{ "/r/%{a{b}c}d", { "%{a{b}c}" } },
+		{ "/r/%{a\\}b}c", { "%{a\\}b}" } },
+		// Unclosed: the rest; no '}' at all: '{' is the key.
+		{ "/r/%{a{b}", { "%{a{b}" } },
+		{ "/r/%{ab", { "%{" } },
+		// Ten modifiers at most, then the key.
+		{ "%LLLLLLLLLLu", { "%LLLLLLLLLLu" } },
+		{ "%LLLLLLLLLLLu", { "%LLLLLLLLLLL" } },
+		// A lone '%' at the end is nothing.
+		{ "/r/%", {} },
+		{ "/r/%0", {} },
+	};
+	for (const Case &c : cases) {
+		std::vector<std::string> got = template_variables(c.tmpl);
+		if (got != c.variables)
+			fail_msg("template_variables(%s): %zu variables",
+				 c.tmpl, got.size());
+	}
+}
+
+void test_check_template_variables_refuses_empty_values(void **)
+{
+	auto expand = [](const std::string &variable, std::string &value_r,
+			 std::string &error_r) {
+		if (variable == "%{bad}") {
+			error_r = "unknown variable";
+			return false;
+		}
+		value_r = variable == "%u" ? "alice" : "";
+		return true;
+	};
+	std::string error;
+	assert_true(check_template_variables("rawlog_ext_dir", "/r/%u",
+					     expand, error));
+	assert_true(check_template_variables("rawlog_ext_dir", "/r/%%",
+					     expand, error));
+	assert_false(check_template_variables("rawlog_ext_dir",
+		"/r/%u/%{userdb:sub}", expand, error));
+	assert_string_equal(error.c_str(), "rawlog_ext_dir=/r/%u/%{userdb:sub}"
+			    ": %{userdb:sub} expands to nothing for this "
+			    "session, which would log into another directory");
+	assert_false(check_template_variables("rawlog_ext_dir", "/r/x%{y}",
+					      expand, error));
+	assert_false(check_template_variables("rawlog_ext_lmtp_dir",
+					      "/r/%{bad}", expand, error));
+	assert_string_equal(error.c_str(), "rawlog_ext_lmtp_dir=/r/%{bad}: "
+			    "%{bad}: unknown variable");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -231,6 +295,8 @@ int main(void)
 		cmocka_unit_test(test_check_dir_path_table),
 		cmocka_unit_test(test_check_dir_path_error_messages),
 		cmocka_unit_test(test_check_dir_path_rejects_hostile_usernames),
+		cmocka_unit_test(test_template_variables_table),
+		cmocka_unit_test(test_check_template_variables_refuses_empty_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,42 @@
+"""A variable that expands to nothing never redirects a user's log into
+another directory: the session is not logged, one Error says why."""
+from dovecot_fixture import User
+from rawlog import session_files
+from test_failures import assert_session_works, rawlog_lines
+
+
+def test_empty_last_component_is_refused(logged_dovecot, rawlog_dir):
+    # Without the refusal alice's log would land in the shared top directory.
+    dc = logged_dovecot({"rawlog_ext_dir": f"{rawlog_dir}/%{{userdb:sub}}",
+                         "rawlog_ext_autocreate": "yes"},
+                        users=[User("alice"), User("bob", extra="userdb_sub=b")])
+    assert_session_works(dc.imap_port, user="alice")
+    errors = rawlog_lines(dc, "Error")
+    assert len(errors) == 1, errors
+    assert (f"rawlog_ext_dir={rawlog_dir}/%{{userdb:sub}}: %{{userdb:sub}} "
+            "expands to nothing for this session, which would log into another "
+            "directory: not logging this session") in errors[0]
+    assert list(rawlog_dir.iterdir()) == []
+
+    # A user whose variable has a value is logged as before.
+    assert_session_works(dc.imap_port, user="bob")
+    assert set(session_files(rawlog_dir / "b", "imap")) == {".in", ".out"}
+
+
+def test_empty_middle_component_is_refused(logged_dovecot, rawlog_dir):
+    # "/rawlog//x" would be another user's "/rawlog/x".
+    (rawlog_dir / "x").mkdir(mode=0o700)
+    dc = logged_dovecot({"rawlog_ext_dir": f"{rawlog_dir}/%{{userdb:sub}}/x"})
+    assert_session_works(dc.imap_port, user="alice")
+    errors = rawlog_lines(dc, "Error")
+    assert len(errors) == 1 and "%{userdb:sub} expands to nothing" in errors[0], errors
+    assert list((rawlog_dir / "x").iterdir()) == []
+
+
+def test_empty_part_of_a_component_is_refused(logged_dovecot, rawlog_dir):
+    dc = logged_dovecot({"rawlog_ext_dir": f"{rawlog_dir}/u-%Ln%{{userdb:sub}}",
+                         "rawlog_ext_autocreate": "yes"})
+    assert_session_works(dc.imap_port, user="alice")
+    errors = rawlog_lines(dc, "Error")
+    assert len(errors) == 1 and "%{userdb:sub} expands to nothing" in errors[0], errors
+    assert list(rawlog_dir.iterdir()) == []
