@@ -1,5 +1,4 @@
 """POP3 sessions logged by rawlog_ext, compared byte for byte with the client's record."""
-import re
 
 from rawlog import RawClient, session_files, strip_timestamps, wait_closed
 from test_imap import message
