@@ -1,6 +1,7 @@
 #!/bin/sh
 # Sets everything up (packages, build) and runs the whole test suite:
-# unit tests under valgrind, the same under ASan/UBSan, 30 s of fuzzing of
+# unit tests under valgrind, the same under ASan/UBSan, a build whose
+# guarded callbacks can be made to fail, 30 s of fuzzing of
 # the credential redactor, make distcheck, and the integration tests
 # against a private Dovecot on 127.0.0.1.
 # The tests start Dovecot as root (it drops to the test users itself).
@@ -20,6 +21,11 @@ mkdir -p build-asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	make -j"$(nproc)" check LOG_COMPILER=)
 
+echo "== fault-injection build (for tests/integration/test_guard.py)"
+mkdir -p build-fault
+(cd build-fault && { [ -f Makefile ] || ../configure --quiet --enable-fault-injection; } &&
+	make -j"$(nproc)" >/dev/null)
+
 echo "== fuzz redactor"
 sh tests/fuzz/run.sh 30
 
@@ -30,6 +36,7 @@ echo "distcheck ok"
 echo "== integration tests"
 # Debian's python3 (with python3-pytest), whatever else is first in PATH.
 set -- env RAWLOG_EXT_MODULE_DIR="$PWD/build/src/.libs" \
+	RAWLOG_EXT_FAULT_MODULE_DIR="$PWD/build-fault/src/.libs" \
 	/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 if [ "$(id -u)" -ne 0 ]; then
 	exec sudo "$@"

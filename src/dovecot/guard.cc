@@ -1,5 +1,6 @@
 #include "guard.hh"
 
+#include <cstdlib>
 #include <new>
 
 namespace rawlog_ext {
@@ -22,5 +23,27 @@ void report_failure(struct event *event, const char *what) noexcept
 		i_error("rawlog_ext: %s failed: %s: logging stopped", what,
 			reason);
 }
+
+#ifdef RAWLOG_EXT_FAULT_INJECTION
+void inject_fault(const char *what)
+{
+	static unsigned int calls = 0;
+	const char *spec = getenv("RAWLOG_EXT_FAULT");
+	if (spec == nullptr)
+		return;
+	size_t i = 0;
+	for (; what[i] != '\0'; i++) {
+		if (spec[i] != (what[i] == ' ' ? '_' : what[i]))
+			return;
+	}
+	unsigned int nth = 1;
+	if (spec[i] == ':')
+		nth = (unsigned int)strtoul(spec + i + 1, nullptr, 10);
+	else if (spec[i] != '\0')
+		return;
+	if (++calls == nth)
+		throw std::bad_alloc();
+}
+#endif
 
 } // namespace rawlog_ext

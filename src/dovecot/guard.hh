@@ -24,11 +24,22 @@ namespace rawlog_ext {
 // catch block only (it looks at the exception being handled).
 void report_failure(struct event *event, const char *what) noexcept;
 
+#ifdef RAWLOG_EXT_FAULT_INJECTION
+// Test builds only (configure --enable-fault-injection): with
+// RAWLOG_EXT_FAULT=<what, spaces as '_'>[:<n>] in the environment, the
+// n-th (default: first) guarded body of that name in the process fails
+// as if out of memory.
+void inject_fault(const char *what);
+#endif
+
 // Runs body(); false if it threw (then reported as "<what> failed").
 template <typename Body>
 bool guard(struct event *event, const char *what, Body &&body) noexcept
 {
 	try {
+#ifdef RAWLOG_EXT_FAULT_INJECTION
+		inject_fault(what);
+#endif
 		body();
 		return true;
 	} catch (...) {

@@ -210,7 +210,7 @@ int lmtp_local_deliver(struct client *client, struct lmtp_recipient *lrcpt,
 	auto *ctx = module_context<LmtpClientContext>(client,
 						       lmtp_client_module);
 	if (ctx->recipients) {
-		(void)guard(ctx->event, "opening the delivery's log", [&] {
+		(void)guard(ctx->event, "opening the delivery log", [&] {
 			log_delivery(ctx, lrcpt, lldctx->rcpt_user);
 		});
 	}
@@ -318,7 +318,7 @@ void proxy_connected(struct smtp_client_connection *conn, void *context)
 {
 	auto *ctx = static_cast<LmtpClientContext *>(context);
 	SessionLog *log = nullptr;
-	(void)guard(ctx->event, "opening the proxy leg's log", [&] {
+	(void)guard(ctx->event, "opening the proxy leg log", [&] {
 		if (conn->ssl_mode != SMTP_CLIENT_SSL_MODE_NONE) {
 			e_warning(ctx->event, "not logging the proxy leg to "
 				  "%s: TLS to the backend is not supported",
@@ -359,7 +359,7 @@ int lmtp_cmd_rcpt(struct client *client, struct smtp_server_cmd_ctx *cmd,
 	// may even reuse the freed one's address), with new connections.
 	smtp_leg_unwatch(ctx);
 	bool watched = false;
-	if (!guard(ctx->event, "watching the proxy's connections", [&] {
+	if (!guard(ctx->event, "watching the proxy connections", [&] {
 		watched = smtp_leg_watch(head->lmtp_client, nullptr,
 					 proxy_connected, ctx);
 	})) {
@@ -406,7 +406,7 @@ void lmtp_client_created(struct client **clientp)
 	struct client *client = *clientp;
 	struct event *event = log_event_create(client->event);
 	LmtpClientContext *ctx = nullptr;
-	(void)guard(event, "opening the connection's log", [&] {
+	(void)guard(event, "opening the connection log", [&] {
 		std::unique_ptr<Sink> sink;
 		std::unique_ptr<Settings> settings;
 		bool recipients = false;

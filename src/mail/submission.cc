@@ -71,7 +71,7 @@ void relay_connected(struct smtp_client_connection *conn, void *context)
 	if (conn->ssl_mode != SMTP_CLIENT_SSL_MODE_NONE) {
 		// Our filters would sit below TLS and record ciphertext.
 		struct event *event = log_event_create(ctx->user->event);
-		(void)guard(event, "checking the relay leg's settings", [&] {
+		(void)guard(event, "checking the relay leg settings", [&] {
 			warn_relay_tls(ctx, event);
 		});
 		event_unref(&event);
@@ -79,7 +79,7 @@ void relay_connected(struct smtp_client_connection *conn, void *context)
 	}
 	SessionLog *log = nullptr;
 	struct event *event = log_event_create(ctx->user->event);
-	(void)guard(event, "opening the relay leg's log", [&] {
+	(void)guard(event, "opening the relay leg log", [&] {
 		Leg leg{"submission-relay", smtp_leg_peer(conn),
 			RedactProtocol::smtp};
 		log = session_log_open(ctx->user, &leg);

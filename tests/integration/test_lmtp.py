@@ -36,7 +36,7 @@ def lmtp_dirs():
 
 
 def make_lmtp(dovecot_factory, lmtp_dirs, logged=("alice", "bob"),
-              plugin=None, extra_conf="", ssl=False):
+              plugin=None, extra_conf="", ssl=False, **kwargs):
     conn, users = lmtp_dirs
     settings = {"rawlog_ext_lmtp_dir": str(conn)}
     settings.update(plugin or {})
@@ -47,7 +47,7 @@ def make_lmtp(dovecot_factory, lmtp_dirs, logged=("alice", "bob"),
     return dovecot_factory(
         protocols=("lmtp",), users=accounts, plugin=settings, ssl=ssl,
         extra_conf="protocol lmtp {\n  mail_plugins = $mail_plugins rawlog_ext\n}\n"
-                   "mail_debug = yes\n" + extra_conf)
+                   "mail_debug = yes\n" + extra_conf, **kwargs)
 
 
 class LmtpClient(RawClient):

@@ -1,0 +1,75 @@
+"""A failure inside the module, wherever Dovecot calls into it, ends the
+same way: logging stops, one Error says why, the session or delivery goes
+on and no process dies. Runs against the fault-injection build
+(configure --enable-fault-injection, in RAWLOG_EXT_FAULT_MODULE_DIR),
+where RAWLOG_EXT_FAULT=<guarded site>[:<n>] makes the n-th call of that
+site fail as if out of memory."""
+import os
+import re
+
+import pytest
+
+from dovecot_fixture import User
+from rawlog import session_files
+from test_failures import assert_session_works
+from test_lmtp import deliver, lmtp_dirs, make_lmtp, read_split  # noqa: F401
+
+FAULT_DIR = os.environ.get("RAWLOG_EXT_FAULT_MODULE_DIR")
+
+if FAULT_DIR is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("CI runs these: set RAWLOG_EXT_FAULT_MODULE_DIR "
+                           "(scripts/test.sh builds build-fault)")
+    pytest.skip("no fault-injection build (RAWLOG_EXT_FAULT_MODULE_DIR)",
+                allow_module_level=True)
+
+
+def fault_conf(site: str) -> str:
+    return f"import_environment = $import_environment RAWLOG_EXT_FAULT={site}\n"
+
+
+def assert_one_failure(dc, what: str, process: str):
+    dc.wait_log(rf"{process}.*Info: (Disconnected|Logged out|Disconnect)")
+    log = dc.log()
+    errors = re.findall(r"^.*Error: rawlog_ext: .*$", log, re.MULTILINE)
+    assert errors and all(f"{what} failed: out of memory: logging stopped" in e
+                          for e in errors), errors
+    assert len(errors) == 1, errors
+    assert not re.search(r"Fatal|Panic|killed with signal|dumped core", log), log
+
+
+@pytest.mark.parametrize("site,what,logged", [
+    # Mid-session: the log has its start, the session all of it.
+    ("writing_the_log:3", "writing the log", True),
+    ("opening_the_log", "opening the log", False),
+])
+def test_imap_session_survives(logged_dovecot, rawlog_dir, site, what, logged):
+    dc = logged_dovecot(module_dir=FAULT_DIR, extra_conf=fault_conf(site))
+    assert_session_works(dc.imap_port)
+    assert_one_failure(dc, what, r"imap\(alice\)")
+    files = session_files(rawlog_dir, "imap") if logged else {}
+    if logged:
+        assert set(files) == {".in", ".out"}
+    else:
+        assert list(rawlog_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("site,what", [
+    ("following_the_LMTP_connection:3", "following the LMTP connection"),
+    ("opening_the_delivery_log", "opening the delivery log"),
+])
+def test_lmtp_delivery_survives(dovecot_factory, lmtp_dirs, site, what):
+    conn, users = lmtp_dirs
+    dc = make_lmtp(dovecot_factory, lmtp_dirs, extra_conf=fault_conf(site),
+                   module_dir=FAULT_DIR)
+    body = b"Subject: guarded\r\n\r\nstill delivered\r\n.\r\n"
+    c, final = deliver(dc.lmtp_port, ["alice"], body)
+    assert all(r.startswith(b"250 ") for r in final), final
+    assert_one_failure(dc, what, r"lmtp\(\d+\)")
+    home = dc.users["alice"].home
+    delivered = [p.read_bytes() for p in (home / "Maildir").glob("*/*") if p.is_file()]
+    assert any(b"still delivered" in m for m in delivered), delivered
+    # What was logged before the failure is never more than the wire.
+    for got_in, got_out in read_split(conn).values():
+        assert bytes(c.sent).startswith(got_in)
+        assert bytes(c.received).startswith(got_out)
