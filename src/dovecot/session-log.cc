@@ -136,6 +136,9 @@ void SessionLog::flush() noexcept
 
 void SessionLog::attach_sink(std::unique_ptr<Sink> sink) noexcept
 {
+	// Stopped for good: no log with a gap in it.
+	if (failed_)
+		return;
 	sink_ = std::move(sink);
 	std::vector<HeldChunk> held;
 	held.swap(held_);

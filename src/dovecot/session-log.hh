@@ -61,7 +61,7 @@ public:
 	// a layer we are about to move above).
 	void set_paused(bool paused) { paused_ = paused; }
 	// Something of ours failed (guard() has said what): nothing more is
-	// written or held, for good.
+	// written or held, for good (attach_sink() then closes its sink).
 	void abandon() noexcept;
 	bool failed() const { return failed_; }
 
