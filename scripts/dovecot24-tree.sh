@@ -157,8 +157,21 @@ is_complete() {
 		[ -f "$TREE/usr/include/dovecot/config.h" ]
 }
 
+# Idempotent; also applied to a tree made by an older version of this script.
+fixups() {
+	if [ ! -x "$TREE/usr/sbin/policy-rc.d" ]; then
+		printf '#!/bin/sh\n# No daemon may start inside this tree.\nexit 101\n' >"$TREE/usr/sbin/policy-rc.d"
+		chmod 755 "$TREE/usr/sbin/policy-rc.d"
+	fi
+	# minbase has no /etc/mtab; without it every Dovecot process that looks
+	# up mount points logs "setmntent(/etc/mtab) failed".
+	[ -e "$TREE/etc/mtab" ] || [ -L "$TREE/etc/mtab" ] ||
+		ln -s ../proc/self/mounts "$TREE/etc/mtab"
+}
+
 create() {
 	if is_complete; then
+		fixups
 		say "reusing $TREE ($(cat "$TREE/$COMPLETE"))"
 		return 0
 	fi
@@ -191,8 +204,7 @@ create() {
 		: >"$TREE/.rawlog-ext-debootstrapped"
 	fi
 	say "debootstrap done after $(($(date +%s) - start)) s"
-	printf '#!/bin/sh\n# No daemon may start inside this tree.\nexit 101\n' >"$TREE/usr/sbin/policy-rc.d"
-	chmod 755 "$TREE/usr/sbin/policy-rc.d"
+	fixups
 	cat >"$TREE/etc/apt/sources.list" <<EOF
 deb $MIRROR $SUITE main
 deb $MIRROR $SUITE-updates main
