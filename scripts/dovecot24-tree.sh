@@ -128,10 +128,20 @@ cleanup() {
 	[ -z "$MOUNTED" ] || umount_tree
 	exit "$rc"
 }
+# A signal is passed on to the command running in the tree (CHILD), whose
+# end is awaited before the mounts go.
+CHILD=
+forward() { # SIGNAL EXIT-CODE
+	if [ -n "$CHILD" ]; then
+		kill -"$1" "$CHILD" 2>/dev/null || :
+		wait "$CHILD" || :
+	fi
+	exit "$2"
+}
 trap cleanup EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'forward HUP 129' HUP
+trap 'forward INT 130' INT
+trap 'forward TERM 143' TERM
 
 # Re-runs this script in a private mount namespace (once), so that mounts
 # never show up on the host and concurrent runs do not see each other's.
@@ -143,8 +153,9 @@ in_private_ns() {
 	fi
 }
 
-in_tree() { # CMD...: run inside the (mounted) tree
-	chroot "$TREE" /usr/bin/env -i HOME=/root TERM="${TERM:-dumb}" LANG=C.UTF-8 \
+EXEC=
+in_tree() { # CMD...: run inside the (mounted) tree; EXEC=exec: replace the shell
+	$EXEC chroot "$TREE" /usr/bin/env -i HOME=/root TERM="${TERM:-dumb}" LANG=C.UTF-8 \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		DEBIAN_FRONTEND=noninteractive "$@"
 }
@@ -253,9 +264,16 @@ run | shell)
 	"$PROJECT"/*) dir=$PWD ;;
 	*) dir=$PROJECT ;;
 	esac
-	# Not exec: the trap must unmount afterwards.
+	# Not exec: the trap must unmount afterwards. In the background so that
+	# a signal reaches the trap at once (wait returns); fd 3 hands on stdin,
+	# which an asynchronous command would otherwise get as /dev/null.
+	exec 3<&0
+	(EXEC="exec" in_tree /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$dir" "$@") <&3 3<&- &
+	CHILD=$!
+	exec 3<&-
 	rc=0
-	in_tree /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$dir" "$@" || rc=$?
+	wait "$CHILD" || rc=$?
+	CHILD=
 	exit "$rc"
 	;;
 status)
