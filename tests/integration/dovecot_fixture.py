@@ -4,6 +4,15 @@ Everything (config, sockets, state, log, mail homes) lives in one temp dir and
 all listeners are on 127.0.0.1 with random ports, so several instances can run
 side by side without touching the system Dovecot (/etc/dovecot, /run/dovecot,
 standard ports).
+
+Dovecot 2.4 in a Debian 13 tree (scripts/dovecot24-tree.sh): with
+root=<tree> (or RAWLOG_EXT_DOVECOT_ROOT=<tree>) the instance runs as
+`chroot <tree> dovecot`, in a private mount namespace in which the host's /tmp
+(and the module dir, if any) is bind-mounted at the same path, so every path
+a test uses means the same file on the host and inside. The config is then
+rendered in 2.4 syntax (line="2.4", detected from the tree's dovecot).
+Users keep uid/gid 65534, which is nobody/nogroup on both sides; the
+'dovecot'/'dovenull' users are the tree's, whose uids differ from the host's.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ import time
 
 DOVECOT_BIN = "/usr/sbin/dovecot"
 SYSTEM_MODULE_DIR = pathlib.Path("/usr/lib/dovecot/modules")
+# A Debian 13 tree with Dovecot 2.4 (scripts/dovecot24-tree.sh) to run in.
+ROOT_ENV = "RAWLOG_EXT_DOVECOT_ROOT"
 PLUGIN_SO = "lib90_rawlog_ext_plugin.so"
 LOGIN_PLUGIN_SO = "lib20_rawlog_ext_login_plugin.so"
 
@@ -109,6 +120,44 @@ def _signal(pids, sig: int) -> None:
             pass
 
 
+def dovecot_line(root: str | None = None) -> str:
+    """'2.3' or '2.4': the release line of the Dovecot in `root` (None: the host's)."""
+    argv = [DOVECOT_BIN, "--version"]
+    if root is not None:
+        argv = ["chroot", str(root)] + argv
+    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    m = re.match(r"(\d+\.\d+)\.", out)
+    if m is None:
+        raise RuntimeError(f"unexpected `dovecot --version` output: {out!r}")
+    return m.group(1)
+
+
+def _mail_plugin_names(mail_plugins: str) -> list[str]:
+    """2.3's space-separated mail_plugins value, without "$mail_plugins"."""
+    return [p for p in mail_plugins.split() if p != "$mail_plugins"]
+
+
+# Run as `sh -c SCRIPT sh ROOT DIR... -- DOVECOT ARGS...` inside `unshare -m`:
+# the mounts exist only in that private namespace and vanish with its last
+# process; the exec chain keeps the master's pid (and session) = Popen's.
+_CHROOT_SCRIPT = r"""
+set -e
+umask 022
+root=$1; shift
+mount -t proc proc "$root/proc"
+mount --bind /dev "$root/dev"
+# Mount points a bind needs stay behind in the tree (removing one later
+# would detach the same mount in another instance's namespace).
+while [ "$1" != -- ]; do
+  mkdir -p "$root$1"
+  mount --bind "$1" "$root$1"
+  shift
+done
+shift
+exec chroot "$root" "$@"
+"""
+
+
 def _makedirs_traversable(path: pathlib.Path) -> None:
     """mkdir -p, chmod 0755 what we created, and insist the rest is searchable
     by everyone: mail processes run as the test users, auth as 'dovecot'."""
@@ -134,12 +183,23 @@ class Dovecot:
                  mail_plugins: str = "", extra_conf: str = "",
                  users: list[User] | None = None, module_dir: str | None = None,
                  protocols=("imap", "pop3"), ssl: bool = False,
-                 login_env: dict[str, str] | None = None):
+                 login_env: dict[str, str] | None = None,
+                 root: str | None = None, line: str | None = None):
         unknown = set(protocols) - set(_LISTENERS)
         if unknown:
             raise ValueError(f"unsupported protocols: {sorted(unknown)}")
         if module_dir is None:
             module_dir = os.environ.get("RAWLOG_EXT_MODULE_DIR") or None
+        if root is None:
+            root = os.environ.get(ROOT_ENV) or None
+        # root: the Dovecot to run is the one in this tree (see the module doc).
+        self.root = None if root is None else pathlib.Path(root).absolute()
+        if line is None:
+            line = "2.3" if self.root is None else dovecot_line(str(self.root))
+        if line not in ("2.3", "2.4"):
+            raise ValueError(f"unsupported Dovecot line {line!r}")
+        # line: which config syntax to render.
+        self.line = line
 
         self.base = pathlib.Path(tmpdir).absolute()
         self.protocols = tuple(protocols)
@@ -167,8 +227,8 @@ class Dovecot:
             self._setup_cert()
         self._setup_modules()
         self._setup_users()
-        self.conf_path.write_text(
-            self._render_conf(plugin or {}, mail_plugins, extra_conf))
+        render = self._render_conf if line == "2.3" else self._render_conf_24
+        self.conf_path.write_text(render(plugin or {}, mail_plugins, extra_conf))
 
     # -- setup ------------------------------------------------------------
 
@@ -181,11 +241,15 @@ class Dovecot:
             ours = pathlib.Path(self.module_dir).absolute() / PLUGIN_SO
             if not ours.exists():
                 raise FileNotFoundError(f"module under test not found: {ours}")
-        for so in sorted(SYSTEM_MODULE_DIR.glob("*.so")):
+        # Symlinks to Dovecot's own modules by their path where Dovecot runs
+        # (inside the tree with root=), found in the tree from the host.
+        host_modules = (SYSTEM_MODULE_DIR if self.root is None else
+                        self.root / SYSTEM_MODULE_DIR.relative_to("/"))
+        for so in sorted(host_modules.glob("*.so")):
             # The module under test wins over one an installed
             # dovecot-rawlog-ext package put there.
             if ours is None or so.name != PLUGIN_SO:
-                (self.plugin_dir / so.name).symlink_to(so)
+                (self.plugin_dir / so.name).symlink_to(SYSTEM_MODULE_DIR / so.name)
         if ours is not None:
             (self.plugin_dir / PLUGIN_SO).symlink_to(ours)
         self.login_plugin_dir = self.base / "login-modules"
@@ -193,7 +257,10 @@ class Dovecot:
         if self.login_env is not None:
             login = (pathlib.Path(self.module_dir or SYSTEM_MODULE_DIR).absolute()
                      / (LOGIN_PLUGIN_SO if self.module_dir else "login/" + LOGIN_PLUGIN_SO))
-            if not login.exists():
+            seen = login
+            if self.root is not None and not self.module_dir:
+                seen = self.root / login.relative_to("/")
+            if not seen.exists():
                 raise FileNotFoundError(f"login module under test not found: {login}")
             (self.login_plugin_dir / LOGIN_PLUGIN_SO).symlink_to(login)
 
@@ -312,6 +379,128 @@ plugin {{
 {extra_conf}
 """
 
+    def _render_conf_24(self, plugin: dict[str, str], mail_plugins: str,
+                        extra_conf: str) -> str:
+        """The same instance in Dovecot 2.4 syntax (each difference checked
+        with 2.4.1's doveconf; see doc/dovecot-2.4-testing.md)."""
+        def listener(proto: str, port: int, tls: tuple[str, int] | None = None) -> str:
+            service, name = _LISTENERS[proto]
+            extra = ""
+            if tls is not None:
+                tls_name, tls_port = tls
+                extra = (f"  inet_listener {tls_name} {{\n"
+                         f"    listen = 127.0.0.1\n"
+                         f"    port = {tls_port if self.ssl else 0}\n"
+                         f"    ssl = yes\n"
+                         f"  }}\n")
+            # 2.3's listener "address" is "listen" in 2.4.
+            return (f"service {service} {{\n"
+                    f"  inet_listener {name} {{\n"
+                    f"    listen = 127.0.0.1\n"
+                    f"    port = {port}\n"
+                    f"  }}\n{extra}}}\n")
+
+        def words(value: str, what: str) -> list[str]:
+            for w in value.split():
+                if not re.fullmatch(r"[A-Za-z0-9_.-]+", w):
+                    raise ValueError(f"{what}: {w!r} is not a plain name")
+            return value.split()
+
+        login_conf = ""
+        if self.login_env is not None:
+            for k, v in self.login_env.items():
+                if any(c.isspace() or c in '"\\{}' for c in k + v):
+                    raise ValueError(f"unsupported character in login_env {k}={v!r}")
+            # import_environment is a string list: a block, merged with the
+            # defaults (TZ, CORE_OUTOFMEM, ...), so no $import_environment.
+            env = "".join(f"  {k} = {v}\n" for k, v in self.login_env.items())
+            login_conf = (f"login_plugin_dir = {self.login_plugin_dir}\n"
+                          f"login_plugins {{\n  rawlog_ext_login = yes\n}}\n"
+                          f"import_environment {{\n{env}}}\n")
+        # File paths, not 2.3's "<file" contents.
+        ssl_conf = (f"ssl = yes\nssl_server_cert_file = {self.cert_path}\n"
+                    f"ssl_server_key_file = {self.key_path}\n"
+                    if self.ssl else "ssl = no\n")
+        # A boolean list; "$mail_plugins" is a literal plugin name in 2.4.
+        plugins = "".join(f"  {p} = yes\n" for p in
+                          words(" ".join(_mail_plugin_names(mail_plugins)),
+                                "mail_plugins"))
+        # No plugin {} block in 2.4: plugin settings are global settings, which
+        # doveconf accepts only if a settings module declares them.
+        for k, v in plugin.items():
+            if "\n" in k + v:
+                raise ValueError(f"newline in plugin setting {k!r}")
+        plugin_settings = "".join(f"{k} = {v}\n" for k, v in plugin.items())
+        log = self.log_path
+        return f"""\
+# Generated by tests/integration/dovecot_fixture.py (Dovecot 2.4 syntax)
+dovecot_config_version = 2.4.0
+dovecot_storage_version = 2.4.0
+base_dir = {self.base}/run
+state_dir = {self.base}/state
+instance_name = {self.base.name}
+log_path = {log}
+info_log_path = {log}
+debug_log_path = {log}
+
+{ssl_conf}{login_conf}listen = 127.0.0.1
+protocols = {" ".join(self.protocols)}
+hostname = test.local
+submission_relay_host = 127.0.0.1
+submission_relay_port = {self.relay_port}
+
+auth_allow_cleartext = yes
+auth_mechanisms = plain login
+auth_username_chars =
+passdb passwd-file {{
+  passwd_file_path = {self.passwd_path}
+}}
+userdb passwd-file {{
+  passwd_file_path = {self.passwd_path}
+}}
+
+mail_driver = maildir
+mail_path = ~/Maildir
+default_internal_user = dovecot
+default_login_user = dovenull
+first_valid_uid = 1
+mail_plugin_dir = {self.plugin_dir}
+mail_plugins {{
+{plugins}}}
+
+{listener("imap", self.imap_port, ("imaps", self.imaps_port))}\
+{listener("pop3", self.pop3_port, ("pop3s", self.pop3s_port))}\
+{listener("lmtp", self.lmtp_port)}\
+{listener("submission", self.submission_port, ("submissions", self.submissions_port))}\
+
+{plugin_settings}
+{extra_conf}
+"""
+
+    def _binds(self) -> list[str]:
+        """Host dirs to bind-mount at the same path inside the tree."""
+        binds = ["/tmp"]
+        for d in (self.base, self.module_dir):
+            if d is None:
+                continue
+            d = pathlib.Path(d).absolute()
+            if not any(d == pathlib.Path(b) or pathlib.Path(b) in d.parents
+                       for b in binds):
+                binds.append(str(d))
+        return binds
+
+    def command(self, *args: str) -> list[str]:
+        """argv that runs one of Dovecot's programs (e.g. "doveconf", "-n")
+        against this instance, in the tree if there is one."""
+        argv = [args[0] if "/" in args[0] else f"/usr/bin/{args[0]}", *args[1:]]
+        if args[0] in ("dovecot",):
+            argv[0] = DOVECOT_BIN
+        if self.root is None:
+            return argv
+        return ["unshare", "-m", "--propagation", "private",
+                "sh", "-c", _CHROOT_SCRIPT, "sh", str(self.root),
+                *self._binds(), "--", *argv]
+
     # -- lifecycle --------------------------------------------------------
 
     def start(self) -> None:
@@ -321,7 +510,7 @@ plugin {{
         # session lets stop() find every process the master forked.
         with open(self.stderr_path, "wb") as err:
             self._proc = subprocess.Popen(
-                [DOVECOT_BIN, "-F", "-c", str(self.conf_path)],
+                self.command("dovecot", "-F", "-c", str(self.conf_path)),
                 stdin=subprocess.DEVNULL, stdout=err, stderr=err,
                 start_new_session=True)
         atexit.register(self.stop)
