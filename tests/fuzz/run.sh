@@ -1,6 +1,7 @@
 #!/bin/sh
 # Fuzzes the credential redactor for N seconds (default 30): builds
-# tests/fuzz/fuzz-redact.cc with src/core/redact.cc in a temp dir with
+# tests/fuzz/fuzz-redact.cc with the redactor's sources (src/core/redact*.cc,
+# smtp-follow.cc) in a temp dir with
 # clang++ -fsanitize=fuzzer,address,undefined (libFuzzer comes with clang's
 # runtime; Debian: libclang-rt-14-dev) and runs it from a seed corpus
 # written here. Where libFuzzer cannot be linked it builds the target with
@@ -11,7 +12,9 @@ set -eu
 cd "$(dirname "$0")/../.."
 seconds=${1:-30}
 work=$(mktemp -d "${TMPDIR:-/tmp}/fuzz-redact.XXXXXX")
-src="tests/fuzz/fuzz-redact.cc src/core/redact.cc"
+src="tests/fuzz/fuzz-redact.cc src/core/redact.cc src/core/redact-imap.cc
+	src/core/redact-pop3.cc src/core/redact-smtp.cc src/core/redact-line.cc
+	src/core/smtp-follow.cc"
 flags="-std=gnu++17 -g -O1 -Wall -Wextra -Isrc"
 
 # probe SOURCE COMPILER [FLAGS]: whether that compiles and links.

@@ -257,8 +257,8 @@ void test_imap_login(void **)
 			C("b LOGIN alice [[{6}\rx]]\r\n"),
 			C("c LOGIN alice [[{6}{7}x]]\r\n"),
 			C("d LOGIN alice [[{12345678901234567890}]]\r\n") }, false },
-		{ "literal8 password: header and literal swallowed", {
-			C("a LOGIN alice [[~{6+}\r\ns3cret]]\r\n") }, false },
+		{ "literal8 password: imap-login refuses the line", {
+			C("a LOGIN alice [[~{6+}]]\r\n") }, false },
 		{ "literal after the password swallowed too", {
 			C("a LOGIN alice [[s3cret {5+}\r\nabcde more]]\r\n"),
 			C("b NOOP\r\n") }, false },
@@ -277,8 +277,8 @@ void test_imap_login(void **)
 			C("b LOGIN alice [[right2pw]]\r\n"),
 			S("b OK Logged in\r\n"),
 			C("c SELECT INBOX\r\n") }, true },
-		{ "literal refused, the next line is a command", {
-			C("a LOGIN alice {600000}\r\n"),
+		{ "literal too large, the next line is a command", {
+			C("a LOGIN alice [[{600000}]]\r\n"),
 			S("a BAD Literal too large\r\n"),
 			C("b LOGIN alice [[s3cret]]\r\n") }, false },
 	});
@@ -300,8 +300,8 @@ void test_imap_authenticate(void **)
 		{ "initial response starting with =", {
 			C("a AUTHENTICATE PLAIN [[=AGFsaWNl]]\r\n"), S("a NO\r\n"),
 			C("b AUTHENTICATE PLAIN [[=\rAGFsaWNl]]\r\n") }, false },
-		{ "initial response as a literal", {
-			C("a AUTHENTICATE PLAIN {20+}\r\n[[AGFsaWNlAHMzY3JldA==]]\r\n"),
+		{ "no literals in AUTHENTICATE: a response line follows", {
+			C("a AUTHENTICATE PLAIN [[{20+}]]\r\n[[AGFsaWNlAHMzY3JldA==]]\r\n"),
 			S("a OK\r\n") }, false },
 		{ "LOGIN", {
 			C("a AUTHENTICATE LOGIN\r\n"), S("+ VXNlcm5hbWU6\r\n"),
@@ -365,9 +365,9 @@ void test_imap_no_credentials(void **)
 			C("a APPEND INBOX (\\Seen) " + literal(big)),
 			S("+ OK\r\n"), C(big + "\r\n"), S("a OK\r\n"),
 			C("b LOGIN alice [[s3cret]]\r\n") }, false },
-		{ "MULTIAPPEND, non-synchronizing and literal8", {
+		{ "MULTIAPPEND, non-synchronizing", {
 			C("a APPEND INBOX " + literal(small, false) + small +
-			  " ~" + literal(small, false) + small + "\r\n"
+			  " " + literal(small, false) + small + "\r\n"
 			  "b LOGIN alice [[s3cret]]\r\n") }, false },
 		{ "literal sent without waiting for +", {
 			C("a APPEND INBOX " + literal(small) + small + "\r\n"),
@@ -495,8 +495,8 @@ void test_pop3_credentials(void **)
 			S("+OK\n+OK\n"), C("STAT\n") }, true },
 		{ "CR inside the password", {
 			pop3_greeting, C("PASS [[s3\rcret]]\r\n") }, false },
-		{ "CR inside the command", {
-			pop3_greeting, C("PA\rSS s3cret\r\nPASS\r s3cret\r\n"
+		{ "CR inside the command: pop3-login drops it", {
+			pop3_greeting, C("PA\rSS [[s3cret]]\r\nPASS\r [[s3cret]]\r\n"
 					 "PASS\r\n") }, false },
 	});
 }
@@ -594,14 +594,14 @@ void test_smtp_data(void **)
 			smtp_greeting, C("DATA\r\nAUTH PLAIN [[AGFsaWNl]]\r\n"),
 			S("554 5.5.1 No valid recipients\r\n") }, false },
 		{ "BDAT chunks are not inspected", {
-			smtp_greeting,
+			smtp_greeting, C("EHLO client\r\n"), smtp_ehlo_reply,
 			C("BDAT " + std::to_string(chunk.size()) + "\r\n" + chunk +
 			  "bdat " + std::to_string(chunk.size()) + " LAST\r\n" +
 			  chunk + "BDAT 0 LAST\r\n"),
 			S("250 OK\r\n250 OK\r\n250 OK\r\n"),
 			C("AUTH PLAIN [[AGFsaWNlAHMzY3JldA==]]\r\n") }, false },
 		{ "BDAT without a valid size", {
-			smtp_greeting,
+			smtp_greeting, C("EHLO client\r\n"), smtp_ehlo_reply,
 			C("BDAT\r\nBDAT x\r\nBDAT 12345678901234567890\r\n"
 			  "AUTH PLAIN [[AGFsaWNl]]\r\n") }, false },
 		{ "pipelined transaction", {
@@ -698,14 +698,15 @@ void test_lag(void **)
 void test_large_literal_streams(void **)
 {
 	Redactor r(RedactProtocol::imap);
-	const size_t size = 1024 * 1024;
+	// As large as imap-login takes (the line's limit is 8192 bytes).
+	const size_t size = 8000;
 	std::string header = "a APPEND INBOX {" + std::to_string(size) + "}\r\n";
 	std::string out;
 	r.client_data((const unsigned char *)header.data(), header.size(), out);
 	r.server_data((const unsigned char *)"+ OK\r\n", 6);
 	r.flush(out);
 	std::string expected = header;
-	const std::string text = tricky_message(64 * 1024, false);
+	const std::string text = tricky_message(1000, false);
 	for (size_t sent = 0; sent < size;) {
 		size_t n = std::min(text.size(), size - sent);
 		r.client_data((const unsigned char *)text.data(), n, out);
