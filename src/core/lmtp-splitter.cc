@@ -30,21 +30,6 @@ Piece text_piece(Direction direction, const std::string &bytes,
 	return piece;
 }
 
-unsigned int reply_code(const std::string &text)
-{
-	if (text.size() < 3 || !isdigit((unsigned char)text[0]) ||
-	    !isdigit((unsigned char)text[1]) ||
-	    !isdigit((unsigned char)text[2]))
-		return 0;
-	return (unsigned int)((text[0] - '0') * 100 + (text[1] - '0') * 10 +
-			      (text[2] - '0'));
-}
-
-bool is_continuation(const std::string &line)
-{
-	return reply_code(line) != 0 && line.size() > 3 && line[3] == '-';
-}
-
 std::string command_verb(const std::string &line)
 {
 	std::string verb;
@@ -56,36 +41,16 @@ std::string command_verb(const std::string &line)
 	return verb;
 }
 
-// "BDAT <size> [LAST]"; false if it is not a valid BDAT line.
+// "BDAT <size> [LAST]": false if no chunk follows (smtp_bdat_chunk()).
 bool parse_bdat(const std::string &line, uint64_t &size_r, bool &last_r)
 {
-	size_t pos = 4;
-	if (line.size() <= pos || line[pos] != ' ')
+	if (line.size() <= 4 || line[4] != ' ')
 		return false;
-	pos++;
-	size_t start = pos;
-	uint64_t size = 0;
-	while (pos < line.size() && isdigit((unsigned char)line[pos])) {
-		if (size > (UINT64_MAX - 9) / 10)
-			return false;
-		size = size * 10 + (uint64_t)(line[pos] - '0');
-		pos++;
-	}
-	if (pos == start)
-		return false;
-	std::string rest = line.substr(pos);
-	while (!rest.empty() && (rest.back() == '\n' || rest.back() == '\r'))
-		rest.pop_back();
-	for (char &c : rest)
-		c = (char)toupper((unsigned char)c);
-	if (rest.empty())
-		last_r = false;
-	else if (rest == " LAST")
-		last_r = true;
-	else
-		return false;
-	size_r = size;
-	return true;
+	std::string params = line.substr(5);
+	while (!params.empty() &&
+	       (params.back() == '\n' || params.back() == '\r'))
+		params.pop_back();
+	return smtp_bdat_chunk(params, size_r, last_r);
 }
 
 } // namespace
@@ -286,31 +251,8 @@ void LmtpSplitter::command_line(const std::string &line)
 
 void LmtpSplitter::data_bytes(const unsigned char *&data, size_t &size)
 {
-	size_t i;
-	bool end = false;
-	for (i = 0; i < size && !end; i++) {
-		unsigned char c = data[i];
-		switch (dot_state_) {
-		case 0:
-			dot_state_ = c == '.' ? 2 : c == '\n' ? 0 : 1;
-			break;
-		case 1:
-			dot_state_ = c == '\n' ? 0 : 1;
-			break;
-		case 2:
-			if (c == '\n')
-				end = true;
-			else
-				dot_state_ = c == '\r' ? 3 : 1;
-			break;
-		case 3:
-			if (c == '\n')
-				end = true;
-			else
-				dot_state_ = 1;
-			break;
-		}
-	}
+	bool end;
+	size_t i = data_end_.scan(data, size, end);
 	if (keep_data_ && !data_txn_->spool.append(data, i)) {
 		give_up("spooling the message: " + data_txn_->spool.error());
 		return;
@@ -381,7 +323,7 @@ void LmtpSplitter::server_data(const unsigned char *data, size_t size,
 		if (lf == nullptr)
 			return;
 		reply_ += reply_line_;
-		bool more = is_continuation(reply_line_);
+		bool more = smtp_reply_line(reply_line_).more;
 		reply_line_.clear();
 		if (!more) {
 			std::string text;
@@ -398,7 +340,7 @@ void LmtpSplitter::reply(const std::string &text)
 		return;
 	Pending &pending = pending_.front();
 	std::shared_ptr<Transaction> txn = pending.txn;
-	unsigned int code = reply_code(text);
+	unsigned int code = smtp_reply_line(text).code;
 
 	switch (pending.kind) {
 	case Pending::Kind::other:
@@ -431,7 +373,7 @@ void LmtpSplitter::reply(const std::string &text)
 		if (code == 354) {
 			data_txn_ = txn;
 			data_start_ = txn->spool.size();
-			dot_state_ = 0;
+			data_end_.reset();
 			input_mode_ = InputMode::data;
 		} else {
 			input_mode_ = InputMode::command;

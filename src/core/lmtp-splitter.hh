@@ -13,6 +13,7 @@
 #define RAWLOG_EXT_LMTP_SPLITTER_HH
 
 #include "format.hh"
+#include "smtp-follow.hh"
 #include "spool.hh"
 
 #include <deque>
@@ -97,9 +98,7 @@ private:
 	std::string held_;		// input after DATA, before its reply
 	std::shared_ptr<Transaction> input_txn_;	// MAIL seen, not ended
 	std::shared_ptr<Transaction> data_txn_;		// receiving data
-	// Data phase: where the terminating "." line is (0 = at line start,
-	// 1 = mid-line, 2 = "." at line start, 3 = ".\r").
-	int dot_state_ = 0;
+	SmtpDataEnd data_end_;		// where the data ends
 	uint64_t data_start_ = 0;
 	uint64_t chunk_left_ = 0;
 	bool chunk_last_ = false;
