@@ -519,7 +519,7 @@ private:
 			// the password is real.
 			secret_arg_ = 0;
 		}
-		if (!name_ok_)
+		if (!tag_ok_ || !name_ok_)
 			rejected_ = true;
 		if (tag_ok_)
 			push(rejected_ ? Kind::other : kind_);

@@ -425,6 +425,56 @@ void test_imap_preauth(void **)
 	});
 }
 
+// Where the redactor read a client differently from imap-login (Dovecot
+// 2.3.19.1) and logged a password that imap-login would take. Each case
+// logged the secret before. A line imap-login refuses has no literal on
+// it (client_handle_parser_error() skips to the next LF): the bytes after
+// it are the next command.
+void test_imap_dovecot_divergences(void **)
+{
+	const std::string next = "b LOGIN alice [[s3cret]]\r\n";
+	// What a literal on the refused line would have covered.
+	const std::string n = "{22+}\r\n";
+	const std::string nul(1, '\0');
+	check_cases(RedactProtocol::imap, {
+		{ "bad tag (read_tag)", { C("a* NOOP " + n + next) }, false },
+		{ "tag too long (IMAP_TAG_MAX_LEN)", {
+			C(std::string(127, 't') + " NOOP " + n + next) }, false },
+		{ "no command name", { C("a  " + n + next) }, false },
+		{ "bad command name", { C("a NO{OP " + n + next) }, false },
+		{ "'{' in an atom", { C("a NOOP x" + n + next) }, false },
+		{ "CR without LF", { C("a NOOP x\ry " + n + next) }, false },
+		{ "unexpected ')'", { C("a NOOP ) " + n + next) }, false },
+		{ "NUL in a quoted string", {
+			C("a NOOP \"x" + nul + "\" " + n + next) }, false },
+		{ "8-bit atom", { C("a NOOP \xe4 " + n + next) }, false },
+		{ "literal8 (no IMAP_PARSE_FLAG_LITERAL8)", {
+			C("a NOOP ~" + n + next) }, false },
+		{ "bad literal before", { C("a NOOP {2x} " + n + next) }, false },
+		{ "literal larger than the line takes", {
+			C("a NOOP {9000+}\r\n" + next) }, false },
+		{ "line too long", {
+			C("a NOOP " + [] {
+				std::string words;
+				while (words.size() < 8200)
+					words += "x ";
+				return words;
+			}() + n + next) }, false },
+		{ "AUTHENTICATE: no literal as the mechanism", {
+			C("a AUTHENTICATE " + n),
+			S("a NO Unsupported authentication mechanism.\r\n"),
+			C(next) }, false },
+		{ "AUTHENTICATE: a CR ends the mechanism", {
+			C("a AUTHENTICATE PLAIN[[\rAGFsaWNlAHMzY3JldA==]]\r\n"),
+			S("a OK\r\n") }, false },
+		{ "empty non-synchronizing literal", {
+			C("a LOGIN {+}\r\n [[s3cret]]\r\n") }, false },
+		{ "empty synchronizing literal", {
+			C("a LOGIN {}\r\n"), S("+ OK\r\n"),
+			C(" [[s3cret]]\r\n") }, false },
+	});
+}
+
 // --- POP3 ------------------------------------------------------------
 
 const Step pop3_greeting = S("+OK Dovecot ready.\r\n");
@@ -501,6 +551,35 @@ void test_pop3_credentials(void **)
 	});
 }
 
+// The same for pop3-login: client_read_cmd_name() drops CRs inside the
+// name and ends it at a NUL or after 8 bytes; cmd_auth() ends the
+// mechanism at a CR.
+void test_pop3_dovecot_divergences(void **)
+{
+	const std::string nul(1, '\0');
+	check_cases(RedactProtocol::pop3, {
+		{ "CR before the space", {
+			pop3_greeting, C("PASS\r [[s3cret]]\r\n") }, false },
+		{ "CRs up to the name's 8 bytes, no space", {
+			pop3_greeting, C("pass\r\r\r\r[[s3cret]]\r\n") }, false },
+		{ "NUL ends the name", {
+			pop3_greeting, C("PASS[[" + nul + "s3cret]]\r\n") }, false },
+		{ "APOP with a CR in the name", {
+			pop3_greeting,
+			C("AP\rOP alice [[c4c9334bac560ecc979e58001b3e22fb]]\r\n") },
+		  false },
+		{ "AUTH with a CR in the name", {
+			pop3_greeting, C("AUTH\r PLAIN [[AGFsaWNlAHMzY3JldA==]]\r\n") },
+		  false },
+		{ "AUTH with a CR in the name, then a response", {
+			pop3_greeting, C("A\rUTH PLAIN\r\n"), S("+ \r\n"),
+			C("[[AGFsaWNlAHMzY3JldA==]]\r\n"), S("+OK\r\n") }, false },
+		{ "a CR ends the mechanism", {
+			pop3_greeting,
+			C("AUTH PLAIN[[\rAGFsaWNlAHMzY3JldA==]]\r\n") }, false },
+	});
+}
+
 // --- SMTP ------------------------------------------------------------
 
 const Step smtp_greeting = S("220 mx.example.com ESMTP\r\n");
@@ -557,6 +636,30 @@ void test_smtp_auth(void **)
 			S("220-mx.example.com\r\n220 ESMTP\r\n"),
 			C("AUTH PLAIN\r\n"), S("334 \r\n"),
 			C("[[AGFsaWNlAHMzY3JldA==]]\r\n") }, false },
+	});
+}
+
+// The same for submission-login (lib-smtp). It offers no CHUNKING: BDAT
+// is refused and its "chunk" is read as commands.
+void test_smtp_dovecot_divergences(void **)
+{
+	const std::string auth = "AUTH PLAIN [[AGFsaWNlAHMzY3JldA==]]\r\n";
+	check_cases(RedactProtocol::smtp, {
+		{ "BDAT without CHUNKING", {
+			smtp_greeting, C("EHLO client\r\n"),
+			S("250-mx.example.com\r\n250 AUTH PLAIN\r\n"),
+			C("BDAT 33\r\n" + auth),
+			S("502 5.5.1 Unsupported command\r\n") }, false },
+		// Refused by lib-smtp, hidden all the same.
+		{ "a tab after the mechanism", {
+			smtp_greeting, C("AUTH PLAIN[[\tAGFsaWNlAHMzY3JldA==]]\r\n") },
+		  false },
+		{ "a tab after AUTH", {
+			smtp_greeting, C("AUTH[[\tPLAIN AGFsaWNlAHMzY3JldA==]]\r\n") },
+		  false },
+		{ "a CR after the mechanism", {
+			smtp_greeting, C("AUTH PLAIN[[\rAGFsaWNlAHMzY3JldA==]]\r\n") },
+		  false },
 	});
 }
 
@@ -862,9 +965,12 @@ int main(void)
 		cmocka_unit_test(test_imap_no_credentials),
 		cmocka_unit_test(test_imap_pipelining),
 		cmocka_unit_test(test_imap_preauth),
+		cmocka_unit_test(test_imap_dovecot_divergences),
 		cmocka_unit_test(test_pop3_credentials),
+		cmocka_unit_test(test_pop3_dovecot_divergences),
 		cmocka_unit_test(test_smtp_auth),
 		cmocka_unit_test(test_smtp_data),
+		cmocka_unit_test(test_smtp_dovecot_divergences),
 		cmocka_unit_test(test_lag),
 		cmocka_unit_test(test_large_literal_streams),
 		cmocka_unit_test(test_pending_is_bounded),
