@@ -5,9 +5,13 @@
 // split at spaces (smtp-server-cmd-auth.c): mechanism, then the initial
 // response; response lines are read to the LF (CR LF or a bare LF).
 // DATA and BDAT follow the server (smtp-follow.hh): DATA only once it is
-// answered 354, BDAT chunks only if the server offered CHUNKING --
-// submission-login never does, so there "BDAT 5" is refused and the next
-// bytes are commands.
+// answered 354. A BDAT chunk is data only if the server offered CHUNKING
+// and then takes the chunk: submission-login lists the backend's
+// CHUNKING in its EHLO reply but its own smtp-server has no CHUNKING
+// capability, so it answers "502 Unsupported command" at once and reads
+// the would-be chunk as commands. The chunk's bytes wait for the reply
+// to BDAT: a 2xx (after the chunk) makes them data, anything else
+// commands.
 #include "redact-line.hh"
 #include "smtp-follow.hh"
 
@@ -77,13 +81,20 @@ protected:
 		else if (kind == Kind::data)
 			begin_wait(seq);
 		else if (kind == Kind::bdat && chunking_ && !params_long_ &&
-			 smtp_bdat_chunk(params_, size, last))
-			begin_raw(size, false);
+			 smtp_bdat_chunk(params_, size, last) && size > 0) {
+			chunk_ = size;
+			begin_wait(seq);
+		}
 	}
 
 	void wait_over(bool accepted) override
 	{
-		if (accepted) {
+		if (chunk_ > 0) {
+			uint64_t size = chunk_;
+			chunk_ = 0;
+			if (accepted)
+				begin_raw(size, false);
+		} else if (accepted) {
 			mode_ = Mode::content;
 			data_end_.reset();
 		}
@@ -134,6 +145,8 @@ protected:
 		Command cmd = head;
 		fifo_.pop_front();
 		answered(cmd.seq);
+		if (cmd.kind == Kind::bdat && waiting_for(cmd.seq))
+			resolve_wait(reply.code / 100 == 2);
 		if (cmd.kind == Kind::auth && reply.code == 235)
 			authenticated_ = true;
 		if (cmd.kind == Kind::data && waiting_for(cmd.seq))
@@ -143,8 +156,9 @@ protected:
 private:
 	SmtpDataEnd data_end_;
 	bool bad_verb_ = false;
-	// The server offered CHUNKING (EHLO): BDAT chunks are data.
+	// The server offered CHUNKING (EHLO): BDAT chunks may be data.
 	bool chunking_ = false;
+	uint64_t chunk_ = 0;		// the BDAT chunk waiting for its reply
 };
 
 } // namespace

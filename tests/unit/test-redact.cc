@@ -639,8 +639,9 @@ void test_smtp_auth(void **)
 	});
 }
 
-// The same for submission-login (lib-smtp). It offers no CHUNKING: BDAT
-// is refused and its "chunk" is read as commands.
+// The same for submission-login (lib-smtp). It takes no BDAT (even where
+// its EHLO reply lists the backend's CHUNKING): BDAT is refused and its
+// "chunk" is read as commands.
 void test_smtp_dovecot_divergences(void **)
 {
 	const std::string auth = "AUTH PLAIN [[AGFsaWNlAHMzY3JldA==]]\r\n";
@@ -650,6 +651,11 @@ void test_smtp_dovecot_divergences(void **)
 			S("250-mx.example.com\r\n250 AUTH PLAIN\r\n"),
 			C("BDAT 33\r\n" + auth),
 			S("502 5.5.1 Unsupported command\r\n") }, false },
+		{ "BDAT refused although CHUNKING is listed", {
+			smtp_greeting, C("EHLO client\r\n"), smtp_ehlo_reply,
+			C("BDAT 33\r\n" + auth),
+			S("502 5.5.1 Unsupported command\r\n235 2.7.0 OK\r\n"),
+			C("QUIT\r\n") }, true },
 		// Refused by lib-smtp, hidden all the same.
 		{ "a tab after the mechanism", {
 			smtp_greeting, C("AUTH PLAIN[[\tAGFsaWNlAHMzY3JldA==]]\r\n") },
