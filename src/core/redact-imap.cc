@@ -104,6 +104,8 @@ protected:
 		line_size_ += literal_size_;
 		lex_ = Lex::between;
 		cr_held_ = false;
+		arg_len_ = literal_size_;
+		arg_done();
 	}
 
 	void finish_command() override
@@ -139,7 +141,13 @@ private:
 		lit_closed, lit_cr,		// "{123}" and "{123}\r"
 		skip,				// rejected: up to the LF
 	};
-	enum class Kind { other, login, authenticate };
+	enum class Kind { other, login, authenticate, id };
+	enum class Arg { atom, quoted, literal, list };
+	// cmd_id() (imap-login-cmd-id.c) reads ID's arguments one at a
+	// time: NIL or a list of string keys (at most 30 bytes) and nstring
+	// values. After NIL, the list's end or the first other argument it
+	// skips the rest of the line unparsed: no literal there.
+	enum class Id { list, key, value, done };
 	struct Outstanding {
 		Word tag;
 		Kind kind;
@@ -208,12 +216,15 @@ private:
 				lex_ = Lex::between;
 			} else if (c == '\\') {
 				lex_ = Lex::quoted_escape;
-			} else if (c == '\0' || c == '\r') {
-				reject();
+			} else {
+				arg_len_++;
+				if (c == '\0' || c == '\r')
+					reject();
 			}
 			break;
 		case Lex::quoted_escape:
 			out_byte(c);
+			arg_len_++;
 			lex_ = Lex::quoted;
 			if (c == '\r')
 				reject();
@@ -328,9 +339,12 @@ private:
 	void arg_start(unsigned char c, uint64_t pos)
 	{
 		arg_start_ = pos;
+		arg_len_ = 0;
+		atom_.clear();
 		if (c == ')' && depth_ > 0) {
 			out_byte(c);
 			depth_--;
+			arg_ = Arg::list;
 			arg_done();
 			return;
 		}
@@ -338,8 +352,11 @@ private:
 			int index = args_;
 			if (args_ < 100)
 				args_++;
-			if (c == '(')
+			if (c == '(') {
 				depth_++;
+				if (kind_ == Kind::id && id_ == Id::list)
+					id_ = Id::key;
+			}
 			if (secret_arg_ >= 0 && index >= secret_arg_ &&
 			    !redacting_) {
 				if (c == '{' && !rejected_) {
@@ -362,9 +379,12 @@ private:
 			reject();	// "Unexpected ')'"
 			break;
 		case '"':
+			arg_ = Arg::quoted;
 			lex_ = Lex::quoted;
 			break;
 		case '~':
+			arg_ = Arg::atom;
+			atom_.add(c);
 			lex_ = Lex::tilde;
 			break;
 		case '{':
@@ -373,6 +393,8 @@ private:
 		default:
 			if (!is_atom_char(c))
 				reject();
+			arg_ = Arg::atom;
+			atom_.add(c);
 			lex_ = Lex::atom;
 			break;
 		}
@@ -391,21 +413,61 @@ private:
 			arg_start(c, line_size_ - 1);
 		} else {
 			out_byte(c);
+			atom_.add(c);
 			if (!is_atom_char(c))
 				reject();
 		}
 	}
 
-	// imap_parser_read_args() stops with "IMAP command line too large"
-	// after an argument that started beyond the limit.
+	// An argument (or a list) ended; depth_ is what is open after it.
 	void arg_done()
 	{
+		// imap_parser_read_args() stops with "IMAP command line too
+		// large" after an argument that started beyond the limit.
 		if (arg_start_ > max_line)
 			reject();
+		if (kind_ == Kind::id)
+			id_arg();
+	}
+
+	void id_arg()
+	{
+		bool ok;
+		switch (id_) {
+		case Id::list:
+			// NIL, or something other than a list: either way the
+			// rest of the line is skipped.
+			ok = false;
+			break;
+		case Id::key:
+		case Id::value:
+			if (depth_ >= 2)
+				return;		// a nested list: refused when closed
+			if (depth_ == 0) {
+				ok = false;	// the list ended
+			} else if (id_ == Id::key) {
+				ok = (arg_ == Arg::quoted || arg_ == Arg::literal) &&
+					arg_len_ <= 30;
+				id_ = Id::value;
+			} else {
+				ok = arg_ == Arg::quoted || arg_ == Arg::literal ||
+					(arg_ == Arg::atom && atom_.is("NIL"));
+				id_ = Id::key;
+			}
+			break;
+		case Id::done:
+		default:
+			return;
+		}
+		if (!ok) {
+			id_ = Id::done;
+			rejected_ = true;
+		}
 	}
 
 	void begin_literal_header()
 	{
+		arg_ = Arg::literal;
 		lex_ = Lex::lit_size;
 		literal_size_ = 0;
 	}
@@ -514,6 +576,9 @@ private:
 			secret_arg_ = 1;
 		} else if (name_.is("AUTHENTICATE")) {
 			kind_ = Kind::authenticate;
+		} else if (name_.is("ID")) {
+			kind_ = Kind::id;
+			id_ = Id::list;
 		} else if (tag_.is("LOGIN")) {
 			// "LOGIN user pass" typed without a tag: rejected, but
 			// the password is real.
@@ -556,7 +621,8 @@ private:
 			resolve_wait(false);
 		}
 		answered(cmd.seq);
-		if (ok && cmd.kind != Kind::other)
+		if (ok && (cmd.kind == Kind::login ||
+			   cmd.kind == Kind::authenticate))
 			authenticated_ = true;
 	}
 
@@ -579,6 +645,10 @@ private:
 		secret_arg_ = -1;
 		args_ = 0;
 		depth_ = 0;
+		id_ = Id::list;
+		arg_ = Arg::atom;
+		arg_len_ = 0;
+		atom_.clear();
 		mech_len_ = 0;
 		line_size_ = arg_start_ = 0;
 		redacting_ = cr_held_ = holding_ = false;
@@ -588,6 +658,10 @@ private:
 
 	Lex lex_;
 	Word tag_, name_;
+	Id id_;
+	Arg arg_;		// the current argument's type
+	uint64_t arg_len_;	// a quoted string's or literal's length
+	Word atom_;		// the current atom
 	bool tag_ok_, name_ok_;
 	// imap-login refuses the line: no literal on it, nothing after it
 	// on it matters.

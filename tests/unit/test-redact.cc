@@ -467,6 +467,22 @@ void test_imap_dovecot_divergences(void **)
 		{ "AUTHENTICATE: a CR ends the mechanism", {
 			C("a AUTHENTICATE PLAIN[[\rAGFsaWNlAHMzY3JldA==]]\r\n"),
 			S("a OK\r\n") }, false },
+		{ "ID NIL: the rest of the line is skipped", {
+			C("a ID NIL " + n + next) }, false },
+		{ "ID after its list", {
+			C("a ID (\"name\" \"x\") " + n + next) }, false },
+		{ "ID with an atom key", { C("a ID (name " + n + next) }, false },
+		{ "ID with a key over 30 bytes", {
+			C("a ID (\"" + std::string(31, 'k') + "\" " + n + next) },
+		  false },
+		{ "ID with a list value", {
+			C("a ID (\"name\" (x) " + n + next) }, false },
+		{ "ID without a list", { C("a ID x " + n + next) }, false },
+		// (Not a divergence: that these literals still count.)
+		{ "ID: literals inside the list are read", {
+			C("a ID ({4+}\r\nname {22+}\r\nb LOGIN alice other!\r\n)\r\n"
+			  + next), S("* ID NIL\r\na OK ID completed.\r\n") },
+		  false },
 		{ "empty non-synchronizing literal", {
 			C("a LOGIN {+}\r\n [[s3cret]]\r\n") }, false },
 		{ "empty synchronizing literal", {
