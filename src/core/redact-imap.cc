@@ -56,8 +56,22 @@ protected:
 	const unsigned char *command(const unsigned char *p,
 				     const unsigned char *end) override
 	{
-		while (p < end && mode_ == Mode::command && !line_start_)
+		while (p < end && mode_ == Mode::command && !line_start_) {
+			if (shadow_ == 0) {
+				byte(*p++);
+				continue;
+			}
+			// Read as commands, as imap-login does, but hidden.
+			if (!shadow_marked_) {
+				emit_marker();
+				shadow_marked_ = true;
+			}
+			std::string *real = redirect(&shadowed_);
 			byte(*p++);
+			redirect(real);
+			shadowed_.clear();
+			shadow_--;
+		}
 		return p;
 	}
 
@@ -279,6 +293,8 @@ private:
 			out_byte(c);
 			break;
 		}
+		if (redacting_ || holding_)
+			secret_tail_.feed(c);
 	}
 
 	void tag_byte(unsigned char c)
@@ -537,6 +553,14 @@ private:
 
 	void line_feed()
 	{
+		// A secret argument on a refused line that ends like a literal
+		// header: the client meant the next bytes as the password.
+		// imap-login reads them as commands; so does the lexer, but
+		// they are hidden.
+		if (rejected_ && redacting_ && secret_tail_.complete()) {
+			shadow_ = std::min(secret_tail_.size(), max_line);
+			shadow_marked_ = false;
+		}
 		if (lex_ == Lex::tag || lex_ == Lex::name) {
 			emit('\n');
 			bool named = lex_ == Lex::name && name_.size() > 0;
@@ -653,6 +677,7 @@ private:
 		line_size_ = arg_start_ = 0;
 		redacting_ = cr_held_ = holding_ = false;
 		hold_.clear();
+		secret_tail_.reset();
 		current_seq_ = 0;
 	}
 
@@ -685,6 +710,12 @@ private:
 	uint64_t current_seq_;
 	bool current_answered_ = false;
 	std::deque<Outstanding> outstanding_;
+	// The end of a secret argument on a refused line.
+	redact::LiteralTail secret_tail_;
+	// Bytes after that line still hidden, though read as commands.
+	uint64_t shadow_ = 0;
+	bool shadow_marked_ = false;
+	std::string shadowed_;		// what they would have logged
 };
 
 } // namespace

@@ -213,6 +213,13 @@ protected:
 	void emit(const std::string &s) { out_->append(s); }
 	void emit_marker() { out_->append(redact::marker, redact::marker_len); }
 	std::string &out() { return *out_; }
+	// Where emit() writes from now on; returns where it wrote before.
+	std::string *redirect(std::string *to)
+	{
+		std::string *was = out_;
+		out_ = to;
+		return was;
+	}
 
 	void begin_raw(uint64_t size, bool secret);
 	// seq: the command whose reply decides (0: none will).

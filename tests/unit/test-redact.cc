@@ -257,8 +257,15 @@ void test_imap_login(void **)
 			C("b LOGIN alice [[{6}\rx]]\r\n"),
 			C("c LOGIN alice [[{6}{7}x]]\r\n"),
 			C("d LOGIN alice [[{12345678901234567890}]]\r\n") }, false },
+		// imap-login reads the would-be literal as commands; the
+		// redactor does too, but hides them: they were meant as the
+		// password.
 		{ "literal8 password: imap-login refuses the line", {
-			C("a LOGIN alice [[~{6+}]]\r\n") }, false },
+			C("a LOGIN alice [[~{6+}]]\r\n[[s3cret]]\r\n"
+			  "b LOGIN bob [[other]]\r\n") }, false },
+		{ "refused literal password, read as commands", {
+			C("a LOGIN alice [[x{6+}]]\r\n[[b LOGI]]N bob [[other]]\r\n") },
+		  false },
 		{ "literal after the password swallowed too", {
 			C("a LOGIN alice [[s3cret {5+}\r\nabcde more]]\r\n"),
 			C("b NOOP\r\n") }, false },
@@ -277,10 +284,10 @@ void test_imap_login(void **)
 			C("b LOGIN alice [[right2pw]]\r\n"),
 			S("b OK Logged in\r\n"),
 			C("c SELECT INBOX\r\n") }, true },
-		{ "literal too large, the next line is a command", {
+		{ "literal too large: imap-login disconnects", {
 			C("a LOGIN alice [[{600000}]]\r\n"),
-			S("a BAD Literal too large\r\n"),
-			C("b LOGIN alice [[s3cret]]\r\n") }, false },
+			S("* BYE Literal size too large\r\n"),
+			C("[[b LOGIN alice s3cret\r\n]]") }, false },
 	});
 }
 
