@@ -224,7 +224,11 @@ private:
 			atom_byte(c);
 			break;
 		case Lex::quoted:
+			if (c == '\0' || c == '\r')
+				reject();
 			out_byte(c);
+			if (lex_ != Lex::quoted)
+				break;
 			if (c == '"') {
 				arg_done();
 				lex_ = Lex::between;
@@ -232,8 +236,6 @@ private:
 				lex_ = Lex::quoted_escape;
 			} else {
 				arg_len_++;
-				if (c == '\0' || c == '\r')
-					reject();
 			}
 			break;
 		case Lex::quoted_escape:
@@ -407,11 +409,11 @@ private:
 			begin_literal_header();
 			break;
 		default:
-			if (!is_atom_char(c))
-				reject();
 			arg_ = Arg::atom;
 			atom_.add(c);
 			lex_ = Lex::atom;
+			if (!is_atom_char(c))
+				reject();
 			break;
 		}
 	}
@@ -428,10 +430,10 @@ private:
 			lex_ = Lex::between;
 			arg_start(c, line_size_ - 1);
 		} else {
-			out_byte(c);
-			atom_.add(c);
 			if (!is_atom_char(c))
 				reject();
+			out_byte(c);
+			atom_.add(c);
 		}
 	}
 
@@ -537,6 +539,10 @@ private:
 			// The held header begins the secret.
 			hold_.clear();
 			holding_ = false;
+			start_redacting();
+		} else if (secret_arg_ >= 0) {
+			// Where a refused LOGIN's arguments end is unclear
+			// ("a LOGIN alice\tpw"): hide the rest.
 			start_redacting();
 		}
 	}

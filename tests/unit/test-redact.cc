@@ -490,6 +490,11 @@ void test_imap_dovecot_divergences(void **)
 			C("a ID ({4+}\r\nname {22+}\r\nb LOGIN alice other!\r\n)\r\n"
 			  + next), S("* ID NIL\r\na OK ID completed.\r\n") },
 		  false },
+		// Refused by imap-login, hidden all the same.
+		{ "refused LOGIN: the rest of the line", {
+			C("a LOGIN alice[[\ts3cret]]\r\n"
+			  "b LOGIN alice[[(s3cret]]\r\n"
+			  "c LOGIN \"alice[[" + nul + "\" s3cret]]\r\n") }, false },
 		{ "empty non-synchronizing literal", {
 			C("a LOGIN {+}\r\n [[s3cret]]\r\n") }, false },
 		{ "empty synchronizing literal", {
