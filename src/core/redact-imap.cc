@@ -458,21 +458,25 @@ private:
 			ok = false;
 			break;
 		case Id::key:
-		case Id::value:
+		case Id::value: {
+			// A nested list is refused when it closes.
 			if (depth_ >= 2)
-				return;		// a nested list: refused when closed
+				return;
+			bool string = arg_ == Arg::quoted ||
+				arg_ == Arg::literal;
 			if (depth_ == 0) {
 				ok = false;	// the list ended
 			} else if (id_ == Id::key) {
-				ok = (arg_ == Arg::quoted || arg_ == Arg::literal) &&
-					arg_len_ <= 30;
+				// IMAP_ID_KEY_MAX_LEN
+				ok = string && arg_len_ <= 30;
 				id_ = Id::value;
 			} else {
-				ok = arg_ == Arg::quoted || arg_ == Arg::literal ||
+				ok = string ||
 					(arg_ == Arg::atom && atom_.is("NIL"));
 				id_ = Id::key;
 			}
 			break;
+		}
 		case Id::done:
 		default:
 			return;

@@ -84,6 +84,14 @@ def test_imap_literal8_is_refused(dovecot_factory, login_dir):
     assert_no_secret(login_dir)
 
 
+def test_imap_id_skips_the_rest_of_its_line(dovecot_factory, login_dir):
+    """cmd_id() skips what follows NIL unparsed: no literal there."""
+    dc = make(dovecot_factory, login_dir)
+    c = imap_after_refused_line(dc, b"a ID NIL ")
+    assert b"a OK" in bytes(c.received)
+    assert_no_secret(login_dir)
+
+
 def test_imap_authenticate_mechanism_is_no_literal(dovecot_factory, login_dir):
     """cmd_authenticate() reads no literal: "a AUTHENTICATE {22+}" is an
     unknown mechanism, the next line a command."""
