@@ -127,9 +127,9 @@ protected:
 		if (lex_ == Lex::auth_ir) {
 			ir_.end(out());
 		} else {
-			if (holding_)
+			if (secret_ == Secret::held)
 				start_redacting();
-			if (redacting_ && cr_held_)
+			if (secret_ == Secret::redacting && cr_held_)
 				emit('\r');
 		}
 		reset_command();
@@ -295,7 +295,7 @@ private:
 			out_byte(c);
 			break;
 		}
-		if (redacting_ || holding_)
+		if (secret_ != Secret::none)
 			secret_tail_.feed(c);
 	}
 
@@ -349,7 +349,7 @@ private:
 			return;
 		}
 		if (!is_tag_char(c, true))
-			name_ok_ = false;
+			rejected_ = true;
 		name_.add(c);
 	}
 
@@ -376,10 +376,10 @@ private:
 					id_ = Id::key;
 			}
 			if (secret_arg_ >= 0 && index >= secret_arg_ &&
-			    !redacting_) {
+			    secret_ != Secret::redacting) {
 				if (c == '{' && !rejected_) {
 					// Maybe a literal: its header stays.
-					holding_ = true;
+					secret_ = Secret::held;
 					hold_.assign(1, '{');
 					begin_literal_header();
 					return;
@@ -510,13 +510,13 @@ private:
 	// At the LF after a literal header.
 	void start_literal()
 	{
-		literal_secret_ = redacting_ || holding_;
-		if (holding_) {
+		literal_secret_ = secret_ != Secret::none;
+		if (secret_ == Secret::held) {
 			emit(hold_);
 			hold_.clear();
-			holding_ = false;
+			secret_ = Secret::none;
 		}
-		if (!redacting_)
+		if (secret_ != Secret::redacting)
 			emit('\n');
 		cr_held_ = false;
 		if (literal_sync_)
@@ -539,10 +539,9 @@ private:
 	{
 		rejected_ = true;
 		lex_ = Lex::skip;
-		if (holding_) {
+		if (secret_ == Secret::held) {
 			// The held header begins the secret.
 			hold_.clear();
-			holding_ = false;
 			start_redacting();
 		} else if (secret_arg_ >= 0) {
 			// Where a refused LOGIN's arguments end is unclear
@@ -553,9 +552,9 @@ private:
 
 	void out_byte(unsigned char c)
 	{
-		if (holding_)
+		if (secret_ == Secret::held)
 			hold_ += (char)c;
-		else if (redacting_)
+		else if (secret_ == Secret::redacting)
 			cr_held_ = c == '\r';
 		else
 			emit(c);
@@ -567,7 +566,8 @@ private:
 		// header: the client meant the next bytes as the password.
 		// imap-login reads them as commands; so does the lexer, but
 		// they are hidden.
-		if (rejected_ && redacting_ && secret_tail_.complete()) {
+		if (rejected_ && secret_ == Secret::redacting &&
+		    secret_tail_.complete()) {
 			shadow_ = std::min(secret_tail_.size(), max_line);
 			shadow_marked_ = false;
 		}
@@ -587,14 +587,13 @@ private:
 		if (lex_ == Lex::auth_ir) {
 			ir_.end(out());
 		} else {
-			if (holding_) {
+			if (secret_ == Secret::held) {
 				bool cr = hold_.back() == '\r';
 				hold_.clear();
-				holding_ = false;
 				start_redacting();
 				cr_held_ = cr;
 			}
-			if (redacting_ && cr_held_)
+			if (secret_ == Secret::redacting && cr_held_)
 				emit('\r');
 		}
 		emit('\n');
@@ -618,7 +617,7 @@ private:
 			// the password is real.
 			secret_arg_ = 0;
 		}
-		if (!tag_ok_ || !name_ok_)
+		if (!tag_ok_)
 			rejected_ = true;
 		if (tag_ok_)
 			push(rejected_ ? Kind::other : kind_);
@@ -662,9 +661,9 @@ private:
 
 	void start_redacting()
 	{
-		if (!redacting_) {
+		if (secret_ != Secret::redacting) {
 			emit_marker();
-			redacting_ = true;
+			secret_ = Secret::redacting;
 		}
 	}
 
@@ -673,7 +672,7 @@ private:
 		lex_ = Lex::tag;
 		tag_.clear();
 		name_.clear();
-		tag_ok_ = name_ok_ = true;
+		tag_ok_ = true;
 		rejected_ = pushed_ = false;
 		kind_ = Kind::other;
 		secret_arg_ = -1;
@@ -685,7 +684,8 @@ private:
 		atom_.clear();
 		mech_len_ = 0;
 		line_size_ = arg_start_ = 0;
-		redacting_ = cr_held_ = holding_ = false;
+		secret_ = Secret::none;
+		cr_held_ = false;
 		hold_.clear();
 		secret_tail_.reset();
 		current_seq_ = 0;
@@ -697,7 +697,7 @@ private:
 	Arg arg_;		// the current argument's type
 	uint64_t arg_len_;	// a quoted string's or literal's length
 	Word atom_;		// the current atom
-	bool tag_ok_, name_ok_;
+	bool tag_ok_;		// imap-login takes the tag (replies with it)
 	// imap-login refuses the line: no literal on it, nothing after it
 	// on it matters.
 	bool rejected_;
@@ -709,11 +709,13 @@ private:
 	size_t mech_len_;
 	uint64_t line_size_;	// bytes of the command so far
 	uint64_t arg_start_;
-	bool redacting_;	// the marker is out; the rest is swallowed
+	// The command's secret: none yet; its start held (it may be a
+	// literal header, which stays); the marker is out and the rest of
+	// the command is swallowed.
+	enum class Secret { none, held, redacting };
+	Secret secret_;
 	bool cr_held_;		// redacting: a CR that may end the line
-	// The start of a secret argument that may be a literal header.
-	bool holding_;
-	std::string hold_;
+	std::string hold_;	// Secret::held
 	redact::SecretLine ir_;
 	uint64_t literal_size_ = 0;
 	bool literal_sync_ = true, literal_secret_ = false;

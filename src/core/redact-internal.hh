@@ -240,14 +240,14 @@ protected:
 	// command seq (0: none, so never) is answered.
 	void start_exchange(uint64_t seq, bool answered)
 	{
-		exchange_ = true;
+		exchange_ = answered ? Exchange::answered : Exchange::open;
 		exchange_seq_ = seq;
-		exchange_done_ = answered;
 	}
 	void answered(uint64_t seq)
 	{
-		if (exchange_ && seq != 0 && seq == exchange_seq_)
-			exchange_done_ = true;
+		if (exchange_ == Exchange::open && seq != 0 &&
+		    seq == exchange_seq_)
+			exchange_ = Exchange::answered;
 	}
 
 	redact::Mode mode_ = redact::Mode::command;
@@ -272,7 +272,10 @@ private:
 	uint64_t raw_left_ = 0;
 	bool raw_secret_ = false;
 
-	bool exchange_ = false, exchange_done_ = false;
+	// An authentication exchange: its lines are responses while open;
+	// answered, it ends at the next line.
+	enum class Exchange { none, open, answered };
+	Exchange exchange_ = Exchange::none;
 	uint64_t exchange_seq_ = 0;
 	redact::SecretLine response_;	// Mode::secret_line
 

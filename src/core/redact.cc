@@ -228,12 +228,12 @@ void Redactor::Impl::run(const unsigned char *p, const unsigned char *end)
 bool Redactor::Impl::begin_line()
 {
 	line_start_ = false;
-	if (exchange_ && !exchange_done_) {
+	if (exchange_ == Exchange::open) {
 		mode_ = Mode::secret_line;
 		response_.start('*');
 		return true;
 	}
-	exchange_ = false;
+	exchange_ = Exchange::none;
 	if (authenticated_) {
 		mode_ = Mode::passthrough;
 		return true;
