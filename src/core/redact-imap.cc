@@ -570,6 +570,7 @@ private:
 		    secret_tail_.complete()) {
 			shadow_ = std::min(secret_tail_.size(), max_line);
 			shadow_marked_ = false;
+			shadow_seq_ = current_seq_;
 		}
 		if (lex_ == Lex::tag || lex_ == Lex::name) {
 			emit('\n');
@@ -648,6 +649,10 @@ private:
 
 	void command_answered(const Outstanding &cmd, bool ok)
 	{
+		// Refused before the client sent more: it did not send the
+		// literal (it waited for a "+").
+		if (cmd.seq == shadow_seq_ && !shadow_marked_)
+			shadow_ = 0;
 		if (cmd.seq == current_seq_) {
 			current_answered_ = true;
 			// Answered while its literal was awaited: refused.
@@ -727,6 +732,7 @@ private:
 	// Bytes after that line still hidden, though read as commands.
 	uint64_t shadow_ = 0;
 	bool shadow_marked_ = false;
+	uint64_t shadow_seq_ = 0;	// the refused command
 	std::string shadowed_;		// what they would have logged
 };
 

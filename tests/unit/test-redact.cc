@@ -263,6 +263,10 @@ void test_imap_login(void **)
 		{ "literal8 password: imap-login refuses the line", {
 			C("a LOGIN alice [[~{6+}]]\r\n[[s3cret]]\r\n"
 			  "b LOGIN bob [[other]]\r\n") }, false },
+		{ "refused literal password, the client waits", {
+			C("a LOGIN alice [[~{6}]]\r\n"),
+			S("a BAD Error in IMAP command LOGIN: literal8 not allowed here\r\n"),
+			C("b LOGIN alice [[s3cret]]\r\n") }, false },
 		{ "refused literal password, read as commands", {
 			C("a LOGIN alice [[x{6+}]]\r\n[[b LOGI]]N bob [[other]]\r\n") },
 		  false },
