@@ -2,13 +2,17 @@
 // and command name as imap_parser_read_tag() / read_command_name() take
 // them, the arguments as imap_parser_read_args() with no flags, i.e. no
 // literal8; AUTHENTICATE as cmd_authenticate() reads it: mechanism, then
-// the rest of the line as the initial response, literals not parsed).
+// the rest of the line as the initial response, literals not parsed; ID
+// as cmd_id() reads it).
 //
-// A line imap-login rejects (bad tag or name, a syntax error, a line or
+// A line imap-login refuses (bad tag or name, a syntax error, a line or
 // literal too long) is skipped by it up to the next LF: a literal header
 // on it is not one, the next bytes are commands. The lexer goes on
 // reading such a line loosely to its LF, so that a password on it is
-// still hidden.
+// still hidden; on a refused LOGIN everything from where the syntax
+// breaks is. If a refused LOGIN's secret ends like a literal header, the
+// bytes the client meant as the literal are read as commands (as
+// imap-login does) but hidden.
 #include "redact-internal.hh"
 
 #include <deque>

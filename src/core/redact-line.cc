@@ -99,7 +99,8 @@ void LineRedactor::byte(unsigned char c)
 		}
 		break;
 	case Phase::rest:
-		// command() handles it in bulk.
+		// command() takes the rest in bulk; this is the byte that
+		// ended the verb.
 		emit(c);
 		if (c == '\n')
 			end_line();
