@@ -120,11 +120,12 @@ void LineRedactor::word_byte(unsigned char c)
 		begin_secret(mechanism_ ? '=' : 0);
 		return;
 	}
-	if (mechanism_ && (c == '\r' || c == '\t')) {
+	if (mechanism_ && (c < ' ' || c == 0x7f)) {
 		// pop3-login's cmd_auth() ends the mechanism at a CR and
-		// takes what follows as the initial response; a tab is no
-		// separator for lib-smtp (the mechanism is refused), but
-		// hide what follows it all the same.
+		// takes what follows as the initial response (and a NUL
+		// cuts the mechanism's name short). Other control bytes
+		// make the line one Dovecot refuses: what follows them is
+		// hidden all the same.
 		begin_secret('=');
 		secret_.feed(c, out());
 		return;

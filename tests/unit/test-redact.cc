@@ -609,6 +609,9 @@ void test_pop3_dovecot_divergences(void **)
 		{ "a CR ends the mechanism", {
 			pop3_greeting,
 			C("AUTH PLAIN[[\rAGFsaWNlAHMzY3JldA==]]\r\n") }, false },
+		{ "a NUL in the mechanism", {
+			pop3_greeting,
+			C("AUTH PLAIN[[" + nul + "AGFsaWNlAHMzY3JldA==]]\r\n") }, false },
 	});
 }
 
