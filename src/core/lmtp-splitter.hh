@@ -75,7 +75,18 @@ public:
 
 private:
 	struct Transaction;
-	struct Pending;
+	// A command waiting for its replies.
+	struct Pending {
+		enum class Kind {
+			other, mail, rcpt, data, bdat, data_end, starttls
+		};
+		Kind kind;
+		std::shared_ptr<Transaction> txn;
+		size_t recipient = 0;
+		// MAIL sent while another transaction was open: if it is
+		// refused, the commands after it belong to that one.
+		bool nested = false;
+	};
 
 	void client_bytes(const unsigned char *data, size_t size);
 	void command_line(const std::string &line);
@@ -83,7 +94,8 @@ private:
 	void chunk_bytes(const unsigned char *&data, size_t &size);
 	void add_spooled_piece();
 	void reply(const std::string &text);
-	void reply_to_data(Pending &pending, const std::string &text);
+	void reply_to_data(const Pending &pending, unsigned int index,
+			   bool last, const std::string &text);
 	void give_up(const std::string &why);
 
 	enum class InputMode { command, await_data_reply, data, chunk };
@@ -105,7 +117,7 @@ private:
 
 	std::string reply_;		// unfinished reply (all its lines)
 	std::string reply_line_;	// unfinished reply line
-	std::deque<Pending> pending_;	// commands waiting for replies
+	SmtpReplies<Pending> pending_;	// commands waiting for replies
 	// Data ended, replies to it not all seen, oldest first (a client
 	// may pipeline the next transaction behind BDAT ... LAST).
 	std::deque<std::shared_ptr<Transaction>> delivering_;

@@ -1,5 +1,5 @@
 // SMTP follower: reply lines, the end of DATA fed in every cut, BDAT
-// parameters as lib-smtp reads them.
+// parameters as lib-smtp reads them, replies matched to commands.
 #include "test-common.hh"
 
 #include "core/smtp-follow.hh"
@@ -100,6 +100,45 @@ void test_bdat(void **)
 	assert_true(size == 123456789012345678ULL);
 }
 
+// Replies matched to pipelined commands: DATA's 354 and final reply,
+// LMTP's final reply per recipient, a refused DATA.
+void test_replies(void **)
+{
+	using Replies = SmtpReplies<int>;
+	Replies r;
+	unsigned int index;
+	assert_true(r.reply(250, 1, index) == Replies::Answer::none);
+	r.push(Replies::Kind::single, 1);	// MAIL
+	r.push(Replies::Kind::data, 2);		// DATA
+	r.push(Replies::Kind::single, 3);	// QUIT, after the data
+	assert_int_equal(*r.front(), 1);
+	assert_true(r.reply(250, 1, index) == Replies::Answer::last);
+	assert_int_equal(*r.front(), 2);
+	assert_true(r.reply(354, 2, index) == Replies::Answer::go_ahead);
+	assert_int_equal(*r.front(), 2);
+	// Two recipients: two final replies.
+	assert_true(r.reply(250, 2, index) == Replies::Answer::partial);
+	assert_int_equal(index, 0);
+	assert_true(r.reply(452, 2, index) == Replies::Answer::last);
+	assert_int_equal(index, 1);
+	assert_int_equal(*r.front(), 3);
+	assert_true(r.reply(221, 1, index) == Replies::Answer::last);
+	assert_true(r.empty());
+
+	r.push(Replies::Kind::data, 4);
+	r.push(Replies::Kind::single, 5);
+	assert_true(r.reply(554, 1, index) == Replies::Answer::refused);
+	assert_int_equal(*r.front(), 5);
+	r.clear();
+
+	r.push(Replies::Kind::last_chunk, 6);	// BDAT LAST
+	assert_true(r.reply(250, 3, index) == Replies::Answer::partial);
+	assert_true(r.reply(250, 3, index) == Replies::Answer::partial);
+	assert_true(r.reply(250, 3, index) == Replies::Answer::last);
+	assert_int_equal(index, 2);
+	assert_true(r.front() == nullptr);
+}
+
 } // namespace
 
 int main(void)
@@ -108,6 +147,7 @@ int main(void)
 		cmocka_unit_test(test_reply_lines),
 		cmocka_unit_test(test_data_end),
 		cmocka_unit_test(test_bdat),
+		cmocka_unit_test(test_replies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
