@@ -39,13 +39,13 @@ void LineRedactor::finish_command()
 uint64_t LineRedactor::push(Kind kind)
 {
 	uint64_t seq = ++seq_;
-	if (desync_ || fifo_.size() >= max_outstanding) {
+	if (desync_ || outstanding() >= max_outstanding) {
 		// Replies could no longer be matched to commands: stop for
 		// good (no exchange ends, no passthrough).
 		desync_ = true;
 		return 0;
 	}
-	fifo_.push_back({ kind, seq });
+	enqueue(kind, seq);
 	return seq;
 }
 

@@ -6,8 +6,6 @@
 
 #include "redact-internal.hh"
 
-#include <deque>
-
 namespace rawlog_ext {
 namespace redact {
 
@@ -28,7 +26,7 @@ protected:
 		here,		// this byte is the arguments' first
 	};
 	enum class Kind {
-		single, multiline, credential, auth, data, data_end, bdat
+		single, multiline, credential, auth, data, bdat
 	};
 	struct Command {
 		Kind kind;
@@ -42,6 +40,9 @@ protected:
 	virtual void verb_end(VerbEnd how) = 0;
 	// At the line end: the command is complete.
 	virtual void line_done() = 0;
+	// The commands waiting for replies (the protocol keeps them).
+	virtual size_t outstanding() const = 0;
+	virtual void enqueue(Kind kind, uint64_t seq) = 0;
 
 	const unsigned char *command(const unsigned char *p,
 				     const unsigned char *end) override;
@@ -72,7 +73,6 @@ protected:
 	std::string params_;		// Phase::params, bounded
 	bool params_long_ = false;
 	bool greeted_ = false;		// the server's first reply was seen
-	std::deque<Command> fifo_;
 
 private:
 	void byte(unsigned char c);

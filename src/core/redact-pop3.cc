@@ -9,6 +9,8 @@
 // response. Response lines are read by client_auth_read_line().
 #include "redact-line.hh"
 
+#include <deque>
+
 namespace rawlog_ext {
 
 using redact::LineRedactor;
@@ -94,8 +96,15 @@ protected:
 			authenticated_ = true;
 	}
 
+	size_t outstanding() const override { return fifo_.size(); }
+	void enqueue(Kind kind, uint64_t seq) override
+	{
+		fifo_.push_back({ kind, seq });
+	}
+
 private:
 	bool body_ = false;		// in a multi-line reply
+	std::deque<Command> fifo_;	// replies come in command order
 };
 
 } // namespace

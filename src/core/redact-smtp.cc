@@ -132,28 +132,44 @@ protected:
 			return;
 		}
 		// 334: the AUTH exchange goes on.
-		if (reply.code == 334 || fifo_.empty())
+		if (reply.code == 334 || replies_.empty())
 			return;
-		Command &head = fifo_.front();
-		if (head.kind == Kind::data && reply.code == 354) {
-			// One more reply comes, after the data.
-			head.kind = Kind::data_end;
-			if (waiting_for(head.seq))
+		Command cmd = *replies_.front();
+		unsigned int index;
+		switch (replies_.reply(reply.code, 1, index)) {
+		case Replies::Answer::go_ahead:
+			if (waiting_for(cmd.seq))
 				resolve_wait(true);
 			return;
+		case Replies::Answer::refused:
+			answered(cmd.seq);
+			if (waiting_for(cmd.seq))
+				resolve_wait(false);
+			return;
+		case Replies::Answer::none:
+		case Replies::Answer::partial:
+			return;
+		case Replies::Answer::last:
+			break;
 		}
-		Command cmd = head;
-		fifo_.pop_front();
 		answered(cmd.seq);
 		if (cmd.kind == Kind::bdat && waiting_for(cmd.seq))
 			resolve_wait(reply.code / 100 == 2);
 		if (cmd.kind == Kind::auth && reply.code == 235)
 			authenticated_ = true;
-		if (cmd.kind == Kind::data && waiting_for(cmd.seq))
-			resolve_wait(false);
+	}
+
+	size_t outstanding() const override { return replies_.size(); }
+	void enqueue(Kind kind, uint64_t seq) override
+	{
+		replies_.push(kind == Kind::data ? Replies::Kind::data :
+			      Replies::Kind::single, Command{ kind, seq });
 	}
 
 private:
+	using Replies = SmtpReplies<Command>;
+
+	Replies replies_;		// commands waiting for replies
 	SmtpDataEnd data_end_;
 	bool bad_verb_ = false;
 	// The server offered CHUNKING (EHLO): BDAT chunks may be data.
