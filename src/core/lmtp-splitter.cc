@@ -30,21 +30,6 @@ Piece text_piece(Direction direction, const std::string &bytes,
 	return piece;
 }
 
-unsigned int reply_code(const std::string &text)
-{
-	if (text.size() < 3 || !isdigit((unsigned char)text[0]) ||
-	    !isdigit((unsigned char)text[1]) ||
-	    !isdigit((unsigned char)text[2]))
-		return 0;
-	return (unsigned int)((text[0] - '0') * 100 + (text[1] - '0') * 10 +
-			      (text[2] - '0'));
-}
-
-bool is_continuation(const std::string &line)
-{
-	return reply_code(line) != 0 && line.size() > 3 && line[3] == '-';
-}
-
 std::string command_verb(const std::string &line)
 {
 	std::string verb;
@@ -56,36 +41,16 @@ std::string command_verb(const std::string &line)
 	return verb;
 }
 
-// "BDAT <size> [LAST]"; false if it is not a valid BDAT line.
+// "BDAT <size> [LAST]": false if no chunk follows (smtp_bdat_chunk()).
 bool parse_bdat(const std::string &line, uint64_t &size_r, bool &last_r)
 {
-	size_t pos = 4;
-	if (line.size() <= pos || line[pos] != ' ')
+	if (line.size() <= 4 || line[4] != ' ')
 		return false;
-	pos++;
-	size_t start = pos;
-	uint64_t size = 0;
-	while (pos < line.size() && isdigit((unsigned char)line[pos])) {
-		if (size > (UINT64_MAX - 9) / 10)
-			return false;
-		size = size * 10 + (uint64_t)(line[pos] - '0');
-		pos++;
-	}
-	if (pos == start)
-		return false;
-	std::string rest = line.substr(pos);
-	while (!rest.empty() && (rest.back() == '\n' || rest.back() == '\r'))
-		rest.pop_back();
-	for (char &c : rest)
-		c = (char)toupper((unsigned char)c);
-	if (rest.empty())
-		last_r = false;
-	else if (rest == " LAST")
-		last_r = true;
-	else
-		return false;
-	size_r = size;
-	return true;
+	std::string params = line.substr(5);
+	while (!params.empty() &&
+	       (params.back() == '\n' || params.back() == '\r'))
+		params.pop_back();
+	return smtp_bdat_chunk(params, size_r, last_r);
 }
 
 } // namespace
@@ -121,22 +86,12 @@ struct LmtpSplitter::Transaction {
 	std::vector<std::unique_ptr<RecipientLog>> logs;
 };
 
-struct LmtpSplitter::Pending {
-	enum class Kind { other, mail, rcpt, data, bdat, data_end, starttls };
-	Kind kind;
-	std::shared_ptr<Transaction> txn;
-	size_t recipient = 0;
-	unsigned int replies = 0;
-	// MAIL sent while another transaction was open: if it is refused,
-	// the commands after it belong to that one, not to this.
-	bool nested = false;
-};
-
 LmtpSplitter::LmtpSplitter(std::string spool_dir, bool keep_data)
 	: spool_dir_(std::move(spool_dir)), keep_data_(keep_data)
 {
 	// The greeting is the reply to no command.
-	pending_.push_back(Pending{Pending::Kind::other, nullptr});
+	pending_.push(SmtpReplies<Pending>::Kind::single,
+		      Pending{Pending::Kind::other, nullptr});
 }
 
 LmtpSplitter::~LmtpSplitter() = default;
@@ -276,7 +231,13 @@ void LmtpSplitter::command_line(const std::string &line)
 	} else if (verb == "STARTTLS") {
 		pending = Pending{Pending::Kind::starttls, nullptr};
 	}
-	pending_.push_back(pending);
+	// DATA's final replies and BDAT LAST's: one per accepted recipient.
+	using Replies = SmtpReplies<Pending>;
+	Replies::Kind replies = pending.kind == Pending::Kind::data ?
+		Replies::Kind::data :
+		pending.kind == Pending::Kind::data_end ?
+		Replies::Kind::last_chunk : Replies::Kind::single;
+	pending_.push(replies, pending);
 	if (input_mode_ == InputMode::chunk && chunk_left_ == 0) {
 		const unsigned char *none = nullptr;
 		size_t zero = 0;
@@ -286,31 +247,8 @@ void LmtpSplitter::command_line(const std::string &line)
 
 void LmtpSplitter::data_bytes(const unsigned char *&data, size_t &size)
 {
-	size_t i;
-	bool end = false;
-	for (i = 0; i < size && !end; i++) {
-		unsigned char c = data[i];
-		switch (dot_state_) {
-		case 0:
-			dot_state_ = c == '.' ? 2 : c == '\n' ? 0 : 1;
-			break;
-		case 1:
-			dot_state_ = c == '\n' ? 0 : 1;
-			break;
-		case 2:
-			if (c == '\n')
-				end = true;
-			else
-				dot_state_ = c == '\r' ? 3 : 1;
-			break;
-		case 3:
-			if (c == '\n')
-				end = true;
-			else
-				dot_state_ = 1;
-			break;
-		}
-	}
+	bool end;
+	size_t i = data_end_.scan(data, size, end);
 	if (keep_data_ && !data_txn_->spool.append(data, i)) {
 		give_up("spooling the message: " + data_txn_->spool.error());
 		return;
@@ -321,7 +259,7 @@ void LmtpSplitter::data_bytes(const unsigned char *&data, size_t &size)
 		return;
 
 	add_spooled_piece();
-	pending_.push_back(Pending{Pending::Kind::data_end, data_txn_});
+	// DATA, answered 354, now waits for its final replies.
 	delivering_.push_back(data_txn_);
 	data_txn_.reset();
 	input_txn_.reset();
@@ -381,7 +319,7 @@ void LmtpSplitter::server_data(const unsigned char *data, size_t size,
 		if (lf == nullptr)
 			return;
 		reply_ += reply_line_;
-		bool more = is_continuation(reply_line_);
+		bool more = smtp_reply_line(reply_line_).more;
 		reply_line_.clear();
 		if (!more) {
 			std::string text;
@@ -396,9 +334,16 @@ void LmtpSplitter::reply(const std::string &text)
 	// Nothing to match: e.g. "421 Shutting down" on its own.
 	if (pending_.empty())
 		return;
-	Pending &pending = pending_.front();
+	Pending pending = *pending_.front();
 	std::shared_ptr<Transaction> txn = pending.txn;
-	unsigned int code = reply_code(text);
+	unsigned int code = smtp_reply_line(text).code;
+	// One final reply per accepted recipient; a refused DATA (no
+	// recipients) gets just one.
+	unsigned int finals = txn != nullptr && txn->accepted > 0 ?
+		txn->accepted : 1;
+	unsigned int index;
+	using Answer = SmtpReplies<Pending>::Answer;
+	Answer answer = pending_.reply(code, finals, index);
 
 	switch (pending.kind) {
 	case Pending::Kind::other:
@@ -426,12 +371,17 @@ void LmtpSplitter::reply(const std::string &text)
 		break;
 	}
 	case Pending::Kind::data:
+		if (answer == Answer::partial || answer == Answer::last) {
+			// After the data.
+			reply_to_data(pending, index, answer == Answer::last,
+				      text);
+			break;
+		}
 		txn->data.push_back(text_piece(Direction::out, text, now_));
-		pending_.pop_front();
-		if (code == 354) {
+		if (answer == Answer::go_ahead) {
 			data_txn_ = txn;
 			data_start_ = txn->spool.size();
-			dot_state_ = 0;
+			data_end_.reset();
 			input_mode_ = InputMode::data;
 		} else {
 			input_mode_ = InputMode::command;
@@ -442,13 +392,13 @@ void LmtpSplitter::reply(const std::string &text)
 			client_bytes((const unsigned char *)held.data(),
 				     held.size());
 		}
-		return;
+		break;
 	case Pending::Kind::bdat:
 		txn->data.push_back(text_piece(Direction::out, text, now_));
 		break;
 	case Pending::Kind::data_end:
-		reply_to_data(pending, text);
-		return;
+		reply_to_data(pending, index, answer == Answer::last, text);
+		break;
 	case Pending::Kind::starttls:
 		if (code == 220) {
 			// The session starts over (RFC 3207 4.2).
@@ -457,13 +407,13 @@ void LmtpSplitter::reply(const std::string &text)
 		}
 		break;
 	}
-	pending_.pop_front();
 }
 
-void LmtpSplitter::reply_to_data(Pending &pending, const std::string &text)
+// index: which of the final replies this is; last: the final one.
+void LmtpSplitter::reply_to_data(const Pending &pending, unsigned int index,
+				 bool last, const std::string &text)
 {
 	std::shared_ptr<Transaction> txn = pending.txn;
-	unsigned int index = pending.replies++;
 	txn->final_replies.emplace_back(text, now_);
 	if (index < txn->logs.size() && txn->logs[index] != nullptr) {
 		txn->logs[index]->write(Direction::out,
@@ -471,12 +421,8 @@ void LmtpSplitter::reply_to_data(Pending &pending, const std::string &text)
 					text.size(), now_);
 		txn->logs[index].reset();
 	}
-	// One reply per accepted recipient; a refused DATA (no recipients)
-	// gets just one.
-	unsigned int expected = txn->accepted > 0 ? txn->accepted : 1;
-	if (pending.replies < expected)
+	if (!last)
 		return;
-	pending_.pop_front();
 	for (auto it = delivering_.begin(); it != delivering_.end(); ++it) {
 		if (*it == txn) {
 			delivering_.erase(it);

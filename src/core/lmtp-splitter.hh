@@ -13,6 +13,7 @@
 #define RAWLOG_EXT_LMTP_SPLITTER_HH
 
 #include "format.hh"
+#include "smtp-follow.hh"
 #include "spool.hh"
 
 #include <deque>
@@ -74,7 +75,18 @@ public:
 
 private:
 	struct Transaction;
-	struct Pending;
+	// A command waiting for its replies.
+	struct Pending {
+		enum class Kind {
+			other, mail, rcpt, data, bdat, data_end, starttls
+		};
+		Kind kind;
+		std::shared_ptr<Transaction> txn;
+		size_t recipient = 0;
+		// MAIL sent while another transaction was open: if it is
+		// refused, the commands after it belong to that one.
+		bool nested = false;
+	};
 
 	void client_bytes(const unsigned char *data, size_t size);
 	void command_line(const std::string &line);
@@ -82,7 +94,8 @@ private:
 	void chunk_bytes(const unsigned char *&data, size_t &size);
 	void add_spooled_piece();
 	void reply(const std::string &text);
-	void reply_to_data(Pending &pending, const std::string &text);
+	void reply_to_data(const Pending &pending, unsigned int index,
+			   bool last, const std::string &text);
 	void give_up(const std::string &why);
 
 	enum class InputMode { command, await_data_reply, data, chunk };
@@ -97,16 +110,14 @@ private:
 	std::string held_;		// input after DATA, before its reply
 	std::shared_ptr<Transaction> input_txn_;	// MAIL seen, not ended
 	std::shared_ptr<Transaction> data_txn_;		// receiving data
-	// Data phase: where the terminating "." line is (0 = at line start,
-	// 1 = mid-line, 2 = "." at line start, 3 = ".\r").
-	int dot_state_ = 0;
+	SmtpDataEnd data_end_;		// where the data ends
 	uint64_t data_start_ = 0;
 	uint64_t chunk_left_ = 0;
 	bool chunk_last_ = false;
 
 	std::string reply_;		// unfinished reply (all its lines)
 	std::string reply_line_;	// unfinished reply line
-	std::deque<Pending> pending_;	// commands waiting for replies
+	SmtpReplies<Pending> pending_;	// commands waiting for replies
 	// Data ended, replies to it not all seen, oldest first (a client
 	// may pipeline the next transaction behind BDAT ... LAST).
 	std::deque<std::shared_ptr<Transaction>> delivering_;

@@ -9,23 +9,39 @@
 //         AUTH mech [<initial response>], <response lines>
 //   SMTP  AUTH mech [<initial response>], <response lines>
 //
-// A secret runs to the end of its command: whatever follows a password
-// (a broken client's unquoted password with a space in it) goes too.
-// An initial response "=" (empty) is kept, and so is a response line that
-// is empty or a lone "*" (the client cancels). A literal's header stays
-// ("{6}\r\n***"): it shows the line's shape, at the price of the length.
+// The rule: redaction follows Dovecot's own parsers (2.3: imap-login's
+// imap_parser, pop3-login's command reader, lib-smtp's command parser),
+// not a stricter grammar of its own. Whatever Dovecot would take as
+// credentials is hidden, written however Dovecot accepts it (case, bare
+// LF, "PA\rSS" in POP3, empty literals, ...). Where the redactor cannot
+// tell -- a line Dovecot refuses, syntax it does not model -- it errs
+// towards hiding, never towards copying bytes through unread: a line
+// Dovecot refuses has no literal on it (its bytes after the LF are
+// commands, as Dovecot reads them), and a secret on a refused line
+// (a password in a LOGIN with a bad tag, an AUTH line with a tab) is
+// hidden all the same.
+//
+// A secret runs to the end of its line (IMAP: its command): whatever
+// follows a password (a broken client's unquoted password with a space
+// in it) goes too. An initial response "=" (empty) is kept, and so is a
+// response line that is empty or a lone "*" (the client cancels). A
+// literal's header stays ("{6}\r\n***"): it shows the line's shape, at
+// the price of the length.
 //
 // The redactor follows the protocol far enough to never take data for a
-// command: IMAP literals in every command, SMTP DATA up to the "." line
-// and BDAT chunks are streamed through untouched. Whether the client's
-// next bytes are data sometimes depends on the server (a synchronizing
-// literal, DATA): those bytes are held until the server's answer, at most
-// max_pending of them. A client that sends more without waiting is read
-// as sending commands from there on: a secret among them is still
-// redacted, data that looks like a credential command may be too.
+// command: IMAP literals that imap-login reads, SMTP DATA up to the "."
+// line and BDAT chunks (only where the server offered CHUNKING) are
+// streamed through untouched. Whether the client's next bytes are data
+// sometimes depends on the server (a synchronizing literal, DATA): those
+// bytes are held until the server's answer, at most max_pending of them.
+// A client that sends more without waiting is read as sending commands
+// from there on: a secret among them is still redacted, data that looks
+// like a credential command may be too.
 //
 // Once the server accepts a login (from the client's next line on),
-// nothing more is inspected: client_data() only copies.
+// nothing more is inspected: client_data() only copies. A mail process
+// (after login) redacts no client session; its one Redactor is on the
+// submission relay leg, where Dovecot is the client.
 #ifndef RAWLOG_EXT_REDACT_HH
 #define RAWLOG_EXT_REDACT_HH
 
@@ -73,8 +89,9 @@ public:
 	// flush() would give).
 	size_t held() const;
 
-	// The protocols' state machines (redact.cc); public only so that
-	// they can derive from it there.
+	// The protocols' state machines (redact-internal.hh and
+	// redact-{imap,pop3,smtp}.cc); public only so that they can derive
+	// from it there.
 	struct Impl;
 
 private:

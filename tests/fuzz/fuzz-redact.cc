@@ -1,4 +1,4 @@
-// libFuzzer target for the Redactor (src/core/redact.cc).
+// libFuzzer target for the Redactor (src/core/redact*.cc).
 //
 // Input: the first byte picks the mode and protocol:
 //   (b0 / 3) % 2 == 0  a free session for protocol b0 % 3 (imap, pop3,
@@ -14,8 +14,8 @@
 //   - held() stays within Redactor::max_held, and is 0 after finish();
 //   - only deletes and "***": the output without '*' is a subsequence of
 //     the input without '*', at most one marker per line;
-//   - no LOGIN/AUTH/PASS/APOP anywhere in the client bytes: output ==
-//     input;
+//   - no LOGIN/AUTH/PASS/APOP anywhere in the client bytes (CRs left
+//     out): output == input;
 //   - passthrough() never goes back;
 //   - templates: the password never appears in the output.
 //
@@ -131,8 +131,14 @@ void check_session(RedactProtocol protocol, const std::vector<Step> &steps)
 	check(run(protocol, steps, true) == out, "byte by byte == whole");
 
 	std::string in = client_bytes(steps);
-	if (!contains_nocase(in, "login") && !contains_nocase(in, "auth") &&
-	    !contains_nocase(in, "pass") && !contains_nocase(in, "apop"))
+	// pop3-login drops CRs inside a command name: "PA\rSS" is PASS.
+	std::string words;
+	for (char c : in) {
+		if (c != '\r')
+			words += c;
+	}
+	if (!contains_nocase(words, "login") && !contains_nocase(words, "auth") &&
+	    !contains_nocase(words, "pass") && !contains_nocase(words, "apop"))
 		check(out == in, "no credential command: output == input");
 	check(is_subsequence(without_stars(out), without_stars(in)),
 	      "only deletions and markers");

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Fuzzes the credential redactor for N seconds (default 30): builds
-# tests/fuzz/fuzz-redact.cc with src/core/redact.cc in a temp dir with
+# tests/fuzz/fuzz-redact.cc with the redactor's sources (src/core/redact*.cc,
+# smtp-follow.cc) in a temp dir with
 # clang++ -fsanitize=fuzzer,address,undefined (libFuzzer comes with clang's
 # runtime; Debian: libclang-rt-14-dev) and runs it from a seed corpus
 # written here. Where libFuzzer cannot be linked it builds the target with
@@ -11,7 +12,9 @@ set -eu
 cd "$(dirname "$0")/../.."
 seconds=${1:-30}
 work=$(mktemp -d "${TMPDIR:-/tmp}/fuzz-redact.XXXXXX")
-src="tests/fuzz/fuzz-redact.cc src/core/redact.cc"
+src="tests/fuzz/fuzz-redact.cc src/core/redact.cc src/core/redact-imap.cc
+	src/core/redact-pop3.cc src/core/redact-smtp.cc src/core/redact-line.cc
+	src/core/smtp-follow.cc"
 flags="-std=gnu++17 -g -O1 -Wall -Wextra -Isrc"
 
 # probe SOURCE COMPILER [FLAGS]: whether that compiles and links.
@@ -68,6 +71,13 @@ seed '2\002220 hi\r\n\001EHLO x\r\nAUTH LOGIN\r\n\002250 ok\r\n334 VXNl\r\n\001d
 seed '2\002220 hi\r\n\001MAIL FROM:<a>\r\nRCPT TO:<b>\r\nDATA\r\n\002250 ok\r\n250 ok\r\n354 go\r\n\001AUTH PLAIN x\r\n..\r\n.\r\n\002250 ok\r\n\001AUTH PLAIN =\r\n'
 seed '2\002220 hi\r\n\001BDAT 5\r\nAUTH BDAT 0 LAST\r\n\002250 ok\r\n250 ok\r\n\001AUTH PLAIN abc\n'
 seed '2\002220-hi\r\n220 there\r\n\001DATA\r\nAUTH PLAIN x\r\n\002554 no\r\n'
+# Where Dovecot reads differently from a plain grammar: refused lines with
+# a literal header, ID, POP3 CRs in the command name, BDAT without a chunk.
+seed '0a NOOP x{22+}\r\nb LOGIN alice s3cret\r\na* NOOP {3+}\r\nc LOGIN u pw\r\n'
+seed '0a ID NIL {5+}\r\nb ID ("k" {2+}\r\nab) {4+}\r\nc LOGIN alice ~{6+}\r\ns3cret\r\n'
+seed '0a AUTHENTICATE PLAIN\rAGFs\r\n\002a NO\r\n\001b AUTHENTICATE {9+}\r\n\002b NO\r\n'
+seed '1\002+OK\r\n\001PA\rSS s3cret\r\npass\r\r\r\rs3cret\r\nAUTH PLAIN\rAGFs\r\n'
+seed '2\002220 hi\r\n\001EHLO x\r\n\002250-x\r\n250 CHUNKING\r\n\001BDAT 17\r\nAUTH PLAIN AGFs\r\n\002502 no\r\n'
 i=0
 while [ $i -lt 12 ]; do
 	seed "3\\$(printf %03o $i)Secret-pw$i\\000\\003\\001\\007\\020"
@@ -100,6 +110,12 @@ cat >"$work/redact.dict" <<'EOF'
 "*\x0d\x0a"
 "\x01"
 "\x02"
+"~{"
+"ID "
+"NIL"
+"\x0d"
+"250 CHUNKING\x0d\x0a"
+"502 no\x0d\x0a"
 EOF
 
 log="$work/fuzz.log"

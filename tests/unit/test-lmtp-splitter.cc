@@ -213,6 +213,22 @@ void test_bdat_chunks(void **)
 		     "250 2.0.0 <alice@x> Saved\r\n");
 }
 
+// A BDAT that lib-smtp refuses for its other parameters still has its
+// chunk read (smtp-server-cmd-data.c): the chunk is not commands.
+void test_refused_bdat_chunk_is_skipped(void **)
+{
+	auto logs = run_all_chunkings({
+		S(greeting),
+		C("MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
+		  "BDAT 6 FIRST\r\nRSET\r\n"),
+		S("250 OK\r\n250 OK\r\n501 5.5.4 Invalid end marker parameter\r\n"),
+		C("BDAT 3 LAST\r\nabc"), A(0, "alice@x"),
+		S("250 2.0.0 <alice@x> Saved\r\n"),
+	});
+	assert_bytes_equal(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\n"
+		     "BDAT 6 FIRST\r\nRSET\r\nBDAT 3 LAST\r\nabc");
+}
+
 // A refused DATA: what follows is commands again, nothing is cut.
 void test_refused_data_then_commands(void **)
 {
@@ -432,6 +448,7 @@ int main(void)
 		cmocka_unit_test(test_pipelined_mixed_recipients),
 		cmocka_unit_test(test_rset_and_two_transactions),
 		cmocka_unit_test(test_bdat_chunks),
+		cmocka_unit_test(test_refused_bdat_chunk_is_skipped),
 		cmocka_unit_test(test_refused_data_then_commands),
 		cmocka_unit_test(test_large_message),
 		cmocka_unit_test(test_attach_after_reply),
