@@ -63,6 +63,14 @@ extern "C" {
 #include "imap-parser.h"
 #include "imap-arg.h"
 #include "smtp-command-parser.h"
+
+// base64.h's inline wrappers pass 0 for an enum, which C++ refuses: the
+// one function needed, declared as there (flags: an enum of int size;
+// base64_decode() is this with 0).
+struct base64_scheme;
+extern struct base64_scheme base64_scheme;
+int base64_scheme_decode(const struct base64_scheme *b64, int flags,
+			 const void *src, size_t src_size, buffer_t *dest);
 }
 
 #include <fcntl.h>
@@ -235,11 +243,40 @@ protected:
 		}
 		return false;
 	}
-	// Starts an attempt; true if it waits for responses (continuing()).
-	bool auth_begin(const std::string &mech, bool initial_response)
+	// A SASL response as the login process passes it on, a C string
+	// (str_c()), for the auth server, which takes only base64
+	// (auth-request-handler.c: libdovecot's base64_decode(), which skips
+	// whitespace); "" and "=" are empty. A secret when it takes it and it
+	// is not empty. Returns whether it takes it.
+	bool sasl_secret(size_t begin, size_t end, const std::string &value,
+			 bool checked, const char *what)
+	{
+		std::string v = value.substr(0, strlen(value.c_str()));
+		if (v.empty() || v == "=")
+			return true;
+		buffer_t *buf = buffer_create_dynamic(default_pool, v.size());
+		bool ok = base64_scheme_decode(&base64_scheme, 0, v.data(),
+					       v.size(), buf) >= 0;
+		buffer_free(&buf);
+		if (!ok)
+			return false;
+		size_t nul = client_.find('\0', begin);
+		secret(begin, std::min(end, nul), checked, what);
+		return true;
+	}
+
+	// Starts an attempt; true if it waits for responses (auth_input()).
+	// response_ok: false for an initial response the auth server
+	// refuses.
+	bool auth_begin(const std::string &mech, bool initial_response,
+			bool response_ok = true)
 	{
 		if (!known_mech(mech)) {
 			auth_failed_reply(true);
+			return false;
+		}
+		if (!response_ok) {
+			auth_failed_reply(false);
 			return false;
 		}
 		if (strcasecmp(mech.c_str(), "PLAIN") == 0)
@@ -317,12 +354,17 @@ protected:
 		while (waiting_ && !done_) {
 			if (auth_read_line() <= 0)
 				return;
-			if (line_ == "*") {
+			if (strcmp(line_.c_str(), "*") == 0) {
 				waiting_ = false;
 				auth_aborted_reply();
 				continue;
 			}
-			secret(line_done_begin_, line_end_, true, "SASL response");
+			if (!sasl_secret(line_done_begin_, line_end_, line_, true,
+					 "SASL response")) {
+				waiting_ = false;
+				auth_failed_reply(false);
+				continue;
+			}
 			waiting_ = auth_next();
 		}
 	}
@@ -692,11 +734,13 @@ private:
 			return ret;
 		parsed = true;
 		mech_parsed_ = false;
-		// imap_client_auth_begin(): "" is none, "=" an empty one.
-		if (!line_.empty() && line_ != "=" && known_mech(mech_))
-			secret(line_done_begin_, line_end_, true,
-			       "AUTHENTICATE initial response");
-		if (auth_begin(mech_, !line_.empty())) {
+		// imap_client_auth_begin(t_strdup(str_c())): "" is none.
+		std::string ir = line_.substr(0, strlen(line_.c_str()));
+		bool ok = true;
+		if (!ir.empty() && known_mech(mech_))
+			ok = sasl_secret(line_done_begin_, line_end_, ir, true,
+					 "AUTHENTICATE initial response");
+		if (auth_begin(mech_, !ir.empty(), ok)) {
 			waiting_ = true;
 			return 0;
 		}
@@ -913,11 +957,12 @@ private:
 			return ret;
 		mech_parsed_ = false;
 		have_cmd_ = false;
-		// An initial response if anything was there; "=" is empty.
-		if (!line_.empty() && line_ != "=" && known_mech(mech_))
-			secret(line_done_begin_, line_end_, true,
-			       "AUTH initial response");
-		if (auth_begin(mech_, !line_.empty())) {
+		// An initial response if anything was there.
+		bool ok = true;
+		if (!line_.empty() && known_mech(mech_))
+			ok = sasl_secret(line_done_begin_, line_end_, line_, true,
+					 "AUTH initial response");
+		if (auth_begin(mech_, !line_.empty(), ok)) {
 			waiting_ = true;
 			return 0;
 		}
@@ -1074,27 +1119,31 @@ private:
 			status(501, "501 5.5.4 Missing SASL mechanism parameter");
 			return;
 		}
-		if (sp != std::string::npos && p.find(' ', sp + 1) != std::string::npos) {
+		if (sp != std::string::npos &&
+		    p.find(' ', sp + 1) != std::string::npos) {
 			status(501, "501 5.5.4 Invalid parameters");
 			return;
 		}
 		std::string mech = p.substr(0, sp);
-		bool ir = sp != std::string::npos;
-		if (ir) {
+		bool ir = sp != std::string::npos, ok = true;
+		if (ir && known_mech(mech)) {
 			std::string resp = p.substr(sp + 1);
-			if (!resp.empty() && resp != "=" && known_mech(mech))
-				ir_span(resp, begin);
+			size_t b = 0;
+			bool checked = ir_span(resp, begin, b);
+			ok = sasl_secret(b, b + resp.size(), resp, checked,
+					 "AUTH initial response");
 		}
-		if (auth_begin(mech, ir)) {
+		if (auth_begin(mech, ir, ok)) {
 			waiting_ = true;
 			response_begin_ = offset();
 		}
 	}
 
 	// The initial response as sent: right before the line's CRLF/LF.
-	void ir_span(const std::string &resp, size_t begin)
+	// False if that is not clear.
+	bool ir_span(const std::string &resp, size_t begin, size_t &b)
 	{
-		size_t end = offset(), found = 0, b = 0;
+		size_t end = offset(), found = 0;
 		for (size_t eol = 1; eol <= 2; eol++) {
 			if (end < begin + eol + resp.size() ||
 			    client_[end - 1] != '\n' ||
@@ -1105,10 +1154,7 @@ private:
 				b = end - eol - resp.size();
 			}
 		}
-		if (found == 1)
-			secret(b, b + resp.size(), true, "AUTH initial response");
-		else
-			secret(0, 1, false, "AUTH initial response");
+		return found == 1;
 	}
 
 	// smtp-server-cmd-auth.c cmd_auth_input(), submission-login's
@@ -1147,9 +1193,11 @@ private:
 				(eol == 1 || client_[end - 2] == '\r') &&
 				at(client_, response_begin_, resp);
 		}
-		if (!resp.empty())
-			secret(response_begin_, response_begin_ + resp.size(),
-			       checked, "AUTH response");
+		if (!sasl_secret(response_begin_, response_begin_ + resp.size(),
+				 resp, checked, "AUTH response")) {
+			auth_failed_reply(false);
+			return true;
+		}
 		if (auth_next()) {
 			waiting_ = true;
 			response_begin_ = offset();
