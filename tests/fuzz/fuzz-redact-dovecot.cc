@@ -140,6 +140,7 @@ public:
 	std::string receive(size_t end)
 	{
 		replies_.clear();
+		new_input();
 		while (sent_ < end) {
 			ssize_t n = write(wfd_, client_.data() + sent_,
 					  end - sent_);
@@ -197,6 +198,8 @@ protected:
 		}
 	}
 
+	// New client bytes are coming (an input event).
+	virtual void new_input() {}
 	// Whether process() reads (login-common's client_read()) or the
 	// protocol's parser does (lib-smtp).
 	virtual bool reads_input() const { return true; }
@@ -1019,7 +1022,8 @@ private:
 
 	void handle() override
 	{
-		while (!done_ && (waiting_ ? auth_response() : command())) {
+		while (!done_ && !stalled_ &&
+		       (waiting_ ? auth_response() : command())) {
 		}
 	}
 
@@ -1113,6 +1117,7 @@ private:
 	// at most one initial response.
 	void auth(const char *params, size_t begin)
 	{
+		auth_state_changed();
 		std::string p = params;
 		size_t sp = p.find(' ');
 		if (p.empty()) {
@@ -1167,6 +1172,7 @@ private:
 							   &code, &error);
 		if (ret == 0)
 			return false;
+		auth_state_changed();
 		waiting_ = false;
 		if (ret < 0) {
 			if (code == SMTP_COMMAND_PARSE_ERROR_LINE_TOO_LONG)
@@ -1226,7 +1232,16 @@ private:
 		status(501, "501 5.5.2 Authentication aborted by client.");
 	}
 
+	// lib-smtp reads on input events: what was buffered when AUTH sent
+	// a challenge or ended stays unread until the client sends more
+	// (seen with Debian's 2.3.19: "AUTH LOGIN\r\n<user>\r\n" in one
+	// packet gets "334" and nothing more). Taking such bytes later only
+	// (at the next chunk) never takes one Dovecot would not.
+	void new_input() override { stalled_ = false; }
+	void auth_state_changed() { stalled_ = true; }
+
 	struct smtp_command_parser *parser_;
+	bool stalled_ = false;
 	size_t response_begin_ = 0;
 	unsigned int bad_counter_ = 0;
 };
