@@ -282,7 +282,8 @@ protected:
 			auth_failed_reply(false);
 			return false;
 		}
-		if (strcasecmp(mech.c_str(), "PLAIN") == 0)
+		plain_ = strcasecmp(mech.c_str(), "PLAIN") == 0;
+		if (plain_)
 			rounds_left_ = initial_response ? 0 : 1;
 		else if (strcasecmp(mech.c_str(), "LOGIN") == 0)
 			rounds_left_ = initial_response ? 1 : 2;
@@ -295,8 +296,9 @@ protected:
 	{
 		if (rounds_left_ > 0) {
 			rounds_left_--;
-			challenge(rounds_left_ % 2 == 0 ? "UGFzc3dvcmQ6" :
-				  "VXNlcm5hbWU6");
+			// PLAIN's is empty; LOGIN asks "Username:", "Password:"
+			challenge(plain_ ? "" : rounds_left_ % 2 == 0 ?
+				  "UGFzc3dvcmQ6" : "VXNlcm5hbWU6");
 			return true;
 		}
 		if (++attempts_ == success_at_) {
@@ -386,6 +388,7 @@ private:
 	size_t sent_ = 0;
 	unsigned int success_at_, rounds_;
 	unsigned int attempts_ = 0, rounds_left_ = 0;
+	bool plain_ = false;
 	size_t line_begin_ = (size_t)-1;
 	std::vector<Secret> secrets_;
 };

@@ -166,6 +166,11 @@ else
 	seed '1USER alice\r\nPASS\r s3cretpw\r\n'
 	# imap-login rejects the line, so "{25+}" is no literal: LOGIN follows.
 	seed '0a NOOP ) {25+}\r\nb LOGIN alice s3cretpw\r\n'
+	# The same with a synchronizing literal: the "+ OK" is LOGIN's.
+	seed '0 x {8}\r\nb LOGIN alice {8}\r\ns3cretpw\r\n'
+	# An AUTHENTICATE pipelined after one that fails at once: imap-login
+	# reads it as a command, the line after it as its response.
+	seed '0a AUTHENTICATE PLAN\r\nb AUTHENTICATE PLAIN\r\n\001AGFsaWNlAHMzY3JldA==\r\n'
 	# A CR ends the mechanism name; the rest of the line, CR and all, is
 	# the initial response (Dovecot's base64 decoding skips the CR).
 	seed '0a AUTHENTICATE PLAIN\rAGFsaWNlAHMzY3JldA==\r\n'

@@ -76,6 +76,22 @@ def test_imap_rejected_line_has_no_literal(dovecot):
     assert b"a BAD" in got and b"b OK" in got
 
 
+def test_imap_rejected_line_has_no_sync_literal(dovecot):
+    # The tag is bad ("* BAD"): the "+ OK" that follows is LOGIN's.
+    got = session(dovecot.imap_port,
+                  [b" x {8}\r\nb LOGIN alice {8}\r\n" + PW.encode() + b"\r\n"],
+                  b"b OK")
+    assert b"* BAD" in got and b"+ OK" in got and b"b OK" in got
+
+
+def test_imap_authenticate_pipelined_after_failed_one(dovecot):
+    # The unknown mechanism fails at once; the next line is a command.
+    got = session(dovecot.imap_port,
+                  [b"a AUTHENTICATE PLAN\r\nb AUTHENTICATE PLAIN\r\n"
+                   + PLAIN + b"\r\n"], b"b OK")
+    assert b"a NO" in got and b"b OK" in got
+
+
 def test_imap_login_list_count_limit(dovecot):
     # Debian's imap-login passes list_count_limit 1 (the fuzzer does too).
     got = session(dovecot.imap_port,
