@@ -164,6 +164,10 @@ else
 	# follows Dovecot there.
 	# pop3-login skips CRs in a command name (client_read_cmd_name()).
 	seed '1USER alice\r\nPASS\r s3cretpw\r\n'
+	seed '1\rAUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n'
+	# An AUTH pipelined after one that fails at once (unknown mechanism):
+	# pop3-login reads it as a command, the line after it as its response.
+	seed '1AUTH X\r\nAUTH PLAIN\r\n\001AGFsaWNlAHMzY3JldA==\r\n'
 	# imap-login rejects the line, so "{25+}" is no literal: LOGIN follows.
 	seed '0a NOOP ) {25+}\r\nb LOGIN alice s3cretpw\r\n'
 	# The same with a synchronizing literal: the "+ OK" is LOGIN's.
@@ -171,6 +175,9 @@ else
 	# An AUTHENTICATE pipelined after one that fails at once: imap-login
 	# reads it as a command, the line after it as its response.
 	seed '0a AUTHENTICATE PLAN\r\nb AUTHENTICATE PLAIN\r\n\001AGFsaWNlAHMzY3JldA==\r\n'
+	# A line of just a tag is a command ("a BAD"), so that BAD is not the
+	# AUTHENTICATE's end.
+	seed '0a\r\na AUTHENTICATE PLAIN\r\n\001AGFsaWNlAHMzY3JldA==\r\n'
 	# A CR ends the mechanism name; the rest of the line, CR and all, is
 	# the initial response (Dovecot's base64 decoding skips the CR).
 	seed '0a AUTHENTICATE PLAIN\rAGFsaWNlAHMzY3JldA==\r\n'

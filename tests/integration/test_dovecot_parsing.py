@@ -92,6 +92,27 @@ def test_imap_authenticate_pipelined_after_failed_one(dovecot):
     assert b"a NO" in got and b"b OK" in got
 
 
+def test_imap_tag_only_line_is_answered(dovecot):
+    # "a BAD" answers the line "a"; the AUTHENTICATE goes on.
+    got = session(dovecot.imap_port,
+                  [b"a\r\na AUTHENTICATE PLAIN\r\n", PLAIN + b"\r\n"],
+                  b"a OK")
+    assert b"a BAD" in got and b"+ " in got and b"a OK" in got
+
+
+def test_pop3_cr_in_auth_command_name(dovecot):
+    got = session(dovecot.pop3_port, [b"\rAUTH PLAIN " + PLAIN + b"\r\n"],
+                  b"Logged in")
+    assert b"+OK Logged in" in got
+
+
+def test_pop3_auth_pipelined_after_failed_one(dovecot):
+    got = session(dovecot.pop3_port,
+                  [b"AUTH X\r\nAUTH PLAIN\r\n", PLAIN + b"\r\n"],
+                  b"Logged in")
+    assert b"-ERR" in got and b"+OK Logged in" in got
+
+
 def test_imap_login_list_count_limit(dovecot):
     # Debian's imap-login passes list_count_limit 1 (the fuzzer does too).
     got = session(dovecot.imap_port,
