@@ -1,16 +1,14 @@
 #ifndef RAWLOG_EXT_FUZZ_DRIVER_HH
 #define RAWLOG_EXT_FUZZ_DRIVER_HH
 // Included by a fuzz target built with -DRAWLOG_EXT_FUZZ_DRIVER, after it
-// defined fuzz_driver_tokens[] (inserted by mutations) and FUZZ_DRIVER_NAME.
+// defined fuzz_driver_tokens[] (inserted by mutations), FUZZ_DRIVER_NAME
+// and, if it has LLVMFuzzerInitialize(), FUZZ_DRIVER_INITIALIZE.
 // Without libFuzzer: the inputs (files, or directories of files), then
 // mutations of them from a fixed seed until -max_total_time=N seconds.
 #include <dirent.h>
 #include <sys/stat.h>
 #include <ctime>
 
-// Targets that need it define it (libFuzzer calls it once).
-extern "C" int LLVMFuzzerInitialize(int *argc, char ***argv)
-	__attribute__((weak));
 
 namespace {
 
@@ -59,8 +57,10 @@ void run_input(const std::string &input)
 
 int main(int argc, char **argv)
 {
-	if (LLVMFuzzerInitialize != nullptr)
-		LLVMFuzzerInitialize(&argc, &argv);
+#ifdef FUZZ_DRIVER_INITIALIZE
+	// libFuzzer calls it once before the inputs.
+	LLVMFuzzerInitialize(&argc, &argv);
+#endif
 	unsigned long seconds = 10;
 	std::vector<std::string> inputs;
 	for (int i = 1; i < argc; i++) {

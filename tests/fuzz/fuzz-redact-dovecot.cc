@@ -1413,5 +1413,6 @@ static const char *const fuzz_driver_tokens[] = {
 	"=", "*\r\n", "a ", "EHLO x\r\n", "\x01",
 };
 #define FUZZ_DRIVER_NAME "fuzz-redact-dovecot"
+#define FUZZ_DRIVER_INITIALIZE
 #include "fuzz-driver.hh"
 #endif
