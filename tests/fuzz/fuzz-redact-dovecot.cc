@@ -24,28 +24,34 @@
 //         dispatched as smtp-server-command.c and smtp-server-cmd-auth.c
 //         do before login.
 // The auth server is simulated: PLAIN takes one response when there is no
-// initial response and none otherwise, LOGIN one more than that, other known
-// mechanisms the rounds of the mode byte, unknown ones fail at once; every
-// attempt fails except the one the mode byte names, which logs in and ends
-// the pre-login part. The replies go to the Redactor after the chunk.
+// initial response and none otherwise, LOGIN one more than that, other
+// mechanisms Dovecot implements the rounds of the mode byte, unknown ones
+// fail at once (in the login process), and so does a response that is not
+// base64 (auth-request-handler.c). Every attempt fails except the one the
+// mode byte names, which logs in and ends the pre-login part. The replies
+// go to the Redactor after the chunk. (The model follows Debian's 2.3.19,
+// checked against it in tests/integration/test_dovecot_parsing.py.)
 //
-// Every secret the login process took (LOGIN password, AUTHENTICATE/AUTH
-// initial response and responses, PASS argument after USER, APOP digest) is
-// kept as its span of the client bytes. The check, per secret s of at least
-// 4 bytes without '*' (its bytes as sent):
+// Secrets: what the login process passes on as credentials, as a span of
+// the client bytes: the LOGIN password, PASS's argument after a USER, the
+// APOP digest, and SASL initial responses and responses the auth server
+// would decode (non-empty base64, up to a NUL; "*" cancels). The check, per
+// secret s of at least 4 bytes without '*' (its bytes as sent):
 //   occurrences of s in the output <= occurrences of s in the client bytes
-//   that overlap no secret's span.
-// The Redactor only keeps client bytes and turns spans into "***" (its
-// contract, which fuzz-redact checks), so each occurrence of a '*'-free s in
-// its output is an occurrence in the client bytes, distinct ones for
-// distinct ones. If every secret span is hidden, those overlap no span:
-// the check cannot fail on a Redactor that hides all of them, however much
-// more it hides. A failure is a secret Dovecot took shown in the log.
+//                                     that overlap no secret's span.
+// Why no false positives: the Redactor only keeps client bytes and turns
+// spans into "***" (its contract, which fuzz-redact checks), so each
+// occurrence of a '*'-free s in its output lies in bytes it kept, and is an
+// occurrence in the client bytes, distinct ones for distinct ones. If it
+// hid every secret span, such an occurrence overlaps none, so it is counted
+// on the right: the check cannot fail on a Redactor that hides all secrets,
+// however much more it hides. A failure is a credential shown in the log.
 //
-// Where this models less than Dovecot does it stops taking secrets (ID,
-// STARTTLS, too many bad commands), which can only miss leaks. A secret
-// whose bytes as sent cannot be told exactly (an unusual LOGIN/AUTH line)
-// is not checked and hides nothing.
+// Where this models less than Dovecot does it takes fewer secrets, which
+// can only miss leaks: it stops at ID, STARTTLS and too many bad commands,
+// and takes SMTP input buffered across an AUTH only with the next chunk. A
+// secret whose bytes as sent are not clear (an odd LOGIN or AUTH line) is
+// not checked and hides nothing.
 //
 // Built with -DRAWLOG_EXT_FUZZ_DRIVER it has its own main() (see
 // fuzz-driver.hh).
@@ -634,8 +640,12 @@ private:
 		    !imap_arg_get_astring(&args[1], &pass) ||
 		    !IMAP_ARG_IS_EOL(&args[2]))
 			return -1;
-		password_span(args[1].type, pass);
-		if (auth_begin("PLAIN", true)) {
+		// An empty user name never logs in (the auth server refuses
+		// it): its password is no credential.
+		bool ok = *user != '\0';
+		if (ok)
+			password_span(args[1].type, pass);
+		if (auth_begin("PLAIN", true, ok)) {
 			waiting_ = true;
 			return 0;
 		}
@@ -875,6 +885,7 @@ private:
 		if (cmd_ == "USER") {
 			// client-authenticate.c cmd_user()
 			user_ = true;
+			empty_user_ = *args == '\0';
 			reply("+OK");
 			return true;
 		}
@@ -886,8 +897,10 @@ private:
 				return true;
 			}
 			user_ = false;
-			secret(begin, begin + strlen(args), true, "PASS");
-			(void)auth_begin("PLAIN", true);
+			// As for LOGIN: no credential with an empty user name.
+			if (!empty_user_)
+				secret(begin, begin + strlen(args), true, "PASS");
+			(void)auth_begin("PLAIN", true, !empty_user_);
 			return true;
 		}
 		if (cmd_ == "APOP") {
@@ -995,6 +1008,7 @@ private:
 
 	std::string cmd_, mech_;
 	bool have_cmd_ = false, mech_parsed_ = false, user_ = false;
+	bool empty_user_ = false;
 	unsigned int bad_counter_ = 0;
 };
 
