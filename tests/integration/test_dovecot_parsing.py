@@ -144,3 +144,12 @@ def test_submission_reads_pipelined_auth_after_auth(dovecot):
                    base64.b64encode(PW.encode()) + b"\r\n"],
                   b"235 ", pause=2)
     assert b"535 " in got and b"334 UGFzc3dvcmQ6" in got and b"235 " in got
+
+
+def test_submission_bdat_before_login_reads_no_chunk(dovecot):
+    # 530 (BDAT is no SMTP_SERVER_CMD_FLAG_PREAUTH command); no chunk data
+    # is read, so the AUTH is a command.
+    got = session(dovecot.submission_port,
+                  [b"EHLO x\r\nBDAT 36\r\nAUTH PLAIN " + PLAIN + b"\r\n"],
+                  b"235 ", pause=1)
+    assert b"530 " in got and b"235 " in got
