@@ -87,6 +87,7 @@ int base64_scheme_decode(const struct base64_scheme *b64, int flags,
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <strings.h>
 #include <vector>
@@ -1334,19 +1335,19 @@ void run(const uint8_t *data, size_t size)
 	}
 	cuts.push_back(client.size());
 
-	Login *login;
+	std::unique_ptr<Login> login;
 	RedactProtocol rp;
 	switch (protocol) {
 	case 0:
-		login = new ImapLogin(client, success_at, rounds);
+		login.reset(new ImapLogin(client, success_at, rounds));
 		rp = RedactProtocol::imap;
 		break;
 	case 1:
-		login = new Pop3Login(client, success_at, rounds);
+		login.reset(new Pop3Login(client, success_at, rounds));
 		rp = RedactProtocol::pop3;
 		break;
 	default:
-		login = new SmtpLogin(client, success_at, rounds);
+		login.reset(new SmtpLogin(client, success_at, rounds));
 		rp = RedactProtocol::smtp;
 		break;
 	}
@@ -1377,7 +1378,10 @@ void run(const uint8_t *data, size_t size)
 	r.finish(out);
 
 	std::vector<Secret> secrets = login->secrets();
-	delete login;
+	login.reset();
+	std::string cut_list;
+	for (size_t cut : cuts)
+		cut_list += " " + std::to_string(cut);
 
 	for (const Secret &s : secrets) {
 		if (!s.checked || s.end - s.begin < 4)
@@ -1392,10 +1396,11 @@ void run(const uint8_t *data, size_t size)
 				"fuzz-redact-dovecot: %s [%zu,%zu) \"%s\" that "
 				"Dovecot took is in the log %zu times, only "
 				"%zu explained by other client bytes\n"
-				"--- client:\n%s\n--- server:\n%s\n"
+				"--- client (cut at%s):\n%s\n--- server:\n%s\n"
 				"--- log:\n%s\n",
 				s.what, s.begin, s.end, escaped(text).c_str(),
-				shown, allowed, escaped(client).c_str(),
+				shown, allowed, cut_list.c_str(),
+				escaped(client).c_str(),
 				escaped(server).c_str(), escaped(out).c_str());
 			abort();
 		}
