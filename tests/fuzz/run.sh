@@ -185,6 +185,8 @@ else
 	# submission-login reads the next command once AUTH is done; the
 	# client had sent it before AUTH's reply.
 	seed '2AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\nAUTH LOGIN\r\n\001YWxpY2U=\r\n\001czNjcmV0cHc=\r\n\001QUIT\r\n'
+	# ... and after an AUTH that fails at once (unknown mechanism).
+	seed '2AUTH X\r\nAUTH PLAIN\r\n\001AGFsaWNlAHMzY3JldA==\r\n\001QUIT\r\n'
 	# BDAT before login gets 530 and no chunk is read: AUTH follows.
 	seed '2BDAT 36\r\nAUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n'
 	# The same after a response lib-smtp refuses (500).
