@@ -165,6 +165,8 @@ else
 	# follows Dovecot there.
 	# pop3-login skips CRs in a command name (client_read_cmd_name()).
 	seed '1USER alice\r\nPASS\r s3cretpw\r\n'
+	# ... and the name ends after 8 bytes, CRs counted: no space needed.
+	seed '1USER alice\r\nPASS\r\r\r\rs3cretpw\r\n'
 	seed '1\rAUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n'
 	# An AUTH pipelined after one that fails at once (unknown mechanism):
 	# pop3-login reads it as a command, the line after it as its response.

@@ -68,6 +68,14 @@ def test_pop3_skips_cr_in_command_name(dovecot):
     assert b"+OK Logged in" in got
 
 
+def test_pop3_command_name_ends_after_8_bytes(dovecot):
+    # CRs count towards CLIENT_MAX_CMD_LEN but are not in the name.
+    got = session(dovecot.pop3_port,
+                  [b"USER alice\r\nPASS\r\r\r\r" + PW.encode() + b"\r\n"],
+                  b"Logged in")
+    assert b"+OK Logged in" in got
+
+
 def test_imap_rejected_line_has_no_literal(dovecot):
     # A parse error skips the rest of the line, {25+} included.
     got = session(dovecot.imap_port,
