@@ -178,6 +178,9 @@ else
 	# An AUTHENTICATE pipelined after one that fails at once: imap-login
 	# reads it as a command, the line after it as its response.
 	seed '0a AUTHENTICATE PLAN\r\nb AUTHENTICATE PLAIN\r\n\001AGFsaWNlAHMzY3JldA==\r\n'
+	# The mechanism name is a C string: "PLAIN\0..." is PLAIN (and the
+	# quote is no quote).
+	seed '0a AUTHENTICATE PLAIN\000" AGFsaWNlAHMzY3JldA==\r\n'
 	# A line of just a tag is a command ("a BAD"), so that BAD is not the
 	# AUTHENTICATE's end.
 	seed '0a\r\na AUTHENTICATE PLAIN\r\n\001AGFsaWNlAHMzY3JldA==\r\n'

@@ -121,6 +121,13 @@ def test_pop3_auth_pipelined_after_failed_one(dovecot):
     assert b"-ERR" in got and b"+OK Logged in" in got
 
 
+def test_imap_mechanism_name_is_a_c_string(dovecot):
+    # i_strndup(): "PLAIN\0..." up to the space is PLAIN.
+    got = session(dovecot.imap_port,
+                  [b'a AUTHENTICATE PLAIN\0" ' + PLAIN + b"\r\n"], b"a OK")
+    assert b"a OK" in got
+
+
 def test_imap_login_list_count_limit(dovecot):
     # Debian's imap-login passes list_count_limit 1 (the fuzzer does too).
     got = session(dovecot.imap_port,
