@@ -1,9 +1,9 @@
 #!/bin/sh
 # Sets everything up (packages, build) and runs the whole test suite:
 # unit tests under valgrind, the same under ASan/UBSan, a build whose
-# guarded callbacks can be made to fail, 30 s of fuzzing of
-# the credential redactor, make distcheck, and the integration tests
-# against a private Dovecot on 127.0.0.1.
+# guarded callbacks can be made to fail, 30 s of fuzzing of the credential
+# redactor and 30 s of it beside Dovecot's parsers, make distcheck, and the
+# integration tests against a private Dovecot on 127.0.0.1.
 # The tests start Dovecot as root (it drops to the test users itself).
 set -eu
 cd "$(dirname "$0")/.."
@@ -27,7 +27,12 @@ mkdir -p build-fault
 	make -j"$(nproc)" >/dev/null)
 
 echo "== fuzz redactor"
-sh tests/fuzz/run.sh 30
+sh tests/fuzz/run.sh 30 redact
+# Differential, against Dovecot's own parsers. It finds divergences the
+# Redactor does not handle yet (issue #12; the seeds in run.sh): report
+# them without failing the suite until that fix lands, then drop the "||".
+sh tests/fuzz/run.sh 30 dovecot ||
+	echo "fuzz dovecot: FAILED (known: issue #12); not fatal yet"
 
 echo "== make distcheck"
 make -C build distcheck >/dev/null
