@@ -1,0 +1,153 @@
+"""rawlog_ext_login under hostile or unlucky conditions: what an
+unauthenticated client can make the login processes do (security issue
+#12, login side)."""
+import os
+import pathlib
+import pwd
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from dovecot_fixture import User
+from rawlog import RawClient, log_files
+
+SECRET = "S3cr3t-PW"
+CRASH = re.compile(r"Fatal|Panic|signal 11|killed with signal|"
+                   r"terminated abnormally")
+
+
+@pytest.fixture
+def login_dir():
+    """The base directory, owned by the login user (dovenull)."""
+    path = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-login-"))
+    path.chmod(0o700)
+    login_user = pwd.getpwnam("dovenull")
+    os.chown(path, login_user.pw_uid, login_user.pw_gid)
+    yield path
+    if os.environ.get("KEEP_TMP") != "1":
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def make(dovecot_factory, login_dir, env=None, **kwargs):
+    login_env = {"RAWLOG_EXT_LOGIN_DIR": str(login_dir),
+                 "RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT": "yes",
+                 "RAWLOG_EXT_LOGIN_SELECT": "all"}
+    login_env.update(env or {})
+    kwargs.setdefault("protocols", ("imap", "pop3", "submission"))
+    kwargs.setdefault("ssl", True)
+    return dovecot_factory(
+        login_env=login_env,
+        users=[User("alice", password=SECRET, extra="rawlog_ext=yes")],
+        extra_conf=kwargs.pop("extra_conf", "") + "login_trusted_networks =\n",
+        **kwargs)
+
+
+def rawlog_lines(dc, level: str) -> list[str]:
+    return [l for l in dc.log().splitlines()
+            if "rawlog_ext_login" in l and f" {level}: " in l]
+
+
+def wait_rawlog_line(dc, level: str, timeout=10) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while not rawlog_lines(dc, level) and time.monotonic() < deadline:
+        if CRASH.search(dc.log()):
+            break
+        time.sleep(0.05)
+    # Anything that would follow it (a crash report) has time to arrive.
+    time.sleep(0.5)
+    return rawlog_lines(dc, level)
+
+
+def assert_no_crash(dc):
+    bad = [l for l in dc.log().splitlines() if CRASH.search(l)]
+    assert not bad, "\n".join(bad)
+
+
+def imaps_noops(dc, count: int) -> RawClient:
+    c = RawClient(dc.imaps_port, tls=dc.ssl_context())
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    for i in range(count):
+        c.imap(f"n{i}", b"NOOP")
+    return c
+
+
+def test_imaps_over_hold_then_disconnect(dovecot_factory, login_dir):
+    """More than _HOLD bytes before login over implicit TLS, then gone:
+    the session is written out with one Warning, and nothing crashes."""
+    dc = make(dovecot_factory, login_dir, protocols=("imap",),
+              env={"RAWLOG_EXT_LOGIN_HOLD": "1k"})
+    c = imaps_noops(dc, 60)
+    c.close()
+    warnings = wait_rawlog_line(dc, "Warning")
+    assert_no_crash(dc)
+    assert len(warnings) == 1 and "did not fit RAWLOG_EXT_LOGIN_HOLD" \
+        in warnings[0], warnings
+    assert len(log_files(login_dir)) == 2
+
+
+def test_imaps_over_hold_other_client_survives(dovecot_factory, login_dir):
+    """With client_limit > 1 one process serves many clients: one leaving
+    must not take the others with it."""
+    dc = make(dovecot_factory, login_dir, protocols=("imap",),
+              env={"RAWLOG_EXT_LOGIN_HOLD": "1k"},
+              extra_conf="service imap-login {\n  service_count = 0\n"
+                         "  client_limit = 10\n  process_limit = 1\n}\n")
+    other = RawClient(dc.imaps_port, tls=dc.ssl_context())
+    other.read_until(rb"^\* OK[^\r\n]*\r\n")
+    c = imaps_noops(dc, 60)
+    c.close()
+    wait_rawlog_line(dc, "Warning")
+    assert b"a OK" in other.imap("a", b"NOOP")
+    assert b"b OK" in other.imap("b", f"LOGIN alice {SECRET}".encode())
+    other.imap("c", b"LOGOUT")
+    assert_no_crash(dc)
+
+
+def test_pop3s_small_max_size(dovecot_factory, login_dir):
+    dc = make(dovecot_factory, login_dir, protocols=("pop3",),
+              env={"RAWLOG_EXT_LOGIN_MAX_SIZE": "100"})
+    c = RawClient(dc.pop3s_port, tls=dc.ssl_context())
+    c.read_until(rb"^\+OK[^\r\n]*\r\n")
+    for _ in range(10):
+        c.send(b"CAPA\r\n")
+        c.read_until(rb"^\.\r\n")
+    c.close()
+    lines = wait_rawlog_line(dc, "Warning") + rawlog_lines(dc, "Error")
+    assert_no_crash(dc)
+    assert len(lines) == 1, lines
+
+
+def test_submission_starttls_over_hold(dovecot_factory, login_dir):
+    dc = make(dovecot_factory, login_dir, protocols=("submission",),
+              env={"RAWLOG_EXT_LOGIN_HOLD": "1k"})
+    c = RawClient(dc.submission_port)
+    c.read_until(rb"^220 [^\r\n]*\r\n")
+    c.send(b"EHLO client.test\r\n")
+    c.read_until(rb"^250 [^\r\n]*\r\n")
+    c.send(b"STARTTLS\r\n")
+    c.read_until(rb"^220 [^\r\n]*\r\n")
+    c.starttls(dc.ssl_context())
+    for _ in range(20):
+        c.send(b"EHLO client.test\r\n")
+        c.read_until(rb"^250 [^\r\n]*\r\n")
+    c.close()
+    warnings = wait_rawlog_line(dc, "Warning")
+    assert_no_crash(dc)
+    assert len(warnings) == 1 and "did not fit" in warnings[0], warnings
+
+
+def test_imaps_unwritable_dir(dovecot_factory, login_dir):
+    os.chown(login_dir, 0, 0)       # dovenull cannot create anything
+    dc = make(dovecot_factory, login_dir, protocols=("imap",))
+    c = imaps_noops(dc, 2)
+    c.close()
+    errors = wait_rawlog_line(dc, "Error")
+    assert_no_crash(dc)
+    assert len(errors) == 1 and "Permission denied" in errors[0], errors
+    assert log_files(login_dir) == []
