@@ -101,6 +101,52 @@ LoginClientContext *context_of(struct client *client)
 						  login_client_module);
 }
 
+// Our lines' event is not a child of client->event: that one's message
+// callback reads the client, its TLS state among others, and
+// client_disconnect() destroys client->ssl_iostream (client->tls stays
+// set) before v.destroy, where a never-logged-in session is written out;
+// a proxied session's streams, which keep our SessionLog, are freed after
+// the client. This event carries copies of what the client's lines
+// show, so it never needs the client again.
+const char *own_log_message(void *context, enum log_type,
+			    const char *message)
+{
+	auto *event = static_cast<struct event *>(context);
+	const char *user = event_find_field_recursive_str(event, "user");
+	const char *rip = event_find_field_recursive_str(event, "remote_ip");
+	const char *session = event_find_field_recursive_str(event, "session");
+	return t_strdup_printf("%s: user=<%s>, rip=%s%s%s%s", message,
+			       user == nullptr ? "" : user,
+			       rip == nullptr ? "" : rip,
+			       session == nullptr ? "" : ", session=<",
+			       session == nullptr ? "" : session,
+			       session == nullptr ? "" : ">");
+}
+
+struct event *own_event_create(struct client *client)
+{
+	struct event *event = event_create(nullptr);
+	event_add_category(event, &login_binary->event_category);
+	event_add_str(event, "local_ip", net_ip2addr(&client->local_ip));
+	event_add_int(event, "local_port", client->local_port);
+	event_add_str(event, "remote_ip", net_ip2addr(&client->ip));
+	event_add_int(event, "remote_port", client->remote_port);
+	event_add_str(event, "service", login_binary->protocol);
+	event_set_append_log_prefix(event, "rawlog_ext_login: ");
+	// Not the macro: its type check is C only.
+	(event_set_log_message_callback)(event, own_log_message, event);
+	return event;
+}
+
+// While the client is intact: what may have changed (the session id
+// with a trusted proxy's ID, the user with a login attempt).
+void own_event_update(struct client *client, struct event *event)
+{
+	event_add_str(event, "session", client_get_session_id(client));
+	if (client->virtual_user != nullptr)
+		event_add_str(event, "user", client->virtual_user);
+}
+
 // A new file (pair) in subdir of the base directory ("" = the base
 // itself); peer names a backend leg's far end.
 std::unique_ptr<Sink> open_file(struct client *client,
@@ -160,6 +206,7 @@ void decide(struct client *client, LoginClientContext *ctx,
 		client->virtual_user : "";
 	if (ctx->decided_user != nullptr && *ctx->decided_user == user)
 		return;
+	own_event_update(client, ctx->event);
 	try {
 		delete ctx->decided_user;
 		ctx->decided_user = new std::string(user);
@@ -332,8 +379,10 @@ void login_destroy(struct client *client)
 {
 	LoginClientContext *ctx = context_of(client);
 	if (!ctx->decided) {
-		// Never logged in (or failed to).
+		// Never logged in (or failed to). The client is torn down
+		// already (no TLS any more): only its plain fields are read.
 		ctx->decided = true;
+		own_event_update(client, ctx->event);
 		try {
 			if (config->select == LoginSelect::all)
 				start_file(client, ctx, "");
@@ -369,8 +418,7 @@ void login_free(struct client *client)
 
 void login_client_allocated(struct client *client)
 {
-	struct event *event = event_create(client->event);
-	event_set_append_log_prefix(event, "rawlog_ext_login: ");
+	struct event *event = own_event_create(client);
 	try {
 		auto *log = new SessionLog(nullptr, event);
 		log->hold(config->hold_max);
