@@ -34,7 +34,8 @@ def login_dir():
         shutil.rmtree(path, ignore_errors=True)
 
 
-def make(dovecot_factory, login_dir, env=None, **kwargs):
+def make(dovecot_factory, login_dir, env=None, extra="rawlog_ext=yes",
+         **kwargs):
     login_env = {"RAWLOG_EXT_LOGIN_DIR": str(login_dir),
                  "RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT": "yes",
                  "RAWLOG_EXT_LOGIN_SELECT": "all"}
@@ -43,7 +44,7 @@ def make(dovecot_factory, login_dir, env=None, **kwargs):
     kwargs.setdefault("ssl", True)
     return dovecot_factory(
         login_env=login_env,
-        users=[User("alice", password=SECRET, extra="rawlog_ext=yes")],
+        users=[User("alice", password=SECRET, extra=extra)],
         extra_conf=kwargs.pop("extra_conf", "") + "login_trusted_networks =\n",
         **kwargs)
 
@@ -151,3 +152,74 @@ def test_imaps_unwritable_dir(dovecot_factory, login_dir):
     assert_no_crash(dc)
     assert len(errors) == 1 and "Permission denied" in errors[0], errors
     assert log_files(login_dir) == []
+
+
+def test_imaps_auth_failure_then_disconnect(dovecot_factory, login_dir):
+    """A failed login over TLS is a never-logged-in session: written out
+    at destroy, through the same path."""
+    dc = make(dovecot_factory, login_dir, protocols=("imap",),
+              env={"RAWLOG_EXT_LOGIN_HOLD": "1k"})
+    c = imaps_noops(dc, 30)
+    c.imap("a", b"LOGIN alice wrong-password")
+    c.close()
+    warnings = wait_rawlog_line(dc, "Warning")
+    assert_no_crash(dc)
+    assert len(warnings) == 1 and "user=<alice>" in warnings[0], warnings
+
+
+def test_disconnect_during_tls_handshake(dovecot_factory, login_dir):
+    dc = make(dovecot_factory, login_dir, protocols=("imap",))
+    s = socket.create_connection(("127.0.0.1", dc.imaps_port))
+    s.sendall(b"\x16\x03\x01\x00\x05hello")      # a broken ClientHello
+    s.close()
+    dc.wait_log(r"imap-login: .*Disconnected")
+    time.sleep(0.5)
+    assert_no_crash(dc)
+
+
+@pytest.mark.parametrize("proto", ["imap", "pop3"])
+def test_starttls_over_hold(dovecot_factory, login_dir, proto):
+    dc = make(dovecot_factory, login_dir, protocols=(proto,),
+              env={"RAWLOG_EXT_LOGIN_HOLD": "1k"})
+    if proto == "imap":
+        c = RawClient(dc.imap_port)
+        c.read_until(rb"^\* OK[^\r\n]*\r\n")
+        c.imap("s", b"STARTTLS")
+        c.starttls(dc.ssl_context())
+        for i in range(60):
+            c.imap(f"n{i}", b"NOOP")
+    else:
+        c = RawClient(dc.pop3_port)
+        c.read_until(rb"^\+OK[^\r\n]*\r\n")
+        c.send(b"STLS\r\n")
+        c.read_until(rb"^\+OK[^\r\n]*\r\n")
+        c.starttls(dc.ssl_context())
+        for _ in range(30):
+            c.send(b"CAPA\r\n")
+            c.read_until(rb"^\.\r\n")
+    c.close()
+    warnings = wait_rawlog_line(dc, "Warning")
+    assert_no_crash(dc)
+    assert len(warnings) == 1 and "did not fit" in warnings[0], warnings
+
+
+def test_proxied_imaps_session_reports_after_client(dovecot_factory, login_dir):
+    """A proxied session's streams, and so its logs, are the proxy's: they
+    report (max_size reached) while the client is being freed or gone."""
+    backend = dovecot_factory(protocols=("imap",),
+                              users=[User("alice", password=SECRET)])
+    dc = make(dovecot_factory, login_dir, protocols=("imap",),
+              env={"RAWLOG_EXT_LOGIN_MAX_SIZE": "600"},
+              extra=f"rawlog_ext=yes proxy=y host=127.0.0.1 "
+                    f"port={backend.imap_port}")
+    c = RawClient(dc.imaps_port, tls=dc.ssl_context())
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    c.imap("b", f"LOGIN alice {SECRET}".encode())
+    for i in range(10):
+        c.imap(f"n{i}", b"NOOP")
+    c.close()
+    dc.wait_log(r"imap-login: .*Disconnected")
+    time.sleep(0.5)
+    assert_no_crash(dc)
+    warnings = rawlog_lines(dc, "Warning")
+    assert warnings and all("max_size" in l for l in warnings), warnings
