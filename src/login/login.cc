@@ -421,7 +421,7 @@ void login_client_allocated(struct client *client)
 	struct event *event = own_event_create(client);
 	try {
 		auto *log = new SessionLog(nullptr, event);
-		log->hold(config->hold_max);
+		log->hold(config->hold_max, config->settings);
 		if (config->settings.redact) {
 			log->set_redactor(std::make_unique<Redactor>(protocol),
 					  Direction::in);
