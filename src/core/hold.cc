@@ -217,6 +217,13 @@ void HeldData::replay(const std::function<void(Direction,
 		if (have && !is_joined) {
 			if (i + 1 < blocks_.size() &&
 			    (blocks_[i + 1][0] & flag_continued) != 0) {
+				// Its size exactly: no doubling on append.
+				size_t total = size;
+				for (size_t j = i + 1; j < blocks_.size() &&
+				     (blocks_[j][0] & flag_continued) != 0; j++)
+					total += blocks_[j][1] |
+						(size_t)blocks_[j][2] << 8;
+				joined.reserve(total);
 				joined.assign((const char *)data, size);
 				is_joined = true;
 			} else {
