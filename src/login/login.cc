@@ -17,8 +17,10 @@
 #include "../dovecot/client-log.hh"
 #include "../core/login-config.hh"
 
+#include <cerrno>
 #include <fcntl.h>
 #include <new>
+#include <sys/stat.h>
 #include <unistd.h>
 
 DOVECOT_EXTERN_C_BEGIN
@@ -217,8 +219,14 @@ void decide(struct client *client, LoginClientContext *ctx,
 		for (; passdb_fields != nullptr && *passdb_fields != nullptr;
 		     passdb_fields++)
 			fields.emplace_back(*passdb_fields);
-		if (login_user_selected(*config, user, net_ip2addr(&client->ip),
-					fields)) {
+		if (user[0] == '\0') {
+			// No directory of its own (see login_user_dir()).
+			e_warning(ctx->event, "empty user name: "
+				  "not logging this session");
+			ctx->log->drop();
+		} else if (login_user_selected(*config, user,
+					       net_ip2addr(&client->ip),
+					       fields)) {
 			ctx->user_dir = new std::string(login_user_dir(user));
 			start_file(client, ctx, *ctx->user_dir);
 		} else {
@@ -453,27 +461,45 @@ struct login_client_hooks client_hooks = { login_client_allocated };
 
 // A log directory outside the login chroot would be a way out of it for
 // a compromised login process (fchdir() to our fd, then ".."). Refused
-// unless the admin accepts that explicitly.
-bool check_chroot(const std::string &dir)
+// unless the admin accepts that explicitly. Checked on the opened fd, by
+// inode: symlinks or ".." in RAWLOG_EXT_LOGIN_DIR (or in the chroot's own
+// path) cannot fool it, and a bind mount below the chroot, the documented
+// way in, passes because ".." from a mount's root leads to its mount point.
+bool check_chroot(int fd, const std::string &dir)
 {
 	const char *chroot_dir = getenv("RESTRICT_CHROOT");
 	if (chroot_dir == nullptr || chroot_dir[0] == '\0')
 		return true;
-	std::string root = chroot_dir;
-	while (root.size() > 1 && root.back() == '/')
-		root.pop_back();
-	if (dir.compare(0, root.size() + 1, root + "/") == 0)
-		return true;
 	const char *allow = getenv("RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT");
 	bool allowed = false;
 	if (allow != nullptr && parse_bool(allow, allowed) && allowed)
+		return true;
+	struct stat root;
+	int ret = stat(chroot_dir, &root);
+	if (ret == 0 && !S_ISDIR(root.st_mode)) {
+		errno = ENOTDIR;
+		ret = -1;
+	}
+	if (ret < 0) {
+		i_error("rawlog_ext_login: stat(%s) failed: %m: not logging",
+			chroot_dir);
+		return false;
+	}
+	ret = dir_within(fd, root);
+	if (ret < 0) {
+		i_error("rawlog_ext_login: RAWLOG_EXT_LOGIN_DIR=%s: looking up "
+			"its parent directories failed: %m: not logging",
+			dir.c_str());
+		return false;
+	}
+	if (ret > 0)
 		return true;
 	i_error("rawlog_ext_login: RAWLOG_EXT_LOGIN_DIR=%s is outside the "
 		"login chroot %s; an open directory there would let a "
 		"compromised login process leave its chroot: not logging (put "
 		"it below the chroot, e.g. with a bind mount, or set "
 		"RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT=yes to accept that)",
-		dir.c_str(), root.c_str());
+		dir.c_str(), chroot_dir);
 	return false;
 }
 
@@ -507,16 +533,19 @@ bool init_config()
 			"not logging", error.c_str());
 		return false;
 	}
-	if (!check_chroot(config->settings.dir))
-		return false;
 	// As root, before the chroot: later only this fd leads there. Not
 	// created here: it must belong to the login user, not to root.
-	base_fd = open_log_dir(config->settings.dir, false);
-	if (base_fd == -1) {
+	int fd = open_log_dir(config->settings.dir, false);
+	if (fd == -1) {
 		i_error("rawlog_ext_login: open(%s) failed: %m: not logging",
 			config->settings.dir.c_str());
 		return false;
 	}
+	if (!check_chroot(fd, config->settings.dir)) {
+		(void)close(fd);
+		return false;
+	}
+	base_fd = fd;
 	return true;
 }
 

@@ -290,3 +290,69 @@ def test_hold_memory_one_byte_per_segment(dovecot_factory, login_dir, fmt):
     warnings = wait_rawlog_line(dc, "Warning")
     assert_no_crash(dc)
     assert len(warnings) == 1 and "did not fit" in warnings[0], warnings
+
+
+def chroot_dc(dovecot_factory, login_dir, inside_path):
+    """A Dovecot whose RAWLOG_EXT_LOGIN_DIR is $base_dir/login/<inside_path>
+    (made by the caller after this returns, before start), without the
+    opt-in for directories outside the chroot."""
+    dc = make(dovecot_factory, login_dir, protocols=("imap",), ssl=False,
+              env={"RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT": "",
+                   "RAWLOG_EXT_LOGIN_SELECT": "passdb"}, start=False)
+    chroot = dc.base / "run" / "login"
+    chroot.mkdir(parents=True)
+    dc.conf_path.write_text(dc.conf_text().replace(
+        f"RAWLOG_EXT_LOGIN_DIR={login_dir}",
+        f"RAWLOG_EXT_LOGIN_DIR={chroot}/{inside_path}"))
+    return dc, chroot
+
+
+def login_logout(dc) -> None:
+    c = RawClient(dc.imap_port)
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    assert b"b OK" in c.imap("b", f"LOGIN alice {SECRET}".encode())
+    c.imap("c", b"LOGOUT")
+    dc.wait_log(r"imap\(alice\).*Disconnected")
+    dc.wait_log(r"imap-login: .*Login: user=<alice>")
+
+
+def test_symlink_out_of_chroot_is_refused(dovecot_factory, login_dir):
+    """$base_dir/login/lnk/sub with lnk leading outside the chroot: the
+    path names the chroot, the directory is not in it."""
+    dc, chroot = chroot_dc(dovecot_factory, login_dir, "lnk/sub")
+    sub = login_dir / "sub"
+    sub.mkdir(mode=0o700)
+    login_user = pwd.getpwnam("dovenull")
+    os.chown(sub, login_user.pw_uid, login_user.pw_gid)
+    (chroot / "lnk").symlink_to(login_dir)
+    dc.start()
+    login_logout(dc)
+    assert log_files(login_dir) == []
+    errors = [l for l in dc.log().splitlines() if "rawlog_ext_login" in l]
+    assert errors and all("outside the login chroot" in l for l in errors), \
+        errors
+    assert_no_crash(dc)
+
+
+def test_symlink_within_chroot_and_bind_mount_are_accepted(dovecot_factory,
+                                                           login_dir):
+    """A symlink that stays inside, to a bind mount of storage outside
+    (the documented way): accepted, the logs land in the storage."""
+    dc, chroot = chroot_dc(dovecot_factory, login_dir, "lnk/")
+    mnt = chroot / "mnt"
+    mnt.mkdir()
+    (chroot / "lnk").symlink_to("mnt")
+    r = subprocess.run(["mount", "--bind", str(login_dir), str(mnt)],
+                       capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"no bind mount here: {r.stderr.decode().strip()}")
+    try:
+        dc.start()
+        login_logout(dc)
+        assert "outside the login chroot" not in dc.log()
+        assert [p.parent.name for p in log_files(login_dir)] == \
+            ["alice", "alice"]
+    finally:
+        dc.stop()
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+    assert_no_crash(dc)
