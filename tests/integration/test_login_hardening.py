@@ -7,7 +7,6 @@ import pwd
 import re
 import shutil
 import socket
-import ssl
 import subprocess
 import tempfile
 import time
@@ -16,6 +15,7 @@ import pytest
 
 from dovecot_fixture import User
 from rawlog import RawClient, log_files
+from test_valgrind import valgrind_login_factory  # noqa: F401 (fixture)
 
 SECRET = "S3cr3t-PW"
 CRASH = re.compile(r"Fatal|Panic|signal 11|killed with signal|"
@@ -356,3 +356,21 @@ def test_symlink_within_chroot_and_bind_mount_are_accepted(dovecot_factory,
         dc.stop()
         subprocess.run(["umount", "-l", str(mnt)], check=False)
     assert_no_crash(dc)
+
+
+def test_teardown_paths_are_valgrind_clean(request, login_dir):
+    """The crash paths under valgrind: no invalid read of a torn-down or
+    freed client (the crash needed TLS; a use after free may not crash)."""
+    from test_valgrind import VALGRIND
+    if VALGRIND is None:
+        pytest.skip("valgrind is not installed")
+    factory = request.getfixturevalue("valgrind_login_factory")
+    test_imaps_over_hold_then_disconnect(factory, login_dir)
+    for p in list(login_dir.rglob("*")):
+        p.unlink()
+    test_imaps_auth_failure_then_disconnect(factory, login_dir)
+    for p in list(login_dir.rglob("*")):
+        p.unlink()
+    test_pop3s_small_max_size(factory, login_dir)
+    test_submission_starttls_over_hold(factory, login_dir)
+    test_proxied_imaps_session_reports_after_client(factory, login_dir)
