@@ -39,18 +39,23 @@ HeldData::HeldData(uint64_t max, const Settings &format) : max_(max)
 	merge_in_line_ = plain;
 	merge_same_time_ = plain && format.timestamps == Timestamps::lines;
 
-	// The block pointers are reserved once, and counted.
-	size_t per_block = max_block + alloc_overhead;
-	uint64_t entries = max_ / per_block + 1;
-	uint64_t vector_cost = entries * sizeof(blocks_[0]) + alloc_overhead;
-	if (max_ < vector_cost + alloc_overhead + max_header + 1) {
+	if (max_ < cost_for(1, 0) + max_header + 1) {
 		block_size_ = 0;	// nothing fits
 		return;
 	}
 	block_size_ = (size_t)std::min<uint64_t>(max_block,
-		max_ - vector_cost - alloc_overhead);
-	blocks_.reserve((size_t)entries);
-	cost_ = (size_t)vector_cost;
+		max_ - cost_for(1, 0));
+}
+
+// What count blocks cost, with the block pointers' array (its capacity a
+// power of two, at least 4: see new_block()).
+uint64_t HeldData::cost_for(size_t count, size_t block_size) const
+{
+	size_t capacity = 4;
+	while (capacity < count)
+		capacity *= 2;
+	return capacity * sizeof(blocks_[0]) + alloc_overhead +
+		(uint64_t)count * (block_size + alloc_overhead);
 }
 
 size_t HeldData::room() const
@@ -74,12 +79,15 @@ bool HeldData::mergeable(Direction direction, const unsigned char *data,
 
 bool HeldData::new_block()
 {
-	if (cost_ + block_size_ + alloc_overhead > max_)
+	uint64_t cost = cost_for(blocks_.size() + 1, block_size_);
+	if (cost > max_)
 		return false;
 	if (!blocks_.empty() && used_ < block_size_)
 		blocks_.back()[used_] = end_of_block;
+	if (blocks_.size() == blocks_.capacity())
+		blocks_.reserve(std::max<size_t>(4, blocks_.capacity() * 2));
 	blocks_.emplace_back(new unsigned char[block_size_]);
-	cost_ += block_size_ + alloc_overhead;
+	cost_ = (size_t)cost;
 	used_ = 0;
 	return true;
 }
@@ -123,7 +131,8 @@ bool HeldData::add(Direction direction, const unsigned char *data,
 	}
 	size_t per_block = block_size_ - continued_header;
 	blocks += (rest + per_block - 1) / per_block;
-	if (cost_ + blocks * (block_size_ + alloc_overhead) > max_)
+	if (blocks > 0 &&
+	    cost_for(blocks_.size() + blocks, block_size_) > max_)
 		return false;
 
 	unsigned char flags = direction == Direction::out ? flag_out : 0;
@@ -231,10 +240,11 @@ void HeldData::replay(const std::function<void(Direction,
 			}
 		}
 		blocks_[i].reset();
-		cost_ -= block_size_ + alloc_overhead;
 	}
 	emit();
 	blocks_.clear();
+	blocks_.shrink_to_fit();
+	cost_ = 0;
 	used_ = 0;
 	bytes_ = 0;
 	have_last_ = false;

@@ -43,7 +43,7 @@ public:
 	void replay(const std::function<void(Direction, const unsigned char *,
 					     size_t, const struct timeval &)>
 		    &write);
-	// Memory taken: blocks, their pointers, their heap overhead.
+	// Memory taken: blocks, their pointers' array, heap overhead.
 	size_t cost() const { return cost_; }
 	uint64_t bytes() const { return bytes_; }
 
@@ -58,6 +58,7 @@ private:
 
 	bool mergeable(Direction direction, const unsigned char *data,
 		       size_t size, const struct timeval &time) const;
+	uint64_t cost_for(size_t count, size_t block_size) const;
 	size_t room() const;
 	bool new_block();
 	void put_header(unsigned char flags, const struct timeval *time);

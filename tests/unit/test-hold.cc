@@ -106,6 +106,12 @@ void test_hold_cost_never_exceeds_limit(void **)
 			assert_true(held.bytes() == kept);
 		}
 	}
+	// A large limit is paid for as it fills, not up front.
+	HeldData big(uint64_t(10) << 30, set);
+	assert_true(big.cost() == 0);
+	struct timeval time = { 1700000000, 0 };
+	assert_true(big.add(Direction::in, (const unsigned char *)"x", 1, time));
+	assert_true(big.cost() <= HeldData::max_block + 100);
 }
 
 void test_hold_one_byte_pieces_cost_is_bounded(void **)
