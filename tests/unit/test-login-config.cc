@@ -200,7 +200,7 @@ void test_dir_within_bind_mount_below_root(void **state)
 	make_dir(root + "/logs");
 	make_dir(out);
 	make_dir(out + "/sub");
-	if (mount(out.c_str(), (root + "/logs").c_str(), nullptr, MS_BIND,
+	if (mount(out.c_str(), (root + "/logs").c_str(), "none", MS_BIND,
 		  nullptr) < 0) {
 		print_message("bind mount not possible here (%s): skipped\n",
 			      strerror(errno));
