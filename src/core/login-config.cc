@@ -2,7 +2,10 @@
 
 #include <arpa/inet.h>
 #include <cctype>
+#include <cerrno>
 #include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace rawlog_ext {
 
@@ -199,10 +202,51 @@ std::string login_user_dir(const std::string &user)
 		}
 	}
 	if (name.empty())
-		return "%";
+		return "";
 	if (name == "." || name == "..")
 		return std::string(name.size() == 1 ? "%2E" : "%2E%2E");
 	return name;
+}
+
+int dir_within(int fd, const struct stat &root)
+{
+	// By inode, not by path: a path compared as a string says nothing
+	// about where its symlinks or mounts lead, and the fd is what a
+	// compromised process would fchdir() to.
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -1;
+	int cur = -1;
+	for (;;) {
+		if (st.st_dev == root.st_dev && st.st_ino == root.st_ino) {
+			if (cur != -1)
+				(void)close(cur);
+			return 1;
+		}
+		int parent = openat(cur == -1 ? fd : cur, "..",
+				    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int err = errno;
+		if (cur != -1)
+			(void)close(cur);
+		if (parent == -1) {
+			errno = err;
+			return -1;
+		}
+		struct stat up;
+		if (fstat(parent, &up) < 0) {
+			err = errno;
+			(void)close(parent);
+			errno = err;
+			return -1;
+		}
+		if (up.st_dev == st.st_dev && up.st_ino == st.st_ino) {
+			// ".." of the root is itself.
+			(void)close(parent);
+			return 0;
+		}
+		cur = parent;
+		st = up;
+	}
 }
 
 } // namespace rawlog_ext

@@ -9,6 +9,7 @@
 #include "settings.hh"
 
 #include <string>
+#include <sys/stat.h>
 #include <vector>
 
 namespace rawlog_ext {
@@ -54,8 +55,16 @@ bool login_user_selected(const LoginConfig &config, const std::string &user,
 			 const std::vector<std::string> &passdb_fields);
 
 // The per-user subdirectory name: one safe path component, different for
-// different users (bytes other than [A-Za-z0-9-_.+=@] as %XX).
+// different users (bytes other than [A-Za-z0-9-_.+=@] as %XX). "" for an
+// empty name: no directory (the base itself holds the sessions that never
+// logged in), so such a user is not logged.
 std::string login_user_dir(const std::string &user);
+
+// Whether the directory open at fd is root (its st_dev and st_ino) or
+// below it, as the kernel resolves it: going up by ".." from fd to the
+// process's root, so symlinks, ".." and bind mounts in the path it was
+// opened by count as what they lead to. 1 yes, 0 no, -1 error (errno).
+int dir_within(int fd, const struct stat &root);
 
 } // namespace rawlog_ext
 

@@ -60,8 +60,7 @@ void SessionLog::abandon() noexcept
 	sink_.reset();
 	redactor_.reset();
 	holding_ = false;
-	held_.clear();
-	held_size_ = 0;
+	held_.reset();
 	failed_ = true;
 }
 
@@ -110,13 +109,10 @@ void SessionLog::sink_write(Direction direction, const void *data,
 			return;
 		// Past the limit nothing more is kept, so what is kept is
 		// one piece from the start, with a single gap after it.
-		if (held_dropped_ > 0 || held_size_ + size > hold_max_) {
+		if (held_dropped_ > 0 ||
+		    !held_->add(direction, (const unsigned char *)data, size,
+				time))
 			held_dropped_ += size;
-			return;
-		}
-		held_size_ += size;
-		held_.push_back(HeldChunk{direction,
-			std::string((const char *)data, size), time});
 		return;
 	}
 	sink_->write(direction, data, size, time);
@@ -140,14 +136,16 @@ void SessionLog::attach_sink(std::unique_ptr<Sink> sink) noexcept
 	if (failed_)
 		return;
 	sink_ = std::move(sink);
-	std::vector<HeldChunk> held;
-	held.swap(held_);
+	std::unique_ptr<HeldData> held = std::move(held_);
 	holding_ = false;
-	held_size_ = 0;
 	if (!guard(event_, "writing what was held before login", [&] {
-		for (const HeldChunk &chunk : held) {
-			sink_write(chunk.direction, chunk.data.data(),
-				   chunk.data.size(), chunk.time);
+		if (held != nullptr) {
+			held->replay([this](Direction direction,
+					    const unsigned char *data,
+					    size_t size,
+					    const struct timeval &time) {
+				sink_write(direction, data, size, time);
+			});
 		}
 		// Held bytes are old news: on disk now, not with the next
 		// output (a plaintext login's next output is the post-login
@@ -164,9 +162,7 @@ void SessionLog::drop() noexcept
 {
 	sink_.reset();
 	holding_ = false;
-	held_.clear();
-	held_.shrink_to_fit();
-	held_size_ = 0;
+	held_.reset();
 }
 
 void SessionLog::report_problems() noexcept

@@ -4,6 +4,7 @@
 #define RAWLOG_EXT_SESSION_LOG_HH
 
 #include "compat.hh"
+#include "../core/hold.hh"
 #include "../core/redact.hh"
 #include "../core/sink.hh"
 
@@ -39,14 +40,20 @@ public:
 		 tap_ != nullptr || holding_; }
 
 	// Without a sink yet (the login process does not know the user at
-	// first): keep what would be written, at most max bytes, until
-	// attach_sink() writes it out or drop() forgets it. attach_sink()
-	// replaces (closes) a sink already there; drop() stops logging.
-	void hold(size_t max) { holding_ = true; hold_max_ = max; }
+	// first): keep what would be written, in at most max bytes of
+	// memory, bookkeeping included (see HeldData), until attach_sink()
+	// writes it out or drop() forgets it; format: the settings the sink
+	// will have. attach_sink() replaces (closes) a sink already there;
+	// drop() stops logging.
+	void hold(uint64_t max, const Settings &format)
+	{ held_ = std::make_unique<HeldData>(max, format); holding_ = true; }
 	void attach_sink(std::unique_ptr<Sink> sink) noexcept;
 	void drop() noexcept;
 	// Bytes that did not fit while holding (not in the log).
 	uint64_t held_dropped() const { return held_dropped_; }
+	// Memory the held bytes take now.
+	size_t held_cost() const
+	{ return held_ == nullptr ? 0 : held_->cost(); }
 	struct event *event() const { return event_; }
 	// Writes input the sink still holds back (e.g. before the protocol
 	// logs "Disconnected": whoever reads the log then finds it whole).
@@ -82,15 +89,9 @@ private:
 	std::unique_ptr<Redactor> redactor_;
 	Direction client_direction_ = Direction::in;
 	std::string redacted_;		// reused buffer
-	struct HeldChunk {
-		Direction direction;
-		std::string data;
-		struct timeval time;
-	};
 	bool holding_ = false;
-	size_t hold_max_ = 0, held_size_ = 0;
 	uint64_t held_dropped_ = 0;
-	std::vector<HeldChunk> held_;
+	std::unique_ptr<HeldData> held_;
 	unsigned int refcount_ = 1;
 };
 

@@ -15,10 +15,13 @@
 // dropped. With RAWLOG_EXT_LOGIN_SELECT=all, sessions that never log in
 // are written to <base>/ when they end.
 #include "../dovecot/client-log.hh"
+#include "../dovecot/guard.hh"
 #include "../core/login-config.hh"
 
+#include <cerrno>
 #include <fcntl.h>
 #include <new>
+#include <sys/stat.h>
 #include <unistd.h>
 
 DOVECOT_EXTERN_C_BEGIN
@@ -101,6 +104,52 @@ LoginClientContext *context_of(struct client *client)
 						  login_client_module);
 }
 
+// Our lines' event is not a child of client->event: that one's message
+// callback reads the client, its TLS state among others, and
+// client_disconnect() destroys client->ssl_iostream (client->tls stays
+// set) before v.destroy, where a never-logged-in session is written out;
+// a proxied session's streams, which keep our SessionLog, are freed after
+// the client. This event carries copies of what the client's lines
+// show, so it never needs the client again.
+const char *own_log_message(void *context, enum log_type,
+			    const char *message)
+{
+	auto *event = static_cast<struct event *>(context);
+	const char *user = event_find_field_recursive_str(event, "user");
+	const char *rip = event_find_field_recursive_str(event, "remote_ip");
+	const char *session = event_find_field_recursive_str(event, "session");
+	return t_strdup_printf("%s: user=<%s>, rip=%s%s%s%s", message,
+			       user == nullptr ? "" : user,
+			       rip == nullptr ? "" : rip,
+			       session == nullptr ? "" : ", session=<",
+			       session == nullptr ? "" : session,
+			       session == nullptr ? "" : ">");
+}
+
+struct event *own_event_create(struct client *client)
+{
+	struct event *event = event_create(nullptr);
+	event_add_category(event, &login_binary->event_category);
+	event_add_str(event, "local_ip", net_ip2addr(&client->local_ip));
+	event_add_int(event, "local_port", client->local_port);
+	event_add_str(event, "remote_ip", net_ip2addr(&client->ip));
+	event_add_int(event, "remote_port", client->remote_port);
+	event_add_str(event, "service", login_binary->protocol);
+	event_set_append_log_prefix(event, "rawlog_ext_login: ");
+	// Not the macro: its type check is C only.
+	(event_set_log_message_callback)(event, own_log_message, event);
+	return event;
+}
+
+// While the client is intact: what may have changed (the session id
+// with a trusted proxy's ID, the user with a login attempt).
+void own_event_update(struct client *client, struct event *event)
+{
+	event_add_str(event, "session", client_get_session_id(client));
+	if (client->virtual_user != nullptr)
+		event_add_str(event, "user", client->virtual_user);
+}
+
 // A new file (pair) in subdir of the base directory ("" = the base
 // itself); peer names a backend leg's far end.
 std::unique_ptr<Sink> open_file(struct client *client,
@@ -136,6 +185,9 @@ std::unique_ptr<Sink> open_file(struct client *client,
 void start_file(struct client *client, LoginClientContext *ctx,
 		const std::string &subdir)
 {
+	// Stopped by a failure of ours: no new file with a gap in it.
+	if (ctx->log->failed())
+		return;
 	std::unique_ptr<Sink> sink = open_file(client, ctx, subdir);
 	if (sink != nullptr) {
 		if (ctx->log->held_dropped() > 0) {
@@ -160,7 +212,8 @@ void decide(struct client *client, LoginClientContext *ctx,
 		client->virtual_user : "";
 	if (ctx->decided_user != nullptr && *ctx->decided_user == user)
 		return;
-	try {
+	own_event_update(client, ctx->event);
+	if (!guard(ctx->event, "choosing the log", [&] {
 		delete ctx->decided_user;
 		ctx->decided_user = new std::string(user);
 		delete ctx->user_dir;
@@ -170,8 +223,14 @@ void decide(struct client *client, LoginClientContext *ctx,
 		for (; passdb_fields != nullptr && *passdb_fields != nullptr;
 		     passdb_fields++)
 			fields.emplace_back(*passdb_fields);
-		if (login_user_selected(*config, user, net_ip2addr(&client->ip),
-					fields)) {
+		if (user[0] == '\0') {
+			// No directory of its own (see login_user_dir()).
+			e_warning(ctx->event, "empty user name: "
+				  "not logging this session");
+			ctx->log->drop();
+		} else if (login_user_selected(*config, user,
+					       net_ip2addr(&client->ip),
+					       fields)) {
 			ctx->user_dir = new std::string(login_user_dir(user));
 			start_file(client, ctx, *ctx->user_dir);
 		} else {
@@ -179,9 +238,8 @@ void decide(struct client *client, LoginClientContext *ctx,
 				user);
 			ctx->log->drop();
 		}
-	} catch (const std::bad_alloc &) {
-		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext_login: out of memory");
-	}
+	}))
+		ctx->log->abandon();
 }
 
 // The proxy calls this whenever the backend has sent something: before
@@ -195,22 +253,23 @@ void login_proxy_input(struct client *client)
 	    head->server_input != ctx->backend_input &&
 	    head->server_input == login_proxy_get_istream(client->login_proxy) &&
 	    head->server_output == login_proxy_get_ostream(client->login_proxy)) {
-		std::unique_ptr<Sink> sink;
-		try {
+		SessionLog *log = nullptr;
+		if (!guard(ctx->event, "opening the backend leg log", [&] {
 			std::string peer = std::string(head->host) + ":" +
 				std::to_string(head->port);
-			sink = open_file(client, ctx, *ctx->user_dir, peer);
-		} catch (const std::bad_alloc &) {
-			i_fatal_status(FATAL_OUTOFMEM,
-				       "rawlog_ext_login: out of memory");
-		}
-		if (sink != nullptr) {
-			auto *log = new SessionLog(std::move(sink), ctx->event);
+			std::unique_ptr<Sink> sink =
+				open_file(client, ctx, *ctx->user_dir, peer);
+			if (sink == nullptr)
+				return;
+			log = new SessionLog(std::move(sink), ctx->event);
 			// We are the backend's client here.
 			if (config->settings.redact) {
 				log->set_redactor(std::make_unique<Redactor>(
 					protocol), Direction::out);
 			}
+		}))
+			SessionLog::unref(&log);
+		if (log != nullptr) {
 			struct istream *input =
 				istream_create_logging(head->server_input, log);
 			i_stream_unref(&head->server_input);
@@ -332,17 +391,18 @@ void login_destroy(struct client *client)
 {
 	LoginClientContext *ctx = context_of(client);
 	if (!ctx->decided) {
-		// Never logged in (or failed to).
+		// Never logged in (or failed to). The client is torn down
+		// already (no TLS any more): only its plain fields are read.
 		ctx->decided = true;
-		try {
+		own_event_update(client, ctx->event);
+		if (!guard(ctx->event, "writing the log of a session that did "
+			   "not log in", [&] {
 			if (config->select == LoginSelect::all)
 				start_file(client, ctx, "");
 			else
 				ctx->log->drop();
-		} catch (const std::bad_alloc &) {
-			i_fatal_status(FATAL_OUTOFMEM,
-				       "rawlog_ext_login: out of memory");
-		}
+		}))
+			ctx->log->abandon();
 	}
 	if (ctx->module_ctx.super.destroy != nullptr)
 		ctx->module_ctx.super.destroy(client);
@@ -369,63 +429,88 @@ void login_free(struct client *client)
 
 void login_client_allocated(struct client *client)
 {
-	struct event *event = event_create(client->event);
-	event_set_append_log_prefix(event, "rawlog_ext_login: ");
-	try {
-		auto *log = new SessionLog(nullptr, event);
-		log->hold(config->hold_max);
+	struct event *event = own_event_create(client);
+	SessionLog *log = nullptr;
+	bool ok = guard(event, "opening the log", [&] {
+		log = new SessionLog(nullptr, event);
+		log->hold(config->hold_max, config->settings);
 		if (config->settings.redact) {
 			log->set_redactor(std::make_unique<Redactor>(protocol),
 					  Direction::in);
 		}
-		auto *ctx = p_new(client->pool, LoginClientContext, 1);
-		ctx->event = event;
-		ctx->log = log;
+	});
+	// Ours, besides the one the ClientLog takes over.
+	if (ok)
 		log->ref();
-		ctx->client_log = new ClientLog(log, &client->input,
-						&client->output, nullptr,
-						nullptr);
-
-		struct client_vfuncs *v = client->vlast;
-		ctx->module_ctx.super = *v;
-		client->vlast = &ctx->module_ctx.super;
-		v->create = login_create;
-		v->starttls = login_starttls;
-		v->auth_result = login_auth_result;
-		v->destroy = login_destroy;
-		v->free = login_free;
-		MODULE_CONTEXT_SET_SELF(client, login_client_module,
-					&ctx->module_ctx);
-	} catch (const std::bad_alloc &) {
-		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext_login: out of memory");
+	ClientLog *client_log = !ok ? nullptr :
+		client_log_create(log, &client->input, &client->output,
+				  nullptr, nullptr);
+	if (client_log == nullptr) {
+		// Not logged; the session goes on as if we were not there.
+		// (After a failed guard: the half-made log, if any.)
+		SessionLog::unref(&log);
+		event_unref(&event);
+		return;
 	}
+	auto *ctx = p_new(client->pool, LoginClientContext, 1);
+	ctx->event = event;
+	ctx->log = log;
+	ctx->client_log = client_log;
+
+	struct client_vfuncs *v = client->vlast;
+	ctx->module_ctx.super = *v;
+	client->vlast = &ctx->module_ctx.super;
+	v->create = login_create;
+	v->starttls = login_starttls;
+	v->auth_result = login_auth_result;
+	v->destroy = login_destroy;
+	v->free = login_free;
+	MODULE_CONTEXT_SET_SELF(client, login_client_module, &ctx->module_ctx);
 }
 
 struct login_client_hooks client_hooks = { login_client_allocated };
 
 // A log directory outside the login chroot would be a way out of it for
 // a compromised login process (fchdir() to our fd, then ".."). Refused
-// unless the admin accepts that explicitly.
-bool check_chroot(const std::string &dir)
+// unless the admin accepts that explicitly. Checked on the opened fd, by
+// inode: symlinks or ".." in RAWLOG_EXT_LOGIN_DIR (or in the chroot's own
+// path) cannot fool it, and a bind mount below the chroot, the documented
+// way in, passes because ".." from a mount's root leads to its mount point.
+bool check_chroot(int fd, const std::string &dir)
 {
 	const char *chroot_dir = getenv("RESTRICT_CHROOT");
 	if (chroot_dir == nullptr || chroot_dir[0] == '\0')
 		return true;
-	std::string root = chroot_dir;
-	while (root.size() > 1 && root.back() == '/')
-		root.pop_back();
-	if (dir.compare(0, root.size() + 1, root + "/") == 0)
-		return true;
 	const char *allow = getenv("RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT");
 	bool allowed = false;
 	if (allow != nullptr && parse_bool(allow, allowed) && allowed)
+		return true;
+	struct stat root;
+	int ret = stat(chroot_dir, &root);
+	if (ret == 0 && !S_ISDIR(root.st_mode)) {
+		errno = ENOTDIR;
+		ret = -1;
+	}
+	if (ret < 0) {
+		i_error("rawlog_ext_login: stat(%s) failed: %m: not logging",
+			chroot_dir);
+		return false;
+	}
+	ret = dir_within(fd, root);
+	if (ret < 0) {
+		i_error("rawlog_ext_login: RAWLOG_EXT_LOGIN_DIR=%s: looking up "
+			"its parent directories failed: %m: not logging",
+			dir.c_str());
+		return false;
+	}
+	if (ret > 0)
 		return true;
 	i_error("rawlog_ext_login: RAWLOG_EXT_LOGIN_DIR=%s is outside the "
 		"login chroot %s; an open directory there would let a "
 		"compromised login process leave its chroot: not logging (put "
 		"it below the chroot, e.g. with a bind mount, or set "
 		"RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT=yes to accept that)",
-		dir.c_str(), root.c_str());
+		dir.c_str(), chroot_dir);
 	return false;
 }
 
@@ -459,16 +544,19 @@ bool init_config()
 			"not logging", error.c_str());
 		return false;
 	}
-	if (!check_chroot(config->settings.dir))
-		return false;
 	// As root, before the chroot: later only this fd leads there. Not
 	// created here: it must belong to the login user, not to root.
-	base_fd = open_log_dir(config->settings.dir, false);
-	if (base_fd == -1) {
+	int fd = open_log_dir(config->settings.dir, false);
+	if (fd == -1) {
 		i_error("rawlog_ext_login: open(%s) failed: %m: not logging",
 			config->settings.dir.c_str());
 		return false;
 	}
+	if (!check_chroot(fd, config->settings.dir)) {
+		(void)close(fd);
+		return false;
+	}
+	base_fd = fd;
 	return true;
 }
 
@@ -490,12 +578,12 @@ void rawlog_ext_login_plugin_init(struct module *module)
 {
 	using namespace rawlog_ext;
 	login_module = module;
-	try {
-		if (init_config())
-			login_client_hooks_add(module, &client_hooks);
-	} catch (const std::bad_alloc &) {
-		i_fatal_status(FATAL_OUTOFMEM, "rawlog_ext_login: out of memory");
-	}
+	bool configured = false;
+	(void)guard(nullptr, "reading the settings", [&] {
+		configured = init_config();
+	});
+	if (configured)
+		login_client_hooks_add(module, &client_hooks);
 }
 
 void rawlog_ext_login_plugin_deinit(void)

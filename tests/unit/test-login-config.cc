@@ -4,6 +4,7 @@
 #include "core/login-config.hh"
 
 #include <map>
+#include <sys/mount.h>
 
 using namespace rawlog_ext;
 
@@ -127,10 +128,89 @@ void test_user_dir_is_one_safe_component(void **)
 	assert_string_equal(login_user_dir("../../etc").c_str(), "..%2F..%2Fetc");
 	assert_string_equal(login_user_dir("..").c_str(), "%2E%2E");
 	assert_string_equal(login_user_dir(".").c_str(), "%2E");
-	assert_string_equal(login_user_dir("").c_str(), "%");
+	// Not the base directory, where sessions that never logged in go.
+	assert_string_equal(login_user_dir("").c_str(), "");
+	assert_string_equal(login_user_dir("%").c_str(), "%25");
 	assert_string_equal(login_user_dir("100%").c_str(), "100%25");
 	assert_string_equal(login_user_dir(std::string("a\0b", 3)).c_str(), "a%00b");
 	assert_true(login_user_dir("a b\n").find_first_of(" /\n") == std::string::npos);
+}
+
+int within(const std::string &path, const std::string &root)
+{
+	struct stat st;
+	if (stat(root.c_str(), &st) < 0)
+		fail_msg("stat(%s) failed: %s", root.c_str(), strerror(errno));
+	int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		fail_msg("open(%s) failed: %s", path.c_str(), strerror(errno));
+	int ret = dir_within(fd, st);
+	close(fd);
+	return ret;
+}
+
+void make_dir(const std::string &path)
+{
+	if (mkdir(path.c_str(), 0700) < 0)
+		fail_msg("mkdir(%s) failed: %s", path.c_str(), strerror(errno));
+}
+
+void test_dir_within_follows_what_the_path_leads_to(void **state)
+{
+	const TmpDir &tmp = tmpdir(state);
+	std::string root = tmp.path("root"), out = tmp.path("outside");
+	make_dir(root);
+	make_dir(root + "/sub");
+	make_dir(root + "/sub/deeper");
+	make_dir(out);
+	make_dir(out + "/sub");
+	if (symlink(out.c_str(), (root + "/lnk").c_str()) < 0 ||
+	    symlink((root + "/sub").c_str(), (out + "/back").c_str()) < 0 ||
+	    symlink(root.c_str(), tmp.path("rootlink").c_str()) < 0)
+		fail_msg("symlink failed: %s", strerror(errno));
+
+	assert_int_equal(within(root + "/sub", root), 1);
+	assert_int_equal(within(root + "/sub/deeper/", root), 1);
+	assert_int_equal(within(root + "/sub/../sub//deeper", root), 1);
+	// The chroot itself is no way out of it.
+	assert_int_equal(within(root, root), 1);
+	assert_int_equal(within(root + "/", root), 1);
+	// Below a symlink that leads out: outside, at any component.
+	assert_int_equal(within(root + "/lnk", root), 0);
+	assert_int_equal(within(root + "/lnk/sub", root), 0);
+	assert_int_equal(within(root + "/lnk/sub/", root), 0);
+	assert_int_equal(within(root + "/sub/../lnk/sub", root), 0);
+	assert_int_equal(within(root + "/sub/../../outside", root), 0);
+	assert_int_equal(within(out, root), 0);
+	assert_int_equal(within("/", root), 0);
+	// A path outside that leads in, and a symlinked chroot path.
+	assert_int_equal(within(out + "/back", root), 1);
+	assert_int_equal(within(root + "/sub", tmp.path("rootlink")), 1);
+	assert_int_equal(within(tmp.path("rootlink") + "/lnk/sub",
+				tmp.path("rootlink")), 0);
+}
+
+void test_dir_within_bind_mount_below_root(void **state)
+{
+	// A bind mount below the chroot is the documented way in: ".." from
+	// the mount's root leads to its mount point, inside.
+	const TmpDir &tmp = tmpdir(state);
+	std::string root = tmp.path("root"), out = tmp.path("storage");
+	make_dir(root);
+	make_dir(root + "/logs");
+	make_dir(out);
+	make_dir(out + "/sub");
+	if (mount(out.c_str(), (root + "/logs").c_str(), "none", MS_BIND,
+		  nullptr) < 0) {
+		print_message("bind mount not possible here (%s): skipped\n",
+			      strerror(errno));
+		skip();
+	}
+	int in_mount = within(root + "/logs/sub", root);
+	int source = within(out + "/sub", root);
+	(void)umount2((root + "/logs").c_str(), MNT_DETACH);
+	assert_int_equal(in_mount, 1);
+	assert_int_equal(source, 0);
 }
 
 } // namespace
@@ -144,6 +224,8 @@ int main(void)
 		cmocka_unit_test(test_selection),
 		cmocka_unit_test(test_networks),
 		cmocka_unit_test(test_user_dir_is_one_safe_component),
+		cmocka_unit_test_setup_teardown(test_dir_within_follows_what_the_path_leads_to, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_dir_within_bind_mount_below_root, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
