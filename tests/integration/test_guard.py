@@ -6,13 +6,14 @@ where RAWLOG_EXT_FAULT=<guarded site>[:<n>] makes the n-th call of that
 site fail as if out of memory."""
 import os
 import re
+import time
 
 import pytest
 
-from dovecot_fixture import User
-from rawlog import session_files
+from rawlog import RawClient, log_files, session_files
 from test_failures import assert_session_works
 from test_lmtp import deliver, lmtp_dirs, make_lmtp, read_split  # noqa: F401
+from test_login import SECRET, login_dir, make as make_login  # noqa: F401
 
 FAULT_DIR = os.environ.get("RAWLOG_EXT_FAULT_MODULE_DIR")
 
@@ -73,3 +74,58 @@ def test_lmtp_delivery_survives(dovecot_factory, lmtp_dirs, site, what):
     for got_in, got_out in read_split(conn).values():
         assert bytes(c.sent).startswith(got_in)
         assert bytes(c.received).startswith(got_out)
+
+
+def login_failures(dc) -> list[str]:
+    time.sleep(0.3)     # the login process writes after the client is gone
+    return re.findall(r"^.*Error: rawlog_ext_login: .*$", dc.log(), re.MULTILINE)
+
+
+@pytest.mark.parametrize("site,what,tls", [
+    ("opening_the_log", "opening the log", False),
+    ("writing_the_log:2", "writing the log", True),
+    ("choosing_the_log", "choosing the log", False),
+])
+def test_login_session_survives(dovecot_factory, login_dir, site, what, tls):
+    dc = make_login(dovecot_factory, login_dir, ssl=tls, module_dir=FAULT_DIR,
+                    env={"RAWLOG_EXT_FAULT": site})
+    c = RawClient(dc.imaps_port, tls=dc.ssl_context()) if tls else RawClient(dc.imap_port)
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    assert b"b OK" in c.imap("b", f"LOGIN alice {SECRET}".encode())
+    assert b"s OK" in c.imap("s", b"SELECT INBOX")
+    c.imap("c", b"LOGOUT")
+    c.read_to_eof()
+    dc.wait_log(r"imap\(alice\).*Disconnected")
+    errors = login_failures(dc)
+    assert len(errors) == 1, errors
+    assert f"{what} failed: out of memory: logging stopped" in errors[0]
+    assert not re.search(r"Fatal|Panic|killed with signal|dumped core", dc.log())
+    # Never a log that goes on after a gap.
+    for p in log_files(login_dir):
+        assert b"SELECT" not in p.read_bytes(), p
+
+
+def test_login_never_logged_in_session_survives(dovecot_factory, login_dir):
+    # Written out while the client is being torn down (TLS gone already).
+    dc = make_login(dovecot_factory, login_dir, ssl=True, module_dir=FAULT_DIR,
+                    env={"RAWLOG_EXT_LOGIN_SELECT": "all",
+                         "RAWLOG_EXT_FAULT":
+                             "writing_the_log_of_a_session_that_did_not_log_in"})
+    for _ in range(2):
+        c = RawClient(dc.imaps_port, tls=dc.ssl_context())
+        c.read_until(rb"^\* OK[^\r\n]*\r\n")
+        c.imap("a", b"LOGIN alice wrong-password")
+        c.close()
+    dc.wait_log(r"imap-login: .*(Disconnected|Aborted login).*\n(.*\n)*"
+                r".*imap-login: .*(Disconnected|Aborted login)")
+    errors = login_failures(dc)
+    # One line for each session (each in a login process of its own).
+    assert len(errors) == 2, errors
+    assert all("writing the log of a session that did not log in failed: "
+               "out of memory: logging stopped" in e for e in errors), errors
+    assert not re.search(r"Fatal|Panic|killed with signal|dumped core", dc.log())
+    # The process lives on: the next client logs in.
+    c = RawClient(dc.imaps_port, tls=dc.ssl_context())
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    assert b"b OK" in c.imap("b", f"LOGIN alice {SECRET}".encode())
+    c.imap("c", b"LOGOUT")
