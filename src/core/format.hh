@@ -41,7 +41,7 @@ size_t format_timestamp(char *buf, const struct timeval &now);
 
 class Formatter {
 public:
-	static const size_t min_copied_piece = 32;
+	static constexpr size_t min_copied_piece = 32;
 
 	Formatter(bool transcript, Timestamps timestamps, bool boundaries)
 		: transcript_(transcript), timestamps_(timestamps),

@@ -26,8 +26,8 @@ namespace rawlog_ext {
 class HeldData {
 public:
 	// Counted per allocation: glibc's chunk header and alignment.
-	static const size_t alloc_overhead = 16;
-	static const size_t max_block = 4096;
+	static constexpr size_t alloc_overhead = 16;
+	static constexpr size_t max_block = 4096;
 
 	// Keeps at most max bytes, bookkeeping included; the format (of the
 	// sink the data will go to) says which pieces may be merged.
@@ -54,7 +54,7 @@ private:
 	};
 	// Header: flags, 2 bytes length, zigzag varint time delta (usec);
 	// a continued record has no time.
-	static const size_t max_header = 1 + 2 + 10;
+	static constexpr size_t max_header = 1 + 2 + 10;
 
 	bool mergeable(Direction direction, const unsigned char *data,
 		       size_t size, const struct timeval &time) const;

@@ -70,8 +70,8 @@ public:
 	bool broken() const { return broken_; }
 
 	// Limits on what is held in memory besides the spool.
-	static const size_t max_line = 64 * 1024;
-	static const size_t max_held = 64 * 1024;
+	static constexpr size_t max_line = 64 * 1024;
+	static constexpr size_t max_held = 64 * 1024;
 
 private:
 	struct Transaction;

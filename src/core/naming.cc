@@ -152,10 +152,14 @@ bool check_template_variables(const std::string &setting,
 				": " + error;
 			return false;
 		}
-		if (value.empty()) {
+		// Slashes alone are no name either: "/rawlog/%{x}" with x="/"
+		// is the shared "/rawlog//".
+		if (value.find_first_not_of('/') == std::string::npos) {
 			error_r = setting + "=" + tmpl + ": " + variable +
-				" expands to nothing for this session, which "
-				"would log into another directory";
+				(value.empty() ? " expands to nothing" :
+				 " expands to only \"" + value + "\"") +
+				" for this session, which would log into "
+				"another directory";
 			return false;
 		}
 	}

@@ -114,7 +114,7 @@ public:
 
 private:
 	// More digits than a uint64_t holds safely: not a literal.
-	static const unsigned int max_digits = 18;
+	static constexpr unsigned int max_digits = 18;
 	enum class State { none, brace, plus, closed, closed_cr };
 
 	State state_ = State::none;

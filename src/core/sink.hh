@@ -54,9 +54,9 @@ public:
 private:
 	// Sized for the per-session memory goal: in a process serving one
 	// session they count as that session's (64 KiB cost 100 KiB RssAnon).
-	static const unsigned int max_iov = 256;
-	static const size_t staging_size = 16 * 1024;
-	static const size_t max_copied = 256;
+	static constexpr unsigned int max_iov = 256;
+	static constexpr size_t staging_size = 16 * 1024;
+	static constexpr size_t max_copied = 256;
 
 	void add(const char *data, size_t size);
 	bool flush();
@@ -143,8 +143,8 @@ private:
 	void truncate_at_cap();
 	void report(Level level, std::string message);
 
-	static const size_t max_deferred_chunk = 4096;
-	static const size_t max_deferred = 16 * 1024;
+	static constexpr size_t max_deferred_chunk = 4096;
+	static constexpr size_t max_deferred = 16 * 1024;
 
 	File files_[2];
 	std::string deferred_;		// formatted input, not yet written

@@ -12,7 +12,7 @@ namespace rawlog_ext {
 
 class Spool {
 public:
-	static const size_t default_memory_max = 128 * 1024;
+	static constexpr size_t default_memory_max = 128 * 1024;
 
 	// tmp_dir: where the file goes once memory_max is exceeded.
 	explicit Spool(std::string tmp_dir,

@@ -32,7 +32,7 @@ ClientLog *client_log_create(SessionLog *log, struct istream **input,
 			     void *context) noexcept
 {
 	ClientLog *client_log = nullptr;
-	if (!guard(log->event(), "opening the log", [&] {
+	if (!guard(log->event(), "wrapping the client streams", [&] {
 		client_log = new ClientLog(log, input, output, streams_changed,
 					   context);
 	}))

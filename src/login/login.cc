@@ -82,8 +82,9 @@ struct LoginClientContext {
 	std::string *user_dir;
 	// Proxying: the proxy's own input callback; our backend filters.
 	login_proxy_input_callback_t *proxy_input_callback;
+	// The backend input we saw last (referenced: a reconnect's new
+	// stream must not be taken for it at a reused address).
 	struct istream *backend_input;
-	struct ostream *backend_output;
 };
 
 MODULE_CONTEXT_DEFINE_INIT(login_client_module, &login_module_register);
@@ -213,12 +214,15 @@ void decide(struct client *client, LoginClientContext *ctx,
 	if (ctx->decided_user != nullptr && *ctx->decided_user == user)
 		return;
 	own_event_update(client, ctx->event);
+	// The previous decision goes first: a failure below must not leave
+	// another user's directory for the backend leg.
+	delete ctx->decided_user;
+	ctx->decided_user = nullptr;
+	delete ctx->user_dir;
+	ctx->user_dir = nullptr;
+	ctx->decided = true;
 	if (!guard(ctx->event, "choosing the log", [&] {
-		delete ctx->decided_user;
 		ctx->decided_user = new std::string(user);
-		delete ctx->user_dir;
-		ctx->user_dir = nullptr;
-		ctx->decided = true;
 		std::vector<std::string> fields;
 		for (; passdb_fields != nullptr && *passdb_fields != nullptr;
 		     passdb_fields++)
@@ -254,7 +258,8 @@ void login_proxy_input(struct client *client)
 	    head->server_input == login_proxy_get_istream(client->login_proxy) &&
 	    head->server_output == login_proxy_get_ostream(client->login_proxy)) {
 		SessionLog *log = nullptr;
-		if (!guard(ctx->event, "opening the backend leg log", [&] {
+		if (!ctx->log->failed() &&
+		    !guard(ctx->event, "opening the backend leg log", [&] {
 			std::string peer = std::string(head->host) + ":" +
 				std::to_string(head->port);
 			std::unique_ptr<Sink> sink =
@@ -281,8 +286,9 @@ void login_proxy_input(struct client *client)
 			SessionLog::unref(&log);
 		}
 		// Also when not logged: wrap only once per connection.
+		i_stream_unref(&ctx->backend_input);
 		ctx->backend_input = head->server_input;
-		ctx->backend_output = head->server_output;
+		i_stream_ref(ctx->backend_input);
 	}
 	ctx->proxy_input_callback(client);
 }
@@ -322,7 +328,9 @@ void login_auth_result(struct client *client, enum client_auth_result result,
 		decide(client, ctx, reply != nullptr &&
 		       reply->all_fields != nullptr ? reply->all_fields :
 		       client->auth_passdb_args);
-		if (client->login_proxy != nullptr && ctx->user_dir != nullptr)
+		// A session whose log a failure stopped gets no backend leg.
+		if (client->login_proxy != nullptr && ctx->user_dir != nullptr &&
+		    !ctx->log->failed())
 			watch_backend(client, ctx);
 	}
 	if (ctx->module_ctx.super.auth_result != nullptr)
@@ -419,6 +427,7 @@ void login_free(struct client *client)
 	ctx->client_log = nullptr;
 	SessionLog::unref(&ctx->log);
 	event_unref(&ctx->event);
+	i_stream_unref(&ctx->backend_input);
 	delete ctx->user_dir;
 	ctx->user_dir = nullptr;
 	delete ctx->decided_user;
@@ -431,7 +440,7 @@ void login_client_allocated(struct client *client)
 {
 	struct event *event = own_event_create(client);
 	SessionLog *log = nullptr;
-	bool ok = guard(event, "opening the log", [&] {
+	bool ok = guard(event, "opening the pre-login log", [&] {
 		log = new SessionLog(nullptr, event);
 		log->hold(config->hold_max, config->settings);
 		if (config->settings.redact) {
@@ -483,7 +492,14 @@ bool check_chroot(int fd, const std::string &dir)
 		return true;
 	const char *allow = getenv("RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT");
 	bool allowed = false;
-	if (allow != nullptr && parse_bool(allow, allowed) && allowed)
+	if (allow != nullptr && allow[0] != '\0' &&
+	    !parse_bool(allow, allowed)) {
+		i_error("rawlog_ext_login: Invalid setting "
+			"RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT=%s: expected yes or no: "
+			"not logging", allow);
+		return false;
+	}
+	if (allowed)
 		return true;
 	struct stat root;
 	int ret = stat(chroot_dir, &root);
@@ -579,9 +595,12 @@ void rawlog_ext_login_plugin_init(struct module *module)
 	using namespace rawlog_ext;
 	login_module = module;
 	bool configured = false;
-	(void)guard(nullptr, "reading the settings", [&] {
+	struct event *event = event_create(nullptr);
+	event_set_append_log_prefix(event, "rawlog_ext_login: ");
+	(void)guard(event, "reading the settings", [&] {
 		configured = init_config();
 	});
+	event_unref(&event);
 	if (configured)
 		login_client_hooks_add(module, &client_hooks);
 }

@@ -13,6 +13,7 @@
 #include "smtp-leg.hh"
 #include "../core/lmtp-splitter.hh"
 
+#include <new>
 #include <unistd.h>
 
 DOVECOT_EXTERN_C_BEGIN
@@ -191,14 +192,27 @@ void log_delivery(LmtpClientContext *ctx, struct lmtp_recipient *lrcpt,
 	SessionLog *user_log = session_log_open(user);
 	if (user_log == nullptr)
 		return;
-	// The splitter owns it from here (and frees it on failure).
+	// Owns user_log from here, even if what follows throws.
+	std::unique_ptr<RecipientLog> recipient_log(
+		new (std::nothrow) UserDeliveryLog(user_log));
+	if (recipient_log == nullptr) {
+		SessionLog::unref(&user_log);
+		throw std::bad_alloc();
+	}
+	// The splitter takes it (and frees it on failure); the event stays
+	// ours for the message.
 	struct event *event = user_log->event();
 	event_ref(event);
-	if (!ctx->tap->splitter.attach(lrcpt->rcpt->index, address,
-				       std::unique_ptr<RecipientLog>(
-					       new UserDeliveryLog(user_log)),
-				       error))
-		e_error(event, "delivery not logged: %s", error.c_str());
+	bool attached = false;
+	std::string attach_error;
+	(void)guard(event, "attaching the delivery log", [&] {
+		attached = ctx->tap->splitter.attach(
+			lrcpt->rcpt->index, address, std::move(recipient_log),
+			attach_error);
+		if (!attached)
+			e_error(event, "delivery not logged: %s",
+				attach_error.c_str());
+	});
 	event_unref(&event);
 }
 

@@ -21,6 +21,11 @@ DOVECOT_EXTERN_C_END
 
 using namespace rawlog_ext;
 
+// The replacement pair is malloc/free by design.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 // Allocations of at least this many bytes fail (throw), to drive the
 // failure paths: the core is linked into this binary, so its allocations
 // come here too.

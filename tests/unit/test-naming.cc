@@ -263,7 +263,8 @@ void test_check_template_variables_refuses_empty_values(void **)
 			error_r = "unknown variable";
 			return false;
 		}
-		value_r = variable == "%u" ? "alice" : "";
+		value_r = variable == "%u" ? "alice" :
+			variable == "%{slash}" ? "//" : "";
 		return true;
 	};
 	std::string error;
@@ -278,6 +279,11 @@ void test_check_template_variables_refuses_empty_values(void **)
 			    "session, which would log into another directory");
 	assert_false(check_template_variables("rawlog_ext_dir", "/r/x%{y}",
 					      expand, error));
+	assert_false(check_template_variables("rawlog_ext_dir", "/r/%{slash}",
+					      expand, error));
+	assert_string_equal(error.c_str(), "rawlog_ext_dir=/r/%{slash}: "
+			    "%{slash} expands to only \"//\" for this session, "
+			    "which would log into another directory");
 	assert_false(check_template_variables("rawlog_ext_lmtp_dir",
 					      "/r/%{bad}", expand, error));
 	assert_string_equal(error.c_str(), "rawlog_ext_lmtp_dir=/r/%{bad}: "
