@@ -82,8 +82,12 @@ protected:
 	void server_line(const redact::ServerLine &line) override
 	{
 		if (line.first.at(0) == '+') {
-			// Continuation: a waited-for literal may come.
-			resolve_wait(true);
+			// Continuation: a waited-for literal may come; else
+			// a SASL response is wanted.
+			if (mode_ == Mode::wait)
+				resolve_wait(true);
+			else
+				continuation();
 			return;
 		}
 		if (line.first.is("*")) {
@@ -662,9 +666,10 @@ private:
 			// Answered while its literal was awaited: refused.
 			resolve_wait(false);
 		}
-		answered(cmd.seq);
-		if (ok && (cmd.kind == Kind::login ||
-			   cmd.kind == Kind::authenticate))
+		bool login = ok && (cmd.kind == Kind::login ||
+				    cmd.kind == Kind::authenticate);
+		answered(cmd.seq, login);
+		if (login)
 			authenticated_ = true;
 	}
 

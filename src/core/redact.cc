@@ -228,9 +228,13 @@ void Redactor::Impl::run(const unsigned char *p, const unsigned char *end)
 bool Redactor::Impl::begin_line()
 {
 	line_start_ = false;
+	if (asked_ > 0 && !authenticated_) {
+		asked_--;
+		begin_response(true);
+		return true;
+	}
 	if (exchange_ == Exchange::open) {
-		mode_ = Mode::secret_line;
-		response_.start('*');
+		begin_response(false);
 		return true;
 	}
 	exchange_ = Exchange::none;
@@ -241,21 +245,137 @@ bool Redactor::Impl::begin_line()
 	return false;
 }
 
+void Redactor::Impl::begin_response(bool asked)
+{
+	mode_ = Mode::secret_line;
+	response_.start('*');
+	recording_ = !asked && !unasked_lost_;
+	if (recording_)
+		unasked_.emplace_back();
+}
+
 const unsigned char *Redactor::Impl::secret_line(const unsigned char *p,
 						 const unsigned char *end)
 {
+	const unsigned char *start = p;
 	while (p < end) {
 		unsigned char c = *p++;
 		if (c == '\n') {
+			if (recording_)
+				unasked_add(start, p);
 			response_.end(*out_);
 			emit('\n');
 			mode_ = Mode::command;
 			line_start_ = true;
+			recording_ = false;
+			if (reread_line_) {
+				reread_line_ = false;
+				std::string line;
+				line.swap(unasked_.back());
+				unasked_.pop_back();
+				unasked_size_ -= line.size();
+				reread(line);
+			}
 			return p;
 		}
 		response_.feed(c, *out_);
 	}
+	if (recording_)
+		unasked_add(start, p);
 	return p;
+}
+
+void Redactor::Impl::unasked_add(const unsigned char *p,
+				 const unsigned char *end)
+{
+	unasked_size_ += (size_t)(end - p);
+	if (unasked_size_ > max_pending) {
+		unasked_lost_ = true;
+		unasked_drop();
+		return;
+	}
+	unasked_.back().append((const char *)p, end - p);
+}
+
+void Redactor::Impl::unasked_drop()
+{
+	unasked_.clear();
+	unasked_size_ = 0;
+	recording_ = reread_line_ = false;
+}
+
+void Redactor::Impl::answered(uint64_t seq, bool logged_in)
+{
+	if (exchange_ != Exchange::open || seq == 0 || seq != exchange_seq_)
+		return;
+	// Whatever it asked for, it wants no more.
+	asked_ = 0;
+	exchange_ = Exchange::answered;
+	if (logged_in || unasked_lost_) {
+		// After a login the lines were the mail process's: hidden
+		// they stay.
+		unasked_drop();
+		unasked_lost_ = false;
+		return;
+	}
+	// The line being read, if unasked, is read again at its end.
+	std::string current;
+	bool in_line = recording_;
+	if (in_line) {
+		current.swap(unasked_.back());
+		unasked_.pop_back();
+	}
+	std::string lines;
+	for (const std::string &line : unasked_)
+		lines += line;
+	unasked_drop();
+	if (!lines.empty()) {
+		redact::SecretLine response = response_;
+		reread(lines);
+		if (in_line) {
+			// Whatever the lines left (a literal to come), the
+			// current line goes on hidden.
+			mode_ = Mode::secret_line;
+			line_start_ = false;
+			response_ = response;
+		}
+	}
+	if (in_line) {
+		unasked_.push_back(current);
+		unasked_size_ += current.size();
+		recording_ = reread_line_ = true;
+	}
+}
+
+// Lines logged already (hidden), read as commands for their effect on
+// the state only.
+void Redactor::Impl::reread(const std::string &lines)
+{
+	std::string discard;
+	std::string *real = redirect(&discard);
+	mode_ = Mode::command;
+	line_start_ = true;
+	const unsigned char *p = (const unsigned char *)lines.data();
+	run(p, p + lines.size());
+	// Bytes held for the server were logged too.
+	while (mode_ == Mode::wait && !pending_.empty())
+		give_up_waiting();
+	redirect(real);
+}
+
+void Redactor::Impl::continuation()
+{
+	// The oldest unasked line was a response after all, unless it is
+	// one to be read again (its exchange ended).
+	size_t confirmable = unasked_.size() - (reread_line_ ? 1 : 0);
+	if (confirmable == 0) {
+		asked_++;
+		return;
+	}
+	unasked_size_ -= unasked_.front().size();
+	unasked_.pop_front();
+	if (unasked_.empty())
+		recording_ = false;
 }
 
 void Redactor::Impl::give_up_waiting()

@@ -704,6 +704,82 @@ void test_smtp_dovecot_divergences(void **)
 	});
 }
 
+// An AUTH that fails at once (an unknown mechanism, a response lib-smtp
+// refuses, an initial response that fails) ends its exchange there:
+// Dovecot reads the client's next pipelined line as a command, an AUTH
+// there starting an exchange of its own. The pipelined line was hidden
+// as a response before the reply came; the exchange it starts goes on.
+// (The differential fuzzer's seeds in tests/fuzz/run.sh.)
+void test_auth_pipelined_after_failure(void **)
+{
+	const std::string plain = "[[AGFsaWNlAHMzY3JldA==]]\r\n";
+	check_cases(RedactProtocol::pop3, {
+		{ "unknown mechanism, then AUTH", {
+			pop3_greeting, C("AUTH X\r\n[[AUTH PLAIN]]\r\n"),
+			S("-ERR Unsupported authentication mechanism.\r\n"
+			  "+ \r\n"),
+			C(plain), S("-ERR [AUTH] Authentication failed.\r\n"),
+			C("QUIT\r\n") }, false },
+	});
+	check_cases(RedactProtocol::imap, {
+		{ "unknown mechanism, then AUTHENTICATE", {
+			C("a AUTHENTICATE PLAN\r\n"
+			  "[[b AUTHENTICATE PLAIN]]\r\n"),
+			S("a NO Unsupported authentication mechanism.\r\n"
+			  "+ \r\n"),
+			C(plain), S("b NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
+	});
+	check_cases(RedactProtocol::smtp, {
+		{ "initial response fails, then AUTH", {
+			smtp_greeting,
+			C("AUTH PLAIN " + plain + "[[AUTH LOGIN]]\r\n"),
+			S("535 5.7.8 Authentication failed\r\n"
+			  "334 VXNlcm5hbWU6\r\n"),
+			C("[[YWxpY2U=]]\r\n"), S("334 UGFzc3dvcmQ6\r\n"),
+			C("[[czNjcmV0cHc=]]\r\n"),
+			S("535 5.7.8 Authentication failed\r\n"),
+			C("QUIT\r\n") }, false },
+		{ "unknown mechanism, then AUTH", {
+			smtp_greeting, C("AUTH X\r\n[[AUTH PLAIN]]\r\n"),
+			S("504 5.5.4 Unsupported auth mechanism\r\n334 \r\n"),
+			C(plain), S("535 5.7.8 Authentication failed\r\n"),
+			C("QUIT\r\n") }, false },
+		{ "refused response, then AUTH", {
+			smtp_greeting, C("AUTH PLAIN\r\n"), S("334 \r\n"),
+			C("[[\377]]\r\n[[AUTH LOGIN YWxpY2U=]]\r\n"),
+			S("501 5.5.2 Invalid characters in base64 response\r\n"
+			  "334 UGFzc3dvcmQ6\r\n"),
+			C("[[czNjcmV0cHc=]]\r\n"),
+			S("535 5.7.8 Authentication failed\r\n"),
+			C("QUIT\r\n") }, false },
+	});
+}
+
+// A continuation request means the client's next line is a response,
+// whatever the redactor made of the command before it.
+void test_continuation_means_response(void **)
+{
+	check_cases(RedactProtocol::smtp, {
+		{ "334 after a line not taken for AUTH", {
+			smtp_greeting, C("XAUTH PLAIN\r\n"), S("334 \r\n"),
+			C("[[AGFsaWNlAHMzY3JldA==]]\r\n"), S("535 no\r\n"),
+			C("QUIT\r\n") }, false },
+	});
+	check_cases(RedactProtocol::pop3, {
+		{ "+ after a line not taken for AUTH", {
+			pop3_greeting, C("XAUTH PLAIN\r\n"), S("+ \r\n"),
+			C("[[AGFsaWNlAHMzY3JldA==]]\r\n"), S("-ERR no\r\n"),
+			C("QUIT\r\n") }, false },
+	});
+	check_cases(RedactProtocol::imap, {
+		{ "+ after a line not taken for AUTHENTICATE", {
+			C("a XAUTH PLAIN\r\n"), S("+ \r\n"),
+			C("[[AGFsaWNlAHMzY3JldA==]]\r\n"), S("a NO\r\n"),
+			C("b LOGOUT\r\n") }, false },
+	});
+}
+
 std::string dot_stuffed(const std::string &text)
 {
 	return text;	// tricky_message(.., true) already stuffs
@@ -1012,6 +1088,8 @@ int main(void)
 		cmocka_unit_test(test_smtp_auth),
 		cmocka_unit_test(test_smtp_data),
 		cmocka_unit_test(test_smtp_dovecot_divergences),
+		cmocka_unit_test(test_auth_pipelined_after_failure),
+		cmocka_unit_test(test_continuation_means_response),
 		cmocka_unit_test(test_lag),
 		cmocka_unit_test(test_large_literal_streams),
 		cmocka_unit_test(test_pending_is_bounded),
