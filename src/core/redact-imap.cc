@@ -98,6 +98,9 @@ protected:
 		bool ok = line.second.is("OK");
 		if (!ok && !line.second.is("NO") && !line.second.is("BAD"))
 			return;
+		// Whatever a "+" before it was for (a literal the lexer
+		// did not take for one), the command is over.
+		final_reply();
 		for (auto it = outstanding_.begin(); it != outstanding_.end();
 		     ++it) {
 			if (it->tag == line.first) {

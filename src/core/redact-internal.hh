@@ -244,6 +244,9 @@ protected:
 		exchange_ = answered ? Exchange::answered : Exchange::open;
 		exchange_seq_ = seq;
 	}
+	// A final reply (IMAP: tagged): a continuation before it that no
+	// client line answered is answered no more.
+	void final_reply() { asked_ = 0; }
 	// The final reply to command seq (logged_in: it accepted a login).
 	// If seq's exchange is open, the response lines the server did
 	// not ask for were commands to it: they are read again as such.

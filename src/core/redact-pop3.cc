@@ -88,7 +88,10 @@ protected:
 			return;
 		}
 		bool ok = line.first.is("+OK");
-		if ((!ok && !line.first.is("-ERR")) || fifo_.empty())
+		if (!ok && !line.first.is("-ERR"))
+			return;
+		final_reply();
+		if (fifo_.empty())
 			return;
 		Command cmd = fifo_.front();
 		fifo_.pop_front();

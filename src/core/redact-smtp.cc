@@ -136,6 +136,7 @@ protected:
 			continuation();
 			return;
 		}
+		final_reply();
 		if (replies_.empty())
 			return;
 		Command cmd = *replies_.front();

@@ -306,10 +306,9 @@ void Redactor::Impl::unasked_drop()
 
 void Redactor::Impl::answered(uint64_t seq, bool logged_in)
 {
+	final_reply();
 	if (exchange_ != Exchange::open || seq == 0 || seq != exchange_seq_)
 		return;
-	// Whatever it asked for, it wants no more.
-	asked_ = 0;
 	exchange_ = Exchange::answered;
 	if (logged_in || unasked_lost_) {
 		// After a login the lines were the mail process's: hidden

@@ -773,6 +773,15 @@ void test_continuation_means_response(void **)
 			C("QUIT\r\n") }, false },
 	});
 	check_cases(RedactProtocol::imap, {
+		// imap-login's parser answers "{8}" with "+ OK" before it
+		// finds the "$": the tagged reply ends that.
+		{ "a literal's + before its line is refused", {
+			C(" x {8}$\r\nb LOGIN x [[0 x {8}$]]\r\n"),
+			S("* BAD Error in IMAP command received by server.\r\n"
+			  "+ OK\r\nb BAD Missing LF after literal size\r\n"),
+			C("b LOGIN alice {8}\r\n"), S("+ OK\r\n"),
+			C("[[scr3etpw]]\r\n"), S("b NO\r\n"),
+			C("c LOGOUT\r\n") }, false },
 		{ "+ after a line not taken for AUTHENTICATE", {
 			C("a XAUTH PLAIN\r\n"), S("+ \r\n"),
 			C("[[AGFsaWNlAHMzY3JldA==]]\r\n"), S("a NO\r\n"),
