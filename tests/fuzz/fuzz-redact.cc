@@ -101,10 +101,13 @@ std::string client_bytes(const std::vector<Step> &steps)
 // one, whatever it is. (An IMAP "+" may be a literal's: conservative.)
 bool asks_response(RedactProtocol protocol, const std::vector<Step> &steps)
 {
+	// The redactor's ServerLine drops CRs from a line's words.
 	std::string server;
 	for (const Step &step : steps) {
-		if (step.server)
-			server += step.data;
+		for (char c : step.server ? step.data : std::string()) {
+			if (c != '\r')
+				server += c;
+		}
 	}
 	for (size_t i = 0; i < server.size(); i++) {
 		if (i > 0 && server[i - 1] != '\n')
