@@ -5,7 +5,8 @@
 //
 // Sessions are written as steps from the client (C) and the server (S).
 // In client steps, "[[...]]" marks a secret: the input has the bytes in
-// it, the expected output has "***" in their place.
+// it, the expected output has "***" in their place ("[[&...]]": nothing,
+// the secret goes on from an earlier step).
 #include "test-common.hh"
 
 #include "core/redact.hh"
@@ -49,8 +50,14 @@ void unmark(const std::string &marked, std::string &input_r,
 		input_r.append(marked, pos, open - pos);
 		expected_r.append(marked, pos, open - pos);
 		std::string secret = marked.substr(open + 2, close - open - 2);
+		// "[[&...]]": more of the secret before it (in an earlier
+		// step), under the same marker.
+		bool more = !secret.empty() && secret[0] == '&';
+		if (more)
+			secret.erase(0, 1);
 		input_r += secret;
-		expected_r += "***";
+		if (!more)
+			expected_r += "***";
 		secrets_r.push_back(secret);
 		pos = close + 2;
 	}
@@ -720,6 +727,29 @@ void test_auth_pipelined_after_failure(void **)
 			  "+ \r\n"),
 			C(plain), S("-ERR [AUTH] Authentication failed.\r\n"),
 			C("QUIT\r\n") }, false },
+	});
+	// The reply comes while the pipelined line is being read: it stays
+	// hidden to its end and is read again as a command there.
+	check_cases(RedactProtocol::pop3, {
+		{ "the reply within the pipelined AUTH", {
+			pop3_greeting, C("AUTH X\r\n[[AUTH PL]]"),
+			S("-ERR Unsupported authentication mechanism.\r\n"),
+			C("[[&AIN]]\r\n"), S("+ \r\n"), C(plain),
+			S("-ERR [AUTH] Authentication failed.\r\n"),
+			C("QUIT\r\n") }, false },
+		{ "the reply within the response after it", {
+			pop3_greeting,
+			C("AUTH X\r\n[[AUTH PLAIN]]\r\n[[AGFsaWNl]]"),
+			S("-ERR Unsupported authentication mechanism.\r\n"
+			  "+ \r\n"),
+			C("[[&AHMzY3JldA==]]\r\n"),
+			S("-ERR [AUTH] Authentication failed.\r\n"),
+			C("QUIT\r\n") }, false },
+		{ "a login ends it: the pipelined line stays hidden", {
+			pop3_greeting,
+			C("AUTH PLAIN " + plain + "[[STAT]]\r\n"),
+			S("+OK Logged in.\r\n+OK 0 0\r\n"),
+			C("QUIT\r\n") }, true },
 	});
 	check_cases(RedactProtocol::imap, {
 		{ "unknown mechanism, then AUTHENTICATE", {
