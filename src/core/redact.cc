@@ -333,7 +333,10 @@ void Redactor::Impl::answered(uint64_t seq, bool logged_in)
 		reread(lines);
 		if (in_line) {
 			// Whatever the lines left (a literal to come), the
-			// current line goes on hidden.
+			// current line goes on hidden; it is read again from
+			// a command's start.
+			while (mode_ == Mode::wait)
+				give_up_waiting();
 			mode_ = Mode::secret_line;
 			line_start_ = false;
 			response_ = response;
