@@ -759,6 +759,14 @@ void test_auth_pipelined_after_failure(void **)
 			  "+ \r\n"),
 			C(plain), S("b NO [AUTHENTICATIONFAILED] no\r\n"),
 			C("c LOGOUT\r\n") }, false },
+		{ "unknown mechanism, then LOGIN with a literal", {
+			C("a AUTHENTICATE PLAN\r\n[[b LOGIN alice {8}]]\r\n"
+			  "[[s3cr]]"),
+			S("a NO Unsupported authentication mechanism.\r\n"
+			  "+ OK\r\n"),
+			C("[[&etpw]]\r\n"),
+			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
 	});
 	check_cases(RedactProtocol::smtp, {
 		{ "initial response fails, then AUTH", {
