@@ -82,11 +82,14 @@ protected:
 	void server_line(const redact::ServerLine &line) override
 	{
 		if (line.first.at(0) == '+') {
-			// Continuation: a waited-for literal may come; else
-			// a SASL response is wanted.
+			// Continuation: a waited-for literal may come. A SASL
+			// challenge is base64 ("+ " when empty), never "OK":
+			// imap-login's parser sends "+ OK" for a literal, even
+			// one the lexer does not take for one (its line may
+			// be refused later).
 			if (mode_ == Mode::wait)
 				resolve_wait(true);
-			else
+			else if (!line.second.is("OK"))
 				continuation();
 			return;
 		}

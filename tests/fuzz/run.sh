@@ -207,6 +207,8 @@ else
 	# the line ("{8}$"): that "+" asks for no SASL response, the tagged
 	# BAD ends it (found against an early version of the fix).
 	seed '0 x {8}$\r\nb LOGIN x 0 x {8}$\r\n\001b LOGIN alice {8}\r\ns3cretpw\r\n'
+	# ... even while the line is unfinished: "+ OK" is a literal's.
+	seed '0 x {8}$\r\nb LOGIN x 0 x {8}\001b LOGIN8}$\r\nb LOGIN  alice {8}\r\ns3cretpw\r\n'
 	cat >"$work/fuzz.dict" <<'EOF'
 "LOGIN "
 "AUTHENTICATE "

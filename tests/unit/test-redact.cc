@@ -820,6 +820,16 @@ void test_continuation_means_response(void **)
 			C("b LOGIN alice {8}\r\n"), S("+ OK\r\n"),
 			C("[[scr3etpw]]\r\n"), S("b NO\r\n"),
 			C("c LOGOUT\r\n") }, false },
+		// ... and when the "+ OK" comes while the line is unfinished.
+		{ "a literal's + within the line", {
+			C(" x {8}$\r\nb LOGIN x [[0 x {8}]]"),
+			S("* BAD Error in IMAP command received by server.\r\n"
+			  "+ OK\r\n"),
+			C("[[&b LOGIN8}$]]\r\nb LOGIN  alice {8}\r\n"
+			  "[[s3cretpw]]\r\n"),
+			S("b BAD Missing LF after literal size\r\n+ OK\r\n"
+			  "b NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
 		{ "+ after a line not taken for AUTHENTICATE", {
 			C("a XAUTH PLAIN\r\n"), S("+ \r\n"),
 			C("[[AGFsaWNlAHMzY3JldA==]]\r\n"), S("a NO\r\n"),
