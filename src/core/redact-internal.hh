@@ -273,7 +273,8 @@ private:
 	void begin_response(bool asked);
 	void unasked_add(const unsigned char *p, const unsigned char *end);
 	void unasked_drop();
-	void reread(const std::string &lines);
+	// line_start: from a line's start; else on from where the lexer is.
+	void reread(const std::string &lines, bool line_start);
 
 	std::string *out_ = nullptr;
 	std::string pending_;		// Mode::wait

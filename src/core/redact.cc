@@ -274,7 +274,7 @@ const unsigned char *Redactor::Impl::secret_line(const unsigned char *p,
 				line.swap(unasked_.back());
 				unasked_.pop_back();
 				unasked_size_ -= line.size();
-				reread(line);
+				reread(line, true);
 			}
 			return p;
 		}
@@ -330,7 +330,14 @@ void Redactor::Impl::answered(uint64_t seq, bool logged_in)
 	unasked_drop();
 	if (!lines.empty()) {
 		redact::SecretLine response = response_;
-		reread(lines);
+		reread(lines, true);
+		if (in_line && mode_ == Mode::raw) {
+			// The current line's bytes are (in) a literal (LITERAL+)
+			// of the lines before: read on as such, and so is the
+			// rest of the line.
+			reread(current, false);
+			return;
+		}
 		if (in_line) {
 			// Whatever the lines left (a literal to come), the
 			// current line goes on hidden; it is read again from
@@ -351,12 +358,14 @@ void Redactor::Impl::answered(uint64_t seq, bool logged_in)
 
 // Lines logged already (hidden), read as commands for their effect on
 // the state only.
-void Redactor::Impl::reread(const std::string &lines)
+void Redactor::Impl::reread(const std::string &lines, bool line_start)
 {
 	std::string discard;
 	std::string *real = redirect(&discard);
-	mode_ = Mode::command;
-	line_start_ = true;
+	if (line_start) {
+		mode_ = Mode::command;
+		line_start_ = true;
+	}
 	const unsigned char *p = (const unsigned char *)lines.data();
 	run(p, p + lines.size());
 	// Bytes held for the server were logged too.

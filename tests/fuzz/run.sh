@@ -209,6 +209,9 @@ else
 	seed '0 x {8}$\r\nb LOGIN x 0 x {8}$\r\n\001b LOGIN alice {8}\r\ns3cretpw\r\n'
 	# ... even while the line is unfinished: "+ OK" is a literal's.
 	seed '0 x {8}$\r\nb LOGIN x 0 x {8}\001b LOGIN8}$\r\nb LOGIN  alice {8}\r\ns3cretpw\r\n'
+	# A pipelined LOGIN read again as a command once the AUTHENTICATE
+	# before it failed, its LITERAL+ already begun (and with a LF in it).
+	seed '0a AUTHENTICATE PLAN\r\nb LOGIN {5+}\r\nT\001\003\nTT s3cretpw\r\n'
 	cat >"$work/fuzz.dict" <<'EOF'
 "LOGIN "
 "AUTHENTICATE "

@@ -759,6 +759,13 @@ void test_auth_pipelined_after_failure(void **)
 			  "+ \r\n"),
 			C(plain), S("b NO [AUTHENTICATIONFAILED] no\r\n"),
 			C("c LOGOUT\r\n") }, false },
+		// The reply comes within a LITERAL+ of the pipelined line.
+		{ "unknown mechanism, then LOGIN with a LITERAL+", {
+			C("0a AUTHENTICATE PLAN\r\n[[b LOGIN {5+}]]\r\n[[al]]"),
+			S("0a NO Unsupported authentication mechanism.\r\n"),
+			C("ice [[s3cretpw]]\r\n"),
+			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
 		{ "unknown mechanism, then LOGIN with a literal", {
 			C("a AUTHENTICATE PLAN\r\n[[b LOGIN alice {8}]]\r\n"
 			  "[[s3cr]]"),
