@@ -91,6 +91,12 @@ protected:
 				resolve_wait(true);
 			else if (!line.second.is("OK"))
 				continuation();
+			else if (mode_ == Mode::command &&
+				 (lex_ == Lex::lit_closed ||
+				  lex_ == Lex::lit_cr))
+				// imap-login's parser asks for the literal
+				// once it has "{8}", before the CRLF.
+				plus_early_ = true;
 			return;
 		}
 		if (line.first.is("*")) {
@@ -503,6 +509,7 @@ private:
 
 	void begin_literal_header()
 	{
+		plus_early_ = false;
 		arg_ = Arg::literal;
 		lex_ = Lex::lit_size;
 		literal_size_ = 0;
@@ -533,10 +540,11 @@ private:
 		if (secret_ != Secret::redacting)
 			emit('\n');
 		cr_held_ = false;
-		if (literal_sync_)
+		if (literal_sync_ && !plus_early_)
 			begin_wait(current_seq_);
 		else
 			begin_literal();
+		plus_early_ = false;
 	}
 
 	void begin_literal()
@@ -552,6 +560,7 @@ private:
 	void reject()
 	{
 		rejected_ = true;
+		plus_early_ = false;
 		lex_ = Lex::skip;
 		if (secret_ == Secret::held) {
 			// The held header begins the secret.
@@ -693,6 +702,7 @@ private:
 		tag_.clear();
 		name_.clear();
 		tag_ok_ = true;
+		plus_early_ = false;
 		rejected_ = pushed_ = false;
 		kind_ = Kind::other;
 		secret_arg_ = -1;
@@ -739,6 +749,8 @@ private:
 	redact::SecretLine ir_;
 	uint64_t literal_size_ = 0;
 	bool literal_sync_ = true, literal_secret_ = false;
+	// The server asked for this literal before its header's LF came.
+	bool plus_early_ = false;
 	uint64_t current_seq_;
 	bool current_answered_ = false;
 	std::deque<Outstanding> outstanding_;

@@ -837,6 +837,16 @@ void test_continuation_means_response(void **)
 			S("b BAD Missing LF after literal size\r\n+ OK\r\n"
 			  "b NO [AUTHENTICATIONFAILED] no\r\n"),
 			C("c LOGOUT\r\n") }, false },
+		// imap-login asks for a literal once it has "{8}": the "+ OK"
+		// may come before the header's LF.
+		{ "a literal's + before the LF", {
+			C(" x {8}$\r\nb LOGIN  alice {8}\r"),
+			S("* BAD Error in IMAP command received by server.\r\n"
+			  "+ OK\r\n"),
+			C("\n[[s3#\x96" "8}$\r]]\nb LOGIN  alice [[{8}cretpw]]\r\n"),
+			S("b NO [AUTHENTICATIONFAILED] no\r\n+ OK\r\n"
+			  "b BAD Missing LF after literal size\r\n"),
+			C("c LOGOUT\r\n") }, false },
 		{ "+ after a line not taken for AUTHENTICATE", {
 			C("a XAUTH PLAIN\r\n"), S("+ \r\n"),
 			C("[[AGFsaWNlAHMzY3JldA==]]\r\n"), S("a NO\r\n"),
