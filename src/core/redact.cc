@@ -339,14 +339,27 @@ void Redactor::Impl::answered(uint64_t seq, bool logged_in)
 			return;
 		}
 		if (in_line) {
-			// Whatever the lines left (a literal to come), the
-			// current line goes on hidden; it is read again from
-			// a command's start.
+			// The current line goes on hidden; it is read again
+			// from a command's start.
+			bool waited = mode_ == Mode::wait;
+			uint64_t seq = wait_seq_;
 			while (mode_ == Mode::wait)
 				give_up_waiting();
 			mode_ = Mode::secret_line;
 			line_start_ = false;
 			response_ = response;
+			if (waited) {
+				// The client did not wait for the server's
+				// answer to a literal (or DATA): whether the
+				// line is data is not known. Its lines are
+				// hidden until that command's reply, and read
+				// as commands then.
+				start_exchange(seq, false);
+				unasked_.push_back(current);
+				unasked_size_ += current.size();
+				recording_ = true;
+				return;
+			}
 		}
 	}
 	if (in_line) {

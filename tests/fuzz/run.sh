@@ -212,6 +212,8 @@ else
 	# A pipelined LOGIN read again as a command once the AUTHENTICATE
 	# before it failed, its LITERAL+ already begun (and with a LF in it).
 	seed '0a AUTHENTICATE PLAN\r\nb LOGIN {5+}\r\nT\001\003\nTT s3cretpw\r\n'
+	# ... the same with a synchronizing literal the client did not wait for.
+	seed '0a AUTHENTICATE PLAN\r\nb LOGIN  {8}\r\nT\001\003\nTT s3cretpw\r\n'
 	# imap-login asks for a literal once it has "{8}": its "+ OK" may
 	# come before the header's LF.
 	seed '0b LOGIN alice {8}\r\001\ns3cretpw\r\n'

@@ -766,6 +766,15 @@ void test_auth_pipelined_after_failure(void **)
 			C("ice [[s3cretpw]]\r\n"),
 			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
 			C("c LOGOUT\r\n") }, false },
+		// ... and within a synchronizing literal the client did not
+		// wait for.
+		{ "unknown mechanism, then LOGIN with an unawaited literal", {
+			C("a AUTHENTICATE PLAN\r\n[[b LOGIN  {8}]]\r\n[[T]]"),
+			S("a NO Unsupported authentication mechanism.\r\n"
+			  "+ OK\r\n"),
+			C("[[&\x03]]\n[[TT s3cretpw]]\r\n"),
+			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
 		{ "unknown mechanism, then LOGIN with a literal", {
 			C("a AUTHENTICATE PLAN\r\n[[b LOGIN alice {8}]]\r\n"
 			  "[[s3cr]]"),
