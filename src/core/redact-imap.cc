@@ -302,7 +302,12 @@ private:
 		case Lex::lit_cr:
 			if (c == '\n') {
 				start_literal();
-			} else if (c == '\r' && lex_ == Lex::lit_closed) {
+			} else if (c == '\r' && (lex_ == Lex::lit_closed ||
+						 literal_sync_)) {
+				// imap-login's parser skips one CR per read:
+				// "{8}\r" and then "\r\n" is a literal. Where
+				// the server answers (a synchronizing one) more
+				// CRs may be: its answer tells.
 				out_byte(c);
 				lex_ = Lex::lit_cr;
 			} else {

@@ -217,6 +217,8 @@ else
 	# imap-login asks for a literal once it has "{8}": its "+ OK" may
 	# come before the header's LF.
 	seed '0b LOGIN alice {8}\r\001\ns3cretpw\r\n'
+	# ... and it skips one CR per read: "{8}\r", then "\r\n".
+	seed '0b LOGIN alice {8}\r\001\r\ns3cretpw\r\n'
 	cat >"$work/fuzz.dict" <<'EOF'
 "LOGIN "
 "AUTHENTICATE "

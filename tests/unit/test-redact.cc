@@ -856,6 +856,16 @@ void test_continuation_means_response(void **)
 			S("b NO [AUTHENTICATIONFAILED] no\r\n+ OK\r\n"
 			  "b BAD Missing LF after literal size\r\n"),
 			C("c LOGOUT\r\n") }, false },
+		// ... which skips one CR per read: "{8}\r", then "\r\n".
+		{ "a literal's + after a CR, then another CR", {
+			C("b LOGIN alice {8}\r"), S("+ OK\r\n"),
+			C("\r\n[[3crPetpw]]\r\n"),
+			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
+		{ "... and refused in one read", {
+			C("b LOGIN alice {8}\r\r\nx LOGIN bob [[pw123456]]\r\n"),
+			S("b BAD Missing LF after literal size\r\nx NO\r\n"),
+			C("c LOGOUT\r\n") }, false },
 		{ "+ after a line not taken for AUTHENTICATE", {
 			C("a XAUTH PLAIN\r\n"), S("+ \r\n"),
 			C("[[AGFsaWNlAHMzY3JldA==]]\r\n"), S("a NO\r\n"),
