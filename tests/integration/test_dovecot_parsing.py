@@ -103,6 +103,14 @@ def test_imap_literal_continuation_before_lf(dovecot):
     assert b"b OK" in got
 
 
+def test_imap_literal_one_cr_skipped_per_read(dovecot):
+    # "{8}\r" and then "\r\n": the parser skipped the first CR already.
+    got = session(dovecot.imap_port,
+                  [b"b LOGIN alice {8}\r", b"\r\n" + PW.encode() + b"\r\n"],
+                  b"b OK")
+    assert b"b OK" in got
+
+
 def test_imap_authenticate_pipelined_after_failed_one(dovecot):
     # The unknown mechanism fails at once; the next line is a command.
     got = session(dovecot.imap_port,
