@@ -381,9 +381,29 @@ void Redactor::Impl::reread(const std::string &lines, bool line_start)
 	}
 	const unsigned char *p = (const unsigned char *)lines.data();
 	run(p, p + lines.size());
-	// Bytes held for the server were logged too.
-	while (mode_ == Mode::wait && !pending_.empty())
+	if (mode_ == Mode::wait && !pending_.empty()) {
+		// The client did not wait for the server's answer to a
+		// literal (or DATA): whether the lines after it are data is
+		// up to the server. They were logged hidden; they stay
+		// responses of a kind until that command's reply, and are
+		// read as commands then.
+		uint64_t seq = wait_seq_;
+		std::string held;
+		held.swap(pending_);
 		give_up_waiting();
+		start_exchange(seq, false);
+		size_t pos = 0;
+		while (pos < held.size() && !unasked_lost_) {
+			size_t lf = held.find('\n', pos);
+			size_t end = lf == std::string::npos ? held.size() :
+				lf + 1;
+			unasked_.emplace_back();
+			const unsigned char *b =
+				(const unsigned char *)held.data();
+			unasked_add(b + pos, b + end);
+			pos = end;
+		}
+	}
 	redirect(real);
 }
 

@@ -214,6 +214,7 @@ else
 	seed '0a AUTHENTICATE PLAN\r\nb LOGIN {5+}\r\nT\001\003\nTT s3cretpw\r\n'
 	# ... the same with a synchronizing literal the client did not wait for.
 	seed '0a AUTHENTICATE PLAN\r\nb LOGIN  {8}\r\nT\001\003\nTT s3cretpw\r\n'
+	seed '0a AUTHENTICATE PLAN\r\nb LOGIN  {6}\n\rT\003\n\001TT s6cretpw\r\n'
 	# imap-login asks for a literal once it has "{8}": its "+ OK" may
 	# come before the header's LF.
 	seed '0b LOGIN alice {8}\r\001\ns3cretpw\r\n'

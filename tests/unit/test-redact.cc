@@ -775,6 +775,13 @@ void test_auth_pipelined_after_failure(void **)
 			C("[[&\x03]]\n[[TT s3cretpw]]\r\n"),
 			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
 			C("c LOGOUT\r\n") }, false },
+		{ "... the literal's first line complete", {
+			C("a AUTHENTICATE PLAN\r\n[[b LOGIN  {6}]]\n[[\rT\x03]]\n"),
+			S("a NO Unsupported authentication mechanism.\r\n"
+			  "+ OK\r\n"),
+			C("[[TT s6cretpw]]\r\n"),
+			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
 		{ "unknown mechanism, then LOGIN with a literal", {
 			C("a AUTHENTICATE PLAN\r\n[[b LOGIN alice {8}]]\r\n"
 			  "[[s3cr]]"),
