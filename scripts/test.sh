@@ -28,11 +28,13 @@ mkdir -p build-fault
 
 echo "== fuzz redactor"
 sh tests/fuzz/run.sh 30 redact
-# Differential, against Dovecot's own parsers. It finds divergences the
-# Redactor does not handle yet (issue #12; the seeds in run.sh): report
-# them without failing the suite until that fix lands, then drop the "||".
+# Differential, against Dovecot's own parsers: a secret Dovecot took must
+# not show in the log (issue #12; the divergences found so far are the
+# seeds in run.sh, all passing). Longer runs still find new ones within
+# minutes (and a lib-smtp panic of Dovecot 2.3.19 itself): not fatal
+# until they stop, then drop the "||".
 sh tests/fuzz/run.sh 30 dovecot ||
-	echo "fuzz dovecot: FAILED (known: issue #12); not fatal yet"
+	echo "fuzz dovecot: FAILED (issue #12: divergences still found); not fatal yet"
 
 echo "== make distcheck"
 make -C build distcheck >/dev/null

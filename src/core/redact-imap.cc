@@ -82,8 +82,21 @@ protected:
 	void server_line(const redact::ServerLine &line) override
 	{
 		if (line.first.at(0) == '+') {
-			// Continuation: a waited-for literal may come.
-			resolve_wait(true);
+			// Continuation: a waited-for literal may come. A SASL
+			// challenge is base64 ("+ " when empty), never "OK":
+			// imap-login's parser sends "+ OK" for a literal, even
+			// one the lexer does not take for one (its line may
+			// be refused later).
+			if (mode_ == Mode::wait)
+				resolve_wait(true);
+			else if (!line.second.is("OK"))
+				continuation();
+			else if (mode_ == Mode::command &&
+				 (lex_ == Lex::lit_closed ||
+				  lex_ == Lex::lit_cr))
+				// imap-login's parser asks for the literal
+				// once it has "{8}", before the CRLF.
+				plus_early_ = true;
 			return;
 		}
 		if (line.first.is("*")) {
@@ -94,6 +107,9 @@ protected:
 		bool ok = line.second.is("OK");
 		if (!ok && !line.second.is("NO") && !line.second.is("BAD"))
 			return;
+		// Whatever a "+" before it was for (a literal the lexer
+		// did not take for one), the command is over.
+		final_reply();
 		for (auto it = outstanding_.begin(); it != outstanding_.end();
 		     ++it) {
 			if (it->tag == line.first) {
@@ -286,7 +302,12 @@ private:
 		case Lex::lit_cr:
 			if (c == '\n') {
 				start_literal();
-			} else if (c == '\r' && lex_ == Lex::lit_closed) {
+			} else if (c == '\r' && (lex_ == Lex::lit_closed ||
+						 literal_sync_)) {
+				// imap-login's parser skips one CR per read:
+				// "{8}\r" and then "\r\n" is a literal. Where
+				// the server answers (a synchronizing one) more
+				// CRs may be: its answer tells.
 				out_byte(c);
 				lex_ = Lex::lit_cr;
 			} else {
@@ -493,6 +514,7 @@ private:
 
 	void begin_literal_header()
 	{
+		plus_early_ = false;
 		arg_ = Arg::literal;
 		lex_ = Lex::lit_size;
 		literal_size_ = 0;
@@ -523,10 +545,11 @@ private:
 		if (secret_ != Secret::redacting)
 			emit('\n');
 		cr_held_ = false;
-		if (literal_sync_)
+		if (literal_sync_ && !plus_early_)
 			begin_wait(current_seq_);
 		else
 			begin_literal();
+		plus_early_ = false;
 	}
 
 	void begin_literal()
@@ -542,6 +565,7 @@ private:
 	void reject()
 	{
 		rejected_ = true;
+		plus_early_ = false;
 		lex_ = Lex::skip;
 		if (secret_ == Secret::held) {
 			// The held header begins the secret.
@@ -662,9 +686,10 @@ private:
 			// Answered while its literal was awaited: refused.
 			resolve_wait(false);
 		}
-		answered(cmd.seq);
-		if (ok && (cmd.kind == Kind::login ||
-			   cmd.kind == Kind::authenticate))
+		bool login = ok && (cmd.kind == Kind::login ||
+				    cmd.kind == Kind::authenticate);
+		answered(cmd.seq, login);
+		if (login)
 			authenticated_ = true;
 	}
 
@@ -682,6 +707,7 @@ private:
 		tag_.clear();
 		name_.clear();
 		tag_ok_ = true;
+		plus_early_ = false;
 		rejected_ = pushed_ = false;
 		kind_ = Kind::other;
 		secret_arg_ = -1;
@@ -728,6 +754,8 @@ private:
 	redact::SecretLine ir_;
 	uint64_t literal_size_ = 0;
 	bool literal_sync_ = true, literal_secret_ = false;
+	// The server asked for this literal before its header's LF came.
+	bool plus_early_ = false;
 	uint64_t current_seq_;
 	bool current_answered_ = false;
 	std::deque<Outstanding> outstanding_;

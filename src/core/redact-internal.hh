@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <string>
 
 namespace rawlog_ext {
@@ -243,12 +244,17 @@ protected:
 		exchange_ = answered ? Exchange::answered : Exchange::open;
 		exchange_seq_ = seq;
 	}
-	void answered(uint64_t seq)
-	{
-		if (exchange_ == Exchange::open && seq != 0 &&
-		    seq == exchange_seq_)
-			exchange_ = Exchange::answered;
-	}
+	// A final reply (IMAP: tagged): a continuation before it that no
+	// client line answered is answered no more.
+	void final_reply() { asked_ = 0; }
+	// The final reply to command seq (logged_in: it accepted a login).
+	// If seq's exchange is open, the response lines the server did
+	// not ask for were commands to it: they are read again as such.
+	void answered(uint64_t seq, bool logged_in = false);
+	// The server asks for a response (IMAP and POP3 "+", SMTP 334):
+	// the client's next line it has not read is one, whatever the
+	// redactor made of it.
+	void continuation();
 
 	redact::Mode mode_ = redact::Mode::command;
 	// The next client byte starts a line (IMAP: a command).
@@ -264,6 +270,11 @@ private:
 	void give_up_waiting();
 	void rerun_pending();
 	void server_lf();
+	void begin_response(bool asked);
+	void unasked_add(const unsigned char *p, const unsigned char *end);
+	void unasked_drop();
+	// line_start: from a line's start; else on from where the lexer is.
+	void reread(const std::string &lines, bool line_start);
 
 	std::string *out_ = nullptr;
 	std::string pending_;		// Mode::wait
@@ -278,6 +289,22 @@ private:
 	Exchange exchange_ = Exchange::none;
 	uint64_t exchange_seq_ = 0;
 	redact::SecretLine response_;	// Mode::secret_line
+
+	// Response lines read before the server asked for them (by a
+	// continuation), oldest first, the current one last: if the
+	// exchange ends first, Dovecot reads them as commands. Logged
+	// hidden already; read again, they only move the state on.
+	std::deque<std::string> unasked_;
+	size_t unasked_size_ = 0;
+	bool recording_ = false;	// the current response line is unasked
+	// Over max_pending: no longer read again (the lines stay
+	// responses, as they were taken).
+	bool unasked_lost_ = false;
+	// The current line (unasked) is read again at its end: the
+	// exchange ended while it was being read.
+	bool reread_line_ = false;
+	// Continuations that no client line has answered yet.
+	uint64_t asked_ = 0;
 
 	redact::ServerLine server_line_;
 	redact::LiteralTail server_tail_;	// server literals (IMAP)

@@ -83,16 +83,24 @@ protected:
 			greeted_ = true;
 			return;
 		}
+		if (line.first.is("+")) {
+			continuation();
+			return;
+		}
 		bool ok = line.first.is("+OK");
-		if ((!ok && !line.first.is("-ERR")) || fifo_.empty())
+		if (!ok && !line.first.is("-ERR"))
+			return;
+		final_reply();
+		if (fifo_.empty())
 			return;
 		Command cmd = fifo_.front();
 		fifo_.pop_front();
 		if (ok && cmd.kind == Kind::multiline)
 			body_ = true;
-		answered(cmd.seq);
-		if (ok && (cmd.kind == Kind::credential ||
-			   cmd.kind == Kind::auth))
+		bool login = ok && (cmd.kind == Kind::credential ||
+				    cmd.kind == Kind::auth);
+		answered(cmd.seq, login);
+		if (login)
 			authenticated_ = true;
 	}
 

@@ -131,8 +131,13 @@ protected:
 			greeted_ = true;
 			return;
 		}
-		// 334: the AUTH exchange goes on.
-		if (reply.code == 334 || replies_.empty())
+		// 334: the AUTH exchange goes on, a response is wanted.
+		if (reply.code == 334) {
+			continuation();
+			return;
+		}
+		final_reply();
+		if (replies_.empty())
 			return;
 		Command cmd = *replies_.front();
 		unsigned int index;
@@ -152,10 +157,11 @@ protected:
 		case Replies::Answer::last:
 			break;
 		}
-		answered(cmd.seq);
+		bool login = cmd.kind == Kind::auth && reply.code == 235;
+		answered(cmd.seq, login);
 		if (cmd.kind == Kind::bdat && waiting_for(cmd.seq))
 			resolve_wait(reply.code / 100 == 2);
-		if (cmd.kind == Kind::auth && reply.code == 235)
+		if (login)
 			authenticated_ = true;
 	}
 

@@ -228,9 +228,13 @@ void Redactor::Impl::run(const unsigned char *p, const unsigned char *end)
 bool Redactor::Impl::begin_line()
 {
 	line_start_ = false;
+	if (asked_ > 0 && !authenticated_) {
+		asked_--;
+		begin_response(true);
+		return true;
+	}
 	if (exchange_ == Exchange::open) {
-		mode_ = Mode::secret_line;
-		response_.start('*');
+		begin_response(false);
 		return true;
 	}
 	exchange_ = Exchange::none;
@@ -241,21 +245,181 @@ bool Redactor::Impl::begin_line()
 	return false;
 }
 
+void Redactor::Impl::begin_response(bool asked)
+{
+	mode_ = Mode::secret_line;
+	response_.start('*');
+	recording_ = !asked && !unasked_lost_;
+	if (recording_)
+		unasked_.emplace_back();
+}
+
 const unsigned char *Redactor::Impl::secret_line(const unsigned char *p,
 						 const unsigned char *end)
 {
+	const unsigned char *start = p;
 	while (p < end) {
 		unsigned char c = *p++;
 		if (c == '\n') {
+			if (recording_)
+				unasked_add(start, p);
 			response_.end(*out_);
 			emit('\n');
 			mode_ = Mode::command;
 			line_start_ = true;
+			recording_ = false;
+			if (reread_line_) {
+				reread_line_ = false;
+				std::string line;
+				line.swap(unasked_.back());
+				unasked_.pop_back();
+				unasked_size_ -= line.size();
+				reread(line, true);
+			}
 			return p;
 		}
 		response_.feed(c, *out_);
 	}
+	if (recording_)
+		unasked_add(start, p);
 	return p;
+}
+
+void Redactor::Impl::unasked_add(const unsigned char *p,
+				 const unsigned char *end)
+{
+	unasked_size_ += (size_t)(end - p);
+	if (unasked_size_ > max_pending) {
+		unasked_lost_ = true;
+		unasked_drop();
+		return;
+	}
+	unasked_.back().append((const char *)p, end - p);
+}
+
+void Redactor::Impl::unasked_drop()
+{
+	unasked_.clear();
+	unasked_size_ = 0;
+	recording_ = reread_line_ = false;
+}
+
+void Redactor::Impl::answered(uint64_t seq, bool logged_in)
+{
+	final_reply();
+	if (exchange_ != Exchange::open || seq == 0 || seq != exchange_seq_)
+		return;
+	exchange_ = Exchange::answered;
+	if (logged_in || unasked_lost_) {
+		// After a login the lines were the mail process's: hidden
+		// they stay.
+		unasked_drop();
+		unasked_lost_ = false;
+		return;
+	}
+	// The line being read, if unasked, is read again at its end.
+	std::string current;
+	bool in_line = recording_;
+	if (in_line) {
+		current.swap(unasked_.back());
+		unasked_.pop_back();
+	}
+	std::string lines;
+	for (const std::string &line : unasked_)
+		lines += line;
+	unasked_drop();
+	if (!lines.empty()) {
+		redact::SecretLine response = response_;
+		reread(lines, true);
+		if (in_line && mode_ == Mode::raw) {
+			// The current line's bytes are (in) a literal (LITERAL+)
+			// of the lines before: read on as such, and so is the
+			// rest of the line.
+			reread(current, false);
+			return;
+		}
+		if (in_line) {
+			// The current line goes on hidden; it is read again
+			// from a command's start.
+			bool waited = mode_ == Mode::wait;
+			uint64_t seq = wait_seq_;
+			while (mode_ == Mode::wait)
+				give_up_waiting();
+			mode_ = Mode::secret_line;
+			line_start_ = false;
+			response_ = response;
+			if (waited) {
+				// The client did not wait for the server's
+				// answer to a literal (or DATA): whether the
+				// line is data is not known. Its lines are
+				// hidden until that command's reply, and read
+				// as commands then.
+				start_exchange(seq, false);
+				unasked_.push_back(current);
+				unasked_size_ += current.size();
+				recording_ = true;
+				return;
+			}
+		}
+	}
+	if (in_line) {
+		unasked_.push_back(current);
+		unasked_size_ += current.size();
+		recording_ = reread_line_ = true;
+	}
+}
+
+// Lines logged already (hidden), read as commands for their effect on
+// the state only.
+void Redactor::Impl::reread(const std::string &lines, bool line_start)
+{
+	std::string discard;
+	std::string *real = redirect(&discard);
+	if (line_start) {
+		mode_ = Mode::command;
+		line_start_ = true;
+	}
+	const unsigned char *p = (const unsigned char *)lines.data();
+	run(p, p + lines.size());
+	if (mode_ == Mode::wait && !pending_.empty()) {
+		// The client did not wait for the server's answer to a
+		// literal (or DATA): whether the lines after it are data is
+		// up to the server. They were logged hidden; they stay
+		// responses of a kind until that command's reply, and are
+		// read as commands then.
+		uint64_t seq = wait_seq_;
+		std::string held;
+		held.swap(pending_);
+		give_up_waiting();
+		start_exchange(seq, false);
+		size_t pos = 0;
+		while (pos < held.size() && !unasked_lost_) {
+			size_t lf = held.find('\n', pos);
+			size_t end = lf == std::string::npos ? held.size() :
+				lf + 1;
+			unasked_.emplace_back();
+			const unsigned char *b =
+				(const unsigned char *)held.data();
+			unasked_add(b + pos, b + end);
+			pos = end;
+		}
+	}
+	redirect(real);
+}
+
+void Redactor::Impl::continuation()
+{
+	// The oldest unasked line was a response after all, unless it is
+	// one to be read again (its exchange ended).
+	size_t confirmable = unasked_.size() - (reread_line_ ? 1 : 0);
+	if (confirmable == 0) {
+		asked_++;
+		return;
+	}
+	unasked_size_ -= unasked_.front().size();
+	unasked_.pop_front();
+	if (unasked_.empty())
+		recording_ = false;
 }
 
 void Redactor::Impl::give_up_waiting()

@@ -38,6 +38,14 @@
 // from there on: a secret among them is still redacted, data that looks
 // like a credential command may be too.
 //
+// Responses pair with the server's continuation requests (IMAP and POP3
+// "+", SMTP 334), in order: each makes the client's next line a
+// response, whatever the redactor made of it. A line the client sent
+// before its exchange's final reply and that no continuation asked for
+// (after an AUTH that failed at once) was a command to Dovecot: it stays
+// hidden, as it was logged, but is read again as a command, so that an
+// AUTH there has its exchange followed.
+//
 // Once the server accepts a login (from the client's next line on),
 // nothing more is inspected: client_data() only copies. A mail process
 // (after login) redacts no client session; its one Redactor is on the

@@ -15,7 +15,8 @@
 //   - only deletes and "***": the output without '*' is a subsequence of
 //     the input without '*', at most one marker per line;
 //   - no LOGIN/AUTH/PASS/APOP anywhere in the client bytes (CRs left
-//     out): output == input;
+//     out) and no server line asking for a SASL response: output ==
+//     input;
 //   - passthrough() never goes back;
 //   - templates: the password never appears in the output.
 //
@@ -95,6 +96,36 @@ std::string client_bytes(const std::vector<Step> &steps)
 	return in;
 }
 
+// Whether a server line asks for a SASL response (IMAP "+...", POP3 "+"
+// but not "+OK"; SMTP 334): the client's next line is then hidden as
+// one, whatever it is. (An IMAP "+" may be a literal's: conservative.)
+bool asks_response(RedactProtocol protocol, const std::vector<Step> &steps)
+{
+	// The redactor's ServerLine drops CRs from a line's words.
+	std::string server;
+	for (const Step &step : steps) {
+		for (char c : step.server ? step.data : std::string()) {
+			if (c != '\r')
+				server += c;
+		}
+	}
+	for (size_t i = 0; i < server.size(); i++) {
+		if (i > 0 && server[i - 1] != '\n')
+			continue;
+		const char *line = server.data() + i;
+		size_t left = server.size() - i;
+		if (protocol == RedactProtocol::smtp) {
+			if (left >= 3 && memcmp(line, "334", 3) == 0)
+				return true;
+		} else if (line[0] == '+' &&
+			   (protocol == RedactProtocol::imap || left < 3 ||
+			    strncasecmp(line, "+OK", 3) != 0)) {
+			return true;
+		}
+	}
+	return false;
+}
+
 bool contains_nocase(const std::string &haystack, const char *needle)
 {
 	size_t n = strlen(needle);
@@ -138,7 +169,8 @@ void check_session(RedactProtocol protocol, const std::vector<Step> &steps)
 			words += c;
 	}
 	if (!contains_nocase(words, "login") && !contains_nocase(words, "auth") &&
-	    !contains_nocase(words, "pass") && !contains_nocase(words, "apop"))
+	    !contains_nocase(words, "pass") && !contains_nocase(words, "apop") &&
+	    !asks_response(protocol, steps))
 		check(out == in, "no credential command: output == input");
 	check(is_subsequence(without_stars(out), without_stars(in)),
 	      "only deletions and markers");

@@ -167,8 +167,8 @@ else
 	seed '1AUTH PLAIN\r\n\001AGFsaWNlAHMzY3JldA==\r\n\001AUTH LOGIN YWxpY2U=\r\n\001czNjcmV0cHc=\r\n'
 	seed '2EHLO x\r\n\001AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n\001AUTH LOGIN\r\n\001YWxpY2U=\r\n\001czNjcmV0cHc=\r\n\001QUIT\r\n\001QUIT\r\n'
 	seed '5EHLO x\r\n\001AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n\001MAIL FROM:<a>\r\n'
-	# Divergences found (see issue #12); each fails until the Redactor
-	# follows Dovecot there.
+	# Divergences found (see issue #12), each failing until the Redactor
+	# followed Dovecot there.
 	# pop3-login skips CRs in a command name (client_read_cmd_name()).
 	seed '1USER alice\r\nPASS\r s3cretpw\r\n'
 	# ... and the name ends after 8 bytes, CRs counted: no space needed.
@@ -203,6 +203,23 @@ else
 	seed '2BDAT 36\r\nAUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n'
 	# The same after a response lib-smtp refuses (500).
 	seed '2AUTH PLAIN\r\n\001\377\r\nAUTH LOGIN YWxpY2U=\r\n\001czNjcmV0cHc=\r\n\001QUIT\r\n'
+	# imap-login's parser answers "{8}" with "+ OK" before it refuses
+	# the line ("{8}$"): that "+" asks for no SASL response, the tagged
+	# BAD ends it (found against an early version of the fix).
+	seed '0 x {8}$\r\nb LOGIN x 0 x {8}$\r\n\001b LOGIN alice {8}\r\ns3cretpw\r\n'
+	# ... even while the line is unfinished: "+ OK" is a literal's.
+	seed '0 x {8}$\r\nb LOGIN x 0 x {8}\001b LOGIN8}$\r\nb LOGIN  alice {8}\r\ns3cretpw\r\n'
+	# A pipelined LOGIN read again as a command once the AUTHENTICATE
+	# before it failed, its LITERAL+ already begun (and with a LF in it).
+	seed '0a AUTHENTICATE PLAN\r\nb LOGIN {5+}\r\nT\001\003\nTT s3cretpw\r\n'
+	# ... the same with a synchronizing literal the client did not wait for.
+	seed '0a AUTHENTICATE PLAN\r\nb LOGIN  {8}\r\nT\001\003\nTT s3cretpw\r\n'
+	seed '0a AUTHENTICATE PLAN\r\nb LOGIN  {6}\n\rT\003\n\001TT s6cretpw\r\n'
+	# imap-login asks for a literal once it has "{8}": its "+ OK" may
+	# come before the header's LF.
+	seed '0b LOGIN alice {8}\r\001\ns3cretpw\r\n'
+	# ... and it skips one CR per read: "{8}\r", then "\r\n".
+	seed '0b LOGIN alice {8}\r\001\r\ns3cretpw\r\n'
 	cat >"$work/fuzz.dict" <<'EOF'
 "LOGIN "
 "AUTHENTICATE "

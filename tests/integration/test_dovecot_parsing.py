@@ -92,6 +92,25 @@ def test_imap_rejected_line_has_no_sync_literal(dovecot):
     assert b"* BAD" in got and b"+ OK" in got and b"b OK" in got
 
 
+def test_imap_literal_continuation_before_lf(dovecot):
+    # imap-login asks for the literal once it has "{8}\r", LF or not.
+    got = session(dovecot.imap_port,
+                  [b"b LOGIN alice {8}\r"], b"+ OK")
+    assert got.endswith(b"+ OK\r\n")
+    got = session(dovecot.imap_port,
+                  [b"b LOGIN alice {8}\r", b"\n" + PW.encode() + b"\r\n"],
+                  b"b OK")
+    assert b"b OK" in got
+
+
+def test_imap_literal_one_cr_skipped_per_read(dovecot):
+    # "{8}\r" and then "\r\n": the parser skipped the first CR already.
+    got = session(dovecot.imap_port,
+                  [b"b LOGIN alice {8}\r", b"\r\n" + PW.encode() + b"\r\n"],
+                  b"b OK")
+    assert b"b OK" in got
+
+
 def test_imap_authenticate_pipelined_after_failed_one(dovecot):
     # The unknown mechanism fails at once; the next line is a command.
     got = session(dovecot.imap_port,

@@ -5,7 +5,8 @@
 //
 // Sessions are written as steps from the client (C) and the server (S).
 // In client steps, "[[...]]" marks a secret: the input has the bytes in
-// it, the expected output has "***" in their place.
+// it, the expected output has "***" in their place ("[[&...]]": nothing,
+// the secret goes on from an earlier step).
 #include "test-common.hh"
 
 #include "core/redact.hh"
@@ -49,8 +50,14 @@ void unmark(const std::string &marked, std::string &input_r,
 		input_r.append(marked, pos, open - pos);
 		expected_r.append(marked, pos, open - pos);
 		std::string secret = marked.substr(open + 2, close - open - 2);
+		// "[[&...]]": more of the secret before it (in an earlier
+		// step), under the same marker.
+		bool more = !secret.empty() && secret[0] == '&';
+		if (more)
+			secret.erase(0, 1);
 		input_r += secret;
-		expected_r += "***";
+		if (!more)
+			expected_r += "***";
 		secrets_r.push_back(secret);
 		pos = close + 2;
 	}
@@ -704,6 +711,175 @@ void test_smtp_dovecot_divergences(void **)
 	});
 }
 
+// An AUTH that fails at once (an unknown mechanism, a response lib-smtp
+// refuses, an initial response that fails) ends its exchange there:
+// Dovecot reads the client's next pipelined line as a command, an AUTH
+// there starting an exchange of its own. The pipelined line was hidden
+// as a response before the reply came; the exchange it starts goes on.
+// (The differential fuzzer's seeds in tests/fuzz/run.sh.)
+void test_auth_pipelined_after_failure(void **)
+{
+	const std::string plain = "[[AGFsaWNlAHMzY3JldA==]]\r\n";
+	check_cases(RedactProtocol::pop3, {
+		{ "unknown mechanism, then AUTH", {
+			pop3_greeting, C("AUTH X\r\n[[AUTH PLAIN]]\r\n"),
+			S("-ERR Unsupported authentication mechanism.\r\n"
+			  "+ \r\n"),
+			C(plain), S("-ERR [AUTH] Authentication failed.\r\n"),
+			C("QUIT\r\n") }, false },
+	});
+	// The reply comes while the pipelined line is being read: it stays
+	// hidden to its end and is read again as a command there.
+	check_cases(RedactProtocol::pop3, {
+		{ "the reply within the pipelined AUTH", {
+			pop3_greeting, C("AUTH X\r\n[[AUTH PL]]"),
+			S("-ERR Unsupported authentication mechanism.\r\n"),
+			C("[[&AIN]]\r\n"), S("+ \r\n"), C(plain),
+			S("-ERR [AUTH] Authentication failed.\r\n"),
+			C("QUIT\r\n") }, false },
+		{ "the reply within the response after it", {
+			pop3_greeting,
+			C("AUTH X\r\n[[AUTH PLAIN]]\r\n[[AGFsaWNl]]"),
+			S("-ERR Unsupported authentication mechanism.\r\n"
+			  "+ \r\n"),
+			C("[[&AHMzY3JldA==]]\r\n"),
+			S("-ERR [AUTH] Authentication failed.\r\n"),
+			C("QUIT\r\n") }, false },
+		{ "a login ends it: the pipelined line stays hidden", {
+			pop3_greeting,
+			C("AUTH PLAIN " + plain + "[[STAT]]\r\n"),
+			S("+OK Logged in.\r\n+OK 0 0\r\n"),
+			C("QUIT\r\n") }, true },
+	});
+	check_cases(RedactProtocol::imap, {
+		{ "unknown mechanism, then AUTHENTICATE", {
+			C("a AUTHENTICATE PLAN\r\n"
+			  "[[b AUTHENTICATE PLAIN]]\r\n"),
+			S("a NO Unsupported authentication mechanism.\r\n"
+			  "+ \r\n"),
+			C(plain), S("b NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
+		// The reply comes within a LITERAL+ of the pipelined line.
+		{ "unknown mechanism, then LOGIN with a LITERAL+", {
+			C("0a AUTHENTICATE PLAN\r\n[[b LOGIN {5+}]]\r\n[[al]]"),
+			S("0a NO Unsupported authentication mechanism.\r\n"),
+			C("ice [[s3cretpw]]\r\n"),
+			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
+		// ... and within a synchronizing literal the client did not
+		// wait for.
+		{ "unknown mechanism, then LOGIN with an unawaited literal", {
+			C("a AUTHENTICATE PLAN\r\n[[b LOGIN  {8}]]\r\n[[T]]"),
+			S("a NO Unsupported authentication mechanism.\r\n"
+			  "+ OK\r\n"),
+			C("[[&\x03]]\n[[TT s3cretpw]]\r\n"),
+			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
+		{ "... the literal's first line complete", {
+			C("a AUTHENTICATE PLAN\r\n[[b LOGIN  {6}]]\n[[\rT\x03]]\n"),
+			S("a NO Unsupported authentication mechanism.\r\n"
+			  "+ OK\r\n"),
+			C("[[TT s6cretpw]]\r\n"),
+			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
+		{ "unknown mechanism, then LOGIN with a literal", {
+			C("a AUTHENTICATE PLAN\r\n[[b LOGIN alice {8}]]\r\n"
+			  "[[s3cr]]"),
+			S("a NO Unsupported authentication mechanism.\r\n"
+			  "+ OK\r\n"),
+			C("[[&etpw]]\r\n"),
+			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
+	});
+	check_cases(RedactProtocol::smtp, {
+		{ "initial response fails, then AUTH", {
+			smtp_greeting,
+			C("AUTH PLAIN " + plain + "[[AUTH LOGIN]]\r\n"),
+			S("535 5.7.8 Authentication failed\r\n"
+			  "334 VXNlcm5hbWU6\r\n"),
+			C("[[YWxpY2U=]]\r\n"), S("334 UGFzc3dvcmQ6\r\n"),
+			C("[[czNjcmV0cHc=]]\r\n"),
+			S("535 5.7.8 Authentication failed\r\n"),
+			C("QUIT\r\n") }, false },
+		{ "unknown mechanism, then AUTH", {
+			smtp_greeting, C("AUTH X\r\n[[AUTH PLAIN]]\r\n"),
+			S("504 5.5.4 Unsupported auth mechanism\r\n334 \r\n"),
+			C(plain), S("535 5.7.8 Authentication failed\r\n"),
+			C("QUIT\r\n") }, false },
+		{ "refused response, then AUTH", {
+			smtp_greeting, C("AUTH PLAIN\r\n"), S("334 \r\n"),
+			C("[[\377]]\r\n[[AUTH LOGIN YWxpY2U=]]\r\n"),
+			S("501 5.5.2 Invalid characters in base64 response\r\n"
+			  "334 UGFzc3dvcmQ6\r\n"),
+			C("[[czNjcmV0cHc=]]\r\n"),
+			S("535 5.7.8 Authentication failed\r\n"),
+			C("QUIT\r\n") }, false },
+	});
+}
+
+// A continuation request means the client's next line is a response,
+// whatever the redactor made of the command before it.
+void test_continuation_means_response(void **)
+{
+	check_cases(RedactProtocol::smtp, {
+		{ "334 after a line not taken for AUTH", {
+			smtp_greeting, C("XAUTH PLAIN\r\n"), S("334 \r\n"),
+			C("[[AGFsaWNlAHMzY3JldA==]]\r\n"), S("535 no\r\n"),
+			C("QUIT\r\n") }, false },
+	});
+	check_cases(RedactProtocol::pop3, {
+		{ "+ after a line not taken for AUTH", {
+			pop3_greeting, C("XAUTH PLAIN\r\n"), S("+ \r\n"),
+			C("[[AGFsaWNlAHMzY3JldA==]]\r\n"), S("-ERR no\r\n"),
+			C("QUIT\r\n") }, false },
+	});
+	check_cases(RedactProtocol::imap, {
+		// imap-login's parser answers "{8}" with "+ OK" before it
+		// finds the "$": the tagged reply ends that.
+		{ "a literal's + before its line is refused", {
+			C(" x {8}$\r\nb LOGIN x [[0 x {8}$]]\r\n"),
+			S("* BAD Error in IMAP command received by server.\r\n"
+			  "+ OK\r\nb BAD Missing LF after literal size\r\n"),
+			C("b LOGIN alice {8}\r\n"), S("+ OK\r\n"),
+			C("[[scr3etpw]]\r\n"), S("b NO\r\n"),
+			C("c LOGOUT\r\n") }, false },
+		// ... and when the "+ OK" comes while the line is unfinished.
+		{ "a literal's + within the line", {
+			C(" x {8}$\r\nb LOGIN x [[0 x {8}]]"),
+			S("* BAD Error in IMAP command received by server.\r\n"
+			  "+ OK\r\n"),
+			C("[[&b LOGIN8}$]]\r\nb LOGIN  alice {8}\r\n"
+			  "[[s3cretpw]]\r\n"),
+			S("b BAD Missing LF after literal size\r\n+ OK\r\n"
+			  "b NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
+		// imap-login asks for a literal once it has "{8}": the "+ OK"
+		// may come before the header's LF.
+		{ "a literal's + before the LF", {
+			C(" x {8}$\r\nb LOGIN  alice {8}\r"),
+			S("* BAD Error in IMAP command received by server.\r\n"
+			  "+ OK\r\n"),
+			C("\n[[s3#\x96" "8}$\r]]\nb LOGIN  alice [[{8}cretpw]]\r\n"),
+			S("b NO [AUTHENTICATIONFAILED] no\r\n+ OK\r\n"
+			  "b BAD Missing LF after literal size\r\n"),
+			C("c LOGOUT\r\n") }, false },
+		// ... which skips one CR per read: "{8}\r", then "\r\n".
+		{ "a literal's + after a CR, then another CR", {
+			C("b LOGIN alice {8}\r"), S("+ OK\r\n"),
+			C("\r\n[[3crPetpw]]\r\n"),
+			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
+		{ "... and refused in one read", {
+			C("b LOGIN alice {8}\r\r\nx LOGIN bob [[pw123456]]\r\n"),
+			S("b BAD Missing LF after literal size\r\nx NO\r\n"),
+			C("c LOGOUT\r\n") }, false },
+		{ "+ after a line not taken for AUTHENTICATE", {
+			C("a XAUTH PLAIN\r\n"), S("+ \r\n"),
+			C("[[AGFsaWNlAHMzY3JldA==]]\r\n"), S("a NO\r\n"),
+			C("b LOGOUT\r\n") }, false },
+	});
+}
+
 std::string dot_stuffed(const std::string &text)
 {
 	return text;	// tricky_message(.., true) already stuffs
@@ -1012,6 +1188,8 @@ int main(void)
 		cmocka_unit_test(test_smtp_auth),
 		cmocka_unit_test(test_smtp_data),
 		cmocka_unit_test(test_smtp_dovecot_divergences),
+		cmocka_unit_test(test_auth_pipelined_after_failure),
+		cmocka_unit_test(test_continuation_means_response),
 		cmocka_unit_test(test_lag),
 		cmocka_unit_test(test_large_literal_streams),
 		cmocka_unit_test(test_pending_is_bounded),
