@@ -87,7 +87,14 @@ protected:
 			// imap-login's parser sends "+ OK" for a literal, even
 			// one the lexer does not take for one (its line may
 			// be refused later).
-			if (mode_ == Mode::wait)
+			if (mode_ == Mode::wait && literal_more_cr_)
+				// Sent at the '}', before the CRs were read:
+				// "{8}\r\r\n" in one read is refused after it
+				// ("Missing LF after literal size"), in two
+				// reads not. Either may be: hidden until the
+				// command's reply.
+				resolve_wait_unsure();
+			else if (mode_ == Mode::wait)
 				resolve_wait(true);
 			else if (!line.second.is("OK"))
 				continuation();
@@ -309,6 +316,8 @@ private:
 				// the server answers (a synchronizing one) more
 				// CRs may be: its answer tells.
 				out_byte(c);
+				if (lex_ == Lex::lit_cr)
+					literal_more_cr_ = true;
 				lex_ = Lex::lit_cr;
 			} else {
 				// "Missing LF after literal size".
@@ -515,6 +524,7 @@ private:
 	void begin_literal_header()
 	{
 		plus_early_ = false;
+		literal_more_cr_ = false;
 		arg_ = Arg::literal;
 		lex_ = Lex::lit_size;
 		literal_size_ = 0;
@@ -545,6 +555,20 @@ private:
 		if (secret_ != Secret::redacting)
 			emit('\n');
 		cr_held_ = false;
+		if (plus_early_ && literal_more_cr_) {
+			// The "+ OK" came before the CRs: whether imap-login
+			// took them (one per read) or refused the line is not
+			// known. What follows is hidden until the command's
+			// reply (unless that came already: refused), and read
+			// as commands then.
+			uint64_t seq = current_seq_;
+			bool answered = current_answered_;
+			reset_command();
+			line_start_ = true;
+			if (!answered)
+				start_exchange(seq, false);
+			return;
+		}
 		if (literal_sync_ && !plus_early_)
 			begin_wait(current_seq_);
 		else
@@ -756,6 +780,9 @@ private:
 	bool literal_sync_ = true, literal_secret_ = false;
 	// The server asked for this literal before its header's LF came.
 	bool plus_early_ = false;
+	// More than one CR after the literal's "}" (imap-login skips one
+	// per read).
+	bool literal_more_cr_ = false;
 	uint64_t current_seq_;
 	bool current_answered_ = false;
 	std::deque<Outstanding> outstanding_;

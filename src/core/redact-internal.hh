@@ -237,6 +237,11 @@ protected:
 	// From server_line(): the server decided; the held bytes are
 	// parsed accordingly into released_.
 	void resolve_wait(bool accepted);
+	// From server_line(): an answer that may mean either. The held
+	// bytes and the client lines after them are hidden as responses
+	// until the reply to the waited-for command, and read as commands
+	// then.
+	void resolve_wait_unsure();
 	// An authentication exchange: client lines are responses until the
 	// command seq (0: none, so never) is answered.
 	void start_exchange(uint64_t seq, bool answered)

@@ -180,6 +180,17 @@ void Redactor::Impl::resolve_wait(bool accepted)
 	rerun_pending();
 }
 
+void Redactor::Impl::resolve_wait_unsure()
+{
+	if (mode_ != Mode::wait)
+		return;
+	uint64_t seq = wait_seq_;
+	mode_ = Mode::command;
+	wait_over(false);
+	start_exchange(seq, false);
+	rerun_pending();
+}
+
 void Redactor::Impl::run(const unsigned char *p, const unsigned char *end)
 {
 	while (p < end) {

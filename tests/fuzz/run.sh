@@ -220,6 +220,9 @@ else
 	seed '0b LOGIN alice {8}\r\001\ns3cretpw\r\n'
 	# ... and it skips one CR per read: "{8}\r", then "\r\n".
 	seed '0b LOGIN alice {8}\r\001\r\ns3cretpw\r\n'
+	# Its "+ OK" comes at the '}', before the CRs are read: "{}\r\r\n" in
+	# one read is refused after it.
+	seed '0\177 8 {}\r\r\nb LOGIN {6}\n\r\r\n\n6crLAN\n'
 	cat >"$work/fuzz.dict" <<'EOF'
 "LOGIN "
 "AUTHENTICATE "

@@ -873,6 +873,21 @@ void test_continuation_means_response(void **)
 			C("b LOGIN alice {8}\r\r\nx LOGIN bob [[pw123456]]\r\n"),
 			S("b BAD Missing LF after literal size\r\nx NO\r\n"),
 			C("c LOGOUT\r\n") }, false },
+		// The "+ OK" is sent at the '}', before the CRs are read: it
+		// does not tell that the literal is taken. Found by the
+		// differential fuzzer (minimised).
+		{ "a literal's + before more CRs are refused", {
+			C("\x7f 8 {}\r\r\n[[b LOGIN {6}]]\n[[\r]]\r\n\n"
+			  "[[6crLAN]]\n"),
+			S("+ OK\r\n\x7f BAD Missing LF after literal size\r\n"
+			  "+ OK\r\nb NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
+		{ "... and the same + before the CRs", {
+			C("\x7f 8 {}"), S("+ OK\r\n"),
+			C("\r\r\n[[b LOGIN {6}]]\n[[\r]]\r\n\n[[6crLAN]]\n"),
+			S("\x7f BAD Missing LF after literal size\r\n"
+			  "+ OK\r\nb NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
 		{ "+ after a line not taken for AUTHENTICATE", {
 			C("a XAUTH PLAIN\r\n"), S("+ \r\n"),
 			C("[[AGFsaWNlAHMzY3JldA==]]\r\n"), S("a NO\r\n"),
