@@ -69,6 +69,8 @@ extern "C" {
 #include "imap-parser.h"
 #include "imap-arg.h"
 #include "smtp-command-parser.h"
+#include "smtp-parser.h"
+#include "unichar.h"
 
 // base64.h's inline wrappers pass 0 for an enum, which C++ refuses: the
 // one function needed, declared as there (flags: an enum of int size;
@@ -173,6 +175,8 @@ protected:
 		int avail = 0;
 		return ioctl(rfd_, FIONREAD, &avail) < 0 || avail == 0;
 	}
+	// Where the client's bytes written to the pipe so far end.
+	size_t sent() const { return sent_; }
 	size_t offset() const
 	{
 		return (size_t)i_stream_get_absolute_offset(input_);
@@ -1066,6 +1070,10 @@ private:
 		const char *name, *params, *error;
 		enum smtp_command_parse_error code;
 		size_t begin = offset();
+		if (stalls()) {
+			stop("lib-smtp stalls (and panics once its buffer fills)");
+			return false;
+		}
 		int ret = smtp_command_parse_next(parser_, &name, &params,
 						  &code, &error);
 		if (ret == 0)
@@ -1092,6 +1100,53 @@ private:
 				offset(), name, params);
 		execute(name, params, begin);
 		return true;
+	}
+
+	// lib-smtp's own bug (2.3.19): smtp_command_parse_parameters() takes
+	// uni_utf8_get_char_n()'s 0 for "more bytes needed", but it also
+	// returns 0 for a UTF-8 lead byte followed by a NUL where a
+	// continuation byte should be. The parser then stops there for good,
+	// taking nothing more however much comes, until the input buffer is
+	// full: i_stream_read_data() returns -2 and smtp_command_parse()
+	// asserts (ret != -2), a panic of submission-login (seen with
+	// Debian's 2.3.19). So the session ends there, no later byte read;
+	// calling the parser would abort this process instead. Whether the
+	// current line gets the parser there: its command name (letters, at
+	// most SMTP_COMMAND_PARSER_MAX_COMMAND_LENGTH), a SP, then the
+	// parameters as that function reads them, of the bytes sent so far.
+	// (AUTH responses are read bytewise: no stall there.)
+	bool stalls() const
+	{
+		size_t pos = offset(), end = sent();
+		while (pos > 0 && client_[pos - 1] != '\n')
+			pos--;
+		const unsigned char *d =
+			(const unsigned char *)client_.data();
+		size_t i = pos;
+		while (i < end && i_isalpha(d[i]))
+			i++;
+		if (i - pos > 32 || i >= end || d[i] != ' ')
+			return false;
+		size_t params = ++i;
+		while (i < end) {
+			unichar_t ch;
+			int nch = uni_utf8_get_char_n(d + i, end - i, &ch);
+			if (nch < 0)
+				return false;	// "Invalid UTF-8 character"
+			if (nch == 0) {
+				// Stuck for good if a NUL made it 0, else only
+				// waiting for the rest of the character.
+				if (memchr(d + i + 1, '\0', end - i - 1) ==
+				    nullptr)
+					return false;
+				// "line is too long" comes first.
+				return i - params <= login_max_inbuf_size;
+			}
+			if (nch == 1 && !smtp_char_is_textstr((unsigned char)ch))
+				return false;
+			i += nch;
+		}
+		return false;
 	}
 
 	// The registered commands (smtp-server-command.c) as they answer
