@@ -98,6 +98,10 @@ protected:
 				resolve_wait(true);
 			else if (!line.second.is("OK"))
 				continuation();
+			else if (literal_taken())
+				// Hidden lines after a literal the client did
+				// not wait for: it is taken.
+				;
 			else if (mode_ == Mode::command &&
 				 (lex_ == Lex::lit_closed ||
 				  lex_ == Lex::lit_cr))
@@ -169,6 +173,7 @@ protected:
 	}
 
 	bool server_literals() const override { return true; }
+	uint64_t wait_literal() const override { return literal_size_; }
 
 private:
 	enum class Lex {
@@ -558,15 +563,16 @@ private:
 		if (plus_early_ && literal_more_cr_) {
 			// The "+ OK" came before the CRs: whether imap-login
 			// took them (one per read) or refused the line is not
-			// known. What follows is hidden until the command's
-			// reply (unless that came already: refused), and read
-			// as commands then.
+			// known. All that follows is hidden until the
+			// command's reply (unless that came already: refused),
+			// and read as commands then.
 			uint64_t seq = current_seq_;
 			bool answered = current_answered_;
 			reset_command();
-			line_start_ = true;
-			if (!answered)
-				start_exchange(seq, false);
+			if (answered)
+				line_start_ = true;
+			else
+				begin_unsure(seq);
 			return;
 		}
 		if (literal_sync_ && !plus_early_)

@@ -205,6 +205,8 @@ protected:
 	virtual size_t held_tokens() const = 0;
 	// Whether server lines can carry literals (IMAP).
 	virtual bool server_literals() const { return false; }
+	// Mode::wait: the size of the literal waited for (IMAP).
+	virtual uint64_t wait_literal() const { return 0; }
 
 	void emit(unsigned char c) { out_->push_back((char)c); }
 	void emit(const unsigned char *p, const unsigned char *end)
@@ -238,16 +240,30 @@ protected:
 	// parsed accordingly into released_.
 	void resolve_wait(bool accepted);
 	// From server_line(): an answer that may mean either. The held
-	// bytes and the client lines after them are hidden as responses
-	// until the reply to the waited-for command, and read as commands
-	// then.
+	// bytes and all the client sends after them are hidden (begin_unsure)
+	// until the reply to the waited-for command.
 	void resolve_wait_unsure();
+	// Whether the next client bytes are a literal or commands is not
+	// known: all of them (line ends too) are hidden under one marker
+	// until the reply to command seq, and read as commands then.
+	void begin_unsure(uint64_t seq);
 	// An authentication exchange: client lines are responses until the
 	// command seq (0: none, so never) is answered.
 	void start_exchange(uint64_t seq, bool answered)
 	{
 		exchange_ = answered ? Exchange::answered : Exchange::open;
 		exchange_seq_ = seq;
+		unawaited_ = unawaited_taken_ = false;
+	}
+	// The server asks for the literal the client did not wait for (IMAP
+	// "+ OK") while its lines are hidden: it takes them as that literal.
+	bool literal_taken()
+	{
+		if (exchange_ != Exchange::open || !unawaited_ ||
+		    unawaited_taken_)
+			return false;
+		unawaited_taken_ = true;
+		return true;
 	}
 	// A final reply (IMAP: tagged): a continuation before it that no
 	// client line answered is answered no more.
@@ -279,7 +295,17 @@ private:
 	void unasked_add(const unsigned char *p, const unsigned char *end);
 	void unasked_drop();
 	// line_start: from a line's start; else on from where the lexer is.
-	void reread(const std::string &lines, bool line_start);
+	// literal: the lines start with a literal of that size (taken).
+	void reread(const std::string &lines, bool line_start,
+		    bool literal = false, uint64_t size = 0);
+	// The exchange is one of lines after a literal the client did not
+	// wait for (unawaited_size_ bytes); taken: the server asked for it.
+	void start_unawaited(uint64_t seq, uint64_t size)
+	{
+		start_exchange(seq, false);
+		unawaited_ = true;
+		unawaited_size_ = size;
+	}
 
 	std::string *out_ = nullptr;
 	std::string pending_;		// Mode::wait
@@ -293,6 +319,14 @@ private:
 	enum class Exchange { none, open, answered };
 	Exchange exchange_ = Exchange::none;
 	uint64_t exchange_seq_ = 0;
+	bool unawaited_ = false, unawaited_taken_ = false;
+	// begin_unsure(): Mode::raw until the reply to unsure_seq_; the
+	// bytes kept for reading again (unless over max_pending: then
+	// hidden for good).
+	bool unsure_ = false, unsure_lost_ = false;
+	uint64_t unsure_seq_ = 0;
+	std::string unsure_bytes_;
+	uint64_t unawaited_size_ = 0;
 	redact::SecretLine response_;	// Mode::secret_line
 
 	// Response lines read before the server asked for them (by a

@@ -187,8 +187,20 @@ void Redactor::Impl::resolve_wait_unsure()
 	uint64_t seq = wait_seq_;
 	mode_ = Mode::command;
 	wait_over(false);
-	start_exchange(seq, false);
+	begin_unsure(seq);
 	rerun_pending();
+}
+
+void Redactor::Impl::begin_unsure(uint64_t seq)
+{
+	emit_marker();
+	mode_ = Mode::raw;
+	raw_left_ = UINT64_MAX;
+	raw_secret_ = true;
+	unsure_ = true;
+	unsure_lost_ = false;
+	unsure_seq_ = seq;
+	unsure_bytes_.clear();
 }
 
 void Redactor::Impl::run(const unsigned char *p, const unsigned char *end)
@@ -208,6 +220,14 @@ void Redactor::Impl::run(const unsigned char *p, const unsigned char *end)
 				raw_left_, (uint64_t)(end - p));
 			if (!raw_secret_)
 				emit(p, p + n);
+			if (unsure_ && !unsure_lost_) {
+				if (unsure_bytes_.size() + n > max_pending) {
+					unsure_lost_ = true;
+					unsure_bytes_.clear();
+				} else {
+					unsure_bytes_.append((const char *)p, n);
+				}
+			}
 			p += n;
 			raw_left_ -= n;
 			if (raw_left_ == 0) {
@@ -318,9 +338,25 @@ void Redactor::Impl::unasked_drop()
 void Redactor::Impl::answered(uint64_t seq, bool logged_in)
 {
 	final_reply();
+	if (unsure_ && seq != 0 && seq == unsure_seq_ && !unsure_lost_) {
+		// Read as commands what came since (a refused line's next
+		// lines; logged in, the mail process's: hidden they stay).
+		unsure_ = false;
+		std::string bytes;
+		bytes.swap(unsure_bytes_);
+		mode_ = Mode::command;
+		line_start_ = true;
+		if (!logged_in)
+			reread(bytes, true);
+	}
 	if (exchange_ != Exchange::open || seq == 0 || seq != exchange_seq_)
 		return;
 	exchange_ = Exchange::answered;
+	// The lines after a literal the client did not wait for, which the
+	// server asked for: they start with it, then its line goes on.
+	bool taken = unawaited_ && unawaited_taken_;
+	uint64_t literal = unawaited_size_;
+	unawaited_ = unawaited_taken_ = false;
 	if (logged_in || unasked_lost_) {
 		// After a login the lines were the mail process's: hidden
 		// they stay.
@@ -339,10 +375,12 @@ void Redactor::Impl::answered(uint64_t seq, bool logged_in)
 	for (const std::string &line : unasked_)
 		lines += line;
 	unasked_drop();
-	if (!lines.empty()) {
+	if (!lines.empty() || taken) {
 		redact::SecretLine response = response_;
-		reread(lines, true);
-		if (in_line && mode_ == Mode::raw) {
+		reread(lines, !taken, taken, literal);
+		if (in_line && (mode_ == Mode::raw ||
+				(taken && mode_ == Mode::command &&
+				 !line_start_))) {
 			// The current line's bytes are (in) a literal (LITERAL+)
 			// of the lines before: read on as such, and so is the
 			// rest of the line.
@@ -354,6 +392,7 @@ void Redactor::Impl::answered(uint64_t seq, bool logged_in)
 			// from a command's start.
 			bool waited = mode_ == Mode::wait;
 			uint64_t seq = wait_seq_;
+			uint64_t size = wait_literal();
 			while (mode_ == Mode::wait)
 				give_up_waiting();
 			mode_ = Mode::secret_line;
@@ -365,7 +404,7 @@ void Redactor::Impl::answered(uint64_t seq, bool logged_in)
 				// line is data is not known. Its lines are
 				// hidden until that command's reply, and read
 				// as commands then.
-				start_exchange(seq, false);
+				start_unawaited(seq, size);
 				unasked_.push_back(current);
 				unasked_size_ += current.size();
 				recording_ = true;
@@ -382,11 +421,16 @@ void Redactor::Impl::answered(uint64_t seq, bool logged_in)
 
 // Lines logged already (hidden), read as commands for their effect on
 // the state only.
-void Redactor::Impl::reread(const std::string &lines, bool line_start)
+void Redactor::Impl::reread(const std::string &lines, bool line_start,
+			    bool literal, uint64_t size)
 {
 	std::string discard;
 	std::string *real = redirect(&discard);
-	if (line_start) {
+	if (literal) {
+		mode_ = Mode::command;
+		line_start_ = false;
+		begin_raw(size, true);
+	} else if (line_start) {
 		mode_ = Mode::command;
 		line_start_ = true;
 	}
@@ -399,10 +443,11 @@ void Redactor::Impl::reread(const std::string &lines, bool line_start)
 		// responses of a kind until that command's reply, and are
 		// read as commands then.
 		uint64_t seq = wait_seq_;
+		uint64_t size = wait_literal();
 		std::string held;
 		held.swap(pending_);
 		give_up_waiting();
-		start_exchange(seq, false);
+		start_unawaited(seq, size);
 		size_t pos = 0;
 		while (pos < held.size() && !unasked_lost_) {
 			size_t lf = held.find('\n', pos);

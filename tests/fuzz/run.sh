@@ -223,6 +223,12 @@ else
 	# Its "+ OK" comes at the '}', before the CRs are read: "{}\r\r\n" in
 	# one read is refused after it.
 	seed '0\177 8 {}\r\r\nb LOGIN {6}\n\r\r\n\n6crLAN\n'
+	# ... and after a CR in a read of its own the literal may be taken:
+	# all of it hidden, LFs too.
+	seed '0b LOGIN alice {8}\r\001\r\n\n\n\n\n\n\n\n\n\r\n'
+	# A "+ OK" for a literal the client did not wait for, on lines read
+	# again after a failed AUTHENTICATE: they are that literal.
+	seed '0a AUTHENTICATE\nb L {6}\n\rT\003\nc\177\177 8 {}\001\ns LOGIN {6}\n\r\003\000\0006crLAN\n'
 	# lib-smtp stalls for good at a UTF-8 lead byte before a NUL in the
 	# parameters (and panics once its buffer fills): the harness ends
 	# the session there; the AUTH after it is never read.

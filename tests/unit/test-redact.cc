@@ -866,7 +866,7 @@ void test_continuation_means_response(void **)
 		// ... which skips one CR per read: "{8}\r", then "\r\n".
 		{ "a literal's + after a CR, then another CR", {
 			C("b LOGIN alice {8}\r"), S("+ OK\r\n"),
-			C("\r\n[[3crPetpw]]\r\n"),
+			C("\r\n[[3crPetpw\r\n]]"),
 			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
 			C("c LOGOUT\r\n") }, false },
 		{ "... and refused in one read", {
@@ -877,14 +877,31 @@ void test_continuation_means_response(void **)
 		// does not tell that the literal is taken. Found by the
 		// differential fuzzer (minimised).
 		{ "a literal's + before more CRs are refused", {
-			C("\x7f 8 {}\r\r\n[[b LOGIN {6}]]\n[[\r]]\r\n\n"
-			  "[[6crLAN]]\n"),
+			C("\x7f 8 {}\r\r\n[[b LOGIN {6}\n\r\r\n\n6crLAN\n]]"),
 			S("+ OK\r\n\x7f BAD Missing LF after literal size\r\n"
 			  "+ OK\r\nb NO [AUTHENTICATIONFAILED] no\r\n"),
 			C("c LOGOUT\r\n") }, false },
+		// ... the password made of LFs is hidden, line ends and all.
+		{ "a literal's + after a CR, then another CR and LFs", {
+			C("b LOGIN alice {8}\r"), S("+ OK\r\n"),
+			C("\r\n[[\n\n\n\n\n\n\n\n\r\n]]"),
+			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
+		// A "+ OK" for a literal the client did not wait for, on lines
+		// hidden (after a failed AUTHENTICATE) and read again: the
+		// lines after its header are that literal, then its line.
+		{ "an unawaited literal taken while hidden", {
+			C("a AUTHENTICATE\n[[b L {6}]]\n[[\rT\x03]]\n"
+			  "[[c\x7f\x7f 8 {}]]"),
+			S("a BAD Error in IMAP command received by server.\r\n"
+			  "+ OK\r\nb BAD Invalid characters in atom\r\n"),
+			C("\ns LOGIN {6}\n\r\x03" + std::string(2, '\0') +
+			  "6c[[rLAN]]\n"),
+			S("+ OK\r\ns NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
 		{ "... and the same + before the CRs", {
 			C("\x7f 8 {}"), S("+ OK\r\n"),
-			C("\r\r\n[[b LOGIN {6}]]\n[[\r]]\r\n\n[[6crLAN]]\n"),
+			C("\r\r\n[[b LOGIN {6}\n\r\r\n\n6crLAN\n]]"),
 			S("\x7f BAD Missing LF after literal size\r\n"
 			  "+ OK\r\nb NO [AUTHENTICATIONFAILED] no\r\n"),
 			C("c LOGOUT\r\n") }, false },
