@@ -102,6 +102,8 @@ protected:
 				// Hidden lines after a literal the client did
 				// not wait for: it is taken.
 				;
+			else if (mode_ == Mode::secret_line)
+				plus_while_hidden();
 			else if (mode_ == Mode::command &&
 				 (lex_ == Lex::lit_closed ||
 				  lex_ == Lex::lit_cr))

@@ -257,6 +257,13 @@ protected:
 	}
 	// The server asks for the literal the client did not wait for (IMAP
 	// "+ OK") while its lines are hidden: it takes them as that literal.
+	// IMAP "+ OK" while a response line is hidden: if it is read again
+	// as a command waiting for a literal, that "+ OK" may have been its.
+	void plus_while_hidden()
+	{
+		if (mode_ == redact::Mode::secret_line)
+			plus_hidden_ = true;
+	}
 	bool literal_taken()
 	{
 		if (exchange_ != Exchange::open || !unawaited_ ||
@@ -324,6 +331,7 @@ private:
 	// bytes kept for reading again (unless over max_pending: then
 	// hidden for good).
 	bool unsure_ = false, unsure_lost_ = false;
+	bool plus_hidden_ = false;
 	uint64_t unsure_seq_ = 0;
 	std::string unsure_bytes_;
 	uint64_t unawaited_size_ = 0;

@@ -279,6 +279,7 @@ bool Redactor::Impl::begin_line()
 void Redactor::Impl::begin_response(bool asked)
 {
 	mode_ = Mode::secret_line;
+	plus_hidden_ = false;
 	response_.start('*');
 	recording_ = !asked && !unasked_lost_;
 	if (recording_)
@@ -299,6 +300,8 @@ const unsigned char *Redactor::Impl::secret_line(const unsigned char *p,
 			mode_ = Mode::command;
 			line_start_ = true;
 			recording_ = false;
+			bool plus = plus_hidden_;
+			plus_hidden_ = false;
 			if (reread_line_) {
 				reread_line_ = false;
 				std::string line;
@@ -306,6 +309,15 @@ const unsigned char *Redactor::Impl::secret_line(const unsigned char *p,
 				unasked_.pop_back();
 				unasked_size_ -= line.size();
 				reread(line, true);
+				if (plus && mode_ == Mode::wait &&
+				    pending_.empty()) {
+					// A "+ OK" came while it was hidden:
+					// maybe its literal's.
+					uint64_t seq = wait_seq_;
+					mode_ = Mode::command;
+					wait_over(false);
+					begin_unsure(seq);
+				}
 			}
 			return p;
 		}

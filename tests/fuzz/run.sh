@@ -226,6 +226,8 @@ else
 	# ... and after a CR in a read of its own the literal may be taken:
 	# all of it hidden, LFs too.
 	seed '0b LOGIN alice {8}\r\001\r\n\n\n\n\n\n\n\n\n\r\n'
+	# A "+ OK" while the line asking for it is hidden as a response.
+	seed '0a AUTHENTICATE\nW LOGIN a {8}\r\001\n\n\n\n}\n\n\n\r\n'
 	# A "+ OK" for a literal the client did not wait for, on lines read
 	# again after a failed AUTHENTICATE: they are that literal.
 	seed '0a AUTHENTICATE\nb L {6}\n\rT\003\nc\177\177 8 {}\001\ns LOGIN {6}\n\r\003\000\0006crLAN\n'

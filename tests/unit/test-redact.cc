@@ -899,6 +899,15 @@ void test_continuation_means_response(void **)
 			  "6c[[rLAN]]\n"),
 			S("+ OK\r\ns NO [AUTHENTICATIONFAILED] no\r\n"),
 			C("c LOGOUT\r\n") }, false },
+		// ... and a "+ OK" that came while the line asking for it
+		// was hidden (after a failed AUTHENTICATE).
+		{ "a literal's + while its line is hidden", {
+			C("a AUTHENTICATE\n[[W LOGIN a {8}]]\r"),
+			S("a BAD Error in IMAP command received by server.\r\n"
+			  "+ OK\r\n"),
+			C("\n[[\n\n\n}\n\n\n\r\n]]"),
+			S("W NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
 		{ "... and the same + before the CRs", {
 			C("\x7f 8 {}"), S("+ OK\r\n"),
 			C("\r\r\n[[b LOGIN {6}\n\r\r\n\n6crLAN\n]]"),
