@@ -5,33 +5,20 @@ import os
 import pathlib
 import pwd
 import re
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
 
 import pytest
 
 from dovecot_fixture import User
 from rawlog import RawClient, log_files
+from test_login import SECRET, login_dir  # noqa: F401 (fixture)
 from test_valgrind import valgrind_login_factory  # noqa: F401 (fixture)
 
-SECRET = "S3cr3t-PW"
+# What a crashed or killed Dovecot process leaves in the log.
 CRASH = re.compile(r"Fatal|Panic|signal 11|killed with signal|"
-                   r"terminated abnormally")
-
-
-@pytest.fixture
-def login_dir():
-    """The base directory, owned by the login user (dovenull)."""
-    path = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-login-"))
-    path.chmod(0o700)
-    login_user = pwd.getpwnam("dovenull")
-    os.chown(path, login_user.pw_uid, login_user.pw_gid)
-    yield path
-    if os.environ.get("KEEP_TMP") != "1":
-        shutil.rmtree(path, ignore_errors=True)
+                   r"terminated abnormally|dumped core")
 
 
 def make(dovecot_factory, login_dir, env=None, extra="rawlog_ext=yes",
