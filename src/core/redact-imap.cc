@@ -26,6 +26,8 @@ namespace {
 
 // imap-login's parser limits (IMAP_LOGIN_MAX_LINE_LENGTH, IMAP_TAG_MAX_LEN).
 const uint64_t max_line = 8192;
+// IMAP_LOGIN_LIST_COUNT_LIMIT (imap-login-client.h): lists per command.
+const unsigned int imap_login_list_limit = 1;
 const size_t max_tag = 126;
 
 // imap_parser_read_next_atom(): what a tag (or, with '+', a command name)
@@ -400,6 +402,16 @@ private:
 		arg_start_ = pos;
 		arg_len_ = 0;
 		atom_.clear();
+		if (c == '(' && ++lists_ > imap_login_list_limit) {
+			// "Too many '('" (IMAP_LOGIN_LIST_COUNT_LIMIT, Debian's
+			// 2.3.19.1+deb12u7 and later Dovecots); an older
+			// imap-login parses on. Refused here, and whatever
+			// follows is hidden until the command's reply.
+			out_byte(c);
+			reject();
+			lists_refused_ = true;
+			return;
+		}
 		if (c == ')' && depth_ > 0) {
 			out_byte(c);
 			depth_--;
@@ -703,8 +715,15 @@ private:
 		// An exchange only where a tagged reply will end it.
 		if (kind_ == Kind::authenticate && pushed_)
 			start_exchange(current_seq_, current_answered_);
+		uint64_t seq = current_seq_;
+		bool unsure = lists_refused_ && pushed_ && !current_answered_;
 		reset_command();
-		line_start_ = true;
+		if (unsure)
+			// Refused, or (without the list limit) literals of it
+			// may follow: read as commands once it is answered.
+			begin_unsure(seq);
+		else
+			line_start_ = true;
 	}
 
 	void command_answered(const Outstanding &cmd, bool ok)
@@ -745,6 +764,8 @@ private:
 		secret_arg_ = -1;
 		args_ = 0;
 		depth_ = 0;
+		lists_ = 0;
+		lists_refused_ = false;
 		id_ = Id::list;
 		arg_ = Arg::atom;
 		arg_len_ = 0;
@@ -773,6 +794,8 @@ private:
 	int secret_arg_;	// index of the first secret argument, or -1
 	int args_;		// top-level arguments started so far
 	unsigned int depth_;	// open lists
+	unsigned int lists_;	// lists opened on the line
+	bool lists_refused_;	// refused at a '(' over the limit
 	size_t mech_len_;
 	uint64_t line_size_;	// bytes of the command so far
 	uint64_t arg_start_;

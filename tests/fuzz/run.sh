@@ -231,6 +231,9 @@ else
 	# A "+ OK" for a literal the client did not wait for, on lines read
 	# again after a failed AUTHENTICATE: they are that literal.
 	seed '0a AUTHENTICATE\nb L {6}\n\rT\003\nc\177\177 8 {}\001\ns LOGIN {6}\n\r\003\000\0006crLAN\n'
+	# imap-login takes one list per command ("Too many '('"): no
+	# literal after the second '(' counts.
+	seed '0a A (( {}\n\001b LOGIN {8}\r\nT\nTT s2cretp\n'
 	# lib-smtp stalls for good at a UTF-8 lead byte before a NUL in the
 	# parameters (and panics once its buffer fills): the harness ends
 	# the session there; the AUTH after it is never read.

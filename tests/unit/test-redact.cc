@@ -493,8 +493,11 @@ void test_imap_dovecot_divergences(void **)
 		{ "ID with a key over 30 bytes", {
 			C("a ID (\"" + std::string(31, 'k') + "\" " + n + next) },
 		  false },
+		// (A second list is over imap-login's limit, or refused when
+		// it closes: what follows waits for the reply.)
 		{ "ID with a list value", {
-			C("a ID (\"name\" (x) " + n + next) }, false },
+			C("a ID (\"name\" (x) " + n + "[[b LOGIN x y\r\n]]"),
+			S("a BAD Invalid ID parameters\r\n"), C(next) }, false },
 		{ "ID without a list", { C("a ID x " + n + next) }, false },
 		// (Not a divergence: that these literals still count.)
 		{ "ID: literals inside the list are read", {
@@ -914,6 +917,28 @@ void test_continuation_means_response(void **)
 			S("\x7f BAD Missing LF after literal size\r\n"
 			  "+ OK\r\nb NO [AUTHENTICATIONFAILED] no\r\n"),
 			C("c LOGOUT\r\n") }, false },
+		// imap-login takes one list per command ("Too many '('"):
+		// no literal after the second '(' counts. Found by the
+		// differential fuzzer (minimised).
+		{ "a literal after too many lists", {
+			C("a A (( {}\n[[]]"), S("a BAD Too many '('\r\n"),
+			C("b LOGIN {8}\r\n"), S("+ OK\r\n"),
+			C("T\nTT s2c[[retp]]\n"),
+			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
+		{ "... refused before its LF", {
+			C("a A (("), S("a BAD Too many '('\r\n"),
+			C(" {8}\r\nb LOGIN alice [[s3cretpw]]\r\n"),
+			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
+			C("c LOGOUT\r\n") }, false },
+		// A Dovecot without the limit takes the literal: hidden until
+		// the command's reply, then read as commands.
+		{ "... and taken where there is no limit", {
+			C("a A (( {20}\r\n"), S("+ OK\r\n"),
+			C("[[b LOGIN alice pw\r\n) \r\n]]"),
+			S("a BAD Unknown command\r\n"),
+			C("c LOGIN bob [[s3cretpw]]\r\n"), S("c NO\r\n"),
+			C("d LOGOUT\r\n") }, false },
 		{ "+ after a line not taken for AUTHENTICATE", {
 			C("a XAUTH PLAIN\r\n"), S("+ \r\n"),
 			C("[[AGFsaWNlAHMzY3JldA==]]\r\n"), S("a NO\r\n"),
