@@ -402,7 +402,7 @@ private:
 		arg_start_ = pos;
 		arg_len_ = 0;
 		atom_.clear();
-		if (c == '(' && ++lists_ > imap_login_list_limit) {
+		if (c == '(' && !rejected_ && ++lists_ > imap_login_list_limit) {
 			// "Too many '('" (IMAP_LOGIN_LIST_COUNT_LIMIT, Debian's
 			// 2.3.19.1+deb12u7 and later Dovecots); an older
 			// imap-login parses on. Refused here, and whatever

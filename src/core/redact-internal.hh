@@ -344,6 +344,8 @@ private:
 	std::deque<std::string> unasked_;
 	size_t unasked_size_ = 0;
 	bool recording_ = false;	// the current response line is unasked
+	bool response_whole_ = false;	// hidden with its line end
+	bool unasked_marked_ = false;	// a run of such lines is marked
 	// Over max_pending: no longer read again (the lines stay
 	// responses, as they were taken).
 	bool unasked_lost_ = false;

@@ -259,12 +259,15 @@ void Redactor::Impl::run(const unsigned char *p, const unsigned char *end)
 bool Redactor::Impl::begin_line()
 {
 	line_start_ = false;
+	bool unasked_marked = unasked_marked_;
+	unasked_marked_ = false;
 	if (asked_ > 0 && !authenticated_) {
 		asked_--;
 		begin_response(true);
 		return true;
 	}
 	if (exchange_ == Exchange::open) {
+		unasked_marked_ = unasked_marked;
 		begin_response(false);
 		return true;
 	}
@@ -281,6 +284,14 @@ void Redactor::Impl::begin_response(bool asked)
 	mode_ = Mode::secret_line;
 	plus_hidden_ = false;
 	response_.start('*');
+	// IMAP lines no challenge asked for may be read again as commands
+	// whose literal they are: hidden line ends and all, one marker for
+	// the run.
+	response_whole_ = !asked && server_literals();
+	if (response_whole_ && !unasked_marked_) {
+		emit_marker();
+		unasked_marked_ = true;
+	}
 	recording_ = !asked && !unasked_lost_;
 	if (recording_)
 		unasked_.emplace_back();
@@ -295,8 +306,13 @@ const unsigned char *Redactor::Impl::secret_line(const unsigned char *p,
 		if (c == '\n') {
 			if (recording_)
 				unasked_add(start, p);
-			response_.end(*out_);
-			emit('\n');
+			if (!response_whole_) {
+				response_.end(*out_);
+				emit('\n');
+			} else {
+				std::string none;
+				response_.end(none);
+			}
 			mode_ = Mode::command;
 			line_start_ = true;
 			recording_ = false;
@@ -321,7 +337,12 @@ const unsigned char *Redactor::Impl::secret_line(const unsigned char *p,
 			}
 			return p;
 		}
-		response_.feed(c, *out_);
+		if (!response_whole_) {
+			response_.feed(c, *out_);
+		} else {
+			std::string none;
+			response_.feed(c, none);
+		}
 	}
 	if (recording_)
 		unasked_add(start, p);

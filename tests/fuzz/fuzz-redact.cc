@@ -156,6 +156,20 @@ bool is_subsequence(const std::string &sub, const std::string &s)
 	return i == sub.size();
 }
 
+// An IMAP line opening more lists than imap-login takes: what follows is
+// hidden until its reply (an older imap-login may read literals there).
+bool lists_over_limit(const std::string &in)
+{
+	int lists = 0;
+	for (char c : in) {
+		if (c == '\n')
+			lists = 0;
+		else if (c == '(' && ++lists > 1)
+			return true;
+	}
+	return false;
+}
+
 void check_session(RedactProtocol protocol, const std::vector<Step> &steps)
 {
 	std::string out = run(protocol, steps, false);
@@ -170,7 +184,8 @@ void check_session(RedactProtocol protocol, const std::vector<Step> &steps)
 	}
 	if (!contains_nocase(words, "login") && !contains_nocase(words, "auth") &&
 	    !contains_nocase(words, "pass") && !contains_nocase(words, "apop") &&
-	    !asks_response(protocol, steps))
+	    !asks_response(protocol, steps) &&
+	    !(protocol == RedactProtocol::imap && lists_over_limit(in)))
 		check(out == in, "no credential command: output == input");
 	check(is_subsequence(without_stars(out), without_stars(in)),
 	      "only deletions and markers");

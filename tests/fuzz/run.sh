@@ -234,6 +234,10 @@ else
 	# imap-login takes one list per command ("Too many '('"): no
 	# literal after the second '(' counts.
 	seed '0a A (( {}\n\001b LOGIN {8}\r\nT\nTT s2cretp\n'
+	# Lines after a failed AUTHENTICATE, hidden as responses, read again
+	# as a LOGIN whose literal password is their line ends: hidden line
+	# ends and all.
+	seed '0a AUTHENTICATE\nW\277LoGINE0 x {8}\r\nb LOGIN alice {8}\r\n\n\n\n\n\n\n\n\n\n\n\nHLO\n\n'
 	# lib-smtp stalls for good at a UTF-8 lead byte before a NUL in the
 	# parameters (and panics once its buffer fills): the harness ends
 	# the session there; the AUTH after it is never read.

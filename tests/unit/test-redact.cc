@@ -319,7 +319,7 @@ void test_imap_authenticate(void **)
 			C("a AUTHENTICATE PLAIN [[=AGFsaWNl]]\r\n"), S("a NO\r\n"),
 			C("b AUTHENTICATE PLAIN [[=\rAGFsaWNl]]\r\n") }, false },
 		{ "no literals in AUTHENTICATE: a response line follows", {
-			C("a AUTHENTICATE PLAIN [[{20+}]]\r\n[[AGFsaWNlAHMzY3JldA==]]\r\n"),
+			C("a AUTHENTICATE PLAIN [[{20+}]]\r\n[[AGFsaWNlAHMzY3JldA==\r\n]]"),
 			S("a OK\r\n") }, false },
 		{ "LOGIN", {
 			C("a AUTHENTICATE LOGIN\r\n"), S("+ VXNlcm5hbWU6\r\n"),
@@ -346,7 +346,7 @@ void test_imap_authenticate(void **)
 			S("+ \r\n"), C("[[*\rx]]\r\n"), S("+ \r\n"),
 			C("[[AG\rFs]]\r\n"), S("a NO\r\n") }, false },
 		{ "response before the continuation", {
-			C("a AUTHENTICATE PLAIN\r\n[[AGFsaWNlAHMzY3JldA==]]\r\n"),
+			C("a AUTHENTICATE PLAIN\r\n[[AGFsaWNlAHMzY3JldA==\r\n]]"),
 			S("+ \r\na OK\r\n") }, false },
 		{ "failed, then success", {
 			C("a AUTHENTICATE PLAIN\r\n"), S("+ \r\n"),
@@ -361,7 +361,7 @@ void test_imap_authenticate(void **)
 		{ "replies to other tags and untagged lines", {
 			C("x NOOP\r\na AUTHENTICATE PLAIN\r\n"),
 			S("* 1 EXISTS\r\n+ \r\nx OK\r\n"),
-			C("[[AGFsaWNlAHMzY3JldA==]]\r\n"),
+			C("[[AGFsaWNlAHMzY3JldA==\r\n]]"),
 			S("* OK still here\r\na NO\r\n"), C("b NOOP\r\n") }, false },
 		{ "a tagged reply inside a server literal", {
 			C("a AUTHENTICATE PLAIN\r\n"),
@@ -757,14 +757,14 @@ void test_auth_pipelined_after_failure(void **)
 	check_cases(RedactProtocol::imap, {
 		{ "unknown mechanism, then AUTHENTICATE", {
 			C("a AUTHENTICATE PLAN\r\n"
-			  "[[b AUTHENTICATE PLAIN]]\r\n"),
+			  "[[b AUTHENTICATE PLAIN\r\n]]"),
 			S("a NO Unsupported authentication mechanism.\r\n"
 			  "+ \r\n"),
 			C(plain), S("b NO [AUTHENTICATIONFAILED] no\r\n"),
 			C("c LOGOUT\r\n") }, false },
 		// The reply comes within a LITERAL+ of the pipelined line.
 		{ "unknown mechanism, then LOGIN with a LITERAL+", {
-			C("0a AUTHENTICATE PLAN\r\n[[b LOGIN {5+}]]\r\n[[al]]"),
+			C("0a AUTHENTICATE PLAN\r\n[[b LOGIN {5+}\r\nal]]"),
 			S("0a NO Unsupported authentication mechanism.\r\n"),
 			C("ice [[s3cretpw]]\r\n"),
 			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
@@ -772,25 +772,25 @@ void test_auth_pipelined_after_failure(void **)
 		// ... and within a synchronizing literal the client did not
 		// wait for.
 		{ "unknown mechanism, then LOGIN with an unawaited literal", {
-			C("a AUTHENTICATE PLAN\r\n[[b LOGIN  {8}]]\r\n[[T]]"),
+			C("a AUTHENTICATE PLAN\r\n[[b LOGIN  {8}\r\nT]]"),
 			S("a NO Unsupported authentication mechanism.\r\n"
 			  "+ OK\r\n"),
-			C("[[&\x03]]\n[[TT s3cretpw]]\r\n"),
+			C("[[\x03\nTT s3cretpw\r\n]]"),
 			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
 			C("c LOGOUT\r\n") }, false },
 		{ "... the literal's first line complete", {
-			C("a AUTHENTICATE PLAN\r\n[[b LOGIN  {6}]]\n[[\rT\x03]]\n"),
+			C("a AUTHENTICATE PLAN\r\n[[b LOGIN  {6}\n\rT\x03\n]]"),
 			S("a NO Unsupported authentication mechanism.\r\n"
 			  "+ OK\r\n"),
-			C("[[TT s6cretpw]]\r\n"),
+			C("[[TT s6cretpw\r\n]]"),
 			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
 			C("c LOGOUT\r\n") }, false },
 		{ "unknown mechanism, then LOGIN with a literal", {
-			C("a AUTHENTICATE PLAN\r\n[[b LOGIN alice {8}]]\r\n"
-			  "[[s3cr]]"),
+			C("a AUTHENTICATE PLAN\r\n[[b LOGIN alice {8}\r\n"
+			  "s3cr]]"),
 			S("a NO Unsupported authentication mechanism.\r\n"
 			  "+ OK\r\n"),
-			C("[[&etpw]]\r\n"),
+			C("[[&etpw\r\n]]"),
 			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
 			C("c LOGOUT\r\n") }, false },
 	});
@@ -894,8 +894,8 @@ void test_continuation_means_response(void **)
 		// hidden (after a failed AUTHENTICATE) and read again: the
 		// lines after its header are that literal, then its line.
 		{ "an unawaited literal taken while hidden", {
-			C("a AUTHENTICATE\n[[b L {6}]]\n[[\rT\x03]]\n"
-			  "[[c\x7f\x7f 8 {}]]"),
+			C("a AUTHENTICATE\n[[b L {6}\n\rT\x03\n"
+			  "c\x7f\x7f 8 {}]]"),
 			S("a BAD Error in IMAP command received by server.\r\n"
 			  "+ OK\r\nb BAD Invalid characters in atom\r\n"),
 			C("\ns LOGIN {6}\n\r\x03" + std::string(2, '\0') +
@@ -905,10 +905,10 @@ void test_continuation_means_response(void **)
 		// ... and a "+ OK" that came while the line asking for it
 		// was hidden (after a failed AUTHENTICATE).
 		{ "a literal's + while its line is hidden", {
-			C("a AUTHENTICATE\n[[W LOGIN a {8}]]\r"),
+			C("a AUTHENTICATE\n[[W LOGIN a {8}\r]]"),
 			S("a BAD Error in IMAP command received by server.\r\n"
 			  "+ OK\r\n"),
-			C("\n[[\n\n\n}\n\n\n\r\n]]"),
+			C("[[\n\n\n\n}\n\n\n\r\n]]"),
 			S("W NO [AUTHENTICATIONFAILED] no\r\n"),
 			C("c LOGOUT\r\n") }, false },
 		{ "... and the same + before the CRs", {
