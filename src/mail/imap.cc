@@ -5,9 +5,10 @@
 #include "../dovecot/client-log.hh"
 
 DOVECOT_EXTERN_C_BEGIN
-#include "imap-common.h"
-// 2.4.2+'s imap-client.h uses enum imap_state_result without it.
+// 2.4.2+'s imap-client.h (in imap-common.h) uses enum imap_state_result
+// without including it; 2.3 has it too.
 #include "imap-state.h"
+#include "imap-common.h"
 #include "imap-client.h"
 #include "imap-commands.h"
 #include "imap-parser.h"
