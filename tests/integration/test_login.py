@@ -15,6 +15,21 @@ from dovecot_fixture import User
 from rawlog import RawClient, log_files, strip_timestamps
 
 SECRET = "S3cr3t-PW"
+# The Debian 13 tree with Dovecot 2.4 (the fixture's 2.4 mode), if set.
+TREE = os.environ.get("RAWLOG_EXT_DOVECOT_ROOT")
+
+
+def login_user() -> tuple[int, int]:
+    """The login user's (dovenull's) uid and gid as the Dovecot under test
+    has them: the 2.4 tree's differ from the host's."""
+    if not TREE:
+        pw = pwd.getpwnam("dovenull")
+        return pw.pw_uid, pw.pw_gid
+    for line in (pathlib.Path(TREE) / "etc" / "passwd").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == "dovenull":
+            return int(fields[2]), int(fields[3])
+    raise LookupError("no dovenull in the tree")
 
 
 @pytest.fixture
@@ -22,8 +37,7 @@ def login_dir():
     """The base directory, owned by the login user (dovenull)."""
     path = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-login-"))
     path.chmod(0o700)
-    login_user = pwd.getpwnam("dovenull")
-    os.chown(path, login_user.pw_uid, login_user.pw_gid)
+    os.chown(path, *login_user())
     yield path
     if os.environ.get("KEEP_TMP") != "1":
         shutil.rmtree(path, ignore_errors=True)
@@ -41,6 +55,21 @@ def make(dovecot_factory, login_dir, env=None, users=None, **kwargs):
                         User("bob", password=SECRET)],
         extra_conf=kwargs.pop("extra_conf", "") + "login_trusted_networks =\n",
         **kwargs)
+
+
+def set_login_dir(dc, old, new) -> None:
+    """RAWLOG_EXT_LOGIN_DIR old -> new in dc's (not started) config."""
+    # 2.3's import_environment is "K=V ...", 2.4's a block of "K = V".
+    conf = dc.conf_text()
+    for sep in ("=", " = "):
+        for end in ("\n", " "):
+            conf = conf.replace(f"RAWLOG_EXT_LOGIN_DIR{sep}{old}{end}",
+                                f"RAWLOG_EXT_LOGIN_DIR{sep}{new}{end}")
+    assert f"{new}" in conf
+    dc.conf_path.write_text(conf)
+
+
+LOGGED_IN = "(?:Login|Logged in)"     # 2.3, 2.4
 
 
 def sessions(directory: pathlib.Path) -> dict[str, tuple[bytes, bytes]]:
@@ -82,14 +111,14 @@ def test_imap_plaintext_login_is_redacted(dovecot_factory, login_dir):
     assert_no_secret(login_dir)
     for p in log_files(login_dir):
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
-        assert p.stat().st_uid == pwd.getpwnam("dovenull").pw_uid
+        assert p.stat().st_uid == login_user()[0]
 
 
 def wait_login(dc, service: str, user: str = "alice") -> None:
     """Until the login process has logged the successful login: that is
     after the module wrote the log (a plaintext session's post-login
     process may be done before)."""
-    dc.wait_log(rf"{service}-login: .*Login: user=<{user}>")
+    dc.wait_log(rf"{service}-login: .*{LOGGED_IN}: user=<{user}>")
 
 
 def login_logout(dc) -> bytes:
@@ -256,7 +285,8 @@ def test_select_all_logs_failed_logins(dovecot_factory, login_dir):
     c.imap("a", b"LOGIN alice wrong-password")
     c.imap("z", b"LOGOUT")
     c.read_to_eof()
-    dc.wait_log(r"imap-login: .*Disconnected|imap-login: .*Aborted login")
+    # 2.4 says "Login aborted".
+    dc.wait_log(r"imap-login: .*(?:Disconnected|Aborted login|Login aborted)")
     # Written when the login process lets go of the client, just after.
     import time
     deadline = time.monotonic() + 10
@@ -402,11 +432,9 @@ def test_dir_inside_chroot(dovecot_factory, login_dir):
               env={"RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT": ""}, start=False)
     inside = dc.base / "run" / "login" / "rawlog"
     inside.mkdir(parents=True)
-    login_user = pwd.getpwnam("dovenull")
-    os.chown(inside, login_user.pw_uid, login_user.pw_gid)
+    os.chown(inside, *login_user())
     inside.chmod(0o700)
-    dc.conf_path.write_text(dc.conf_text().replace(
-        f"RAWLOG_EXT_LOGIN_DIR={login_dir}", f"RAWLOG_EXT_LOGIN_DIR={inside}"))
+    set_login_dir(dc, login_dir, inside)
     dc.start()
     login_logout(dc)
     wait_login(dc, "imap")
@@ -426,10 +454,14 @@ def test_full_filesystem_proxied_session_still_works(dovecot_factory, login_dir)
     """The log fills its filesystem mid-session: one Error, and the proxied
     session goes on to the end."""
     import subprocess
-    login_user = pwd.getpwnam("dovenull")
+    if TREE:
+        pytest.skip("2.4 mode: the fixture bind-mounts /tmp into the tree "
+                    "non-recursively, so a tmpfs mounted below /tmp is not "
+                    "seen there (needs --rbind in dovecot_fixture.py)")
+    uid, gid = login_user()
     result = subprocess.run(
         ["mount", "-t", "tmpfs", "-o",
-         f"size=16k,mode=0700,uid={login_user.pw_uid},gid={login_user.pw_gid}",
+         f"size=16k,mode=0700,uid={uid},gid={gid}",
          "tmpfs", str(login_dir)], capture_output=True)
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
