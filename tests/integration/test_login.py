@@ -8,6 +8,7 @@ import re
 import shutil
 import stat
 import tempfile
+import time
 
 import pytest
 
@@ -310,11 +311,16 @@ def test_unwritable_dir_login_still_works(dovecot_factory, login_dir):
 
 
 @pytest.mark.parametrize("client_tls", [False, True])
-def test_proxied_session_both_legs(dovecot_factory, login_dir, client_tls):
+@pytest.mark.parametrize("trusted", [False, True], ids=["", "trusted"])
+def test_proxied_session_both_legs(dovecot_factory, login_dir, client_tls,
+                                   trusted):
     """A user proxied to a second Dovecot: the whole client conversation is
     in the log, and the backend leg (with the proxy's own login, redacted)
-    in files of its own."""
-    backend = dovecot_factory(protocols=("imap",), users=[User("alice", password=SECRET)])
+    in files of its own. A 2.4 backend that trusts the proxy multiplexes
+    its output (x-multiplex): the leg is logged without the framing."""
+    backend = dovecot_factory(
+        protocols=("imap",), users=[User("alice", password=SECRET)],
+        extra_conf="login_trusted_networks = 127.0.0.0/8\n" if trusted else "")
     dc = make(dovecot_factory, login_dir, protocols=("imap",), ssl=client_tls,
               users=[User("alice", password=SECRET,
                           extra=f"rawlog_ext=yes proxy=y host=127.0.0.1 "
@@ -345,7 +351,62 @@ def test_proxied_session_both_legs(dovecot_factory, login_dir, client_tls):
     assert b"c SELECT INBOX\r\nd NOOP\r\ne LOGOUT\r\n" in back_out
     assert b"***" in back_out          # the proxy's own login
     assert b"OK [READ-WRITE]" in back_in
+    # The multiplex header and channel switches start with these.
+    assert b"\xff\xff" not in back_in and b"\x03\xfe" not in back_in
+    if trusted and TREE:
+        assert b"\r\n* MULTIPLEX 0\r\n" in back_in
+    # What the backend sent after the login is what the client got.
+    after_login = back_in[back_in.index(b"OK [READ-WRITE]"):]
+    assert after_login in bytes(c.received)
     assert_no_secret(login_dir)
+    assert "Warning" not in "".join(l for l in dc.log().splitlines()
+                                    if "rawlog_ext_login" in l)
+
+
+def test_backend_companion_behind_trusted_proxy(dovecot_factory, login_dir):
+    """The companion on a backend whose client is a trusted proxy: on 2.4
+    that proxy asks for x-multiplex, and our filters cannot stay the
+    outermost output (the login handoff asserts the multiplex ostream is):
+    that session is refused with one Warning, and nothing crashes."""
+    back_dir = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-login-back-"))
+    back_dir.chmod(0o700)
+    os.chown(back_dir, *login_user())
+    try:
+        backend = dovecot_factory(
+            protocols=("imap",), users=[User("alice", password=SECRET,
+                                             extra="rawlog_ext=yes")],
+            login_env={"RAWLOG_EXT_LOGIN_DIR": str(back_dir),
+                       "RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT": "yes"},
+            extra_conf="login_trusted_networks = 127.0.0.0/8\n")
+        dc = make(dovecot_factory, login_dir, protocols=("imap",),
+                  users=[User("alice", password=SECRET,
+                              extra=f"rawlog_ext=yes proxy=y host=127.0.0.1 "
+                                    f"port={backend.imap_port}")])
+        c = RawClient(dc.imap_port)
+        c.read_until(rb"^\* OK[^\r\n]*\r\n")
+        assert b"b OK" in c.imap("b", f"LOGIN alice {SECRET}".encode())
+        assert b"c OK" in c.imap("c", b"SELECT INBOX")
+        c.imap("e", b"LOGOUT")
+        c.read_to_eof()
+        backend.wait_log(r"imap\(alice\).*Disconnected")
+        dc.wait_log(r"imap-login: .*Disconnected")
+        time.sleep(0.3)
+        for d in (dc, backend):
+            assert not re.search(r"Fatal|Panic|signal 11|terminated abnormally",
+                                 d.log()), d.log()
+        warnings = [l for l in backend.log().splitlines()
+                    if "rawlog_ext_login" in l and "Warning" in l]
+        if TREE:
+            assert len(warnings) == 1 and "multiplexed" in warnings[0], warnings
+            assert log_files(back_dir) == []
+        else:
+            # 2.3 has no multiplexing: the backend logs its side too.
+            assert warnings == []
+            assert [p.parent.name for p in log_files(back_dir)] == \
+                ["alice", "alice"]
+        assert_no_secret(back_dir)
+    finally:
+        shutil.rmtree(back_dir, ignore_errors=True)
 
 
 def _b64(s: str) -> bytes:
