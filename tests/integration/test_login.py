@@ -409,6 +409,41 @@ def test_backend_companion_behind_trusted_proxy(dovecot_factory, login_dir):
         shutil.rmtree(back_dir, ignore_errors=True)
 
 
+def test_proxied_session_with_login_proxy_rawlog_dir(dovecot_factory, login_dir):
+    """Dovecot's own rawlog of the backend connection beside ours: both
+    logs written, and nothing trips (2.4.4 asserts at disconnect that its
+    streams are the outermost; 2.4.1 has no such check)."""
+    backend = dovecot_factory(protocols=("imap",), users=[User("alice", password=SECRET)])
+    dc = make(dovecot_factory, login_dir, protocols=("imap",), start=False,
+              extra_conf="login_proxy_rawlog_dir = /proxy-rawlog\n",
+              users=[User("alice", password=SECRET,
+                          extra=f"rawlog_ext=yes proxy=y host=127.0.0.1 "
+                                f"port={backend.imap_port}")])
+    # Relative to the login chroot.
+    core_dir = dc.base / "run" / "login" / "proxy-rawlog"
+    core_dir.mkdir(parents=True)
+    os.chown(core_dir, *login_user())
+    dc.start()
+    c = RawClient(dc.imap_port)
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    c.imap("b", f"LOGIN alice {SECRET}".encode())
+    c.imap("c", b"SELECT INBOX")
+    c.imap("e", b"LOGOUT")
+    c.read_to_eof()
+    backend.wait_log(r"imap\(alice\).*Disconnected")
+    dc.wait_log(r"imap-login: .*Disconnected")
+    time.sleep(0.3)
+    assert not re.search(r"Fatal|Panic|signal 11|terminated abnormally", dc.log())
+    found = sessions(login_dir)
+    legs = sorted("_imap-login-proxy_" in k for k in found)
+    assert legs == [False, True], found
+    back_in = next(v[0] for k, v in found.items() if "_imap-login-proxy_" in k)
+    assert b"OK [READ-WRITE]" in back_in
+    core = [p for p in core_dir.iterdir() if p.name.endswith(".in")]
+    assert core and b"OK [READ-WRITE]" in b"".join(p.read_bytes() for p in core)
+    assert_no_secret(login_dir)
+
+
 def _b64(s: str) -> bytes:
     return base64.b64encode(s.encode())
 
