@@ -13,8 +13,23 @@
 #ifndef RAWLOG_EXT_LOGIN_INTERNALS_HH
 #define RAWLOG_EXT_LOGIN_INTERNALS_HH
 
+#include "../core/settings.hh"
+
+#include <string>
+
 namespace rawlog_ext {
 namespace login_internals {
+
+// Where the companion's settings come from, read once at plugin init (as
+// root, before the chroot). 2.3: the environment (import_environment),
+// as login processes get no plugin {} settings. 2.4: login processes read
+// the whole configuration, so also the rawlog_ext_login_<name> settings
+// (protocol filters included) once lib90_rawlog_ext_login_settings is in
+// Dovecot's settings module directory; each one set there wins over its
+// RAWLOG_EXT_LOGIN_<NAME> variable. getenv_r maps a variable name to its
+// value; valid until login_settings_free().
+bool login_settings_read(Getenv &getenv_r, std::string &error_r);
+void login_settings_free();
 
 // The proxy's own fields, valid while the proxy lives; find them again
 // (proxy_backend()) at each use rather than keep them.

@@ -6,8 +6,9 @@
 // Loaded and initialised as root before the process chroots to
 // $base_dir/login and becomes $default_login_user: the base directory is
 // opened then and every file is created relative to it later. Settings
-// come from the environment (import_environment), see login-config.hh,
-// on 2.4 too: see init_config().
+// come from the environment (import_environment, see login-config.hh);
+// on 2.4 also from rawlog_ext_login_* settings, which win, when the login
+// settings module is installed (see login_settings_read()).
 //
 // Per session: the client's streams get our filters when the client is
 // allocated (above implicit TLS, if any), and again above TLS after
@@ -498,12 +499,13 @@ struct login_client_hooks client_hooks = { login_client_allocated };
 // inode: symlinks or ".." in RAWLOG_EXT_LOGIN_DIR (or in the chroot's own
 // path) cannot fool it, and a bind mount below the chroot, the documented
 // way in, passes because ".." from a mount's root leads to its mount point.
-bool check_chroot(int fd, const std::string &dir)
+bool check_chroot(int fd, const std::string &dir, const Getenv &settings)
 {
+	// Dovecot's own, for the process it execs.
 	const char *chroot_dir = getenv("RESTRICT_CHROOT");
 	if (chroot_dir == nullptr || chroot_dir[0] == '\0')
 		return true;
-	const char *allow = getenv("RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT");
+	const char *allow = settings("RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT");
 	bool allowed = false;
 	if (allow != nullptr && allow[0] != '\0' &&
 	    !parse_bool(allow, allowed)) {
@@ -560,9 +562,12 @@ bool init_config()
 	}
 	config = new LoginConfig();
 	std::string error;
-	if (!login_config_parse([](const char *name) {
-			return getenv(name);
-		}, *config, error)) {
+	Getenv settings;
+	if (!login_internals::login_settings_read(settings, error)) {
+		i_error("rawlog_ext_login: %s: not logging", error.c_str());
+		return false;
+	}
+	if (!login_config_parse(settings, *config, error)) {
 		i_error("rawlog_ext_login: %s: not logging", error.c_str());
 		return false;
 	}
@@ -581,7 +586,7 @@ bool init_config()
 			config->settings.dir.c_str());
 		return false;
 	}
-	if (!check_chroot(fd, config->settings.dir)) {
+	if (!check_chroot(fd, config->settings.dir, settings)) {
 		(void)close(fd);
 		return false;
 	}
@@ -614,6 +619,8 @@ void rawlog_ext_login_plugin_init(struct module *module)
 		configured = init_config();
 	});
 	event_unref(&event);
+	// Everything is in config now.
+	login_internals::login_settings_free();
 	if (configured)
 		login_client_hooks_add(module, &client_hooks);
 }

@@ -1,12 +1,15 @@
 """rawlog_ext_login: pre-login and proxied sessions in the login
 processes, in plaintext, credentials redacted."""
 import base64
+import contextlib
+import ctypes
 import os
 import pathlib
 import pwd
 import re
 import shutil
 import stat
+import subprocess
 import tempfile
 import time
 
@@ -361,6 +364,70 @@ def test_proxied_session_both_legs(dovecot_factory, login_dir, client_tls,
     assert_no_secret(login_dir)
     assert "Warning" not in "".join(l for l in dc.log().splitlines()
                                     if "rawlog_ext_login" in l)
+
+
+LOGIN_SETTINGS_SO = "lib90_rawlog_ext_login_settings.so"
+
+
+@contextlib.contextmanager
+def tree_settings_modules(extra: pathlib.Path):
+    """The tree's settings module directory plus extra, for the Dovecots
+    this test starts: a private copy bind-mounted over it in this
+    process's own mount namespace (never the shared tree's directory).
+    The fixture has no such option yet."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0x00020000) != 0:        # CLONE_NEWNS
+        pytest.skip(f"unshare: {os.strerror(ctypes.get_errno())}")
+    subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+    target = pathlib.Path(TREE) / "usr/lib/dovecot/modules/settings"
+    private = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-settings-"))
+    for so in target.glob("*.so"):
+        shutil.copy2(so, private)
+    shutil.copy2(extra, private)
+    private.chmod(0o755)
+    subprocess.run(["mount", "--bind", str(private), str(target)], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(target)], check=False)
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def test_settings_the_24_way(dovecot_factory, login_dir):
+    """2.4: with the login settings module, rawlog_ext_login_* settings
+    configure the companion (protocol filters included) and win over the
+    environment; unset ones still come from it."""
+    if not TREE:
+        pytest.skip("2.3's login processes get no plugin settings: "
+                    "the environment only")
+    module = pathlib.Path(os.environ.get("RAWLOG_EXT_MODULE_DIR", "")) / LOGIN_SETTINGS_SO
+    if not module.exists():
+        pytest.skip(f"{module} not built")
+    with tree_settings_modules(module):
+        dc = make(dovecot_factory, login_dir, protocols=("imap",),
+                  env={"RAWLOG_EXT_LOGIN_DIR": "/nonexistent",
+                       "RAWLOG_EXT_LOGIN_SELECT": "passdb"},
+                  extra_conf=f"rawlog_ext_login_dir = {login_dir}\n"
+                             "protocol imap {\n"
+                             "  rawlog_ext_login_select = all\n"
+                             "}\n")
+        c = RawClient(dc.imap_port)
+        c.read_until(rb"^\* OK[^\r\n]*\r\n")
+        c.imap("a", b"LOGIN alice wrong-password")
+        c.imap("z", b"LOGOUT")
+        c.read_to_eof()
+        deadline = time.monotonic() + 10
+        while not log_files(login_dir) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        dc.stop()
+    # select=all (from protocol imap {}): the failed login, in the base
+    # directory the setting named (not the variable's).
+    name, (got_in, got_out) = only_session(login_dir)
+    assert "/" not in name
+    assert got_in == b"a LOGIN alice ***\r\nz LOGOUT\r\n"
+    assert not [l for l in dc.log().splitlines()
+                if "rawlog_ext_login" in l and ("Error" in l or "Warning" in l)]
 
 
 def test_backend_companion_behind_trusted_proxy(dovecot_factory, login_dir):

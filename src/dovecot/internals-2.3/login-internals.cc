@@ -11,6 +11,8 @@ DOVECOT_EXTERN_C_END
 
 #include "../login-internals.hh"
 
+#include <cstdlib>
+
 namespace rawlog_ext {
 namespace login_internals {
 
@@ -76,6 +78,16 @@ const struct smtp_server_callbacks *smtp_callbacks;
 struct smtp_server_callbacks our_smtp_callbacks;
 
 } // namespace
+
+bool login_settings_read(Getenv &getenv_r, std::string &)
+{
+	getenv_r = [](const char *name) { return getenv(name); };
+	return true;
+}
+
+void login_settings_free()
+{
+}
 
 bool proxy_backend(struct client *client, ProxyBackend &backend_r,
 		   const char *&why_r)

@@ -5,10 +5,16 @@ DOVECOT_EXTERN_C_BEGIN
 #include "login-common.h"
 #include "client-common.h"
 #include "login-proxy.h"
+#include "master-service.h"
+#include "settings.h"
+#include "login-settings-info.h"
 DOVECOT_EXTERN_C_END
 
 #include "../login-internals.hh"
 
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 namespace rawlog_ext {
@@ -117,7 +123,61 @@ int create(struct client *client)
 	return ret;
 }
 
+const struct rawlog_ext_login_settings *login_set;
+
+// RAWLOG_EXT_LOGIN_DIR -> login_set's rawlog_ext_login_dir, if set there.
+const char *login_setting(const char *env_name)
+{
+	std::string key;
+	for (const char *p = env_name; *p != '\0'; p++)
+		key += (char)tolower((unsigned char)*p);
+	const struct setting_parser_info &info =
+		rawlog_ext_login_setting_parser_info;
+	for (const struct setting_define *def = info.defines;
+	     def->key != nullptr; def++) {
+		if (key == def->key) {
+			const char *value =
+				*reinterpret_cast<const char *const *>(
+					reinterpret_cast<const char *>(
+						login_set) + def->offset);
+			return value[0] == '\0' ? nullptr : value;
+		}
+	}
+	return nullptr;
+}
+
 } // namespace
+
+bool login_settings_read(Getenv &getenv_r, std::string &error_r)
+{
+	const struct rawlog_ext_login_settings *set = nullptr;
+	const char *error;
+	// The settings_get() macro casts through void *, which C++ refuses.
+	if ((settings_get)(master_service_get_event(master_service),
+			   &rawlog_ext_login_setting_parser_info,
+			   SETTINGS_GET_FLAG_NO_EXPAND, __FILE__, __LINE__,
+			   reinterpret_cast<const void **>(&set), &error) < 0) {
+		// Without the settings module the configuration knows no such
+		// settings (and has none): the environment alone, as on 2.3.
+		if (strstr(error, "has no settings struct named") == nullptr) {
+			error_r = error;
+			return false;
+		}
+		set = nullptr;
+	}
+	login_set = set;
+	getenv_r = [](const char *name) {
+		const char *value =
+			login_set == nullptr ? nullptr : login_setting(name);
+		return value != nullptr ? value : getenv(name);
+	};
+	return true;
+}
+
+void login_settings_free()
+{
+	settings_free(login_set);
+}
 
 bool proxy_backend(struct client *client, ProxyBackend &backend_r,
 		   const char *&why_r)
