@@ -235,12 +235,18 @@ void wrap_backend(struct client *client, LoginClientContext *ctx,
 		if (sink == nullptr)
 			return;
 		SessionLog *leg = new SessionLog(std::move(sink), ctx->event);
-		// We are the backend's client here.
-		if (config->settings.redact) {
-			leg->set_redactor(std::make_unique<Redactor>(protocol),
-					  Direction::out);
+		std::unique_ptr<MultiplexTap> owned_tap;
+		try {
+			// We are the backend's client here.
+			if (config->settings.redact) {
+				leg->set_redactor(std::make_unique<Redactor>(
+					protocol), Direction::out);
+			}
+			owned_tap = std::make_unique<MultiplexTap>(leg);
+		} catch (...) {
+			SessionLog::unref(&leg);
+			throw;
 		}
-		auto owned_tap = std::make_unique<MultiplexTap>(leg);
 		tap = owned_tap.get();
 		log = new SessionLog(nullptr, ctx->event, std::move(owned_tap));
 	}))

@@ -30,24 +30,39 @@ void MultiplexTap::decode(const unsigned char *data, size_t size,
 {
 	for (size_t i = 0; i < size && state_ != State::stopped; i++) {
 		unsigned char c = data[i];
+		// The common cases in bulk: the rest of a line that cannot be
+		// the one, channel 0 data up to the next prefix byte.
+		if (state_ == State::lines && !line_start_) {
+			const void *nl = memchr(data + i, '\n', size - i);
+			size_t end = nl == nullptr ? size :
+				(size_t)((const unsigned char *)nl - data) + 1;
+			out.append((const char *)data + i, end - i);
+			line_start_ = nl != nullptr;
+			i = end - 1;
+			continue;
+		}
+		if (state_ == State::normal && c != prefix1) {
+			const void *p = memchr(data + i, prefix1, size - i);
+			size_t end = p == nullptr ? size :
+				(size_t)((const unsigned char *)p - data);
+			if (channel_ == 0)
+				out.append((const char *)data + i, end - i);
+			i = end - 1;
+			continue;
+		}
 		switch (state_) {
 		case State::lines:
+			// At a line's start (the rest of a line goes above).
 			out += (char)c;
-			// Only a line's first bytes matter.
-			if (line_start_ && held_.size() < multiplex_line_len)
-				held_ += (char)c;
-			if (c != '\n') {
-				if (held_.size() == multiplex_line_len)
-					line_start_ = false;
-				break;
-			}
-			if (line_start_ && held_ == multiplex_line) {
+			held_ += (char)c;
+			if (held_ == multiplex_line) {
 				state_ = State::header;
 				held_.clear();
-				break;
+			} else if (memcmp(held_.data(), multiplex_line,
+					  held_.size()) != 0) {
+				line_start_ = c == '\n';
+				held_.clear();
 			}
-			held_.clear();
-			line_start_ = true;
 			break;
 		case State::header:
 			held_ += (char)c;
