@@ -13,10 +13,14 @@
 // Per session: the client's streams get our filters when the client is
 // allocated (above implicit TLS, if any), and again above TLS after
 // STARTTLS (2.4: after every change Dovecot announces through
-// iostream_change_post). What passes is redacted and held in memory until the user is
-// known; then it goes to <base>/<user>/ if the user is selected, or is
-// dropped. With RAWLOG_EXT_LOGIN_SELECT=all, sessions that never log in
-// are written to <base>/ when they end.
+// iostream_change_post). What passes is redacted and held in memory
+// until the user is known; then it goes to <base>/<user>/ if the user is
+// selected, or is dropped. With RAWLOG_EXT_LOGIN_SELECT=all, sessions
+// that never log in are written to <base>/ when they end.
+//
+// Known limit: a COMPRESS the backend does itself is relayed compressed,
+// and both legs then hold the compressed bytes (2.3; also seen on 2.4.1
+// with a backend that trusts the proxy and multiplexes).
 #include "../dovecot/client-log.hh"
 #include "../dovecot/guard.hh"
 #include "../core/login-config.hh"
