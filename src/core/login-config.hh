@@ -1,8 +1,10 @@
 // rawlog_ext_login's configuration. Login processes get no plugin {}
-// settings, so the module reads environment variables that the admin
-// passes with Dovecot's import_environment: RAWLOG_EXT_LOGIN_<NAME> for
-// each setting rawlog_ext_<name> (RAWLOG_EXT_LOGIN_DIR, ..._FORMAT, ...),
-// plus the login-only ones below.
+// settings on 2.3, so the module reads environment variables that the
+// admin passes with Dovecot's import_environment: RAWLOG_EXT_LOGIN_<NAME>
+// for each setting rawlog_ext_<name> (RAWLOG_EXT_LOGIN_DIR, ..._FORMAT,
+// ...), plus the login-only ones below. On 2.4 the same names, lower-case
+// (rawlog_ext_login_dir, ...), can also be Dovecot settings (with the
+// login settings module installed); getenv then gives those first.
 #ifndef RAWLOG_EXT_LOGIN_CONFIG_HH
 #define RAWLOG_EXT_LOGIN_CONFIG_HH
 

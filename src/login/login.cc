@@ -6,17 +6,25 @@
 // Loaded and initialised as root before the process chroots to
 // $base_dir/login and becomes $default_login_user: the base directory is
 // opened then and every file is created relative to it later. Settings
-// come from the environment (import_environment), see login-config.hh.
+// come from the environment (import_environment, see login-config.hh);
+// on 2.4 also from rawlog_ext_login_* settings, which win, when the login
+// settings module is installed (see login_settings_read()).
 //
 // Per session: the client's streams get our filters when the client is
 // allocated (above implicit TLS, if any), and again above TLS after
-// STARTTLS. What passes is redacted and held in memory until the user is
-// known; then it goes to <base>/<user>/ if the user is selected, or is
-// dropped. With RAWLOG_EXT_LOGIN_SELECT=all, sessions that never log in
-// are written to <base>/ when they end.
+// STARTTLS (2.4: after every change Dovecot announces through
+// iostream_change_post). What passes is redacted and held in memory
+// until the user is known; then it goes to <base>/<user>/ if the user is
+// selected, or is dropped. With RAWLOG_EXT_LOGIN_SELECT=all, sessions
+// that never log in are written to <base>/ when they end.
+//
+// Known limit: a COMPRESS the backend does itself is relayed compressed,
+// and both legs then hold the compressed bytes (2.3; also seen on 2.4.1
+// with a backend that trusts the proxy and multiplexes).
 #include "../dovecot/client-log.hh"
 #include "../dovecot/guard.hh"
 #include "../core/login-config.hh"
+#include "multiplex-tap.hh"
 
 #include <cerrno>
 #include <fcntl.h>
@@ -27,49 +35,14 @@
 DOVECOT_EXTERN_C_BEGIN
 #include "login-common.h"
 #include "client-common.h"
-#include "smtp-server.h"
-#include "smtp-server-private.h"
 #include "login-proxy.h"
 DOVECOT_EXTERN_C_END
 
-#include <cstddef>
+#include "../dovecot/login-internals.hh"
 
 namespace rawlog_ext {
 
 namespace {
-
-// The head of login-proxy.c's private struct login_proxy (2.3.19), for
-// the backend streams and the input callback: there is no hook for the
-// backend connection. Checked against the public accessors before use.
-struct LoginProxyHead {
-	struct login_proxy *prev, *next;
-	struct client *client;
-	struct event *event;
-	int server_fd;
-	struct io *client_wait_io, *server_io;
-	struct istream *client_input, *server_input;
-	struct ostream *client_output, *server_output;
-	struct iostream_proxy *iostream_proxy;
-	struct ssl_iostream *server_ssl_iostream;
-	struct timeval created;
-	struct timeout *to, *to_notify;
-	struct login_proxy_record *state_rec;
-	struct ip_addr ip, source_ip;
-	char *host;
-	in_port_t port;
-	unsigned int connect_timeout_msecs;
-	unsigned int notify_refresh_secs;
-	unsigned int host_immediate_failure_after_secs;
-	unsigned int reconnect_count;
-	enum login_proxy_ssl_flags ssl_flags;
-	char *rawlog_dir;
-	login_proxy_input_callback_t *input_callback;
-	login_proxy_failure_callback_t *failure_callback;
-};
-// The offsets in Debian's 2.3.19.1 build.
-static_assert(offsetof(LoginProxyHead, server_input) == 0x40, "layout");
-static_assert(offsetof(LoginProxyHead, server_output) == 0x50, "layout");
-static_assert(offsetof(LoginProxyHead, input_callback) == 0xe0, "layout");
 
 struct LoginClientContext {
 	union login_client_module_context module_ctx;
@@ -83,19 +56,23 @@ struct LoginClientContext {
 	// Proxying: the proxy's own input callback; our backend filters.
 	login_proxy_input_callback_t *proxy_input_callback;
 	// The backend input we saw last (referenced: a reconnect's new
-	// stream must not be taken for it at a reused address).
+	// stream must not be taken for it at a reused address), and the
+	// decoder its log goes through (owned by that stream's log).
 	struct istream *backend_input;
+	MultiplexTap *backend_tap;
+	// The line announces stream changes (2.4): no STARTTLS hooks then.
+	bool hooked_iostream_change;
+	// Our filters cannot follow the client's streams any more (2.4:
+	// its output multiplexes): said once, not logged from then on.
+	bool streams_refused;
 };
 
 MODULE_CONTEXT_DEFINE_INIT(login_client_module, &login_module_register);
 
 struct module *login_module;
 LoginConfig *config;
-// submission-login's smtp-server callbacks (one static table for every
-// client) and our copy, with conn_start_tls ours. Process-wide, so a
-// connection that outlives its client never points into freed memory.
-const struct smtp_server_callbacks *smtp_callbacks;
-struct smtp_server_callbacks our_smtp_callbacks;
+// submission-login's conn_start_tls on 2.3 (the same for every client).
+login_internals::submission_start_tls_t *smtp_start_tls;
 int base_fd = -1;
 RedactProtocol protocol;
 
@@ -246,75 +223,102 @@ void decide(struct client *client, LoginClientContext *ctx,
 		ctx->log->abandon();
 }
 
+// A new backend connection: our filters on its streams, unless our log
+// is stopped. Its input through a MultiplexTap (see there).
+void wrap_backend(struct client *client, LoginClientContext *ctx,
+		  const login_internals::ProxyBackend &backend)
+{
+	SessionLog *log = nullptr;
+	MultiplexTap *tap = nullptr;
+	if (!ctx->log->failed() &&
+	    !guard(ctx->event, "opening the backend leg log", [&] {
+		std::string peer = std::string(backend.host) + ":" +
+			std::to_string(backend.port);
+		std::unique_ptr<Sink> sink =
+			open_file(client, ctx, *ctx->user_dir, peer);
+		if (sink == nullptr)
+			return;
+		SessionLog *leg = new SessionLog(std::move(sink), ctx->event);
+		std::unique_ptr<MultiplexTap> owned_tap;
+		try {
+			// We are the backend's client here.
+			if (config->settings.redact) {
+				leg->set_redactor(std::make_unique<Redactor>(
+					protocol), Direction::out);
+			}
+			owned_tap = std::make_unique<MultiplexTap>(leg);
+		} catch (...) {
+			SessionLog::unref(&leg);
+			throw;
+		}
+		tap = owned_tap.get();
+		log = new SessionLog(nullptr, ctx->event, std::move(owned_tap));
+	}))
+		SessionLog::unref(&log);
+	if (log != nullptr) {
+		struct istream *input =
+			istream_create_logging(*backend.input, log);
+		i_stream_unref(backend.input);
+		*backend.input = input;
+		struct ostream *output =
+			ostream_create_logging(*backend.output, log);
+		o_stream_unref(backend.output);
+		*backend.output = output;
+		SessionLog::unref(&log);
+	} else {
+		tap = nullptr;
+	}
+	// Also when not logged: wrap only once per connection.
+	i_stream_unref(&ctx->backend_input);
+	ctx->backend_input = *backend.input;
+	i_stream_ref(ctx->backend_input);
+	ctx->backend_tap = tap;
+}
+
 // The proxy calls this whenever the backend has sent something: before
 // the first call nothing was exchanged yet (the protocol waits for the
 // backend's greeting), so our filters go on the backend streams then.
 void login_proxy_input(struct client *client)
 {
 	LoginClientContext *ctx = context_of(client);
-	auto *head = reinterpret_cast<LoginProxyHead *>(client->login_proxy);
-	if (head->server_input != nullptr &&
-	    head->server_input != ctx->backend_input &&
-	    head->server_input == login_proxy_get_istream(client->login_proxy) &&
-	    head->server_output == login_proxy_get_ostream(client->login_proxy)) {
-		SessionLog *log = nullptr;
-		if (!ctx->log->failed() &&
-		    !guard(ctx->event, "opening the backend leg log", [&] {
-			std::string peer = std::string(head->host) + ":" +
-				std::to_string(head->port);
-			std::unique_ptr<Sink> sink =
-				open_file(client, ctx, *ctx->user_dir, peer);
-			if (sink == nullptr)
-				return;
-			log = new SessionLog(std::move(sink), ctx->event);
-			// We are the backend's client here.
-			if (config->settings.redact) {
-				log->set_redactor(std::make_unique<Redactor>(
-					protocol), Direction::out);
-			}
-		}))
-			SessionLog::unref(&log);
-		if (log != nullptr) {
-			struct istream *input =
-				istream_create_logging(head->server_input, log);
-			i_stream_unref(&head->server_input);
-			head->server_input = input;
-			struct ostream *output =
-				ostream_create_logging(head->server_output, log);
-			o_stream_unref(&head->server_output);
-			head->server_output = output;
-			SessionLog::unref(&log);
-		}
-		// Also when not logged: wrap only once per connection.
-		i_stream_unref(&ctx->backend_input);
-		ctx->backend_input = head->server_input;
-		i_stream_ref(ctx->backend_input);
-	}
+	login_internals::ProxyBackend backend;
+	const char *why;
+	// A multiplexing backend's input is a demultiplexer above ours.
+	if (login_internals::proxy_backend(client, backend, why) &&
+	    backend.multiplex_orig_input == nullptr &&
+	    *backend.input != ctx->backend_input)
+		wrap_backend(client, ctx, backend);
 	ctx->proxy_input_callback(client);
+	// The backend may have started multiplexing just now. If Dovecot
+	// demultiplexes our stream and the tap did not see it start, the
+	// tap would log the framing.
+	if (client->login_proxy != nullptr && ctx->backend_tap != nullptr &&
+	    !ctx->backend_tap->stopped() &&
+	    login_internals::proxy_backend(client, backend, why) &&
+	    backend.multiplex_orig_input == ctx->backend_input &&
+	    !ctx->backend_tap->multiplexing()) {
+		ctx->backend_tap->stop();
+		e_warning(ctx->event, "the backend multiplexes in a way not "
+			  "understood: not logging the rest of the backend leg");
+	}
 }
 
 void watch_backend(struct client *client, LoginClientContext *ctx)
 {
-	auto *head = reinterpret_cast<LoginProxyHead *>(client->login_proxy);
-	struct login_proxy *proxy = client->login_proxy;
-	if (head->client != client ||
-	    head->host != login_proxy_get_host(proxy) ||
-	    head->port != login_proxy_get_port(proxy) ||
-	    head->ssl_flags != login_proxy_get_ssl_flags(proxy) ||
-	    head->input_callback == nullptr) {
-		e_error(ctx->event, "unexpected login proxy layout: "
-			"not logging the backend leg");
+	login_internals::ProxyBackend backend;
+	const char *why;
+	if (!login_internals::proxy_backend(client, backend, why)) {
+		e_warning(ctx->event, "%s: not logging the backend leg", why);
 		return;
 	}
-	if ((login_proxy_get_ssl_flags(client->login_proxy) &
-	     PROXY_SSL_FLAG_STARTTLS) != 0) {
+	if (login_internals::proxy_uses_starttls(client)) {
 		// TLS would go on top of our filters mid-way.
 		e_warning(ctx->event, "not logging the backend leg: "
 			  "STARTTLS to the backend is not supported");
 		return;
 	}
-	ctx->proxy_input_callback = head->input_callback;
-	head->input_callback = login_proxy_input;
+	ctx->proxy_input_callback = *backend.input_callback;
+	*backend.input_callback = login_proxy_input;
 }
 
 // The login succeeded for good: handed to the post-login process, or
@@ -337,8 +341,9 @@ void login_auth_result(struct client *client, enum client_auth_result result,
 		ctx->module_ctx.super.auth_result(client, result, reply, text);
 }
 
-// imap-login, pop3-login: TLS now sits on top of our filters; go above
-// it before the protocol reads again (imap-login recreates its parser).
+// 2.3's imap-login, pop3-login: TLS now sits on top of our filters; go
+// above it before the protocol reads again (imap-login recreates its
+// parser).
 void login_starttls(struct client *client)
 {
 	LoginClientContext *ctx = context_of(client);
@@ -347,14 +352,38 @@ void login_starttls(struct client *client)
 		ctx->module_ctx.super.starttls(client);
 }
 
-// submission-login: STARTTLS goes through lib-smtp, which asks for the
-// TLS streams through this callback (v.starttls is never called).
+// 2.4: after TLS (STARTTLS, all three services), multiplex start or stop,
+// and a proxy's COMPRESS (then the proxy lends the client its streams
+// for the call): our filters go above what was stacked on them.
+void login_iostream_change_post(struct client *client)
+{
+	LoginClientContext *ctx = context_of(client);
+	login_internals::call_iostream_change_post(&ctx->module_ctx.super,
+						   client);
+	// After v.free (a proxy's COMPRESS may come that late): not ours.
+	if (ctx->client_log == nullptr || ctx->streams_refused)
+		return;
+	if (login_internals::client_output_multiplexed(client)) {
+		// Above the multiplex ostream we would trip the handoff's
+		// assert; below it we would log the framing.
+		ctx->streams_refused = true;
+		e_warning(ctx->event, "not logging this session: its output "
+			  "is multiplexed (x-multiplex, asked for by a trusted "
+			  "proxy in front, which can log the session itself)");
+		ctx->log->abandon();
+		return;
+	}
+	ctx->client_log->sync();
+}
+
+// 2.3's submission-login: STARTTLS goes through lib-smtp, which asks for
+// the TLS streams through this callback (v.starttls is never called).
 int login_smtp_start_tls(void *conn_ctx, struct istream **input_r,
 			 struct ostream **output_r)
 {
 	auto *client = static_cast<struct client *>(conn_ctx);
 	LoginClientContext *ctx = context_of(client);
-	int ret = smtp_callbacks->conn_start_tls(conn_ctx, input_r, output_r);
+	int ret = smtp_start_tls(conn_ctx, input_r, output_r);
 	if (ret < 0 || *input_r != client->input ||
 	    *output_r != client->output)
 		return ret;
@@ -364,35 +393,27 @@ int login_smtp_start_tls(void *conn_ctx, struct istream **input_r,
 	return ret;
 }
 
-// submission-login's client struct is private; in 2.3.19 its smtp-server
-// connection follows struct client and one more pointer. Used only if
-// the connection there says it belongs to this client.
-const size_t submission_conn_offset = sizeof(struct client) + 16;
+const struct client_vfuncs *login_super(struct client *client)
+{
+	return &context_of(client)->module_ctx.super;
+}
 
-void login_create(struct client *client, void **other_sets)
+// After the protocol's create: 2.3's submission-login connection exists.
+void login_created(struct client *client)
 {
 	LoginClientContext *ctx = context_of(client);
-	if (ctx->module_ctx.super.create != nullptr)
-		ctx->module_ctx.super.create(client, other_sets);
-	if (strcmp(login_binary->protocol, "submission") != 0)
+	if (ctx->hooked_iostream_change ||
+	    strcmp(login_binary->protocol, "submission") != 0)
 		return;
-	auto *conn = *reinterpret_cast<struct smtp_server_connection **>(
-		reinterpret_cast<char *>(client) + submission_conn_offset);
-	if (conn == nullptr ||
-	    smtp_server_connection_get_context(conn) != client ||
-	    conn->callbacks == nullptr ||
-	    conn->callbacks->conn_start_tls == nullptr ||
-	    (smtp_callbacks != nullptr && conn->callbacks != smtp_callbacks)) {
-		e_error(ctx->event, "unexpected submission-login layout: "
-			"after STARTTLS this session is not logged");
+	const char *why;
+	login_internals::submission_start_tls_t *theirs;
+	if (!login_internals::submission_hook_start_tls(
+		client, login_smtp_start_tls, &theirs, why)) {
+		e_warning(ctx->event, "%s: after STARTTLS this session is "
+			  "not logged", why);
 		return;
 	}
-	if (smtp_callbacks == nullptr) {
-		smtp_callbacks = conn->callbacks;
-		our_smtp_callbacks = *conn->callbacks;
-		our_smtp_callbacks.conn_start_tls = login_smtp_start_tls;
-	}
-	conn->callbacks = &our_smtp_callbacks;
+	smtp_start_tls = theirs;
 }
 
 void login_destroy(struct client *client)
@@ -469,8 +490,11 @@ void login_client_allocated(struct client *client)
 	struct client_vfuncs *v = client->vlast;
 	ctx->module_ctx.super = *v;
 	client->vlast = &ctx->module_ctx.super;
-	v->create = login_create;
-	v->starttls = login_starttls;
+	login_internals::hook_create(v, login_super, login_created);
+	ctx->hooked_iostream_change = login_internals::hook_iostream_change(
+		v, login_iostream_change_post);
+	if (!ctx->hooked_iostream_change)
+		v->starttls = login_starttls;
 	v->auth_result = login_auth_result;
 	v->destroy = login_destroy;
 	v->free = login_free;
@@ -485,12 +509,13 @@ struct login_client_hooks client_hooks = { login_client_allocated };
 // inode: symlinks or ".." in RAWLOG_EXT_LOGIN_DIR (or in the chroot's own
 // path) cannot fool it, and a bind mount below the chroot, the documented
 // way in, passes because ".." from a mount's root leads to its mount point.
-bool check_chroot(int fd, const std::string &dir)
+bool check_chroot(int fd, const std::string &dir, const Getenv &settings)
 {
+	// Dovecot's own, for the process it execs.
 	const char *chroot_dir = getenv("RESTRICT_CHROOT");
 	if (chroot_dir == nullptr || chroot_dir[0] == '\0')
 		return true;
-	const char *allow = getenv("RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT");
+	const char *allow = settings("RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT");
 	bool allowed = false;
 	if (allow != nullptr && allow[0] != '\0' &&
 	    !parse_bool(allow, allowed)) {
@@ -547,9 +572,12 @@ bool init_config()
 	}
 	config = new LoginConfig();
 	std::string error;
-	if (!login_config_parse([](const char *name) {
-			return getenv(name);
-		}, *config, error)) {
+	Getenv settings;
+	if (!login_internals::login_settings_read(settings, error)) {
+		i_error("rawlog_ext_login: %s: not logging", error.c_str());
+		return false;
+	}
+	if (!login_config_parse(settings, *config, error)) {
 		i_error("rawlog_ext_login: %s: not logging", error.c_str());
 		return false;
 	}
@@ -568,7 +596,7 @@ bool init_config()
 			config->settings.dir.c_str());
 		return false;
 	}
-	if (!check_chroot(fd, config->settings.dir)) {
+	if (!check_chroot(fd, config->settings.dir, settings)) {
 		(void)close(fd);
 		return false;
 	}
@@ -601,6 +629,8 @@ void rawlog_ext_login_plugin_init(struct module *module)
 		configured = init_config();
 	});
 	event_unref(&event);
+	// Everything is in config now.
+	login_internals::login_settings_free();
 	if (configured)
 		login_client_hooks_add(module, &client_hooks);
 }

@@ -1,13 +1,17 @@
 """rawlog_ext_login: pre-login and proxied sessions in the login
 processes, in plaintext, credentials redacted."""
 import base64
+import contextlib
+import ctypes
 import os
 import pathlib
 import pwd
 import re
 import shutil
 import stat
+import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -15,6 +19,21 @@ from dovecot_fixture import User
 from rawlog import RawClient, log_files, strip_timestamps
 
 SECRET = "S3cr3t-PW"
+# The Debian 13 tree with Dovecot 2.4 (the fixture's 2.4 mode), if set.
+TREE = os.environ.get("RAWLOG_EXT_DOVECOT_ROOT")
+
+
+def login_user() -> tuple[int, int]:
+    """The login user's (dovenull's) uid and gid as the Dovecot under test
+    has them: the 2.4 tree's differ from the host's."""
+    if not TREE:
+        pw = pwd.getpwnam("dovenull")
+        return pw.pw_uid, pw.pw_gid
+    for line in (pathlib.Path(TREE) / "etc" / "passwd").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == "dovenull":
+            return int(fields[2]), int(fields[3])
+    raise LookupError("no dovenull in the tree")
 
 
 @pytest.fixture
@@ -22,8 +41,7 @@ def login_dir():
     """The base directory, owned by the login user (dovenull)."""
     path = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-login-"))
     path.chmod(0o700)
-    login_user = pwd.getpwnam("dovenull")
-    os.chown(path, login_user.pw_uid, login_user.pw_gid)
+    os.chown(path, *login_user())
     yield path
     if os.environ.get("KEEP_TMP") != "1":
         shutil.rmtree(path, ignore_errors=True)
@@ -41,6 +59,21 @@ def make(dovecot_factory, login_dir, env=None, users=None, **kwargs):
                         User("bob", password=SECRET)],
         extra_conf=kwargs.pop("extra_conf", "") + "login_trusted_networks =\n",
         **kwargs)
+
+
+def set_login_dir(dc, old, new) -> None:
+    """RAWLOG_EXT_LOGIN_DIR old -> new in dc's (not started) config."""
+    # 2.3's import_environment is "K=V ...", 2.4's a block of "K = V".
+    conf = dc.conf_text()
+    for sep in ("=", " = "):
+        for end in ("\n", " "):
+            conf = conf.replace(f"RAWLOG_EXT_LOGIN_DIR{sep}{old}{end}",
+                                f"RAWLOG_EXT_LOGIN_DIR{sep}{new}{end}")
+    assert f"{new}" in conf
+    dc.conf_path.write_text(conf)
+
+
+LOGGED_IN = "(?:Login|Logged in)"     # 2.3, 2.4
 
 
 def sessions(directory: pathlib.Path) -> dict[str, tuple[bytes, bytes]]:
@@ -82,14 +115,14 @@ def test_imap_plaintext_login_is_redacted(dovecot_factory, login_dir):
     assert_no_secret(login_dir)
     for p in log_files(login_dir):
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
-        assert p.stat().st_uid == pwd.getpwnam("dovenull").pw_uid
+        assert p.stat().st_uid == login_user()[0]
 
 
 def wait_login(dc, service: str, user: str = "alice") -> None:
     """Until the login process has logged the successful login: that is
     after the module wrote the log (a plaintext session's post-login
     process may be done before)."""
-    dc.wait_log(rf"{service}-login: .*Login: user=<{user}>")
+    dc.wait_log(rf"{service}-login: .*{LOGGED_IN}: user=<{user}>")
 
 
 def login_logout(dc) -> bytes:
@@ -256,7 +289,8 @@ def test_select_all_logs_failed_logins(dovecot_factory, login_dir):
     c.imap("a", b"LOGIN alice wrong-password")
     c.imap("z", b"LOGOUT")
     c.read_to_eof()
-    dc.wait_log(r"imap-login: .*Disconnected|imap-login: .*Aborted login")
+    # 2.4 says "Login aborted".
+    dc.wait_log(r"imap-login: .*(?:Disconnected|Aborted login|Login aborted)")
     # Written when the login process lets go of the client, just after.
     import time
     deadline = time.monotonic() + 10
@@ -280,11 +314,16 @@ def test_unwritable_dir_login_still_works(dovecot_factory, login_dir):
 
 
 @pytest.mark.parametrize("client_tls", [False, True])
-def test_proxied_session_both_legs(dovecot_factory, login_dir, client_tls):
+@pytest.mark.parametrize("trusted", [False, True], ids=["", "trusted"])
+def test_proxied_session_both_legs(dovecot_factory, login_dir, client_tls,
+                                   trusted):
     """A user proxied to a second Dovecot: the whole client conversation is
     in the log, and the backend leg (with the proxy's own login, redacted)
-    in files of its own."""
-    backend = dovecot_factory(protocols=("imap",), users=[User("alice", password=SECRET)])
+    in files of its own. A 2.4 backend that trusts the proxy multiplexes
+    its output (x-multiplex): the leg is logged without the framing."""
+    backend = dovecot_factory(
+        protocols=("imap",), users=[User("alice", password=SECRET)],
+        extra_conf="login_trusted_networks = 127.0.0.0/8\n" if trusted else "")
     dc = make(dovecot_factory, login_dir, protocols=("imap",), ssl=client_tls,
               users=[User("alice", password=SECRET,
                           extra=f"rawlog_ext=yes proxy=y host=127.0.0.1 "
@@ -315,6 +354,160 @@ def test_proxied_session_both_legs(dovecot_factory, login_dir, client_tls):
     assert b"c SELECT INBOX\r\nd NOOP\r\ne LOGOUT\r\n" in back_out
     assert b"***" in back_out          # the proxy's own login
     assert b"OK [READ-WRITE]" in back_in
+    # The multiplex header and channel switches start with these.
+    assert b"\xff\xff" not in back_in and b"\x03\xfe" not in back_in
+    if trusted and TREE:
+        assert b"\r\n* MULTIPLEX 0\r\n" in back_in
+    # What the backend sent after the login is what the client got.
+    after_login = back_in[back_in.index(b"OK [READ-WRITE]"):]
+    assert after_login in bytes(c.received)
+    assert_no_secret(login_dir)
+    assert "Warning" not in "".join(l for l in dc.log().splitlines()
+                                    if "rawlog_ext_login" in l)
+
+
+LOGIN_SETTINGS_SO = "lib90_rawlog_ext_login_settings.so"
+
+
+@contextlib.contextmanager
+def tree_settings_modules(extra: pathlib.Path):
+    """The tree's settings module directory plus extra, for the Dovecots
+    this test starts: a private copy bind-mounted over it in this
+    process's own mount namespace (never the shared tree's directory).
+    The fixture has no such option yet."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0x00020000) != 0:        # CLONE_NEWNS
+        pytest.skip(f"unshare: {os.strerror(ctypes.get_errno())}")
+    subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+    target = pathlib.Path(TREE) / "usr/lib/dovecot/modules/settings"
+    private = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-settings-"))
+    for so in target.glob("*.so"):
+        shutil.copy2(so, private)
+    shutil.copy2(extra, private)
+    private.chmod(0o755)
+    subprocess.run(["mount", "--bind", str(private), str(target)], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(target)], check=False)
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def test_settings_the_24_way(dovecot_factory, login_dir):
+    """2.4: with the login settings module, rawlog_ext_login_* settings
+    configure the companion (protocol filters included) and win over the
+    environment; unset ones still come from it."""
+    if not TREE:
+        pytest.skip("2.3's login processes get no plugin settings: "
+                    "the environment only")
+    module = pathlib.Path(os.environ.get("RAWLOG_EXT_MODULE_DIR", "")) / LOGIN_SETTINGS_SO
+    if not module.exists():
+        pytest.skip(f"{module} not built")
+    with tree_settings_modules(module):
+        dc = make(dovecot_factory, login_dir, protocols=("imap",),
+                  env={"RAWLOG_EXT_LOGIN_DIR": "/nonexistent",
+                       "RAWLOG_EXT_LOGIN_SELECT": "passdb"},
+                  extra_conf=f"rawlog_ext_login_dir = {login_dir}\n"
+                             "protocol imap {\n"
+                             "  rawlog_ext_login_select = all\n"
+                             "}\n")
+        c = RawClient(dc.imap_port)
+        c.read_until(rb"^\* OK[^\r\n]*\r\n")
+        c.imap("a", b"LOGIN alice wrong-password")
+        c.imap("z", b"LOGOUT")
+        c.read_to_eof()
+        deadline = time.monotonic() + 10
+        while not log_files(login_dir) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        dc.stop()
+    # select=all (from protocol imap {}): the failed login, in the base
+    # directory the setting named (not the variable's).
+    name, (got_in, got_out) = only_session(login_dir)
+    assert "/" not in name
+    assert got_in == b"a LOGIN alice ***\r\nz LOGOUT\r\n"
+    assert not [l for l in dc.log().splitlines()
+                if "rawlog_ext_login" in l and ("Error" in l or "Warning" in l)]
+
+
+def test_backend_companion_behind_trusted_proxy(dovecot_factory, login_dir):
+    """The companion on a backend whose client is a trusted proxy: on 2.4
+    that proxy asks for x-multiplex, and our filters cannot stay the
+    outermost output (the login handoff asserts the multiplex ostream is):
+    that session is refused with one Warning, and nothing crashes."""
+    back_dir = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-login-back-"))
+    back_dir.chmod(0o700)
+    os.chown(back_dir, *login_user())
+    try:
+        backend = dovecot_factory(
+            protocols=("imap",), users=[User("alice", password=SECRET,
+                                             extra="rawlog_ext=yes")],
+            login_env={"RAWLOG_EXT_LOGIN_DIR": str(back_dir),
+                       "RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT": "yes"},
+            extra_conf="login_trusted_networks = 127.0.0.0/8\n")
+        dc = make(dovecot_factory, login_dir, protocols=("imap",),
+                  users=[User("alice", password=SECRET,
+                              extra=f"rawlog_ext=yes proxy=y host=127.0.0.1 "
+                                    f"port={backend.imap_port}")])
+        c = RawClient(dc.imap_port)
+        c.read_until(rb"^\* OK[^\r\n]*\r\n")
+        assert b"b OK" in c.imap("b", f"LOGIN alice {SECRET}".encode())
+        assert b"c OK" in c.imap("c", b"SELECT INBOX")
+        c.imap("e", b"LOGOUT")
+        c.read_to_eof()
+        backend.wait_log(r"imap\(alice\).*Disconnected")
+        dc.wait_log(r"imap-login: .*Disconnected")
+        time.sleep(0.3)
+        for d in (dc, backend):
+            assert not re.search(r"Fatal|Panic|signal 11|terminated abnormally",
+                                 d.log()), d.log()
+        warnings = [l for l in backend.log().splitlines()
+                    if "rawlog_ext_login" in l and "Warning" in l]
+        if TREE:
+            assert len(warnings) == 1 and "multiplexed" in warnings[0], warnings
+            assert log_files(back_dir) == []
+        else:
+            # 2.3 has no multiplexing: the backend logs its side too.
+            assert warnings == []
+            assert [p.parent.name for p in log_files(back_dir)] == \
+                ["alice", "alice"]
+        assert_no_secret(back_dir)
+    finally:
+        shutil.rmtree(back_dir, ignore_errors=True)
+
+
+def test_proxied_session_with_login_proxy_rawlog_dir(dovecot_factory, login_dir):
+    """Dovecot's own rawlog of the backend connection beside ours: both
+    logs written, and nothing trips (2.4.4 asserts at disconnect that its
+    streams are the outermost; 2.4.1 has no such check)."""
+    backend = dovecot_factory(protocols=("imap",), users=[User("alice", password=SECRET)])
+    dc = make(dovecot_factory, login_dir, protocols=("imap",), start=False,
+              extra_conf="login_proxy_rawlog_dir = /proxy-rawlog\n",
+              users=[User("alice", password=SECRET,
+                          extra=f"rawlog_ext=yes proxy=y host=127.0.0.1 "
+                                f"port={backend.imap_port}")])
+    # Relative to the login chroot.
+    core_dir = dc.base / "run" / "login" / "proxy-rawlog"
+    core_dir.mkdir(parents=True)
+    os.chown(core_dir, *login_user())
+    dc.start()
+    c = RawClient(dc.imap_port)
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    c.imap("b", f"LOGIN alice {SECRET}".encode())
+    c.imap("c", b"SELECT INBOX")
+    c.imap("e", b"LOGOUT")
+    c.read_to_eof()
+    backend.wait_log(r"imap\(alice\).*Disconnected")
+    dc.wait_log(r"imap-login: .*Disconnected")
+    time.sleep(0.3)
+    assert not re.search(r"Fatal|Panic|signal 11|terminated abnormally", dc.log())
+    found = sessions(login_dir)
+    legs = sorted("_imap-login-proxy_" in k for k in found)
+    assert legs == [False, True], found
+    back_in = next(v[0] for k, v in found.items() if "_imap-login-proxy_" in k)
+    assert b"OK [READ-WRITE]" in back_in
+    core = [p for p in core_dir.iterdir() if p.name.endswith(".in")]
+    assert core and b"OK [READ-WRITE]" in b"".join(p.read_bytes() for p in core)
     assert_no_secret(login_dir)
 
 
@@ -402,11 +595,9 @@ def test_dir_inside_chroot(dovecot_factory, login_dir):
               env={"RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT": ""}, start=False)
     inside = dc.base / "run" / "login" / "rawlog"
     inside.mkdir(parents=True)
-    login_user = pwd.getpwnam("dovenull")
-    os.chown(inside, login_user.pw_uid, login_user.pw_gid)
+    os.chown(inside, *login_user())
     inside.chmod(0o700)
-    dc.conf_path.write_text(dc.conf_text().replace(
-        f"RAWLOG_EXT_LOGIN_DIR={login_dir}", f"RAWLOG_EXT_LOGIN_DIR={inside}"))
+    set_login_dir(dc, login_dir, inside)
     dc.start()
     login_logout(dc)
     wait_login(dc, "imap")
@@ -426,10 +617,14 @@ def test_full_filesystem_proxied_session_still_works(dovecot_factory, login_dir)
     """The log fills its filesystem mid-session: one Error, and the proxied
     session goes on to the end."""
     import subprocess
-    login_user = pwd.getpwnam("dovenull")
+    if TREE:
+        pytest.skip("2.4 mode: the fixture bind-mounts /tmp into the tree "
+                    "non-recursively, so a tmpfs mounted below /tmp is not "
+                    "seen there (needs --rbind in dovecot_fixture.py)")
+    uid, gid = login_user()
     result = subprocess.run(
         ["mount", "-t", "tmpfs", "-o",
-         f"size=16k,mode=0700,uid={login_user.pw_uid},gid={login_user.pw_gid}",
+         f"size=16k,mode=0700,uid={uid},gid={gid}",
          "tmpfs", str(login_dir)], capture_output=True)
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
