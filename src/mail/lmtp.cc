@@ -10,6 +10,7 @@
 #include "session.hh"
 #include "../dovecot/client-log.hh"
 #include "../dovecot/guard.hh"
+#include "../dovecot/lmtp-settings.hh"
 #include "smtp-leg.hh"
 #include "../core/lmtp-splitter.hh"
 
@@ -17,7 +18,6 @@
 #include <unistd.h>
 
 DOVECOT_EXTERN_C_BEGIN
-#include "var-expand.h"
 #include "lmtp-common.h"
 #include "lmtp-recipient.h"
 #include "smtp-address.h"
@@ -265,45 +265,6 @@ const char *connection_session(struct client *client)
 	return proxy_data.session != nullptr ? proxy_data.session : "";
 }
 
-// rawlog_ext_lmtp_dir, expanded with what a connection knows.
-bool expand_connection_dir(struct client *client, const char *value,
-			   std::string &dir_r, std::string &error_r)
-{
-	const char *session = connection_session(client);
-	const struct var_expand_table table[] = {
-		{ 's', "lmtp", "service" },
-		{ 'l', net_ip2addr(&client->local_ip), "local_ip" },
-		{ 'r', net_ip2addr(&client->remote_ip), "remote_ip" },
-		{ 'p', my_pid, "pid" },
-		{ '\0', session, "session" },
-		{ '\0', my_hostname, "hostname" },
-		{ '\0', dec2str(client->local_port), "local_port" },
-		{ '\0', dec2str(client->remote_port), "remote_port" },
-		{ '\0', nullptr, nullptr }
-	};
-	auto expand = [&table](const std::string &tmpl, std::string &value_r,
-			       std::string &error_r) {
-		string_t *str = t_str_new(256);
-		const char *error;
-		if (var_expand(str, tmpl.c_str(), table, &error) <= 0) {
-			error_r = error;
-			return false;
-		}
-		value_r = str_c(str);
-		return true;
-	};
-	if (!check_template_variables("rawlog_ext_lmtp_dir", value, expand,
-				      error_r))
-		return false;
-	std::string error;
-	if (!expand(value, dir_r, error)) {
-		error_r = std::string("rawlog_ext_lmtp_dir=") + value + ": " +
-			error;
-		return false;
-	}
-	return true;
-}
-
 // A log file (pair) in the expanded rawlog_ext_lmtp_dir.
 std::unique_ptr<Sink> open_connection_sink(struct client *client,
 					   const Settings &settings,
@@ -402,16 +363,19 @@ void connection_log_open(struct client *client, struct event *event,
 			 struct ostream ***output_r)
 {
 	auto settings = std::make_unique<Settings>();
-	std::string error;
-	if (!settings_parse([client](const char *name) {
-			return mail_user_set_plugin_getenv(client->user_set,
-							   name);
-		}, *settings, error)) {
+	std::string error, dir_error;
+	const LmtpConnectionVars vars{
+		&client->local_ip, &client->remote_ip, client->local_port,
+		client->remote_port, connection_session(client)
+	};
+	if (!lmtp_connection_settings(client, vars, *settings, error,
+				      dir_error)) {
 		e_error(event, "%s: not logging this connection",
 			error.c_str());
 		return;
 	}
-	if (!settings->lmtp_recipients && settings->lmtp_dir.empty()) {
+	if (!settings->lmtp_recipients && settings->lmtp_dir.empty() &&
+	    dir_error.empty()) {
 		e_debug(event, "rawlog_ext_lmtp_dir not set and "
 			"rawlog_ext_lmtp_recipients=no: not logging");
 		return;
@@ -423,12 +387,12 @@ void connection_log_open(struct client *client, struct event *event,
 		return;
 	}
 	recipients_r = settings->lmtp_recipients;
-	if (settings->lmtp_dir.empty()) {
+	if (!dir_error.empty()) {
+		e_error(event, "%s: no connection log", dir_error.c_str());
+	} else if (settings->lmtp_dir.empty()) {
 		e_debug(event, "rawlog_ext_lmtp_dir not set: no connection log");
-	} else if (!expand_connection_dir(client, settings->lmtp_dir.c_str(),
-					  settings->dir, error)) {
-		e_error(event, "%s: no connection log", error.c_str());
 	} else {
+		settings->dir = settings->lmtp_dir;
 		sink_r = open_connection_sink(client, *settings, "lmtp", "",
 					      event);
 		settings_r = std::move(settings);
