@@ -9,7 +9,7 @@ import tempfile
 
 import pytest
 
-from dovecot_fixture import User
+from dovecot_fixture import User, for_line
 from rawlog import RawClient, log_files, strip_timestamps
 
 # Each user logs (or not) into a directory of their own, owned by them.
@@ -46,8 +46,8 @@ def make_lmtp(dovecot_factory, lmtp_dirs, logged=("alice", "bob"),
                 for name, uid in UIDS.items()]
     return dovecot_factory(
         protocols=("lmtp",), users=accounts, plugin=settings, ssl=ssl,
-        extra_conf="protocol lmtp {\n  mail_plugins = $mail_plugins rawlog_ext\n}\n"
-                   "mail_debug = yes\n" + extra_conf, **kwargs)
+        protocol_mail_plugins={"lmtp": "$mail_plugins rawlog_ext"},
+        extra_conf="mail_debug = yes\n" + extra_conf, **kwargs)
 
 
 class LmtpClient(RawClient):
@@ -309,7 +309,9 @@ def test_missing_connection_dir_is_one_error(dovecot_factory, lmtp_dirs):
 def test_connection_dir_variables_and_autocreate(dovecot_factory, lmtp_dirs):
     conn, users = lmtp_dirs
     dc = make_lmtp(dovecot_factory, lmtp_dirs, logged=(),
-                   plugin={"rawlog_ext_lmtp_dir": str(conn) + "/%s-%r/%{hostname}",
+                   plugin={"rawlog_ext_lmtp_dir": str(conn) + for_line(
+                               "/%s-%r/%{hostname}",
+                               "/%{service}-%{remote_ip}/%{hostname}"),
                            "rawlog_ext_autocreate": "yes"})
     deliver(dc.lmtp_port, ["alice"], b"Subject: x\r\n\r\ny\r\n.\r\n")
     dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
@@ -358,8 +360,8 @@ def test_proxy_leg(dovecot_factory, lmtp_dirs):
         dc = dovecot_factory(
             protocols=("lmtp",), users=accounts,
             plugin={"rawlog_ext_lmtp_dir": str(conn)},
-            extra_conf="protocol lmtp {\n  mail_plugins = $mail_plugins rawlog_ext\n"
-                       "  lmtp_proxy = yes\n}\n")
+            protocol_mail_plugins={"lmtp": "$mail_plugins rawlog_ext"},
+            extra_conf="protocol lmtp {\n  lmtp_proxy = yes\n}\n")
         body = b"Subject: proxied\r\n\r\n..stuffed\r\n" + b"x" * 100 + b"\r\n.\r\n"
         for _ in range(2):
             c, final = deliver(dc.lmtp_port, ["remote"], body)
