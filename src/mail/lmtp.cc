@@ -10,7 +10,7 @@
 #include "session.hh"
 #include "../dovecot/client-log.hh"
 #include "../dovecot/guard.hh"
-#include "../dovecot/lmtp-settings.hh"
+#include "../dovecot/user-settings.hh"
 #include "smtp-leg.hh"
 #include "../core/lmtp-splitter.hh"
 
@@ -22,6 +22,8 @@ DOVECOT_EXTERN_C_BEGIN
 #include "lmtp-recipient.h"
 #include "smtp-address.h"
 DOVECOT_EXTERN_C_END
+
+#include "lmtp-settings-source.hh"	// per Dovecot line
 
 // Defined by the lmtp binary only: weak, so the module loads elsewhere.
 #pragma weak lmtp_client_created_hook_set
@@ -167,8 +169,10 @@ void report_splitter_problem(LmtpClientContext *ctx)
 void log_delivery(LmtpClientContext *ctx, struct lmtp_recipient *lrcpt,
 		  struct mail_user *user)
 {
-	const char *dir = mail_user_plugin_getenv(user, "rawlog_ext_dir");
-	bool wanted = dir != nullptr && dir[0] != '\0';
+	Settings settings;
+	std::string settings_error;
+	bool have_settings = user_settings_get(user, settings, settings_error);
+	bool wanted = !have_settings || !settings.dir.empty();
 	std::string address = smtp_address_encode(lrcpt->rcpt->path);
 	std::string error;
 	// First whether the part can be found, so no file is made in vain.
@@ -183,7 +187,16 @@ void log_delivery(LmtpClientContext *ctx, struct lmtp_recipient *lrcpt,
 		}
 		return;
 	}
-	SessionLog *user_log = session_log_open(user);
+	if (!have_settings) {
+		if (mail_user_is_plugin_loaded(user, mail_module)) {
+			struct event *event = log_event_create(user->event);
+			e_error(event, "%s: not logging this session",
+				settings_error.c_str());
+			event_unref(&event);
+		}
+		return;
+	}
+	SessionLog *user_log = session_log_open(user, settings);
 	if (user_log == nullptr)
 		return;
 	// Owns user_log from here, even if what follows throws.
@@ -263,6 +276,26 @@ const char *connection_session(struct client *client)
 	struct smtp_proxy_data proxy_data;
 	smtp_server_connection_get_proxy_data(client->conn, &proxy_data);
 	return proxy_data.session != nullptr ? proxy_data.session : "";
+}
+
+// rawlog_ext_lmtp_dir, expanded with what a connection knows.
+bool expand_connection_dir(struct client *client, const char *value,
+			   std::string &dir_r, std::string &error_r)
+{
+	const char *session = connection_session(client);
+	const TemplateVariable vars[] = {
+		{ 's', "service", "lmtp" },
+		{ 'l', "local_ip", net_ip2addr(&client->local_ip) },
+		{ 'r', "remote_ip", net_ip2addr(&client->remote_ip) },
+		{ 'p', "pid", my_pid },
+		{ '\0', "session", session },
+		{ '\0', "hostname", my_hostname },
+		{ '\0', "local_port", dec2str(client->local_port) },
+		{ '\0', "remote_port", dec2str(client->remote_port) },
+		{ '\0', nullptr, nullptr }
+	};
+	return expand_dir_template("rawlog_ext_lmtp_dir", value, vars, dir_r,
+				   error_r);
 }
 
 // A log file (pair) in the expanded rawlog_ext_lmtp_dir.
@@ -354,8 +387,8 @@ int lmtp_cmd_rcpt(struct client *client, struct smtp_server_cmd_ctx *cmd,
 	return ret;
 }
 
-// The connection's settings (plugin {} before any user) and log; input_r
-// and output_r: where its streams are.
+// The connection's settings (before any user) and log; input_r and
+// output_r: where its streams are.
 void connection_log_open(struct client *client, struct event *event,
 			 std::unique_ptr<Sink> &sink_r,
 			 std::unique_ptr<Settings> &settings_r,
@@ -363,19 +396,14 @@ void connection_log_open(struct client *client, struct event *event,
 			 struct ostream ***output_r)
 {
 	auto settings = std::make_unique<Settings>();
-	std::string error, dir_error;
-	const LmtpConnectionVars vars{
-		&client->local_ip, &client->remote_ip, client->local_port,
-		client->remote_port, connection_session(client)
-	};
-	if (!lmtp_connection_settings(client, vars, *settings, error,
-				      dir_error)) {
+	std::string error;
+	if (!connection_settings_get(lmtp_settings_source(client), *settings,
+				     error)) {
 		e_error(event, "%s: not logging this connection",
 			error.c_str());
 		return;
 	}
-	if (!settings->lmtp_recipients && settings->lmtp_dir.empty() &&
-	    dir_error.empty()) {
+	if (!settings->lmtp_recipients && settings->lmtp_dir.empty()) {
 		e_debug(event, "rawlog_ext_lmtp_dir not set and "
 			"rawlog_ext_lmtp_recipients=no: not logging");
 		return;
@@ -387,12 +415,12 @@ void connection_log_open(struct client *client, struct event *event,
 		return;
 	}
 	recipients_r = settings->lmtp_recipients;
-	if (!dir_error.empty()) {
-		e_error(event, "%s: no connection log", dir_error.c_str());
-	} else if (settings->lmtp_dir.empty()) {
+	if (settings->lmtp_dir.empty()) {
 		e_debug(event, "rawlog_ext_lmtp_dir not set: no connection log");
+	} else if (!expand_connection_dir(client, settings->lmtp_dir.c_str(),
+					  settings->dir, error)) {
+		e_error(event, "%s: no connection log", error.c_str());
 	} else {
-		settings->dir = settings->lmtp_dir;
 		sink_r = open_connection_sink(client, *settings, "lmtp", "",
 					      event);
 		settings_r = std::move(settings);
