@@ -359,9 +359,22 @@ int lmtp_cmd_rcpt(struct client *client, struct smtp_server_cmd_ctx *cmd,
 	auto *ctx = module_context<LmtpClientContext>(client,
 						       lmtp_client_module);
 	int ret = ctx->module_ctx.super.cmd_rcpt(client, cmd, lrcpt);
-	if (client->proxy == nullptr || ctx->settings == nullptr ||
-	    ctx->proxy_legs_off)
+	if (ctx->settings == nullptr || ctx->proxy_legs_off)
 		return ret;
+	if (client->proxy == nullptr) {
+		// Up to 2.4.3 the passdb lookup is synchronous: a recipient
+		// being proxied has its proxy by now. From 2.4.4 the proxy
+		// comes from the lookup's callback and its first connection
+		// connects with nothing of ours watching.
+		if (lrcpt->type == LMTP_RECIPIENT_TYPE_PROXY &&
+		    !smtp_server_recipient_is_replied(lrcpt->rcpt)) {
+			ctx->proxy_legs_off = true;
+			e_warning(ctx->event, "not logging proxy legs: the "
+				  "passdb lookup of a proxied recipient is "
+				  "asynchronous in this Dovecot version");
+		}
+		return ret;
+	}
 	struct smtp_client *smtp = internals::lmtp_proxy_smtp_client(
 		client->proxy, client, client->event,
 		smtp_server_connection_get_transaction(client->conn));
