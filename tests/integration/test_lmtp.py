@@ -352,11 +352,16 @@ def test_full_filesystem_delivery_still_works(dovecot_factory, lmtp_dirs):
         subprocess.run(["umount", "-l", str(tiny)], check=False)
 
 
-def test_proxy_leg(dovecot_factory, lmtp_dirs):
-    """lmtp_proxy: a proxied recipient's backend leg in rawlog_ext_lmtp_dir."""
+@pytest.mark.parametrize("core_rawlog", [False, True], ids=["alone", "with_lmtp_proxy_rawlog_dir"])
+def test_proxy_leg(dovecot_factory, lmtp_dirs, core_rawlog):
+    """lmtp_proxy: a proxied recipient's backend leg in rawlog_ext_lmtp_dir;
+    with Dovecot's own lmtp_proxy_rawlog_dir too, both get the whole leg."""
     from dovecot_fixture import _free_ports
     from rawlog import SmtpSink
     conn, users = lmtp_dirs
+    core = conn.parent / "core"
+    core.mkdir(mode=0o700)
+    core_conf = f"  lmtp_proxy_rawlog_dir = {core}\n" if core_rawlog else ""
     backend_port = _free_ports(1)[0]
     backend = SmtpSink(backend_port, lmtp=True)
     try:
@@ -367,7 +372,7 @@ def test_proxy_leg(dovecot_factory, lmtp_dirs):
             protocols=("lmtp",), users=accounts,
             plugin={"rawlog_ext_lmtp_dir": str(conn)},
             protocol_mail_plugins={"lmtp": "$mail_plugins rawlog_ext"},
-            extra_conf="protocol lmtp {\n  lmtp_proxy = yes\n}\n")
+            extra_conf="protocol lmtp {\n  lmtp_proxy = yes\n" + core_conf + "}\n")
         body = b"Subject: proxied\r\n\r\n..stuffed\r\n" + b"x" * 100 + b"\r\n.\r\n"
         for _ in range(2):
             c, final = deliver(dc.lmtp_port, ["remote"], body)
@@ -391,6 +396,14 @@ def test_proxy_leg(dovecot_factory, lmtp_dirs):
     assert all(b"..stuffed" in s["in"] for s in backend.sessions)
     conns = {k: v for k, v in read_split(conn).items() if "_lmtp_" in k}
     assert len(conns) == 2
+    core_out = sorted(p.read_bytes() for p in core.iterdir() if p.suffix == ".out")
+    if core_rawlog:
+        # Dovecot's rawlog sits above ours on the leg: it saw it all too.
+        assert len(core_out) == 2, list(core.iterdir())
+        for leg_out in (v[1] for v in legs.values()):
+            assert any(strip_timestamps(c) == leg_out for c in core_out), core_out
+    else:
+        assert core_out == []
 
 
 def test_starttls_connection_log_is_plaintext(dovecot_factory, lmtp_dirs):

@@ -1,6 +1,12 @@
 """Submission sessions after login, compared byte for byte with the client's record."""
 import base64
+import os
+import pathlib
 import re
+import shutil
+import tempfile
+
+import pytest
 
 from dovecot_fixture import User
 from rawlog import RawClient, SmtpSink, session_files, strip_timestamps, wait_closed
@@ -70,10 +76,19 @@ def relay_files(rawlog_dir):
     return {p.suffix: p for p in files}
 
 
-def test_relay_leg_is_the_wire(dovecot_factory, rawlog_dir):
+@pytest.mark.parametrize("core_rawlog", [False, True],
+                         ids=["alone", "with_submission_relay_rawlog_dir"])
+def test_relay_leg_is_the_wire(dovecot_factory, rawlog_dir, core_rawlog):
+    """The relay leg's files; with Dovecot's own submission_relay_rawlog_dir
+    too, both get the whole leg."""
+    core = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-core-"))
+    core.chmod(0o755)
+    os.chown(core, 65534, 65534)
     dc = dovecot_factory(mail_plugins="$mail_plugins rawlog_ext",
                          protocols=("submission",), users=[User("alice")],
-                         plugin={"rawlog_ext_dir": str(rawlog_dir)})
+                         plugin={"rawlog_ext_dir": str(rawlog_dir)},
+                         extra_conf=(f"submission_relay_rawlog_dir = {core}\n"
+                                     if core_rawlog else ""))
     relay = SmtpSink(dc.relay_port)
     try:
         body = b"Subject: relayed\r\n\r\n" + message(200 * 1024, seed=3).replace(
@@ -92,6 +107,14 @@ def test_relay_leg_is_the_wire(dovecot_factory, rawlog_dir):
     assert strip_timestamps(files[".in"].read_bytes()) == bytes(relay.sessions[0]["out"])
     assert files[".out"].stat().st_mode & 0o777 == 0o600
     assert not re.search(r"Error|Fatal|Panic", dc.log()), dc.log()
+    core_out = [p for p in core.iterdir() if p.suffix == ".out"]
+    if core_rawlog:
+        assert len(core_out) == 1, list(core.iterdir())
+        assert (strip_timestamps(core_out[0].read_bytes())
+                == bytes(relay.sessions[0]["in"]))
+    else:
+        assert core_out == []
+    shutil.rmtree(core, ignore_errors=True)
 
 
 def test_relay_leg_off(dovecot_factory, rawlog_dir):
