@@ -352,10 +352,17 @@ def test_full_filesystem_delivery_still_works(dovecot_factory, lmtp_dirs):
         subprocess.run(["umount", "-l", str(tiny)], check=False)
 
 
-@pytest.mark.parametrize("core_rawlog", [False, True], ids=["alone", "with_lmtp_proxy_rawlog_dir"])
-def test_proxy_leg(dovecot_factory, lmtp_dirs, core_rawlog):
-    """lmtp_proxy: a proxied recipient's backend leg in rawlog_ext_lmtp_dir;
-    with Dovecot's own lmtp_proxy_rawlog_dir too, both get the whole leg."""
+def test_proxy_leg(dovecot_factory, lmtp_dirs):
+    """lmtp_proxy: a proxied recipient's backend leg in rawlog_ext_lmtp_dir."""
+    _proxy_leg(dovecot_factory, lmtp_dirs, core_rawlog=False)
+
+
+def test_proxy_leg_alongside_core_lmtp_proxy_rawlog_dir(dovecot_factory, lmtp_dirs):
+    """With Dovecot's own lmtp_proxy_rawlog_dir too, both get the whole leg."""
+    _proxy_leg(dovecot_factory, lmtp_dirs, core_rawlog=True)
+
+
+def _proxy_leg(dovecot_factory, lmtp_dirs, core_rawlog):
     from dovecot_fixture import _free_ports
     from rawlog import SmtpSink
     conn, users = lmtp_dirs

@@ -6,8 +6,6 @@ import re
 import shutil
 import tempfile
 
-import pytest
-
 from dovecot_fixture import User
 from rawlog import RawClient, SmtpSink, session_files, strip_timestamps, wait_closed
 from test_imap import message
@@ -76,11 +74,17 @@ def relay_files(rawlog_dir):
     return {p.suffix: p for p in files}
 
 
-@pytest.mark.parametrize("core_rawlog", [False, True],
-                         ids=["alone", "with_submission_relay_rawlog_dir"])
-def test_relay_leg_is_the_wire(dovecot_factory, rawlog_dir, core_rawlog):
-    """The relay leg's files; with Dovecot's own submission_relay_rawlog_dir
-    too, both get the whole leg."""
+def test_relay_leg_is_the_wire(dovecot_factory, rawlog_dir):
+    _relay_leg(dovecot_factory, rawlog_dir, core_rawlog=False)
+
+
+def test_relay_leg_alongside_core_submission_relay_rawlog_dir(dovecot_factory, rawlog_dir):
+    """With Dovecot's own submission_relay_rawlog_dir too, both get the
+    whole leg."""
+    _relay_leg(dovecot_factory, rawlog_dir, core_rawlog=True)
+
+
+def _relay_leg(dovecot_factory, rawlog_dir, core_rawlog):
     core = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-core-"))
     core.chmod(0o755)
     os.chown(core, 65534, 65534)
