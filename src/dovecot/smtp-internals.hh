@@ -9,6 +9,8 @@
 
 #include "compat.hh"
 
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 struct smtp_server_connection;
@@ -21,6 +23,20 @@ struct connection_list;
 
 namespace rawlog_ext {
 namespace internals {
+
+// Test builds only (configure --enable-fault-injection): with
+// RAWLOG_EXT_REFUSE=<accessor> in the environment, that accessor finds
+// what it checks unexpected, as it would in an unknown Dovecot version.
+inline bool test_refuses(const char *accessor)
+{
+#ifdef RAWLOG_EXT_FAULT_INJECTION
+	const char *refused = getenv("RAWLOG_EXT_REFUSE");
+	return refused != nullptr && strcmp(refused, accessor) == 0;
+#else
+	(void)accessor;
+	return false;
+#endif
+}
 
 // --- smtp-server connections (the client side of lmtp and submission) ---
 
@@ -61,7 +77,7 @@ struct smtp_client *smtp_client_of(struct smtp_client_connection *conn);
 struct connection_list *smtp_client_connections(struct smtp_client *client);
 
 // The smtp_client_connection a struct connection of client's list is the
-// head of, or nullptr.
+// head of, or nullptr (also if conn is not in client's list).
 struct smtp_client_connection *
 smtp_client_connection_of(struct smtp_client *client, struct connection *conn);
 

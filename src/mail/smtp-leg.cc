@@ -13,6 +13,7 @@ namespace {
 
 struct Watch {
 	struct smtp_client *client;
+	struct connection_list *list;	// client's
 	struct smtp_client_connection *conn;
 	LegConnected connected;
 	void *context;
@@ -30,12 +31,15 @@ void leg_client_connected(struct connection *conn, bool success)
 		(void)guard(nullptr, "watching a connection", [&] {
 			std::vector<Watch> current = watches;
 			for (const Watch &watch : current) {
+				if (conn->list != watch.list)
+					continue;
+				// nullptr if conn is not what we expect:
+				// the callback says it does not log it.
 				struct smtp_client_connection *sconn =
 					internals::smtp_client_connection_of(
 						watch.client, conn);
-				if (sconn != nullptr &&
-				    (watch.conn == nullptr ||
-				     watch.conn == sconn))
+				if (sconn == nullptr || watch.conn == nullptr ||
+				    watch.conn == sconn)
 					watch.connected(sconn, conn,
 							watch.context);
 			}
@@ -68,7 +72,7 @@ bool smtp_leg_watch(struct smtp_client *client,
 		if (c->v.client_connected == lib_client_connected)
 			c->v.client_connected = leg_client_connected;
 	}
-	watches.push_back(Watch{client, conn, connected, context});
+	watches.push_back(Watch{client, list, conn, connected, context});
 	return true;
 }
 

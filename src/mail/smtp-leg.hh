@@ -13,7 +13,8 @@
 
 namespace rawlog_ext {
 
-// conn is sconn's struct connection (its streams are conn->input/output).
+// conn is sconn's struct connection (its streams are conn->input/output);
+// sconn is nullptr if conn did not look like one (not to be logged).
 using LegConnected = void (*)(struct smtp_client_connection *sconn,
 			      struct connection *conn, void *context);
 

@@ -461,3 +461,98 @@ def test_alongside_core_lmtp_rawlog_dir(dovecot_factory, lmtp_dirs):
     alice_in, _ = only_log(users["alice"])
     assert alice_in.endswith(body)
     assert any(p.suffix == ".in" and p.stat().st_size > 0 for p in core.iterdir())
+
+
+# An accessor of src/dovecot/internals-<line>/ that finds an unexpected
+# state (RAWLOG_EXT_REFUSE=<accessor>, fault-injection builds only): one
+# Warning "not logging X", the delivery goes on.
+FAULT_DIR = os.environ.get("RAWLOG_EXT_FAULT_MODULE_DIR")
+needs_fault_build = pytest.mark.skipif(
+    FAULT_DIR is None, reason="no fault-injection build (RAWLOG_EXT_FAULT_MODULE_DIR)")
+
+
+def _warnings(dc):
+    return [l for l in dc.log().splitlines() if "rawlog_ext" in l
+            and re.search(r"\b(Warning|Error|Fatal|Panic)\b", l)]
+
+
+@needs_fault_build
+def test_unexpected_server_connection_is_not_logged(dovecot_factory, lmtp_dirs):
+    conn, users = lmtp_dirs
+    dc = make_lmtp(dovecot_factory, lmtp_dirs, module_dir=FAULT_DIR,
+                   import_env={"RAWLOG_EXT_REFUSE": "smtp_server_stream_slots"})
+    c, final = deliver(dc.lmtp_port, ["alice", "bob"], b"Subject: x\r\n\r\ny\r\n.\r\n")
+    assert all(r.startswith(b"250 ") for r in final), final
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    warnings = _warnings(dc)
+    assert len(warnings) == 1, warnings
+    assert ("Warning: rawlog_ext: not logging this connection: "
+            "unexpected smtp-server connection state") in warnings[0]
+    assert log_files(conn) == [] and log_files(users["alice"]) == []
+
+
+@needs_fault_build
+@pytest.mark.parametrize("accessor,said", [
+    ("lmtp_proxy_smtp_client", "not logging proxy legs: unexpected lmtp proxy state"),
+    ("smtp_client_connections", "not logging proxy legs: unexpected smtp-client state"),
+    ("smtp_client_connection_peer",
+     "not logging a proxy leg: unexpected smtp-client connection state"),
+])
+def test_unexpected_proxy_state_is_not_logged(dovecot_factory, lmtp_dirs, accessor, said):
+    from dovecot_fixture import _free_ports
+    from rawlog import SmtpSink
+    conn, users = lmtp_dirs
+    backend_port = _free_ports(1)[0]
+    backend = SmtpSink(backend_port, lmtp=True)
+    try:
+        dc = dovecot_factory(
+            protocols=("lmtp",), module_dir=FAULT_DIR,
+            users=[User("remote", extra=f"proxy=y host=127.0.0.1 port={backend_port}")],
+            plugin={"rawlog_ext_lmtp_dir": str(conn)},
+            import_env={"RAWLOG_EXT_REFUSE": accessor},
+            protocol_mail_plugins={"lmtp": "$mail_plugins rawlog_ext"},
+            extra_conf="protocol lmtp {\n  lmtp_proxy = yes\n}\n")
+        c, final = deliver(dc.lmtp_port, ["remote"], b"Subject: p\r\n\r\nq\r\n.\r\n")
+        assert final[0].startswith(b"250 "), final
+        dc.wait_log(r"Info: Disconnect")
+    finally:
+        backend.close()
+    assert len(backend.sessions) == 1
+    warnings = _warnings(dc)
+    assert len(warnings) == 1 and f"Warning: rawlog_ext: {said}" in warnings[0], warnings
+    logs = read_split(conn)
+    assert [k for k in logs if "_lmtp-proxy_" in k] == []
+    # The connection itself is still logged.
+    (got_in, got_out), = logs.values()
+    assert got_in == bytes(c.sent) and got_out == bytes(c.received)
+
+
+@needs_fault_build
+def test_unexpected_state_after_starttls_stops_logging(dovecot_factory, lmtp_dirs):
+    conn, users = lmtp_dirs
+    dc = make_lmtp(dovecot_factory, lmtp_dirs, ssl=True, module_dir=FAULT_DIR,
+                   import_env={"RAWLOG_EXT_REFUSE": "smtp_server_input_restart"})
+    c = LmtpClient(dc.lmtp_port)
+    c.reply()
+    c.send(b"LHLO client.test\r\n")
+    c.reply()
+    c.send(b"STARTTLS\r\n")
+    assert c.reply().startswith(b"220 ")
+    before_tls = bytes(c.sent), bytes(c.received)
+    c.starttls(dc.ssl_context())
+    c.pos = len(c.received)
+    c.send(b"LHLO client.test\r\nMAIL FROM:<s@example.com>\r\nRCPT TO:<alice>\r\nDATA\r\n")
+    assert c.replies(4)[-1].startswith(b"354")
+    c.send(b"Subject: tls\r\n\r\nconfidential\r\n.\r\n")
+    assert c.reply().startswith(b"250 ")
+    c.send(b"QUIT\r\n")
+    c.reply()
+    c.read_to_eof()
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    warnings = _warnings(dc)
+    assert len(warnings) == 1, warnings
+    assert ("not logging the rest of this connection after STARTTLS: "
+            "unexpected smtp-server state") in warnings[0]
+    conn_in, conn_out = only_log(conn)
+    assert (conn_in, conn_out) == before_tls
+    assert log_files(users["alice"]) == []

@@ -45,7 +45,8 @@ bool smtp_server_stream_slots(struct smtp_server_connection *conn,
 			      struct istream ***input_r,
 			      struct ostream ***output_r)
 {
-	if (!server_conn_known(conn) || conn->conn.input == nullptr ||
+	if (test_refuses("smtp_server_stream_slots") ||
+	    !server_conn_known(conn) || conn->conn.input == nullptr ||
 	    conn->conn.output == nullptr ||
 	    i_stream_get_fd(conn->conn.input) != conn->conn.fd_in ||
 	    o_stream_get_fd(conn->conn.output) != conn->conn.fd_out)
@@ -66,7 +67,7 @@ bool smtp_server_parser_follow_input(struct smtp_server_connection *conn)
 
 SmtpServerTls smtp_server_tls_state(struct smtp_server_connection *conn)
 {
-	if (!server_conn_known(conn) || conn->disconnected ||
+	if (test_refuses("smtp_server_tls_state") || !server_conn_known(conn) || conn->disconnected ||
 	    conn->conn.input == nullptr || conn->conn.output == nullptr)
 		return SmtpServerTls::gone;
 	if (conn->ssl_iostream == nullptr)
@@ -79,7 +80,8 @@ SmtpServerTls smtp_server_tls_state(struct smtp_server_connection *conn)
 
 bool smtp_server_input_restart(struct smtp_server_connection *conn)
 {
-	if (!smtp_server_parser_follow_input(conn))
+	if (test_refuses("smtp_server_input_restart") ||
+	    !smtp_server_parser_follow_input(conn))
 		return false;
 	smtp_server_connection_input_halt(conn);
 	smtp_server_connection_input_resume(conn);
@@ -88,7 +90,7 @@ bool smtp_server_input_restart(struct smtp_server_connection *conn)
 
 struct smtp_client *smtp_client_of(struct smtp_client_connection *conn)
 {
-	if (!client_conn_known(conn) ||
+	if (test_refuses("smtp_client_of") || !client_conn_known(conn) ||
 	    conn->client->conn_list != conn->conn.list)
 		return nullptr;
 	return conn->client;
@@ -96,7 +98,8 @@ struct smtp_client *smtp_client_of(struct smtp_client_connection *conn)
 
 struct connection_list *smtp_client_connections(struct smtp_client *client)
 {
-	if (client == nullptr || client->conn_list == nullptr)
+	if (test_refuses("smtp_client_connections") || client == nullptr ||
+	    client->conn_list == nullptr)
 		return nullptr;
 	// Every connection already there must be one of client's.
 	for (struct connection *c = client->conn_list->connections;
@@ -123,7 +126,8 @@ smtp_client_connection_of(struct smtp_client *client, struct connection *conn)
 bool smtp_client_connection_peer(struct smtp_client_connection *conn,
 				 SmtpLegPeer &peer_r)
 {
-	if (!client_conn_known(conn) ||
+	if (test_refuses("smtp_client_connection_peer") ||
+	    !client_conn_known(conn) ||
 	    (conn->conn.remote_ip.family != 0 &&
 	     conn->conn.remote_port != conn->port))
 		return false;
@@ -151,7 +155,8 @@ struct smtp_client *lmtp_proxy_smtp_client(struct lmtp_proxy *proxy,
 					   struct event *client_event,
 					   struct smtp_server_transaction *trans)
 {
-	if (proxy == nullptr || trans == nullptr)
+	if (test_refuses("lmtp_proxy_smtp_client") || proxy == nullptr ||
+	    trans == nullptr)
 		return nullptr;
 	auto *head = reinterpret_cast<const LmtpProxyHead *>(proxy);
 	if (head->client != client || head->trans != trans ||
