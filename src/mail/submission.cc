@@ -29,6 +29,8 @@ namespace {
 struct SubmissionClientContext {
 	union submission_module_context module_ctx;
 	struct mail_user *user;
+	// Read once for the session and its relay leg; nullptr if invalid.
+	Settings *settings;
 	ClientLog *log;		// nullptr if the client session is not logged
 };
 
@@ -42,6 +44,8 @@ void submission_client_destroy(struct client *client)
 	auto *ctx = module_context<SubmissionClientContext>(
 		client, submission_client_module);
 	smtp_leg_unwatch(ctx);
+	delete ctx->settings;
+	ctx->settings = nullptr;
 	if (ctx->log == nullptr) {
 		ctx->module_ctx.super.destroy(client);
 		return;
@@ -52,12 +56,9 @@ void submission_client_destroy(struct client *client)
 }
 
 // Said only where the leg would be logged.
-void warn_relay_tls(SubmissionClientContext *ctx, struct event *event)
+void warn_relay_tls(const Settings &settings, struct event *event)
 {
-	Settings settings;
-	std::string error;
-	if (user_settings_get(ctx->user, settings, error) &&
-	    !settings.dir.empty() && settings.relay) {
+	if (!settings.dir.empty() && settings.relay) {
 		e_warning(event, "not logging the relay leg: TLS to the relay "
 			  "(submission_relay_ssl) is not supported");
 	}
@@ -67,6 +68,8 @@ void relay_connected(struct smtp_client_connection *sconn,
 		     struct connection *conn, void *context)
 {
 	auto *ctx = static_cast<SubmissionClientContext *>(context);
+	if (ctx->settings == nullptr)
+		return;	// invalid: said when the session began
 	internals::SmtpLegPeer peer;
 	if (!internals::smtp_client_connection_peer(sconn, peer)) {
 		struct event *event = log_event_create(ctx->user->event);
@@ -78,9 +81,7 @@ void relay_connected(struct smtp_client_connection *sconn,
 	if (peer.tls) {
 		// Our filters would sit below TLS and record ciphertext.
 		struct event *event = log_event_create(ctx->user->event);
-		(void)guard(event, "checking the relay leg settings", [&] {
-			warn_relay_tls(ctx, event);
-		});
+		warn_relay_tls(*ctx->settings, event);
 		event_unref(&event);
 		return;
 	}
@@ -88,7 +89,7 @@ void relay_connected(struct smtp_client_connection *sconn,
 	struct event *event = log_event_create(ctx->user->event);
 	(void)guard(event, "opening the relay leg log", [&] {
 		Leg leg{"submission-relay", peer.peer, RedactProtocol::smtp};
-		log = session_log_open(ctx->user, &leg);
+		log = session_log_open(ctx->user, *ctx->settings, &leg);
 	});
 	event_unref(&event);
 	if (log != nullptr) {
@@ -121,7 +122,20 @@ void submission_client_created(struct client **clientp)
 	if (mail_user_is_plugin_loaded(client->user, mail_module)) {
 		auto *ctx = p_new(client->pool, SubmissionClientContext, 1);
 		ctx->user = client->user;
-		SessionLog *log = session_log_open(client->user);
+		struct event *event = log_event_create(client->user->event);
+		(void)guard(event, "reading the settings", [&] {
+			auto settings = std::make_unique<Settings>();
+			std::string error;
+			if (!user_settings_get(client->user, *settings, error)) {
+				e_error(event, "%s: not logging this session",
+					error.c_str());
+				return;
+			}
+			ctx->settings = settings.release();
+		});
+		event_unref(&event);
+		SessionLog *log = ctx->settings == nullptr ? nullptr :
+			session_log_open(client->user, *ctx->settings);
 		struct istream **input;
 		struct ostream **output;
 		if (log == nullptr) {
