@@ -10,6 +10,7 @@
 #include "session.hh"
 #include "../dovecot/client-log.hh"
 #include "../dovecot/guard.hh"
+#include "../dovecot/user-settings.hh"
 #include "smtp-leg.hh"
 #include "../core/lmtp-splitter.hh"
 
@@ -17,13 +18,14 @@
 #include <unistd.h>
 
 DOVECOT_EXTERN_C_BEGIN
-#include "var-expand.h"
 #include "lmtp-common.h"
 #include "lmtp-recipient.h"
 #include "smtp-address.h"
 #include "smtp-command-parser.h"
 #include "smtp-server-private.h"
 DOVECOT_EXTERN_C_END
+
+#include "lmtp-settings-source.hh"	// per Dovecot line
 
 // Defined by the lmtp binary only: weak, so the module loads elsewhere.
 #pragma weak lmtp_client_created_hook_set
@@ -173,8 +175,10 @@ void report_splitter_problem(LmtpClientContext *ctx)
 void log_delivery(LmtpClientContext *ctx, struct lmtp_recipient *lrcpt,
 		  struct mail_user *user)
 {
-	const char *dir = mail_user_plugin_getenv(user, "rawlog_ext_dir");
-	bool wanted = dir != nullptr && dir[0] != '\0';
+	Settings settings;
+	std::string settings_error;
+	bool have_settings = user_settings_get(user, settings, settings_error);
+	bool wanted = !have_settings || !settings.dir.empty();
 	std::string address = smtp_address_encode(lrcpt->rcpt->path);
 	std::string error;
 	// First whether the part can be found, so no file is made in vain.
@@ -189,7 +193,16 @@ void log_delivery(LmtpClientContext *ctx, struct lmtp_recipient *lrcpt,
 		}
 		return;
 	}
-	SessionLog *user_log = session_log_open(user);
+	if (!have_settings) {
+		if (mail_user_is_plugin_loaded(user, mail_module)) {
+			struct event *event = log_event_create(user->event);
+			e_error(event, "%s: not logging this session",
+				settings_error.c_str());
+			event_unref(&event);
+		}
+		return;
+	}
+	SessionLog *user_log = session_log_open(user, settings);
 	if (user_log == nullptr)
 		return;
 	// Owns user_log from here, even if what follows throws.
@@ -269,38 +282,19 @@ bool expand_connection_dir(struct client *client, const char *value,
 {
 	const char *session = client->conn->session_id != nullptr ?
 		client->conn->session_id : "";
-	const struct var_expand_table table[] = {
-		{ 's', "lmtp", "service" },
-		{ 'l', net_ip2addr(&client->local_ip), "local_ip" },
-		{ 'r', net_ip2addr(&client->remote_ip), "remote_ip" },
-		{ 'p', my_pid, "pid" },
-		{ '\0', session, "session" },
-		{ '\0', my_hostname, "hostname" },
-		{ '\0', dec2str(client->local_port), "local_port" },
-		{ '\0', dec2str(client->remote_port), "remote_port" },
+	const TemplateVariable vars[] = {
+		{ 's', "service", "lmtp" },
+		{ 'l', "local_ip", net_ip2addr(&client->local_ip) },
+		{ 'r', "remote_ip", net_ip2addr(&client->remote_ip) },
+		{ 'p', "pid", my_pid },
+		{ '\0', "session", session },
+		{ '\0', "hostname", my_hostname },
+		{ '\0', "local_port", dec2str(client->local_port) },
+		{ '\0', "remote_port", dec2str(client->remote_port) },
 		{ '\0', nullptr, nullptr }
 	};
-	auto expand = [&table](const std::string &tmpl, std::string &value_r,
-			       std::string &error_r) {
-		string_t *str = t_str_new(256);
-		const char *error;
-		if (var_expand(str, tmpl.c_str(), table, &error) <= 0) {
-			error_r = error;
-			return false;
-		}
-		value_r = str_c(str);
-		return true;
-	};
-	if (!check_template_variables("rawlog_ext_lmtp_dir", value, expand,
-				      error_r))
-		return false;
-	std::string error;
-	if (!expand(value, dir_r, error)) {
-		error_r = std::string("rawlog_ext_lmtp_dir=") + value + ": " +
-			error;
-		return false;
-	}
-	return true;
+	return expand_dir_template("rawlog_ext_lmtp_dir", value, vars, dir_r,
+				   error_r);
 }
 
 // A log file (pair) in the expanded rawlog_ext_lmtp_dir.
@@ -386,7 +380,7 @@ int lmtp_cmd_rcpt(struct client *client, struct smtp_server_cmd_ctx *cmd,
 	return ret;
 }
 
-// The connection's settings (plugin {} before any user) and log.
+// The connection's settings (before any user) and log.
 void connection_log_open(struct client *client, struct event *event,
 			 std::unique_ptr<Sink> &sink_r,
 			 std::unique_ptr<Settings> &settings_r,
@@ -394,10 +388,8 @@ void connection_log_open(struct client *client, struct event *event,
 {
 	auto settings = std::make_unique<Settings>();
 	std::string error;
-	if (!settings_parse([client](const char *name) {
-			return mail_user_set_plugin_getenv(client->user_set,
-							   name);
-		}, *settings, error)) {
+	if (!connection_settings_get(lmtp_settings_source(client), *settings,
+				     error)) {
 		e_error(event, "%s: not logging this connection",
 			error.c_str());
 		return;

@@ -2,6 +2,8 @@
 // into imap, pop3, lmtp and submission alike. Each protocol's glue looks
 // up its own binary's hooks and stays out where they are absent.
 #include "session.hh"
+#include "../dovecot/guard.hh"
+#include "../dovecot/user-settings.hh"
 
 DOVECOT_EXTERN_C_BEGIN
 #include "mail-storage-hooks.h"
@@ -17,12 +19,16 @@ struct mail_storage_hooks storage_hooks;
 // silently.
 void rawlog_ext_mail_user_created(struct mail_user *user)
 {
-	const char *dir = mail_user_plugin_getenv(user, "rawlog_ext_dir");
-	if (dir == nullptr || dir[0] == '\0')
-		return;
 	struct event *event = rawlog_ext::log_event_create(user->event);
-	e_debug(event, "%s sessions are not captured by this version: "
-		"not logging", user->service);
+	(void)rawlog_ext::guard(event, "reading the settings", [&] {
+		rawlog_ext::Settings settings;
+		std::string error;
+		if (rawlog_ext::user_settings_get(user, settings, error) &&
+		    !settings.dir.empty()) {
+			e_debug(event, "%s sessions are not captured by this "
+				"version: not logging", user->service);
+		}
+	});
 	event_unref(&event);
 }
 

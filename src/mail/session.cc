@@ -1,11 +1,8 @@
 #include "session.hh"
 #include "../dovecot/guard.hh"
+#include "../dovecot/user-settings.hh"
 
 #include <unistd.h>
-
-DOVECOT_EXTERN_C_BEGIN
-#include "var-expand.h"
-DOVECOT_EXTERN_C_END
 
 namespace rawlog_ext {
 
@@ -13,46 +10,19 @@ struct module *mail_module = nullptr;
 
 namespace {
 
-// rawlog_ext_dir as configured, before Dovecot expanded it: every
-// variable in it must have a value for this user.
-bool check_dir_variables(struct mail_user *user, std::string &error_r)
-{
-	const char *tmpl = mail_user_set_plugin_getenv(user->unexpanded_set,
-						       "rawlog_ext_dir");
-	if (tmpl == nullptr)
-		return true;
-	return check_template_variables("rawlog_ext_dir", tmpl,
-		[user](const std::string &variable, std::string &value_r,
-		       std::string &error_r) {
-			string_t *str = t_str_new(128);
-			const char *error;
-			if (var_expand_with_funcs(str, variable.c_str(),
-					mail_user_var_expand_table(user),
-					mail_user_var_expand_func_table, user,
-					&error) <= 0) {
-				error_r = error;
-				return false;
-			}
-			value_r = str_c(str);
-			return true;
-		}, error_r);
-}
-
 SessionLog *session_log_open_with(struct mail_user *user, const Leg *leg,
+				  const Settings *user_settings,
 				  struct event *event)
 {
-	Settings settings;
+	Settings read_settings;
 	std::string message;
-	if (!settings_parse([user](const char *name) {
-			return mail_user_plugin_getenv(user, name);
-		}, settings, message)) {
+	if (user_settings == nullptr &&
+	    !user_settings_get(user, read_settings, message)) {
 		e_error(event, "%s: not logging this session", message.c_str());
 		return nullptr;
 	}
-	if (!settings.dir.empty() && !check_dir_variables(user, message)) {
-		e_error(event, "%s: not logging this session", message.c_str());
-		return nullptr;
-	}
+	const Settings &settings = user_settings != nullptr ? *user_settings :
+		read_settings;
 	if (leg != nullptr && !settings.relay) {
 		e_debug(event, "rawlog_ext_relay=no: not logging the %s leg",
 			leg->service);
@@ -85,7 +55,10 @@ SessionLog *session_log_open_with(struct mail_user *user, const Leg *leg,
 
 } // namespace
 
-SessionLog *session_log_open(struct mail_user *user, const Leg *leg)
+namespace {
+
+SessionLog *session_log_open_guarded(struct mail_user *user, const Leg *leg,
+				     const Settings *settings)
 {
 	// The created hooks run for every user of the process.
 	if (!mail_user_is_plugin_loaded(user, mail_module))
@@ -93,10 +66,23 @@ SessionLog *session_log_open(struct mail_user *user, const Leg *leg)
 	struct event *event = log_event_create(user->event);
 	SessionLog *log = nullptr;
 	(void)guard(event, "opening the log", [&] {
-		log = session_log_open_with(user, leg, event);
+		log = session_log_open_with(user, leg, settings, event);
 	});
 	event_unref(&event);
 	return log;
+}
+
+} // namespace
+
+SessionLog *session_log_open(struct mail_user *user, const Leg *leg)
+{
+	return session_log_open_guarded(user, leg, nullptr);
+}
+
+SessionLog *session_log_open(struct mail_user *user, const Settings &settings,
+			     const Leg *leg)
+{
+	return session_log_open_guarded(user, leg, &settings);
 }
 
 } // namespace rawlog_ext

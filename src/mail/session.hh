@@ -24,6 +24,9 @@ struct Leg {
 // or the reason is logged (Debug for "not enabled", Error for a failure).
 SessionLog *session_log_open(struct mail_user *user,
 			     const Leg *leg = nullptr);
+// The same with the user's settings already read (user_settings_get()).
+SessionLog *session_log_open(struct mail_user *user, const Settings &settings,
+			     const Leg *leg = nullptr);
 
 // Per-protocol glue, registered by the plugin entry. Each returns false
 // where its binary is not the current process.

@@ -8,6 +8,7 @@
 #include "session.hh"
 #include "../dovecot/client-log.hh"
 #include "../dovecot/guard.hh"
+#include "../dovecot/user-settings.hh"
 #include "smtp-leg.hh"
 
 DOVECOT_EXTERN_C_BEGIN
@@ -56,9 +57,7 @@ void warn_relay_tls(SubmissionClientContext *ctx, struct event *event)
 {
 	Settings settings;
 	std::string error;
-	if (settings_parse([ctx](const char *name) {
-			return mail_user_plugin_getenv(ctx->user, name);
-		}, settings, error) &&
+	if (user_settings_get(ctx->user, settings, error) &&
 	    !settings.dir.empty() && settings.relay) {
 		e_warning(event, "not logging the relay leg: TLS to the relay "
 			  "(submission_relay_ssl) is not supported");
