@@ -211,9 +211,10 @@ mount -t proc proc "$root/proc"
 mount --bind /dev "$root/dev"
 # Mount points a bind needs stay behind in the tree (removing one later
 # would detach the same mount in another instance's namespace).
+# --rbind: what tests mount below a shared dir (a tmpfs under /tmp) too.
 while [ "$1" != -- ]; do
   mkdir -p "$root$2"
-  mount --bind "$1" "$root$2"
+  mount --rbind "$1" "$root$2"
   shift 2
 done
 shift

@@ -124,8 +124,8 @@ def test_invalid_setting_is_one_error_naming_it(logged_dovecot, rawlog_dir):
 
 def test_userdb_field_enables_logging_per_user(dovecot_factory, rawlog_dir):
     dc = dovecot_factory(mail_plugins="rawlog_ext",
-                         users=[User("alice", extra=conf_value(f"userdb_rawlog_ext_dir={rawlog_dir}/%{{user}} ")
-                                                   "userdb_rawlog_ext_autocreate=yes"),
+                         users=[User("alice", extra=conf_value(f"userdb_rawlog_ext_dir={rawlog_dir}/%{{user}} "
+                                                          "userdb_rawlog_ext_autocreate=yes")),
                                 User("bob")])
     assert_session_works(dc.imap_port, user="alice")
     assert_session_works(dc.imap_port, user="bob")

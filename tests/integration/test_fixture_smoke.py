@@ -3,7 +3,9 @@
 import imaplib
 import poplib
 
-from dovecot_fixture import User, login_info
+import pytest
+
+from dovecot_fixture import User, conf_value, login_info
 
 MESSAGE = b"From: a@test.local\r\nSubject: smoke\r\n\r\nhello\r\n"
 
@@ -54,3 +56,11 @@ def test_two_instances(dovecot_factory):
     # Each instance stores mail in its own homes.
     for dc in (first, second):
         assert pop3_stat(dc, dc.user("alice")) == (1, len(MESSAGE))
+
+
+def test_conf_value_spells_variables_per_line():
+    template = "/l/%{user}/%{user | username}@%{user | domain}/%{userdb:sub}/%%"
+    assert conf_value(template, "2.3") == "/l/%u/%n@%d/%{userdb:sub}/%%"
+    assert conf_value(template, "2.4") == template
+    with pytest.raises(ValueError):
+        conf_value("%{no_such_variable}", "2.3")

@@ -62,8 +62,9 @@ service lmtp {
   idle_kill = 1 hour
 }
 """
-# 2.4 renamed these two.
-SERVICES = (SERVICES.replace("service_count", for_line("service_count", "restart_request_count"))
+# 2.4 renamed these two (and spells service_count's 0 "unlimited").
+SERVICES = (SERVICES.replace("service_count = 0", for_line("service_count = 0",
+                                                           "restart_request_count = unlimited"))
             .replace("idle_kill", for_line("idle_kill", "idle_kill_interval")))
 PROTOCOLS = ("imap", "pop3", "submission", "lmtp")
 
