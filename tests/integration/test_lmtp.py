@@ -9,7 +9,7 @@ import tempfile
 
 import pytest
 
-from dovecot_fixture import User, for_line, line_under_test
+from dovecot_fixture import User, for_line
 from rawlog import RawClient, log_files, strip_timestamps
 
 # Each user logs (or not) into a directory of their own, owned by them.
@@ -325,12 +325,6 @@ def test_connection_dir_variables_and_autocreate(dovecot_factory, lmtp_dirs):
 
 def test_full_filesystem_delivery_still_works(dovecot_factory, lmtp_dirs):
     import subprocess
-    if line_under_test() != "2.3":
-        # Seen on 2.4.1: delivery fine, alice's log written to the plain
-        # dir under the tmpfs, so no ENOSPC to report.
-        pytest.skip("the 2.4 fixture bind-mounts the host's /tmp into the tree "
-                    "with `mount --bind` (not --rbind): the instance does not "
-                    "see a tmpfs mounted below /tmp (dovecot_fixture._CHROOT_SCRIPT)")
     conn, users = lmtp_dirs
     tiny = users["alice"]
     result = subprocess.run(["mount", "-t", "tmpfs", "-o",
