@@ -3,10 +3,15 @@
 // hook sees every connection from its greeting, running as root. There we
 // wrap the connection's streams (as for submission) and feed:
 //  - the connection log, in rawlog_ext_lmtp_dir (expanded with what is
-//    known before any user: %s %l %r %{session} %{hostname} ...), and
+//    known before any user: %{service} %{remote_ip} %{session} ...; on
+//    2.3 also %s %l %r %p), and
 //  - an LmtpSplitter, which cuts each delivery into what one recipient
-//    saw. At local delivery (euid = the recipient, their settings known)
-//    the recipient's log is opened in their rawlog_ext_dir and attached.
+//    saw. At local delivery (euid = the recipient, their settings, userdb
+//    fields included, known since RCPT) the recipient's log is opened in
+//    their rawlog_ext_dir and attached.
+// Proxied recipients' backend legs (lmtp_proxy) get files of their own in
+// rawlog_ext_lmtp_dir (see smtp-leg.hh). lib-smtp's and lmtp-proxy's
+// private state is reached only through smtp-internals.hh.
 #include "session.hh"
 #include "../dovecot/client-log.hh"
 #include "../dovecot/guard.hh"
