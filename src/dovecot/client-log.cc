@@ -150,7 +150,7 @@ void ClientLog::sync(bool output_too)
 {
 	if (destroying_)
 		return;
-	if (released_ && output_too)
+	if (released_)
 		reclaim();
 	bool changed = false;
 	if (output_too && *client_output_ != output_) {

@@ -67,11 +67,15 @@ void imap_command_pre(struct client_command_context *cmd)
 {
 	struct client *client = cmd->client;
 	auto *ctx = module_context<ImapClientContext>(client, imap_client_module);
-	// Logging goes on until the streams are freed, then the post-hook
-	// wraps what replaced them.
-	if (ctx != nullptr && cmd->name != nullptr &&
-	    strcasecmp(cmd->name, "COMPRESS") == 0 &&
-	    imap_core_rawlog_compress_takes_ours(client))
+	if (ctx == nullptr || cmd->name == nullptr ||
+	    strcasecmp(cmd->name, "COMPRESS") != 0)
+		return;
+	// Outermost on both sides first (COMPRESS may be the first command,
+	// before any post-hook moved the output), so that with core rawlog
+	// ours are the streams COMPRESS takes; logging goes on until they
+	// are freed, then the post-hook wraps what replaced them.
+	ctx->log->sync();
+	if (imap_core_rawlog_compress_takes_ours(client))
 		ctx->log->release();
 }
 
