@@ -17,13 +17,64 @@ ClientLog::ClientLog(SessionLog *log, struct istream **input,
 
 ClientLog::~ClientLog()
 {
-	if (output_ != nullptr) {
-		// It may outlive us (other references): drop its pointer to us.
-		ostream_set_activity(output_, nullptr, nullptr);
+	drop_output();
+	drop_input();
+	SessionLog::unref(&log_);
+}
+
+// Our outermost streams' destroy callbacks take void (*)() to remove.
+using DestroyCallback = void (*)();
+
+void ClientLog::input_destroyed(void *context)
+{
+	static_cast<ClientLog *>(context)->input_ = nullptr;
+}
+
+void ClientLog::output_destroyed(void *context)
+{
+	static_cast<ClientLog *>(context)->output_ = nullptr;
+}
+
+// Forgets our outermost input (which may live on without us).
+void ClientLog::drop_input()
+{
+	if (input_ == nullptr)
+		return;
+	if (released_) {
+		i_stream_remove_destroy_callback(input_,
+			reinterpret_cast<DestroyCallback>(input_destroyed));
+		input_ = nullptr;
+	} else {
+		i_stream_unref(&input_);
+	}
+}
+
+void ClientLog::drop_output()
+{
+	if (output_ == nullptr)
+		return;
+	// It may outlive us (other references): drop its pointer to us.
+	ostream_set_activity(output_, nullptr, nullptr);
+	if (released_) {
+		o_stream_remove_destroy_callback(output_,
+			reinterpret_cast<DestroyCallback>(output_destroyed));
+		output_ = nullptr;
+	} else {
 		o_stream_unref(&output_);
 	}
-	i_stream_unref(&input_);
-	SessionLog::unref(&log_);
+}
+
+void ClientLog::release()
+{
+	if (released_ || input_ == nullptr || output_ == nullptr)
+		return;
+	(i_stream_add_destroy_callback)(input_, input_destroyed, this);
+	(o_stream_add_destroy_callback)(output_, output_destroyed, this);
+	struct istream *input = input_;
+	struct ostream *output = output_;
+	i_stream_unref(&input);
+	o_stream_unref(&output);
+	released_ = true;
 }
 
 ClientLog *client_log_create(SessionLog *log, struct istream **input,
@@ -40,12 +91,28 @@ ClientLog *client_log_create(SessionLog *log, struct istream **input,
 	return client_log;
 }
 
-void ClientLog::wrap_input()
+// After release(): what of ours is still alive is referenced by us again
+// (and then kept or replaced as usual).
+void ClientLog::reclaim()
 {
 	if (input_ != nullptr) {
-		istream_stop_logging(input_);
-		i_stream_unref(&input_);
+		i_stream_remove_destroy_callback(input_,
+			reinterpret_cast<DestroyCallback>(input_destroyed));
+		i_stream_ref(input_);
 	}
+	if (output_ != nullptr) {
+		o_stream_remove_destroy_callback(output_,
+			reinterpret_cast<DestroyCallback>(output_destroyed));
+		o_stream_ref(output_);
+	}
+	released_ = false;
+}
+
+void ClientLog::wrap_input()
+{
+	if (input_ != nullptr)
+		istream_stop_logging(input_);
+	drop_input();
 	struct istream *input = istream_create_logging(*client_input_, log_);
 	i_stream_unref(client_input_);
 	*client_input_ = input;
@@ -55,10 +122,9 @@ void ClientLog::wrap_input()
 
 void ClientLog::wrap_output()
 {
-	if (output_ != nullptr) {
+	if (output_ != nullptr)
 		ostream_stop_logging(output_);
-		o_stream_unref(&output_);
-	}
+	drop_output();
 	struct ostream *old_output = *client_output_;
 	struct ostream *output = ostream_create_logging(old_output, log_);
 	if (!first_output_seen_)
@@ -84,6 +150,8 @@ void ClientLog::sync(bool output_too)
 {
 	if (destroying_)
 		return;
+	if (released_)
+		reclaim();
 	bool changed = false;
 	if (output_too && *client_output_ != output_) {
 		wrap_output();

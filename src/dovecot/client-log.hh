@@ -30,6 +30,11 @@ public:
 	// Moves logging back to the outermost streams if something was
 	// stacked on top of ours. Not from within our own stream calls.
 	void sync() { sync(true); }
+	// Drops our references to our outermost streams, logging on, so that
+	// whoever replaces them frees them (2.4's COMPRESS frees what it
+	// takes for core rawlog's streams). The next sync() wraps what
+	// replaced them, or keeps them if they are still the client's.
+	void release();
 	// Call before the client's own destroy: from then on nothing is
 	// re-stacked. Then delete the object after that destroy.
 	void begin_destroy() { destroying_ = true; log_->flush(); }
@@ -37,9 +42,14 @@ public:
 
 private:
 	static void first_output(void *context);
+	static void input_destroyed(void *context);
+	static void output_destroyed(void *context);
 	void sync(bool output_too);
 	void wrap_input();
 	void wrap_output();
+	void drop_input();
+	void drop_output();
+	void reclaim();
 
 	SessionLog *log_;
 	struct istream **client_input_;
@@ -49,6 +59,9 @@ private:
 	// Our outermost filters (referenced).
 	struct istream *input_ = nullptr;
 	struct ostream *output_ = nullptr;
+	// After release(): input_/output_ are not referenced by us, and
+	// become nullptr when freed.
+	bool released_ = false;
 	bool first_output_seen_ = false;
 	bool destroying_ = false;
 };

@@ -1,5 +1,6 @@
 #include "session-log.hh"
 #include "guard.hh"
+#include "stream-create.hh"	// per Dovecot line
 
 namespace rawlog_ext {
 
@@ -410,8 +411,7 @@ struct istream *istream_create_logging(struct istream *parent,
 	stream->istream.readable_fd = parent->readable_fd;
 	stream->istream.blocking = parent->blocking;
 	stream->istream.seekable = parent->seekable;
-	return i_stream_create(stream, parent, i_stream_get_fd(parent),
-			       static_cast<enum istream_create_flag>(0));
+	return istream_create_filter(stream, parent);
 }
 
 struct ostream *ostream_create_logging(struct ostream *parent,

@@ -5,11 +5,16 @@
 #include "../dovecot/client-log.hh"
 
 DOVECOT_EXTERN_C_BEGIN
+// 2.4.2+'s imap-client.h (in imap-common.h) uses enum imap_state_result
+// without including it; 2.3 has it too.
+#include "imap-state.h"
 #include "imap-common.h"
 #include "imap-client.h"
 #include "imap-commands.h"
 #include "imap-parser.h"
 DOVECOT_EXTERN_C_END
+
+#include "imap-core-rawlog.hh"	// per Dovecot line
 
 // Defined by the imap binary only: weak, so the module loads elsewhere.
 #pragma weak imap_client_created_hook_set
@@ -46,6 +51,7 @@ void update_parser_streams(void *context)
 						client->output);
 		}
 	}
+	imap_core_rawlog_follow(client);
 }
 
 void imap_command_post(struct client_command_context *cmd)
@@ -57,8 +63,20 @@ void imap_command_post(struct client_command_context *cmd)
 		ctx->log->sync();
 }
 
-void imap_command_pre(struct client_command_context *)
+void imap_command_pre(struct client_command_context *cmd)
 {
+	struct client *client = cmd->client;
+	auto *ctx = module_context<ImapClientContext>(client, imap_client_module);
+	if (ctx == nullptr || cmd->name == nullptr ||
+	    strcasecmp(cmd->name, "COMPRESS") != 0)
+		return;
+	// Outermost on both sides first (COMPRESS may be the first command,
+	// before any post-hook moved the output), so that with core rawlog
+	// ours are the streams COMPRESS takes; logging goes on until they
+	// are freed, then the post-hook wraps what replaced them.
+	ctx->log->sync();
+	if (imap_core_rawlog_compress_takes_ours(client))
+		ctx->log->release();
 }
 
 void imap_client_destroy(struct client *client, const char *reason)

@@ -30,6 +30,8 @@ namespace {
 struct SubmissionClientContext {
 	union submission_module_context module_ctx;
 	struct mail_user *user;
+	// Read once for the session and its relay leg; nullptr if invalid.
+	Settings *settings;
 	ClientLog *log;		// nullptr if the client session is not logged
 };
 
@@ -43,6 +45,8 @@ void submission_client_destroy(struct client *client)
 	auto *ctx = module_context<SubmissionClientContext>(
 		client, submission_client_module);
 	smtp_leg_unwatch(ctx);
+	delete ctx->settings;
+	ctx->settings = nullptr;
 	if (ctx->log == nullptr) {
 		ctx->module_ctx.super.destroy(client);
 		return;
@@ -53,12 +57,9 @@ void submission_client_destroy(struct client *client)
 }
 
 // Said only where the leg would be logged.
-void warn_relay_tls(SubmissionClientContext *ctx, struct event *event)
+void warn_relay_tls(const Settings &settings, struct event *event)
 {
-	Settings settings;
-	std::string error;
-	if (user_settings_get(ctx->user, settings, error) &&
-	    !settings.dir.empty() && settings.relay) {
+	if (!settings.dir.empty() && settings.relay) {
 		e_warning(event, "not logging the relay leg: TLS to the relay "
 			  "(submission_relay_ssl) is not supported");
 	}
@@ -67,12 +68,12 @@ void warn_relay_tls(SubmissionClientContext *ctx, struct event *event)
 void relay_connected(struct smtp_client_connection *conn, void *context)
 {
 	auto *ctx = static_cast<SubmissionClientContext *>(context);
+	if (ctx->settings == nullptr)
+		return;	// invalid: said when the session began
 	if (conn->ssl_mode != SMTP_CLIENT_SSL_MODE_NONE) {
 		// Our filters would sit below TLS and record ciphertext.
 		struct event *event = log_event_create(ctx->user->event);
-		(void)guard(event, "checking the relay leg settings", [&] {
-			warn_relay_tls(ctx, event);
-		});
+		warn_relay_tls(*ctx->settings, event);
 		event_unref(&event);
 		return;
 	}
@@ -81,7 +82,7 @@ void relay_connected(struct smtp_client_connection *conn, void *context)
 	(void)guard(event, "opening the relay leg log", [&] {
 		Leg leg{"submission-relay", smtp_leg_peer(conn),
 			RedactProtocol::smtp};
-		log = session_log_open(ctx->user, &leg);
+		log = session_log_open(ctx->user, *ctx->settings, &leg);
 	});
 	event_unref(&event);
 	if (log != nullptr) {
@@ -113,7 +114,20 @@ void submission_client_created(struct client **clientp)
 	if (mail_user_is_plugin_loaded(client->user, mail_module)) {
 		auto *ctx = p_new(client->pool, SubmissionClientContext, 1);
 		ctx->user = client->user;
-		SessionLog *log = session_log_open(client->user);
+		struct event *event = log_event_create(client->user->event);
+		(void)guard(event, "reading the settings", [&] {
+			auto settings = std::make_unique<Settings>();
+			std::string error;
+			if (!user_settings_get(client->user, *settings, error)) {
+				e_error(event, "%s: not logging this session",
+					error.c_str());
+				return;
+			}
+			ctx->settings = settings.release();
+		});
+		event_unref(&event);
+		SessionLog *log = ctx->settings == nullptr ? nullptr :
+			session_log_open(client->user, *ctx->settings);
 		if (log != nullptr) {
 			struct connection *conn = &client->conn->conn;
 			ctx->log = client_log_create(log, &conn->input,

@@ -373,6 +373,9 @@ void test_ostream_corked_output_is_logged_once_when_passed_on(void **state)
 	o_stream_cork(output);
 	o_stream_nsend_str(output, "last\r\n");
 	sent += "last\r\n";
+	// Since 2.4.1 o_stream_close() no longer counts as checking the
+	// nsend: say so, without flushing what close is to pass on.
+	o_stream_ignore_last_errors(output);
 	o_stream_close(output);
 	assert_true(read_file(path) == sent);
 	assert_true(buffer_string(buf) == sent);
