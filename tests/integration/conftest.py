@@ -19,9 +19,6 @@ NOT_ON_LINE = {
     "2.3": {
     },
     "2.4": {
-        "test_package.py::test_deb_install_log_remove_purge":
-            "no 2.4 .deb yet, and installing one needs a private copy of the "
-            "shared tree (an overlay): issue #14 item 4, port-tests",
         "test_package.py::test_rpm_source_package_builds_from_the_release_tarball":
             "rpmbuild -bs of the release tarball does not involve Dovecot: "
             "the 2.3 run covers it",

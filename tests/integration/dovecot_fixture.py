@@ -37,6 +37,7 @@ PLUGIN_SO = "lib90_rawlog_ext_plugin.so"
 # only from SETTINGS_MODULE_DIR, so the fixture bind-mounts a private copy
 # of that dir holding it (in the instance's own mount namespace).
 SETTINGS_SO = "lib90_rawlog_ext_settings.so"
+SETTINGS_GLOB = "lib*_rawlog_ext*_settings.so"
 SETTINGS_MODULE_DIR = SYSTEM_MODULE_DIR / "settings"
 LOGIN_PLUGIN_SO = "lib20_rawlog_ext_login_plugin.so"
 
@@ -368,11 +369,15 @@ class Dovecot:
                                "root= (a tree whose settings dir can be covered)")
         self.settings_dir = self.base / "settings-modules"
         self.settings_dir.mkdir(mode=0o755)
+        # Ours: every settings module the build made (the login companion
+        # may have one of its own), in place of any installed copy.
+        mine = sorted(ours.parent.glob(SETTINGS_GLOB))
         for so in sorted(tree_dir.iterdir()):
-            if so.name != SETTINGS_SO and so.is_file():
+            if so.is_file() and so.name not in {m.name for m in mine}:
                 shutil.copy2(so, self.settings_dir / so.name)
-        # A copy, not a link: the module dir may change under a running test.
-        shutil.copy2(ours, self.settings_dir / SETTINGS_SO)
+        # Copies, not links: the module dir may change under a running test.
+        for so in mine:
+            shutil.copy2(so, self.settings_dir / so.name)
 
     def _setup_cert(self) -> None:
         self.cert_path = self.base / "cert.pem"
