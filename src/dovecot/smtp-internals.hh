@@ -67,6 +67,11 @@ SmtpServerTls smtp_server_tls_state(struct smtp_server_connection *conn);
 // input handler recreated. False if not possible.
 bool smtp_server_input_restart(struct smtp_server_connection *conn);
 
+// The bytes input has handed out since it was created (v_offset of them),
+// if its buffer still holds them all; false if not.
+bool istream_consumed(struct istream *input, const unsigned char **data_r,
+		      size_t *size_r);
+
 // --- smtp-client connections (lmtp proxy legs, submission relay leg) ---
 
 // The smtp_client conn belongs to, or nullptr.

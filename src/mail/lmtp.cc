@@ -114,6 +114,7 @@ struct LmtpClientContext {
 	Settings *settings;
 	bool proxy_legs_off;	// said why once
 	struct timeout *to_tls;
+	unsigned int tls_polls;	// since the 220 to STARTTLS
 };
 
 MODULE_CONTEXT_DEFINE_INIT(lmtp_client_module, &lmtp_module_register);
@@ -132,11 +133,44 @@ void tls_restack(LmtpClientContext *ctx)
 	case internals::SmtpServerTls::gone:
 		return;	// going away (or unknown): logging stays paused
 	case internals::SmtpServerTls::pending:
-		// The 220 is not all out yet: TLS comes once it is.
-		ctx->to_tls = timeout_add_short(10, tls_restack, ctx);
+		// The 220 is not all out yet: TLS comes once it is, from an
+		// output callback. Look again in the very next ioloop run
+		// (timeouts run before I/O there): the client's first bytes
+		// over TLS must not be read before we are back on top. Only
+		// a stuck flush gets the slower pace.
+		ctx->to_tls = timeout_add_short(++ctx->tls_polls < 100 ? 0 : 10,
+						tls_restack, ctx);
 		return;
 	case internals::SmtpServerTls::started:
 		break;
+	}
+	// lib-smtp may go on from the handshake to the client's first bytes
+	// over TLS (and its reply) without returning to the ioloop, before
+	// we are back on top: those read are taken from the TLS stream's
+	// buffer if it still has them; anything else is said.
+	struct istream **input;
+	struct ostream **output;
+	const unsigned char *missed = nullptr;
+	size_t missed_size = 0;
+	uoff_t missed_out = 0;
+	if (internals::smtp_server_stream_slots(conn, &input, &output)) {
+		missed_out = (*output)->offset;
+		if ((*input)->v_offset > 0 &&
+		    !internals::istream_consumed(*input, &missed,
+						 &missed_size)) {
+			e_warning(ctx->event, "the connection log misses the "
+				  "first %" PRIuUOFF_T" bytes the client sent "
+				  "after STARTTLS", (*input)->v_offset);
+			missed = nullptr;
+		}
+	}
+	if (missed_out > 0) {
+		// Replies the splitter did not see: it cannot follow on.
+		e_warning(ctx->event, "the connection log misses the first %"
+			  PRIuUOFF_T" bytes sent to the client after STARTTLS%s",
+			  missed_out, ctx->recipients ? "; no per-recipient "
+			  "logs for the rest of this connection" : "");
+		ctx->recipients = false;
 	}
 	ctx->client_log->sync();
 	if (!internals::smtp_server_input_restart(conn)) {
@@ -146,13 +180,20 @@ void tls_restack(LmtpClientContext *ctx)
 		return;
 	}
 	ctx->log->set_paused(false);
+	if (missed != nullptr && missed_size > 0)
+		ctx->log->write(Direction::in, missed, missed_size);
 }
 
 void tls_started(LmtpClientContext *ctx)
 {
 	ctx->log->set_paused(true);
-	if (ctx->to_tls == nullptr)
-		ctx->to_tls = timeout_add_short(0, tls_restack, ctx);
+	if (ctx->to_tls == nullptr) {
+		ctx->tls_polls = 0;
+		// Test builds can make us late, as a busy lib-smtp can.
+		ctx->to_tls = timeout_add_short(
+			internals::test_refuses("prompt_tls_restack") ? 300 : 0,
+			tls_restack, ctx);
+	}
 }
 
 void connection_failed(LmtpClientContext *ctx)

@@ -550,3 +550,45 @@ def test_unexpected_state_after_starttls_stops_logging(dovecot_factory, lmtp_dir
     conn_in, conn_out = only_log(conn)
     assert (conn_in, conn_out) == before_tls
     assert log_files(users["alice"]) == []
+
+
+@needs_fault_build
+def test_late_restack_after_starttls_recovers_input(dovecot_factory, lmtp_dirs):
+    """lib-smtp may read the client's first bytes over TLS before we are back
+    on top of the streams (RAWLOG_EXT_REFUSE=prompt_tls_restack makes us
+    late on purpose): the connection log takes them from the TLS stream's
+    buffer; replies already sent are missing (so are the per-recipient
+    logs, which need them), and a Warning says how many bytes."""
+    import time
+    conn, users = lmtp_dirs
+    dc = make_lmtp(dovecot_factory, lmtp_dirs, ssl=True, module_dir=FAULT_DIR,
+                   import_env={"RAWLOG_EXT_REFUSE": "prompt_tls_restack"})
+    c = LmtpClient(dc.lmtp_port)
+    c.reply()
+    c.send(b"LHLO client.test\r\n")
+    c.reply()
+    c.send(b"STARTTLS\r\n")
+    assert c.reply().startswith(b"220 ")
+    c.starttls(dc.ssl_context())
+    c.pos = len(c.received)
+    c.send(b"LHLO client.test\r\n")
+    lhlo_reply = c.reply()
+    time.sleep(0.5)     # well after our restack
+    c.send(b"MAIL FROM:<s@example.com>\r\nRCPT TO:<alice>\r\nDATA\r\n")
+    assert c.replies(3)[-1].startswith(b"354")
+    c.send(b"Subject: tls\r\n\r\nlate\r\n.\r\n")
+    c.reply()
+    c.send(b"QUIT\r\n")
+    c.reply()
+    c.read_to_eof()
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    conn_in, conn_out = only_log(conn)
+    assert conn_in == bytes(c.sent)
+    # The reply to LHLO went out before we were back on top.
+    assert conn_out == bytes(c.received).replace(lhlo_reply, b"", 1)
+    warnings = _warnings(dc)
+    assert len(warnings) == 1, warnings
+    assert (f"the connection log misses the first {len(lhlo_reply)} bytes "
+            "sent to the client after STARTTLS; no per-recipient logs for the "
+            "rest of this connection") in warnings[0]
+    assert log_files(users["alice"]) == []

@@ -88,6 +88,23 @@ bool smtp_server_input_restart(struct smtp_server_connection *conn)
 	return true;
 }
 
+bool istream_consumed(struct istream *input, const unsigned char **data_r,
+		      size_t *size_r)
+{
+	// istream-private.h: buffer[skip..pos) is unread, buffer[0..skip)
+	// read; buffer[0] is the stream's first byte iff skip == v_offset.
+	if (test_refuses("istream_consumed") || input == nullptr ||
+	    input->real_stream == nullptr)
+		return false;
+	const struct istream_private *stream = input->real_stream;
+	if (&stream->istream != input || stream->buffer == nullptr ||
+	    stream->skip != input->v_offset || stream->skip > stream->pos)
+		return false;
+	*data_r = stream->buffer;
+	*size_r = stream->skip;
+	return true;
+}
+
 struct smtp_client *smtp_client_of(struct smtp_client_connection *conn)
 {
 	if (test_refuses("smtp_client_of") || !client_conn_known(conn) ||
