@@ -160,7 +160,10 @@ void tls_restack(LmtpClientContext *ctx)
 						 &missed_size)) {
 			e_warning(ctx->event, "the connection log misses the "
 				  "first %" PRIuUOFF_T" bytes the client sent "
-				  "after STARTTLS", (*input)->v_offset);
+				  "after STARTTLS%s", (*input)->v_offset,
+				  ctx->recipients ? "; no per-recipient logs "
+				  "for the rest of this connection" : "");
+			ctx->recipients = false;
 			missed = nullptr;
 		}
 	}
