@@ -36,10 +36,12 @@ T0=$(date +%s)
 summary() {
 	rc=$?
 	trap - EXIT
-	# The tree's mounts live in private namespaces; none may be left here.
-	left=$(awk -v t="$TREE" '$5 == t || index($5, t "/") == 1 { print $5 }' /proc/self/mountinfo)
+	# The tree's mounts live in private namespaces; none may be left here
+	# (nor test_package's overlay copies of the tree, /tmp/rawlog-ext-pkg-*).
+	left=$(awk -v t="$TREE" '$5 == t || index($5, t "/") == 1 ||
+		$5 ~ "^/tmp/rawlog-ext-pkg-" { print $5 }' /proc/self/mountinfo)
 	if [ -n "$left" ]; then
-		echo "test.sh: mounts left under $TREE:"
+		echo "test.sh: mounts left under $TREE or /tmp/rawlog-ext-pkg-*:"
 		echo "$left"
 		rc=1
 	fi
