@@ -27,7 +27,8 @@ MARKER=.rawlog-ext-tree          # written before debootstrap: "ours, may delete
 COMPLETE=.rawlog-ext-complete    # written last: "everything installed"
 PACKAGES="dovecot-dev dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-submissiond
 	g++ make autoconf automake libtool pkg-config libcmocka-dev valgrind
-	python3 python3-pytest openssl ca-certificates procps"
+	python3 python3-pytest openssl ca-certificates procps
+	debhelper dpkg-dev fakeroot lintian"
 PROJECT=$(cd "$(dirname "$0")/.." && pwd -P)
 
 die() { echo "dovecot24-tree: $*" >&2; exit 1; }
@@ -180,9 +181,27 @@ fixups() {
 		ln -s ../proc/self/mounts "$TREE/etc/mtab"
 }
 
+# Packages of PACKAGES a tree made by an older version of this script lacks.
+missing_packages() {
+	for p in $PACKAGES; do
+		chroot "$TREE" dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q "install ok installed" || printf '%s ' "$p"
+	done
+}
+
 create() {
 	if is_complete; then
 		fixups
+		missing=$(missing_packages)
+		if [ -n "$missing" ]; then
+			say "installing in the tree: $missing"
+			mount_tree
+			in_tree sh -c "apt-get install -y -q -o DPkg::Lock::Timeout=300 $missing ||
+				{ apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=300 $missing; } &&
+				apt-get clean" >>"$TREE.apt.log" 2>&1 ||
+				die "apt-get in the tree failed; see $TREE.apt.log"
+			umount_tree
+		fi
 		say "reusing $TREE ($(cat "$TREE/$COMPLETE"))"
 		return 0
 	fi

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what building and testing rawlog_ext needs (Debian/Ubuntu) and
-# builds it out of tree in ./build. Safe to run again.
+# builds it out of tree in ./build. Safe to run again. (debootstrap: for
+# the Debian 13 tree with Dovecot 2.4, scripts/dovecot24-tree.sh.)
 #
 # Installing dovecot-core on a fresh machine would start the system's own
 # Dovecot on the standard ports; the tests never use it, so a temporary
@@ -10,7 +11,8 @@ cd "$(dirname "$0")/.."
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
 dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-submissiond
-dovecot-dev libcmocka-dev valgrind python3 python3-pytest openssl debhelper lintian rpm"
+dovecot-dev libcmocka-dev valgrind python3 python3-pytest openssl debhelper lintian rpm
+debootstrap"
 
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -3,10 +3,15 @@
 // hook sees every connection from its greeting, running as root. There we
 // wrap the connection's streams (as for submission) and feed:
 //  - the connection log, in rawlog_ext_lmtp_dir (expanded with what is
-//    known before any user: %s %l %r %{session} %{hostname} ...), and
+//    known before any user: %{service} %{remote_ip} %{session} ...; on
+//    2.3 also %s %l %r %p), and
 //  - an LmtpSplitter, which cuts each delivery into what one recipient
-//    saw. At local delivery (euid = the recipient, their settings known)
-//    the recipient's log is opened in their rawlog_ext_dir and attached.
+//    saw. At local delivery (euid = the recipient, their settings, userdb
+//    fields included, known since RCPT) the recipient's log is opened in
+//    their rawlog_ext_dir and attached.
+// Proxied recipients' backend legs (lmtp_proxy) get files of their own in
+// rawlog_ext_lmtp_dir (see smtp-leg.hh). lib-smtp's and lmtp-proxy's
+// private state is reached only through smtp-internals.hh.
 #include "session.hh"
 #include "../dovecot/client-log.hh"
 #include "../dovecot/guard.hh"
@@ -21,8 +26,6 @@ DOVECOT_EXTERN_C_BEGIN
 #include "lmtp-common.h"
 #include "lmtp-recipient.h"
 #include "smtp-address.h"
-#include "smtp-command-parser.h"
-#include "smtp-server-private.h"
 DOVECOT_EXTERN_C_END
 
 #include "lmtp-settings-source.hh"	// per Dovecot line
@@ -98,15 +101,6 @@ private:
 	SessionLog *log_;
 };
 
-// Mirrors the head of lmtp-proxy.c's private struct lmtp_proxy (2.3.19),
-// for the smtp_client its backend connections come from; checked against
-// what we know (client, transaction) before use.
-struct LmtpProxyHead {
-	struct client *client;
-	struct smtp_server_transaction *trans;
-	struct smtp_client *lmtp_client;
-};
-
 struct LmtpClientContext {
 	union lmtp_module_context module_ctx;
 	struct client *client;
@@ -118,8 +112,9 @@ struct LmtpClientContext {
 	// With rawlog_ext_lmtp_dir: the connection's settings, dir expanded
 	// (for the proxy legs too); else nullptr.
 	Settings *settings;
-	bool proxy_layout_unknown;
+	bool proxy_legs_off;	// said why once
 	struct timeout *to_tls;
+	unsigned int tls_polls;	// since the 220 to STARTTLS
 };
 
 MODULE_CONTEXT_DEFINE_INIT(lmtp_client_module, &lmtp_module_register);
@@ -134,26 +129,74 @@ void tls_restack(LmtpClientContext *ctx)
 {
 	timeout_remove(&ctx->to_tls);
 	struct smtp_server_connection *conn = ctx->client->conn;
-	if (conn->disconnected || conn->conn.input == nullptr ||
-	    conn->conn.output == nullptr)
-		return;	// going away: nothing more to log
-	if (conn->ssl_iostream == nullptr) {
-		// The 220 is not all out yet: TLS comes once it is.
-		ctx->to_tls = timeout_add_short(10, tls_restack, ctx);
+	switch (internals::smtp_server_tls_state(conn)) {
+	case internals::SmtpServerTls::gone:
+		return;	// going away (or unknown): logging stays paused
+	case internals::SmtpServerTls::pending:
+		// The 220 is not all out yet: TLS comes once it is, from an
+		// output callback. Look again in the very next ioloop run
+		// (timeouts run before I/O there): the client's first bytes
+		// over TLS must not be read before we are back on top. Only
+		// a stuck flush gets the slower pace.
+		ctx->to_tls = timeout_add_short(++ctx->tls_polls < 100 ? 0 : 10,
+						tls_restack, ctx);
 		return;
+	case internals::SmtpServerTls::started:
+		break;
+	}
+	// lib-smtp may go on from the handshake to the client's first bytes
+	// over TLS (and its reply) without returning to the ioloop, before
+	// we are back on top: those read are taken from the TLS stream's
+	// buffer if it still has them; anything else is said.
+	struct istream **input;
+	struct ostream **output;
+	const unsigned char *missed = nullptr;
+	size_t missed_size = 0;
+	uoff_t missed_out = 0;
+	if (internals::smtp_server_stream_slots(conn, &input, &output)) {
+		missed_out = (*output)->offset;
+		if ((*input)->v_offset > 0 &&
+		    !internals::istream_consumed(*input, &missed,
+						 &missed_size)) {
+			e_warning(ctx->event, "the connection log misses the "
+				  "first %" PRIuUOFF_T" bytes the client sent "
+				  "after STARTTLS%s", (*input)->v_offset,
+				  ctx->recipients ? "; no per-recipient logs "
+				  "for the rest of this connection" : "");
+			ctx->recipients = false;
+			missed = nullptr;
+		}
+	}
+	if (missed_out > 0) {
+		// Replies the splitter did not see: it cannot follow on.
+		e_warning(ctx->event, "the connection log misses the first %"
+			  PRIuUOFF_T" bytes sent to the client after STARTTLS%s",
+			  missed_out, ctx->recipients ? "; no per-recipient "
+			  "logs for the rest of this connection" : "");
+		ctx->recipients = false;
 	}
 	ctx->client_log->sync();
-	smtp_command_parser_set_stream(conn->smtp_parser, conn->conn.input);
-	smtp_server_connection_input_halt(conn);
-	smtp_server_connection_input_resume(conn);
+	if (!internals::smtp_server_input_restart(conn)) {
+		e_warning(ctx->event, "not logging the rest of this connection "
+			  "after STARTTLS: unexpected smtp-server state");
+		connection_failed(ctx);
+		return;
+	}
 	ctx->log->set_paused(false);
+	if (missed != nullptr && missed_size > 0)
+		ctx->log->write(Direction::in, missed, missed_size);
 }
 
 void tls_started(LmtpClientContext *ctx)
 {
 	ctx->log->set_paused(true);
-	if (ctx->to_tls == nullptr)
-		ctx->to_tls = timeout_add_short(0, tls_restack, ctx);
+	if (ctx->to_tls == nullptr) {
+		ctx->tls_polls = 0;
+		// Test builds can make us late, as a busy lib-smtp can.
+		ctx->to_tls = timeout_add_short(
+			internals::test_refuses("prompt_tls_restack") ? 300 : 0,
+			tls_restack, ctx);
+	}
 }
 
 void connection_failed(LmtpClientContext *ctx)
@@ -276,12 +319,19 @@ void lmtp_client_destroy(struct client *client)
 	event_unref(&event);
 }
 
+// The connection's session id (lib-smtp's), or "".
+const char *connection_session(struct client *client)
+{
+	struct smtp_proxy_data proxy_data;
+	smtp_server_connection_get_proxy_data(client->conn, &proxy_data);
+	return proxy_data.session != nullptr ? proxy_data.session : "";
+}
+
 // rawlog_ext_lmtp_dir, expanded with what a connection knows.
 bool expand_connection_dir(struct client *client, const char *value,
 			   std::string &dir_r, std::string &error_r)
 {
-	const char *session = client->conn->session_id != nullptr ?
-		client->conn->session_id : "";
+	const char *session = connection_session(client);
 	const TemplateVariable vars[] = {
 		{ 's', "service", "lmtp" },
 		{ 'l', "local_ip", net_ip2addr(&client->local_ip) },
@@ -307,8 +357,7 @@ std::unique_ptr<Sink> open_connection_sink(struct client *client,
 	NameParts parts;
 	parts.time = ioloop_time;
 	parts.service = service;
-	if (client->conn->session_id != nullptr)
-		parts.session = client->conn->session_id;
+	parts.session = connection_session(client);
 	parts.pid = getpid();
 	parts.hostname = my_hostname;
 	parts.peer = peer;
@@ -322,20 +371,27 @@ std::unique_ptr<Sink> open_connection_sink(struct client *client,
 			   std::string(service) + ": " + message, event);
 }
 
-void proxy_connected(struct smtp_client_connection *conn, void *context)
+void proxy_connected(struct smtp_client_connection *sconn,
+		     struct connection *conn, void *context)
 {
 	auto *ctx = static_cast<LmtpClientContext *>(context);
 	SessionLog *log = nullptr;
 	(void)guard(ctx->event, "opening the proxy leg log", [&] {
-		if (conn->ssl_mode != SMTP_CLIENT_SSL_MODE_NONE) {
+		internals::SmtpLegPeer peer;
+		if (!internals::smtp_client_connection_peer(sconn, peer)) {
+			e_warning(ctx->event, "not logging a proxy leg: "
+				  "unexpected smtp-client connection state");
+			return;
+		}
+		if (peer.tls) {
 			e_warning(ctx->event, "not logging the proxy leg to "
 				  "%s: TLS to the backend is not supported",
-				  smtp_leg_peer(conn).c_str());
+				  peer.peer.c_str());
 			return;
 		}
 		std::unique_ptr<Sink> sink = open_connection_sink(
 			ctx->client, *ctx->settings, "lmtp-proxy",
-			smtp_leg_peer(conn), ctx->event);
+			peer.peer, ctx->event);
 		if (sink != nullptr)
 			log = new SessionLog(std::move(sink), ctx->event);
 	});
@@ -352,15 +408,29 @@ int lmtp_cmd_rcpt(struct client *client, struct smtp_server_cmd_ctx *cmd,
 	auto *ctx = module_context<LmtpClientContext>(client,
 						       lmtp_client_module);
 	int ret = ctx->module_ctx.super.cmd_rcpt(client, cmd, lrcpt);
-	if (client->proxy == nullptr || ctx->settings == nullptr ||
-	    ctx->proxy_layout_unknown)
+	if (ctx->settings == nullptr || ctx->proxy_legs_off)
 		return ret;
-	auto *head = reinterpret_cast<LmtpProxyHead *>(client->proxy);
-	if (head->client != client || head->lmtp_client == nullptr ||
-	    head->trans != smtp_server_connection_get_transaction(client->conn)) {
-		ctx->proxy_layout_unknown = true;
-		e_error(ctx->event, "not logging proxy legs: "
-			"unexpected lmtp proxy state");
+	if (client->proxy == nullptr) {
+		// Up to 2.4.3 the passdb lookup is synchronous: a recipient
+		// being proxied has its proxy by now. From 2.4.4 the proxy
+		// comes from the lookup's callback and its first connection
+		// connects with nothing of ours watching.
+		if (lrcpt->type == LMTP_RECIPIENT_TYPE_PROXY &&
+		    !smtp_server_recipient_is_replied(lrcpt->rcpt)) {
+			ctx->proxy_legs_off = true;
+			e_warning(ctx->event, "not logging proxy legs: the "
+				  "passdb lookup of a proxied recipient is "
+				  "asynchronous in this Dovecot version");
+		}
+		return ret;
+	}
+	struct smtp_client *smtp = internals::lmtp_proxy_smtp_client(
+		client->proxy, client, client->event,
+		smtp_server_connection_get_transaction(client->conn));
+	if (smtp == nullptr) {
+		ctx->proxy_legs_off = true;
+		e_warning(ctx->event, "not logging proxy legs: "
+			  "unexpected lmtp proxy state");
 		return ret;
 	}
 	// Again for each RCPT: each transaction has a proxy of its own (which
@@ -368,23 +438,24 @@ int lmtp_cmd_rcpt(struct client *client, struct smtp_server_cmd_ctx *cmd,
 	smtp_leg_unwatch(ctx);
 	bool watched = false;
 	if (!guard(ctx->event, "watching the proxy connections", [&] {
-		watched = smtp_leg_watch(head->lmtp_client, nullptr,
-					 proxy_connected, ctx);
+		watched = smtp_leg_watch(smtp, nullptr, proxy_connected, ctx);
 	})) {
-		ctx->proxy_layout_unknown = true;
+		ctx->proxy_legs_off = true;
 	} else if (!watched) {
-		ctx->proxy_layout_unknown = true;
-		e_error(ctx->event, "not logging proxy legs: "
-			"unexpected smtp-client state");
+		ctx->proxy_legs_off = true;
+		e_warning(ctx->event, "not logging proxy legs: "
+			  "unexpected smtp-client state");
 	}
 	return ret;
 }
 
-// The connection's settings (before any user) and log.
+// The connection's settings (before any user) and log; input_r and
+// output_r: where its streams are.
 void connection_log_open(struct client *client, struct event *event,
 			 std::unique_ptr<Sink> &sink_r,
 			 std::unique_ptr<Settings> &settings_r,
-			 bool &recipients_r)
+			 bool &recipients_r, struct istream ***input_r,
+			 struct ostream ***output_r)
 {
 	auto settings = std::make_unique<Settings>();
 	std::string error;
@@ -392,6 +463,17 @@ void connection_log_open(struct client *client, struct event *event,
 				     error)) {
 		e_error(event, "%s: not logging this connection",
 			error.c_str());
+		return;
+	}
+	if (!settings->lmtp_recipients && settings->lmtp_dir.empty()) {
+		e_debug(event, "rawlog_ext_lmtp_dir not set and "
+			"rawlog_ext_lmtp_recipients=no: not logging");
+		return;
+	}
+	if (!internals::smtp_server_stream_slots(client->conn, input_r,
+						 output_r)) {
+		e_warning(event, "not logging this connection: "
+			  "unexpected smtp-server connection state");
 		return;
 	}
 	recipients_r = settings->lmtp_recipients;
@@ -416,18 +498,20 @@ void lmtp_client_created(struct client **clientp)
 		std::unique_ptr<Sink> sink;
 		std::unique_ptr<Settings> settings;
 		bool recipients = false;
-		connection_log_open(client, event, sink, settings, recipients);
+		struct istream **input = nullptr;
+		struct ostream **output = nullptr;
+		connection_log_open(client, event, sink, settings, recipients,
+				    &input, &output);
 		if (settings == nullptr && !recipients)
 			return;
 		auto tap = std::make_unique<ConnectionTap>(recipients, event);
 		ConnectionTap *tap_ptr = tap.get();
 		auto *log = new SessionLog(std::move(sink), event,
 					   std::move(tap));
-		struct connection *conn = &client->conn->conn;
 		// Takes our reference to log, even when it fails.
 		ClientLog *client_log = client_log_create(
-			log, &conn->input, &conn->output,
-			smtp_parser_follows_input, client->conn);
+			log, input, output, smtp_parser_follows_input,
+			client->conn);
 		if (client_log == nullptr)
 			return;
 		ctx = p_new(client->pool, LmtpClientContext, 1);

@@ -4,8 +4,7 @@
 #include <vector>
 
 DOVECOT_EXTERN_C_BEGIN
-#include "smtp-command-parser.h"
-#include "smtp-server-private.h"
+#include "connection.h"
 DOVECOT_EXTERN_C_END
 
 namespace rawlog_ext {
@@ -14,6 +13,7 @@ namespace {
 
 struct Watch {
 	struct smtp_client *client;
+	struct connection_list *list;	// client's
 	struct smtp_client_connection *conn;
 	LegConnected connected;
 	void *context;
@@ -26,18 +26,22 @@ void (*lib_client_connected)(struct connection *conn, bool success);
 void leg_client_connected(struct connection *conn, bool success)
 {
 	if (success) {
-		// struct connection is the first member.
-		auto *sconn = reinterpret_cast<struct smtp_client_connection *>(
-			conn);
 		// A callback may unwatch: walk a copy. Each callback
 		// guards itself.
 		(void)guard(nullptr, "watching a connection", [&] {
 			std::vector<Watch> current = watches;
 			for (const Watch &watch : current) {
-				if (watch.client == sconn->client &&
-				    (watch.conn == nullptr ||
-				     watch.conn == sconn))
-					watch.connected(sconn, watch.context);
+				if (conn->list != watch.list)
+					continue;
+				// nullptr if conn is not what we expect:
+				// the callback says it does not log it.
+				struct smtp_client_connection *sconn =
+					internals::smtp_client_connection_of(
+						watch.client, conn);
+				if (sconn == nullptr || watch.conn == nullptr ||
+				    watch.conn == sconn)
+					watch.connected(sconn, conn,
+							watch.context);
 			}
 		});
 	}
@@ -50,7 +54,10 @@ bool smtp_leg_watch(struct smtp_client *client,
 		    struct smtp_client_connection *conn,
 		    LegConnected connected, void *context)
 {
-	struct connection_list *list = client->conn_list;
+	struct connection_list *list =
+		internals::smtp_client_connections(client);
+	if (list == nullptr)
+		return false;
 	if (list->v.client_connected != leg_client_connected) {
 		if (list->v.client_connected == nullptr ||
 		    (lib_client_connected != nullptr &&
@@ -65,7 +72,7 @@ bool smtp_leg_watch(struct smtp_client *client,
 		if (c->v.client_connected == lib_client_connected)
 			c->v.client_connected = leg_client_connected;
 	}
-	watches.push_back(Watch{client, conn, connected, context});
+	watches.push_back(Watch{client, list, conn, connected, context});
 	return true;
 }
 
@@ -79,9 +86,8 @@ void smtp_leg_unwatch(void *context)
 	}
 }
 
-void smtp_leg_wrap(struct smtp_client_connection *sconn, SessionLog *log)
+void smtp_leg_wrap(struct connection *conn, SessionLog *log)
 {
-	struct connection *conn = &sconn->conn;
 	struct istream *input = istream_create_logging(conn->input, log);
 	i_stream_unref(&conn->input);
 	conn->input = input;
@@ -92,19 +98,9 @@ void smtp_leg_wrap(struct smtp_client_connection *sconn, SessionLog *log)
 
 void smtp_parser_follows_input(void *context)
 {
-	auto *conn = static_cast<struct smtp_server_connection *>(context);
-	if (conn->smtp_parser != nullptr)
-		smtp_command_parser_set_stream(conn->smtp_parser,
-					       conn->conn.input);
-}
-
-std::string smtp_leg_peer(const struct smtp_client_connection *conn)
-{
-	std::string peer = conn->host != nullptr ? conn->host :
-		conn->path != nullptr ? conn->path : "";
-	if (conn->port != 0)
-		peer += ":" + std::to_string(conn->port);
-	return peer;
+	// False only where the streams could not have been wrapped either.
+	(void)internals::smtp_server_parser_follow_input(
+		static_cast<struct smtp_server_connection *>(context));
 }
 
 } // namespace rawlog_ext

@@ -4,27 +4,23 @@
 // client_connected vfunc, after the socket streams exist and before the
 // library stacks anything on them (its own rawlog, TLS) or reads from
 // them. We chain onto that vfunc for the clients we are asked to watch.
+// What is private in lib-smtp is reached through smtp-internals.hh.
 #ifndef RAWLOG_EXT_SMTP_LEG_HH
 #define RAWLOG_EXT_SMTP_LEG_HH
 
 #include "session.hh"
-
-DOVECOT_EXTERN_C_BEGIN
-#include "smtp-client.h"
-#include "smtp-client-connection.h"
-#include "smtp-client-private.h"
-#include "smtp-server.h"
-DOVECOT_EXTERN_C_END
+#include "../dovecot/smtp-internals.hh"
 
 namespace rawlog_ext {
 
-using LegConnected = void (*)(struct smtp_client_connection *conn,
-			      void *context);
+// conn is sconn's struct connection (its streams are conn->input/output);
+// sconn is nullptr if conn did not look like one (not to be logged).
+using LegConnected = void (*)(struct smtp_client_connection *sconn,
+			      struct connection *conn, void *context);
 
-// Calls connected(conn, context) when a connection of client (only conn,
-// if that is not null) has connected. False if client's connection list
-// is not the one lib-smtp set up (then nothing is watched). May throw:
-// its callers guard it.
+// Calls connected(...) when a connection of client (only conn, if that is
+// not null) has connected. False if client's connections cannot be
+// watched (then nothing is). May throw: its callers guard it.
 bool smtp_leg_watch(struct smtp_client *client,
 		    struct smtp_client_connection *conn,
 		    LegConnected connected, void *context);
@@ -33,16 +29,13 @@ void smtp_leg_unwatch(void *context);
 
 // Puts log's filters on the connection's streams (they take their own
 // references on log).
-void smtp_leg_wrap(struct smtp_client_connection *conn, SessionLog *log);
+void smtp_leg_wrap(struct connection *conn, SessionLog *log);
 
 // For a ClientLog on an smtp-server connection (context: the connection):
 // after logging moved above what lib-smtp stacked on the input (its own
 // rawlog: lmtp_rawlog_dir, rawlog_dir), the command parser must read from
 // the top again.
 void smtp_parser_follows_input(void *context);
-
-// "host:port" of the far end, for file names.
-std::string smtp_leg_peer(const struct smtp_client_connection *conn);
 
 } // namespace rawlog_ext
 

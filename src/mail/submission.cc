@@ -1,5 +1,5 @@
 // Submission glue: the client session after login. The streams live in the
-// smtp-server connection (its struct is public in smtp-server-private.h);
+// smtp-server connection (reached through smtp-internals.hh);
 // the login process's pipelined bytes (e.g. MAIL FROM sent with AUTH) sit
 // in the fd stream's buffer, so filters installed in the created hook,
 // before the connection starts and sends "235 2.7.0 Logged in.", see the
@@ -15,7 +15,6 @@ DOVECOT_EXTERN_C_BEGIN
 #include "submission-common.h"
 #include "submission-client.h"
 #include "submission-backend-relay.h"
-#include "smtp-server-private.h"
 DOVECOT_EXTERN_C_END
 
 // Defined by the submission binary only: weak, so the module loads elsewhere.
@@ -65,12 +64,21 @@ void warn_relay_tls(const Settings &settings, struct event *event)
 	}
 }
 
-void relay_connected(struct smtp_client_connection *conn, void *context)
+void relay_connected(struct smtp_client_connection *sconn,
+		     struct connection *conn, void *context)
 {
 	auto *ctx = static_cast<SubmissionClientContext *>(context);
 	if (ctx->settings == nullptr)
 		return;	// invalid: said when the session began
-	if (conn->ssl_mode != SMTP_CLIENT_SSL_MODE_NONE) {
+	internals::SmtpLegPeer peer;
+	if (!internals::smtp_client_connection_peer(sconn, peer)) {
+		struct event *event = log_event_create(ctx->user->event);
+		e_warning(event, "not logging the relay leg: "
+			  "unexpected smtp-client connection state");
+		event_unref(&event);
+		return;
+	}
+	if (peer.tls) {
 		// Our filters would sit below TLS and record ciphertext.
 		struct event *event = log_event_create(ctx->user->event);
 		warn_relay_tls(*ctx->settings, event);
@@ -80,8 +88,7 @@ void relay_connected(struct smtp_client_connection *conn, void *context)
 	SessionLog *log = nullptr;
 	struct event *event = log_event_create(ctx->user->event);
 	(void)guard(event, "opening the relay leg log", [&] {
-		Leg leg{"submission-relay", smtp_leg_peer(conn),
-			RedactProtocol::smtp};
+		Leg leg{"submission-relay", peer.peer, RedactProtocol::smtp};
 		log = session_log_open(ctx->user, *ctx->settings, &leg);
 	});
 	event_unref(&event);
@@ -99,11 +106,12 @@ void watch_relay(struct client *client, SubmissionClientContext *ctx)
 	struct event *event = log_event_create(client->user->event);
 	bool watched = false;
 	if (guard(event, "watching the relay leg", [&] {
-		watched = smtp_leg_watch(relay->client, relay,
-					 relay_connected, ctx);
+		struct smtp_client *smtp = internals::smtp_client_of(relay);
+		watched = smtp != nullptr &&
+			smtp_leg_watch(smtp, relay, relay_connected, ctx);
 	}) && !watched) {
-		e_error(event, "not logging the relay leg: "
-			"unexpected smtp-client state");
+		e_warning(event, "not logging the relay leg: "
+			  "unexpected smtp-client state");
 	}
 	event_unref(&event);
 }
@@ -128,10 +136,18 @@ void submission_client_created(struct client **clientp)
 		event_unref(&event);
 		SessionLog *log = ctx->settings == nullptr ? nullptr :
 			session_log_open(client->user, *ctx->settings);
-		if (log != nullptr) {
-			struct connection *conn = &client->conn->conn;
-			ctx->log = client_log_create(log, &conn->input,
-						     &conn->output,
+		struct istream **input;
+		struct ostream **output;
+		if (log == nullptr) {
+			// not logged
+		} else if (!internals::smtp_server_stream_slots(
+				client->conn, &input, &output)) {
+			e_warning(log->event(), "not logging this session: "
+				  "unexpected smtp-server connection state");
+			log->abandon();
+			SessionLog::unref(&log);
+		} else {
+			ctx->log = client_log_create(log, input, output,
 						     smtp_parser_follows_input,
 						     client->conn);
 		}

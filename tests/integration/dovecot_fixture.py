@@ -22,6 +22,7 @@ import dataclasses
 import os
 import pathlib
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,6 +33,12 @@ SYSTEM_MODULE_DIR = pathlib.Path("/usr/lib/dovecot/modules")
 # A Debian 13 tree with Dovecot 2.4 (scripts/dovecot24-tree.sh) to run in.
 ROOT_ENV = "RAWLOG_EXT_DOVECOT_ROOT"
 PLUGIN_SO = "lib90_rawlog_ext_plugin.so"
+# 2.4 only: declares the plugin's settings to doveconf. Dovecot loads it
+# only from SETTINGS_MODULE_DIR, so the fixture bind-mounts a private copy
+# of that dir holding it (in the instance's own mount namespace).
+SETTINGS_SO = "lib90_rawlog_ext_settings.so"
+SETTINGS_GLOB = "lib*_rawlog_ext*_settings.so"
+SETTINGS_MODULE_DIR = SYSTEM_MODULE_DIR / "settings"
 LOGIN_PLUGIN_SO = "lib20_rawlog_ext_login_plugin.so"
 
 START_TIMEOUT = 20.0
@@ -132,13 +139,70 @@ def dovecot_line(root: str | None = None) -> str:
     return m.group(1)
 
 
+_LINE_UNDER_TEST: str | None = None
+
+
+def line_under_test() -> str:
+    """The line the suite runs against: the tree's in RAWLOG_EXT_DOVECOT_ROOT,
+    else the host's 2.3."""
+    global _LINE_UNDER_TEST
+    if _LINE_UNDER_TEST is None:
+        root = os.environ.get(ROOT_ENV) or None
+        _LINE_UNDER_TEST = "2.3" if root is None else dovecot_line(root)
+    return _LINE_UNDER_TEST
+
+
+# 2.4 variable -> its 2.3 spelling. Only what the tests use; anything else
+# is an error so a test never silently gets the wrong spelling.
+_VARS_23 = {
+    "user": "%u",
+    "user | username": "%n",
+    "user | domain": "%d",
+    "user | username | lower": "%Ln",
+    "service": "%s",
+    "home": "%h",
+}
+
+
+def conf_value(template: str, line: str | None = None) -> str:
+    """A setting value written once with 2.4's %{...} variables, spelt for
+    `line` (default: the line under test): %{user} is %u on 2.3.
+    %{userdb:x} and %% are the same on both."""
+    line = line or line_under_test()
+    if line != "2.3":
+        return template
+
+    def sub(m: re.Match) -> str:
+        name = m.group(1).strip()
+        if name.startswith("userdb:"):
+            return m.group(0)
+        if name not in _VARS_23:
+            raise ValueError(f"no 2.3 spelling known for %{{{name}}}")
+        return _VARS_23[name]
+    return re.sub(r"%\{([^}]*)\}", sub, template)
+
+
+def for_line(on_23, on_24):
+    """The value for the line under test: for what has no common spelling
+    (service_count vs restart_request_count, imap_zlib vs built-in COMPRESS)."""
+    return on_23 if line_under_test() == "2.3" else on_24
+
+
+def login_info(user: str, service: str = "imap") -> str:
+    """Regex of the login process's line for a successful login of user;
+    ".*mpid=(\\d+)" after it finds the mail process."""
+    said = "Login" if line_under_test() == "2.3" else "Logged in"
+    return rf"{service}-login: Info: {said}: user=<{re.escape(user)}>"
+
+
 def _mail_plugin_names(mail_plugins: str) -> list[str]:
     """2.3's space-separated mail_plugins value, without "$mail_plugins"."""
     return [p for p in mail_plugins.split() if p != "$mail_plugins"]
 
 
-# Run as `sh -c SCRIPT sh ROOT DIR... -- DOVECOT ARGS...` inside `unshare -m`:
-# the mounts exist only in that private namespace and vanish with its last
+# Run as `sh -c SCRIPT sh ROOT HOSTDIR TREEDIR... -- DOVECOT ARGS...` inside
+# `unshare -m`: each host dir is bind-mounted at that path in the tree; the
+# mounts exist only in that private namespace and vanish with its last
 # process; the exec chain keeps the master's pid (and session) = Popen's.
 _CHROOT_SCRIPT = r"""
 set -e
@@ -148,10 +212,11 @@ mount -t proc proc "$root/proc"
 mount --bind /dev "$root/dev"
 # Mount points a bind needs stay behind in the tree (removing one later
 # would detach the same mount in another instance's namespace).
+# --rbind: what tests mount below a shared dir (a tmpfs under /tmp) too.
 while [ "$1" != -- ]; do
-  mkdir -p "$root$1"
-  mount --bind "$1" "$root$1"
-  shift
+  mkdir -p "$root$2"
+  mount --rbind "$1" "$root$2"
+  shift 2
 done
 shift
 exec chroot "$root" "$@"
@@ -184,7 +249,16 @@ class Dovecot:
                  users: list[User] | None = None, module_dir: str | None = None,
                  protocols=("imap", "pop3"), ssl: bool = False,
                  login_env: dict[str, str] | None = None,
+                 import_env: dict[str, str] | None = None,
+                 protocol_plugin: dict[str, dict[str, str]] | None = None,
+                 protocol_mail_plugins: dict[str, str] | None = None,
                  root: str | None = None, line: str | None = None):
+        """plugin: rawlog_ext's settings (2.3: plugin {}; 2.4: top level);
+        protocol_plugin: the same per protocol ({"imap": {k: v}});
+        mail_plugins / protocol_mail_plugins: 2.3's space-separated form
+        ("$mail_plugins x"), rendered per line; import_env: variables for
+        every process (import_environment); extra_conf: verbatim, so it
+        must be valid on the line (or be chosen per line by the test)."""
         unknown = set(protocols) - set(_LISTENERS)
         if unknown:
             raise ValueError(f"unsupported protocols: {sorted(unknown)}")
@@ -218,6 +292,10 @@ class Dovecot:
         # login_env: load rawlog_ext_login into the login processes, with
         # these RAWLOG_EXT_LOGIN_* variables (through import_environment).
         self.login_env = login_env
+        self.import_env = dict(import_env or {})
+        self.protocol_plugin = {k: dict(v) for k, v in (protocol_plugin or {}).items()}
+        self.protocol_mail_plugins = dict(protocol_mail_plugins or {})
+        self._needs_settings_module = bool(plugin) or any(self.protocol_plugin.values())
         # Nothing listens on relay_port unless a test starts an SMTP sink there.
         self.relay_port = relay_port
         self._proc: subprocess.Popen | None = None
@@ -263,6 +341,43 @@ class Dovecot:
             if not seen.exists():
                 raise FileNotFoundError(f"login module under test not found: {login}")
             (self.login_plugin_dir / LOGIN_PLUGIN_SO).symlink_to(login)
+        self.settings_dir = None
+        if self.line != "2.3":
+            self._setup_settings_modules()
+
+    def _setup_settings_modules(self) -> None:
+        """2.4: a private copy of the settings module dir, plus ours; mounted
+        over the real one only in this instance's namespace (the tree is
+        shared, nothing is written into it)."""
+        tree_dir = (SETTINGS_MODULE_DIR if self.root is None else
+                    self.root / SETTINGS_MODULE_DIR.relative_to("/"))
+        ours = None
+        if self.module_dir is not None:
+            ours = pathlib.Path(self.module_dir).absolute() / SETTINGS_SO
+            if not ours.exists():
+                ours = None
+        if ours is None:
+            # Without it doveconf refuses every rawlog_ext_* setting; say
+            # why here rather than through doveconf's "Unknown setting".
+            if self.module_dir is not None and self._needs_settings_module:
+                raise FileNotFoundError(
+                    f"Dovecot 2.4 needs the settings module {SETTINGS_SO} for "
+                    f"rawlog_ext_* settings; not in {self.module_dir}")
+            return
+        if self.root is None:
+            raise RuntimeError("a 2.4 instance with our settings module needs "
+                               "root= (a tree whose settings dir can be covered)")
+        self.settings_dir = self.base / "settings-modules"
+        self.settings_dir.mkdir(mode=0o755)
+        # Ours: every settings module the build made (the login companion
+        # may have one of its own), in place of any installed copy.
+        mine = sorted(ours.parent.glob(SETTINGS_GLOB))
+        for so in sorted(tree_dir.iterdir()):
+            if so.is_file() and so.name not in {m.name for m in mine}:
+                shutil.copy2(so, self.settings_dir / so.name)
+        # Copies, not links: the module dir may change under a running test.
+        for so in mine:
+            shutil.copy2(so, self.settings_dir / so.name)
 
     def _setup_cert(self) -> None:
         self.cert_path = self.base / "cert.pem"
@@ -318,14 +433,16 @@ class Dovecot:
                     f"  }}\n{extra}}}\n")
 
         login_conf = ""
+        env = {**self.import_env, **(self.login_env or {})}
+        for k, v in env.items():
+            if any(c.isspace() for c in k + v):
+                raise ValueError(f"whitespace in environment {k}={v!r}")
         if self.login_env is not None:
-            for k, v in self.login_env.items():
-                if any(c.isspace() for c in k + v):
-                    raise ValueError(f"whitespace in login_env {k}={v!r}")
-            env = " ".join(f"{k}={v}" for k, v in self.login_env.items())
             login_conf = (f"login_plugin_dir = {self.login_plugin_dir}\n"
-                          f"login_plugins = rawlog_ext_login\n"
-                          f"import_environment = $import_environment {env}\n")
+                          f"login_plugins = rawlog_ext_login\n")
+        if env:
+            login_conf += ("import_environment = $import_environment " +
+                           " ".join(f"{k}={v}" for k, v in env.items()) + "\n")
         ssl_conf = (f"ssl = yes\nssl_cert = <{self.cert_path}\n"
                     f"ssl_key = <{self.key_path}\n" if self.ssl else "ssl = no\n")
 
@@ -333,6 +450,16 @@ class Dovecot:
             if "\n" in k + v:
                 raise ValueError(f"newline in plugin setting {k!r}")
         plugin_block = "".join(f"  {k} = {v}\n" for k, v in plugin.items())
+        protocol_conf = ""
+        for proto in sorted(set(self.protocol_plugin) | set(self.protocol_mail_plugins)):
+            body = ""
+            if proto in self.protocol_mail_plugins:
+                body += f"  mail_plugins = {self.protocol_mail_plugins[proto]}\n"
+            settings = self.protocol_plugin.get(proto, {})
+            if settings:
+                body += ("  plugin {\n" + "".join(f"    {k} = {v}\n" for k, v in
+                                                  settings.items()) + "  }\n")
+            protocol_conf += f"protocol {proto} {{\n{body}}}\n"
         log = self.log_path
         return f"""\
 # Generated by tests/integration/dovecot_fixture.py
@@ -375,7 +502,7 @@ mail_plugins = {mail_plugins}
 
 plugin {{
 {plugin_block}}}
-
+{protocol_conf}
 {extra_conf}
 """
 
@@ -407,16 +534,18 @@ plugin {{
             return value.split()
 
         login_conf = ""
+        env = {**self.import_env, **(self.login_env or {})}
+        for k, v in env.items():
+            if any(c.isspace() or c in '"\\{}' for c in k + v):
+                raise ValueError(f"unsupported character in environment {k}={v!r}")
         if self.login_env is not None:
-            for k, v in self.login_env.items():
-                if any(c.isspace() or c in '"\\{}' for c in k + v):
-                    raise ValueError(f"unsupported character in login_env {k}={v!r}")
+            login_conf = (f"login_plugin_dir = {self.login_plugin_dir}\n"
+                          f"login_plugins {{\n  rawlog_ext_login = yes\n}}\n")
+        if env:
             # import_environment is a string list: a block, merged with the
             # defaults (TZ, CORE_OUTOFMEM, ...), so no $import_environment.
-            env = "".join(f"  {k} = {v}\n" for k, v in self.login_env.items())
-            login_conf = (f"login_plugin_dir = {self.login_plugin_dir}\n"
-                          f"login_plugins {{\n  rawlog_ext_login = yes\n}}\n"
-                          f"import_environment {{\n{env}}}\n")
+            login_conf += ("import_environment {\n" + "".join(
+                f"  {k} = {v}\n" for k, v in env.items()) + "}\n")
         # File paths, not 2.3's "<file" contents.
         ssl_conf = (f"ssl = yes\nssl_server_cert_file = {self.cert_path}\n"
                     f"ssl_server_key_file = {self.key_path}\n"
@@ -431,6 +560,17 @@ plugin {{
             if "\n" in k + v:
                 raise ValueError(f"newline in plugin setting {k!r}")
         plugin_settings = "".join(f"{k} = {v}\n" for k, v in plugin.items())
+        for proto in sorted(set(self.protocol_plugin) | set(self.protocol_mail_plugins)):
+            body = ""
+            if proto in self.protocol_mail_plugins:
+                body += "  mail_plugins {\n" + "".join(
+                    f"    {p} = yes\n" for p in words(" ".join(_mail_plugin_names(
+                        self.protocol_mail_plugins[proto])), "mail_plugins")) + "  }\n"
+            for k, v in self.protocol_plugin.get(proto, {}).items():
+                if "\n" in k + v:
+                    raise ValueError(f"newline in plugin setting {k!r}")
+                body += f"  {k} = {v}\n"
+            plugin_settings += f"protocol {proto} {{\n{body}}}\n"
         log = self.log_path
         return f"""\
 # Generated by tests/integration/dovecot_fixture.py (Dovecot 2.4 syntax)
@@ -478,7 +618,10 @@ mail_plugins {{
 """
 
     def _binds(self) -> list[str]:
-        """Host dirs to bind-mount at the same path inside the tree."""
+        """(host dir, path in the tree) pairs to bind-mount, flattened:
+        the same path for the dirs tests share with Dovecot, and the
+        private settings module dir over the tree's (mounted last: it
+        lives under /tmp)."""
         binds = ["/tmp"]
         for d in (self.base, self.module_dir):
             if d is None:
@@ -487,7 +630,10 @@ mail_plugins {{
             if not any(d == pathlib.Path(b) or pathlib.Path(b) in d.parents
                        for b in binds):
                 binds.append(str(d))
-        return binds
+        pairs = [x for b in binds for x in (b, b)]
+        if self.settings_dir is not None:
+            pairs += [str(self.settings_dir), str(SETTINGS_MODULE_DIR)]
+        return pairs
 
     def command(self, *args: str) -> list[str]:
         """argv that runs one of Dovecot's programs (e.g. "doveconf", "-n")

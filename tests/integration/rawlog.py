@@ -5,6 +5,8 @@ import socket
 import time
 
 TIMESTAMP = re.compile(rb"\d+\.\d{6} ")
+# A stamp cut short by kill -9: a non-empty proper prefix of TIMESTAMP.
+PARTIAL_TIMESTAMP = re.compile(rb"\d+(?:\.\d{0,6})?")
 RECORD = re.compile(rb"(?:\d+\.\d{6} )?([IO])([:+]) ")
 TRUNCATED = re.compile(
     rb"\*\*\* rawlog_ext: log truncated: rawlog_ext_max_size=\d+ bytes reached \*\*\*\n")
@@ -87,13 +89,19 @@ def wait_closed(c: RawClient) -> None:
     c.close()
 
 
-def _strip_stamps(data: bytes, every_line: bool) -> tuple[bytes, int, int]:
+def _strip_stamps(data: bytes, every_line: bool,
+                  killed: bool = False) -> tuple[bytes, int, int]:
     """Removes a stamp wherever a line of a split file starts with one
-    (every_line: each must); returns data, stamped and unstamped lines."""
+    (every_line: each must); returns data, stamped and unstamped lines.
+    killed: the writer was killed (kill -9), so the file's last line may
+    end inside its stamp ("1", "1733.12"): that partial stamp is dropped."""
     out = bytearray()
     pos = stamped = unstamped = 0
     while pos < len(data):
         m = TIMESTAMP.match(data, pos)
+        if (m is None and killed and b"\n" not in data[pos:]
+                and PARTIAL_TIMESTAMP.fullmatch(data, pos)):
+            break
         assert m or not every_line, f"no timestamp at line start: {data[pos:pos + 80]!r}"
         if m:
             stamped += 1
@@ -107,9 +115,10 @@ def _strip_stamps(data: bytes, every_line: bool) -> tuple[bytes, int, int]:
     return bytes(out), stamped, unstamped
 
 
-def strip_timestamps(data: bytes) -> bytes:
-    """Undoes rawlog_ext_timestamps=yes in a split file: one stamp per line start."""
-    return _strip_stamps(data, every_line=True)[0]
+def strip_timestamps(data: bytes, killed: bool = False) -> bytes:
+    """Undoes rawlog_ext_timestamps=yes in a split file: one stamp per line
+    start. killed: see _strip_stamps (only for a writer killed mid-write)."""
+    return _strip_stamps(data, every_line=True, killed=killed)[0]
 
 
 def strip_chunk_timestamps(data: bytes) -> tuple[bytes, int, int]:

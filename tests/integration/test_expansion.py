@@ -1,6 +1,6 @@
 """A variable that expands to nothing never redirects a user's log into
 another directory: the session is not logged, one Error says why."""
-from dovecot_fixture import User
+from dovecot_fixture import User, conf_value
 from rawlog import session_files
 from test_failures import assert_session_works, rawlog_lines
 
@@ -34,7 +34,7 @@ def test_empty_middle_component_is_refused(logged_dovecot, rawlog_dir):
 
 
 def test_empty_part_of_a_component_is_refused(logged_dovecot, rawlog_dir):
-    dc = logged_dovecot({"rawlog_ext_dir": f"{rawlog_dir}/u-%Ln%{{userdb:sub}}",
+    dc = logged_dovecot({"rawlog_ext_dir": conf_value(f"{rawlog_dir}/u-%{{user | username | lower}}%{{userdb:sub}}"),
                          "rawlog_ext_autocreate": "yes"})
     assert_session_works(dc.imap_port, user="alice")
     errors = rawlog_lines(dc, "Error")

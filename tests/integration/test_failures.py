@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from dovecot_fixture import User
+from dovecot_fixture import User, conf_value
 from rawlog import RawClient, imap_login, log_files, session_files, strip_timestamps, wait_closed
 from test_imap import message
 
@@ -47,7 +47,7 @@ def test_missing_dir_without_autocreate_is_a_debug_line(logged_dovecot, rawlog_d
 
 
 def test_autocreate_makes_private_dirs_per_user(logged_dovecot, rawlog_dir):
-    dc = logged_dovecot({"rawlog_ext_dir": f"{rawlog_dir}/users/%u/%s",
+    dc = logged_dovecot({"rawlog_ext_dir": conf_value(f"{rawlog_dir}/users/%{{user}}/%{{service}}"),
                          "rawlog_ext_autocreate": "yes"})
     assert_session_works(dc.imap_port)
     for path in (rawlog_dir / "users", rawlog_dir / "users/alice", rawlog_dir / "users/alice/imap"):
@@ -105,7 +105,7 @@ def test_hostile_username_cannot_leave_the_tree(logged_dovecot, rawlog_dir, host
     os.chown(tree, 65534, 65534)
     os.chown(tree.parent, 65534, 65534)
     before = sorted(p for p in rawlog_dir.rglob("*"))
-    dc = logged_dovecot({"rawlog_ext_dir": f"{tree}/%u", "rawlog_ext_autocreate": "yes"},
+    dc = logged_dovecot({"rawlog_ext_dir": conf_value(f"{tree}/%{{user}}"), "rawlog_ext_autocreate": "yes"},
                         users=[User(hostile)])
     assert_session_works(dc.imap_port, user=hostile)
     assert sorted(p for p in rawlog_dir.rglob("*")) == before
@@ -124,8 +124,8 @@ def test_invalid_setting_is_one_error_naming_it(logged_dovecot, rawlog_dir):
 
 def test_userdb_field_enables_logging_per_user(dovecot_factory, rawlog_dir):
     dc = dovecot_factory(mail_plugins="rawlog_ext",
-                         users=[User("alice", extra=f"userdb_rawlog_ext_dir={rawlog_dir}/%u "
-                                                   "userdb_rawlog_ext_autocreate=yes"),
+                         users=[User("alice", extra=conf_value(f"userdb_rawlog_ext_dir={rawlog_dir}/%{{user}} "
+                                                          "userdb_rawlog_ext_autocreate=yes")),
                                 User("bob")])
     assert_session_works(dc.imap_port, user="alice")
     assert_session_works(dc.imap_port, user="bob")

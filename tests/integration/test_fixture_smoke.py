@@ -3,7 +3,9 @@
 import imaplib
 import poplib
 
-from dovecot_fixture import User
+import pytest
+
+from dovecot_fixture import User, conf_value, login_info
 
 MESSAGE = b"From: a@test.local\r\nSubject: smoke\r\n\r\nhello\r\n"
 
@@ -38,7 +40,7 @@ def test_imap_and_pop3(dovecot_factory):
     assert pop3_stat(dc, alice) == (1, len(MESSAGE))
     assert pop3_stat(dc, dc.user("bob")) == (0, 0)
 
-    dc.wait_log(r"imap-login: Info: Login: user=<alice>, method=PLAIN")
+    dc.wait_log(login_info("alice") + ", method=PLAIN")
     assert (alice.home / "Maildir").is_dir()
 
 
@@ -50,7 +52,15 @@ def test_two_instances(dovecot_factory):
 
     for dc in (first, second):
         imap_append(dc, dc.user("alice"))
-        dc.wait_log(r"imap-login: Info: Login: user=<alice>")
+        dc.wait_log(login_info("alice"))
     # Each instance stores mail in its own homes.
     for dc in (first, second):
         assert pop3_stat(dc, dc.user("alice")) == (1, len(MESSAGE))
+
+
+def test_conf_value_spells_variables_per_line():
+    template = "/l/%{user}/%{user | username}@%{user | domain}/%{userdb:sub}/%%"
+    assert conf_value(template, "2.3") == "/l/%u/%n@%d/%{userdb:sub}/%%"
+    assert conf_value(template, "2.4") == template
+    with pytest.raises(ValueError):
+        conf_value("%{no_such_variable}", "2.3")

@@ -5,6 +5,7 @@ import re
 import time
 import zlib
 
+from dovecot_fixture import for_line
 from rawlog import (RawClient, imap_login, parse_transcript, session_files,
                     strip_boundaries, strip_chunk_timestamps, strip_timestamps,
                     wait_closed)
@@ -226,8 +227,11 @@ def test_max_size_truncates_and_session_goes_on(logged_dovecot, rawlog_dir):
 
 
 def test_compress_deflate_keeps_readable_protocol(logged_dovecot, rawlog_dir):
-    dc = logged_dovecot(mail_plugins="$mail_plugins zlib rawlog_ext",
-                        extra_conf="protocol imap {\n  mail_plugins = $mail_plugins imap_zlib\n}\n")
+    # 2.3: the zlib plugins; 2.4: COMPRESS is built in (imap_zlib is gone).
+    dc = logged_dovecot(**for_line(
+        {"mail_plugins": "$mail_plugins zlib rawlog_ext",
+         "protocol_mail_plugins": {"imap": "$mail_plugins imap_zlib"}},
+        {"mail_plugins": "$mail_plugins rawlog_ext"}))
     c, sent_from, received_from = imap_login(dc.imap_port)
     c.imap("c1", b"COMPRESS DEFLATE")
     plain_out = bytearray(c.received[received_from:])

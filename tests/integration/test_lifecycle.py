@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from dovecot_fixture import User
+from dovecot_fixture import User, for_line
 from rawlog import RawClient, imap_login, session_files, strip_timestamps, wait_closed
 from test_failures import assert_session_works, rawlog_lines
 from test_imap import message
@@ -115,7 +115,9 @@ def test_shared_process_logs_only_users_with_the_plugin(dovecot_factory, rawlog_
     dc = dovecot_factory(
         users=[User("alice", extra="userdb_mail_plugins=rawlog_ext"), User("bob")],
         plugin={"rawlog_ext_dir": str(rawlog_dir)},
-        extra_conf="service imap {\n  client_limit = 4\n  service_count = 0\n"
+        extra_conf="service imap {\n  client_limit = 4\n"
+                   # 2.4: renamed, and 0 is spelt "unlimited".
+                   f"  {for_line('service_count = 0', 'restart_request_count = unlimited')}\n"
                    "  process_limit = 1\n}\n")
     a, a_sent, a_received = imap_login(dc.imap_port, user="alice")
     b, _, _ = imap_login(dc.imap_port, user="bob")

@@ -9,7 +9,7 @@ import tempfile
 
 import pytest
 
-from dovecot_fixture import User
+from dovecot_fixture import User, for_line
 from rawlog import RawClient, log_files, strip_timestamps
 
 # Each user logs (or not) into a directory of their own, owned by them.
@@ -46,8 +46,8 @@ def make_lmtp(dovecot_factory, lmtp_dirs, logged=("alice", "bob"),
                 for name, uid in UIDS.items()]
     return dovecot_factory(
         protocols=("lmtp",), users=accounts, plugin=settings, ssl=ssl,
-        extra_conf="protocol lmtp {\n  mail_plugins = $mail_plugins rawlog_ext\n}\n"
-                   "mail_debug = yes\n" + extra_conf, **kwargs)
+        protocol_mail_plugins={"lmtp": "$mail_plugins rawlog_ext"},
+        extra_conf="mail_debug = yes\n" + extra_conf, **kwargs)
 
 
 class LmtpClient(RawClient):
@@ -309,7 +309,9 @@ def test_missing_connection_dir_is_one_error(dovecot_factory, lmtp_dirs):
 def test_connection_dir_variables_and_autocreate(dovecot_factory, lmtp_dirs):
     conn, users = lmtp_dirs
     dc = make_lmtp(dovecot_factory, lmtp_dirs, logged=(),
-                   plugin={"rawlog_ext_lmtp_dir": str(conn) + "/%s-%r/%{hostname}",
+                   plugin={"rawlog_ext_lmtp_dir": str(conn) + for_line(
+                               "/%s-%r/%{hostname}",
+                               "/%{service}-%{remote_ip}/%{hostname}"),
                            "rawlog_ext_autocreate": "yes"})
     deliver(dc.lmtp_port, ["alice"], b"Subject: x\r\n\r\ny\r\n.\r\n")
     dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
@@ -346,9 +348,21 @@ def test_full_filesystem_delivery_still_works(dovecot_factory, lmtp_dirs):
 
 def test_proxy_leg(dovecot_factory, lmtp_dirs):
     """lmtp_proxy: a proxied recipient's backend leg in rawlog_ext_lmtp_dir."""
+    _proxy_leg(dovecot_factory, lmtp_dirs, core_rawlog=False)
+
+
+def test_proxy_leg_alongside_core_lmtp_proxy_rawlog_dir(dovecot_factory, lmtp_dirs):
+    """With Dovecot's own lmtp_proxy_rawlog_dir too, both get the whole leg."""
+    _proxy_leg(dovecot_factory, lmtp_dirs, core_rawlog=True)
+
+
+def _proxy_leg(dovecot_factory, lmtp_dirs, core_rawlog):
     from dovecot_fixture import _free_ports
     from rawlog import SmtpSink
     conn, users = lmtp_dirs
+    core = conn.parent / "core"
+    core.mkdir(mode=0o700)
+    core_conf = f"  lmtp_proxy_rawlog_dir = {core}\n" if core_rawlog else ""
     backend_port = _free_ports(1)[0]
     backend = SmtpSink(backend_port, lmtp=True)
     try:
@@ -358,8 +372,8 @@ def test_proxy_leg(dovecot_factory, lmtp_dirs):
         dc = dovecot_factory(
             protocols=("lmtp",), users=accounts,
             plugin={"rawlog_ext_lmtp_dir": str(conn)},
-            extra_conf="protocol lmtp {\n  mail_plugins = $mail_plugins rawlog_ext\n"
-                       "  lmtp_proxy = yes\n}\n")
+            protocol_mail_plugins={"lmtp": "$mail_plugins rawlog_ext"},
+            extra_conf="protocol lmtp {\n  lmtp_proxy = yes\n" + core_conf + "}\n")
         body = b"Subject: proxied\r\n\r\n..stuffed\r\n" + b"x" * 100 + b"\r\n.\r\n"
         for _ in range(2):
             c, final = deliver(dc.lmtp_port, ["remote"], body)
@@ -383,6 +397,14 @@ def test_proxy_leg(dovecot_factory, lmtp_dirs):
     assert all(b"..stuffed" in s["in"] for s in backend.sessions)
     conns = {k: v for k, v in read_split(conn).items() if "_lmtp_" in k}
     assert len(conns) == 2
+    core_out = sorted(p.read_bytes() for p in core.iterdir() if p.suffix == ".out")
+    if core_rawlog:
+        # Dovecot's rawlog sits above ours on the leg: it saw it all too.
+        assert len(core_out) == 2, list(core.iterdir())
+        for leg_out in (v[1] for v in legs.values()):
+            assert any(strip_timestamps(c) == leg_out for c in core_out), core_out
+    else:
+        assert core_out == []
 
 
 def test_starttls_connection_log_is_plaintext(dovecot_factory, lmtp_dirs):
@@ -433,3 +455,140 @@ def test_alongside_core_lmtp_rawlog_dir(dovecot_factory, lmtp_dirs):
     alice_in, _ = only_log(users["alice"])
     assert alice_in.endswith(body)
     assert any(p.suffix == ".in" and p.stat().st_size > 0 for p in core.iterdir())
+
+
+# An accessor of src/dovecot/internals-<line>/ that finds an unexpected
+# state (RAWLOG_EXT_REFUSE=<accessor>, fault-injection builds only): one
+# Warning "not logging X", the delivery goes on.
+FAULT_DIR = os.environ.get("RAWLOG_EXT_FAULT_MODULE_DIR")
+needs_fault_build = pytest.mark.skipif(
+    FAULT_DIR is None, reason="no fault-injection build (RAWLOG_EXT_FAULT_MODULE_DIR)")
+
+
+def _warnings(dc):
+    return [l for l in dc.log().splitlines() if "rawlog_ext" in l
+            and re.search(r"\b(Warning|Error|Fatal|Panic)\b", l)]
+
+
+@needs_fault_build
+def test_unexpected_server_connection_is_not_logged(dovecot_factory, lmtp_dirs):
+    conn, users = lmtp_dirs
+    dc = make_lmtp(dovecot_factory, lmtp_dirs, module_dir=FAULT_DIR,
+                   import_env={"RAWLOG_EXT_REFUSE": "smtp_server_stream_slots"})
+    c, final = deliver(dc.lmtp_port, ["alice", "bob"], b"Subject: x\r\n\r\ny\r\n.\r\n")
+    assert all(r.startswith(b"250 ") for r in final), final
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    warnings = _warnings(dc)
+    assert len(warnings) == 1, warnings
+    assert ("Warning: rawlog_ext: not logging this connection: "
+            "unexpected smtp-server connection state") in warnings[0]
+    assert log_files(conn) == [] and log_files(users["alice"]) == []
+
+
+@needs_fault_build
+@pytest.mark.parametrize("accessor,said", [
+    ("lmtp_proxy_smtp_client", "not logging proxy legs: unexpected lmtp proxy state"),
+    ("smtp_client_connections", "not logging proxy legs: unexpected smtp-client state"),
+    ("smtp_client_connection_peer",
+     "not logging a proxy leg: unexpected smtp-client connection state"),
+])
+def test_unexpected_proxy_state_is_not_logged(dovecot_factory, lmtp_dirs, accessor, said):
+    from dovecot_fixture import _free_ports
+    from rawlog import SmtpSink
+    conn, users = lmtp_dirs
+    backend_port = _free_ports(1)[0]
+    backend = SmtpSink(backend_port, lmtp=True)
+    try:
+        dc = dovecot_factory(
+            protocols=("lmtp",), module_dir=FAULT_DIR,
+            users=[User("remote", extra=f"proxy=y host=127.0.0.1 port={backend_port}")],
+            plugin={"rawlog_ext_lmtp_dir": str(conn)},
+            import_env={"RAWLOG_EXT_REFUSE": accessor},
+            protocol_mail_plugins={"lmtp": "$mail_plugins rawlog_ext"},
+            extra_conf="protocol lmtp {\n  lmtp_proxy = yes\n}\n")
+        c, final = deliver(dc.lmtp_port, ["remote"], b"Subject: p\r\n\r\nq\r\n.\r\n")
+        assert final[0].startswith(b"250 "), final
+        dc.wait_log(r"Info: Disconnect")
+    finally:
+        backend.close()
+    assert len(backend.sessions) == 1
+    warnings = _warnings(dc)
+    assert len(warnings) == 1 and f"Warning: rawlog_ext: {said}" in warnings[0], warnings
+    logs = read_split(conn)
+    assert [k for k in logs if "_lmtp-proxy_" in k] == []
+    # The connection itself is still logged.
+    (got_in, got_out), = logs.values()
+    assert got_in == bytes(c.sent) and got_out == bytes(c.received)
+
+
+@needs_fault_build
+def test_unexpected_state_after_starttls_stops_logging(dovecot_factory, lmtp_dirs):
+    conn, users = lmtp_dirs
+    dc = make_lmtp(dovecot_factory, lmtp_dirs, ssl=True, module_dir=FAULT_DIR,
+                   import_env={"RAWLOG_EXT_REFUSE": "smtp_server_input_restart"})
+    c = LmtpClient(dc.lmtp_port)
+    c.reply()
+    c.send(b"LHLO client.test\r\n")
+    c.reply()
+    c.send(b"STARTTLS\r\n")
+    assert c.reply().startswith(b"220 ")
+    before_tls = bytes(c.sent), bytes(c.received)
+    c.starttls(dc.ssl_context())
+    c.pos = len(c.received)
+    c.send(b"LHLO client.test\r\nMAIL FROM:<s@example.com>\r\nRCPT TO:<alice>\r\nDATA\r\n")
+    assert c.replies(4)[-1].startswith(b"354")
+    c.send(b"Subject: tls\r\n\r\nconfidential\r\n.\r\n")
+    assert c.reply().startswith(b"250 ")
+    c.send(b"QUIT\r\n")
+    c.reply()
+    c.read_to_eof()
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    warnings = _warnings(dc)
+    assert len(warnings) == 1, warnings
+    assert ("not logging the rest of this connection after STARTTLS: "
+            "unexpected smtp-server state") in warnings[0]
+    conn_in, conn_out = only_log(conn)
+    assert (conn_in, conn_out) == before_tls
+    assert log_files(users["alice"]) == []
+
+
+@needs_fault_build
+def test_late_restack_after_starttls_recovers_input(dovecot_factory, lmtp_dirs):
+    """lib-smtp may read the client's first bytes over TLS before we are back
+    on top of the streams (RAWLOG_EXT_REFUSE=prompt_tls_restack makes us
+    late on purpose): the connection log takes them from the TLS stream's
+    buffer; replies already sent are missing (so are the per-recipient
+    logs, which need them), and a Warning says how many bytes."""
+    import time
+    conn, users = lmtp_dirs
+    dc = make_lmtp(dovecot_factory, lmtp_dirs, ssl=True, module_dir=FAULT_DIR,
+                   import_env={"RAWLOG_EXT_REFUSE": "prompt_tls_restack"})
+    c = LmtpClient(dc.lmtp_port)
+    c.reply()
+    c.send(b"LHLO client.test\r\n")
+    c.reply()
+    c.send(b"STARTTLS\r\n")
+    assert c.reply().startswith(b"220 ")
+    c.starttls(dc.ssl_context())
+    c.pos = len(c.received)
+    c.send(b"LHLO client.test\r\n")
+    lhlo_reply = c.reply()
+    time.sleep(0.5)     # well after our restack
+    c.send(b"MAIL FROM:<s@example.com>\r\nRCPT TO:<alice>\r\nDATA\r\n")
+    assert c.replies(3)[-1].startswith(b"354")
+    c.send(b"Subject: tls\r\n\r\nlate\r\n.\r\n")
+    c.reply()
+    c.send(b"QUIT\r\n")
+    c.reply()
+    c.read_to_eof()
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    conn_in, conn_out = only_log(conn)
+    assert conn_in == bytes(c.sent)
+    # The reply to LHLO went out before we were back on top.
+    assert conn_out == bytes(c.received).replace(lhlo_reply, b"", 1)
+    warnings = _warnings(dc)
+    assert len(warnings) == 1, warnings
+    assert (f"the connection log misses the first {len(lhlo_reply)} bytes "
+            "sent to the client after STARTTLS; no per-recipient logs for the "
+            "rest of this connection") in warnings[0]
+    assert log_files(users["alice"]) == []

@@ -6,6 +6,11 @@ purge it.
 Needs root on Debian/Ubuntu with apt (it installs and purges the package,
 and installs missing build dependencies); skipped elsewhere. It refuses to
 touch a dovecot-rawlog-ext the machine already has installed.
+
+Against Dovecot 2.4 (RAWLOG_EXT_DOVECOT_ROOT, the shared Debian 13 tree)
+all of it happens in a private, throw-away copy of that tree: an overlayfs
+over it, mounted under /tmp for this test only, in which the build
+dependencies and the package are installed; the tree itself is not written.
 """
 from __future__ import annotations
 
@@ -19,12 +24,15 @@ import tempfile
 
 import pytest
 
-from dovecot_fixture import PLUGIN_SO, User
+from dovecot_fixture import _CHROOT_SCRIPT, PLUGIN_SO, ROOT_ENV, User, line_under_test
 from rawlog import imap_login, log_files, session_files, strip_timestamps, wait_closed
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 PACKAGE = "dovecot-rawlog-ext"
 MODULE = pathlib.Path("/usr/lib/dovecot/modules") / PLUGIN_SO
+SETTINGS_MODULE = pathlib.Path("/usr/lib/dovecot/modules/settings/lib90_rawlog_ext_settings.so")
+# 2.4: the admin's settings, read only through LOADER (see debian/make-conffile).
+SETTINGS_CONFFILE = pathlib.Path("/etc/dovecot/rawlog_ext.conf")
 CONFFILE = pathlib.Path("/etc/dovecot/conf.d/90-rawlog_ext.conf")
 LOADER = pathlib.Path("/usr/share/dovecot-rawlog-ext/mail-plugins.conf")
 DOCDIR = pathlib.Path("/usr/share/doc/dovecot-rawlog-ext")
@@ -41,9 +49,66 @@ APT_ENV = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
 APT_OPTS = ["-y", "-q", "-o", "DPkg::Lock::Timeout=120"]
 
 
-def run(cmd, timeout=APT_TIMEOUT, check=True, **kwargs):
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=timeout, **kwargs)
+class Host:
+    """The system the package is built, installed and used on: this machine."""
+    root = None
+
+    def path(self, path) -> pathlib.Path:
+        return pathlib.Path(path)
+
+    def argv(self, argv, cwd=None, env=None) -> list[str]:
+        return [str(a) for a in argv]
+
+    def close(self) -> None:
+        pass
+
+
+class TreeCopy(Host):
+    """2.4: a writable overlay of the Debian 13 tree at base/root, in this
+    (host) mount namespace while the test runs; commands run chrooted in it,
+    with the host's /tmp (where the work dir is) at the same path."""
+
+    def __init__(self, tree: pathlib.Path, base: pathlib.Path):
+        self.root = base / "root"
+        for d in ("upper", "work", "root"):
+            (base / d).mkdir()
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                        f"lowerdir={tree},upperdir={base}/upper,workdir={base}/work",
+                        str(self.root)], check=True, capture_output=True)
+
+    def path(self, path) -> pathlib.Path:
+        return self.root / pathlib.Path(path).relative_to("/")
+
+    def argv(self, argv, cwd=None, env=None) -> list[str]:
+        """env: only DEB_BUILD_OPTIONS is passed on (the rest is the tree's)."""
+        opts = (env or os.environ).get("DEB_BUILD_OPTIONS")
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c", _CHROOT_SCRIPT,
+                "sh", str(self.root), "/tmp", "/tmp", "--",
+                "/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
+                "LANG=C.UTF-8", "DEBIAN_FRONTEND=noninteractive",
+                *([f"DEB_BUILD_OPTIONS={opts}"] if opts else []),
+                "sh", "-c", 'cd "$1" && shift && exec "$@"', "sh", str(cwd or "/"),
+                *map(str, argv)]
+
+    def close(self) -> None:
+        subprocess.run(["umount", str(self.root)], check=False, capture_output=True)
+        if os.path.ismount(self.root):
+            subprocess.run(["umount", "-l", str(self.root)], check=False)
+
+
+SYSTEM: Host = Host()
+
+
+def run(cmd, timeout=APT_TIMEOUT, check=True, cwd=None, **kwargs):
+    """cmd on the system under test (this machine, or the tree copy)."""
+    if SYSTEM.root is None:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, timeout=timeout, cwd=cwd, **kwargs)
+    else:
+        proc = subprocess.run(SYSTEM.argv(cmd, cwd, kwargs.pop("env", None)),
+                              stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=timeout,
+                              **kwargs)
     if check and proc.returncode != 0:
         pytest.fail(f"{' '.join(map(str, cmd))} exited {proc.returncode}:\n"
                     f"{proc.stdout[-6000:]}")
@@ -52,25 +117,25 @@ def run(cmd, timeout=APT_TIMEOUT, check=True, **kwargs):
 
 def dpkg_status(pkg: str) -> str:
     """"install ok installed", "deinstall ok config-files", ... or ""."""
-    proc = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg],
-                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = run(["dpkg-query", "-W", "-f=${Status}", pkg], check=False, timeout=60)
     status = proc.stdout.strip() if proc.returncode == 0 else ""
-    return "" if status.endswith("not-installed") else status
+    return "" if status.endswith("not-installed") or "no packages found" in status else status
 
 
 @contextlib.contextmanager
 def no_service_starts():
     """As scripts/setup.sh: keep package installs from starting services."""
+    policy = SYSTEM.path(POLICY_RC_D)
     added = False
-    if not POLICY_RC_D.exists():
-        POLICY_RC_D.write_text("#!/bin/sh\nexit 101\n")
-        POLICY_RC_D.chmod(0o755)
+    if not policy.exists():
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
         added = True
     try:
         yield
     finally:
         if added:
-            POLICY_RC_D.unlink(missing_ok=True)
+            policy.unlink(missing_ok=True)
 
 
 def apt_get(*args):
@@ -79,7 +144,9 @@ def apt_get(*args):
 
 
 def ensure_build_packages() -> None:
-    missing = [p for p in BUILD_PACKAGES if not dpkg_status(p).startswith("install ok")]
+    # The tree copy is thrown away: lintian costs nothing to install there.
+    wanted = BUILD_PACKAGES + (["lintian"] if SYSTEM.root is not None else [])
+    missing = [p for p in wanted if not dpkg_status(p).startswith("install ok")]
     if not missing:
         return
     with no_service_starts():
@@ -134,7 +201,9 @@ def build_deb(workdir: pathlib.Path) -> pathlib.Path:
 
 
 def doveconf(dc, *args) -> subprocess.CompletedProcess:
-    return run(["doveconf", "-c", str(dc.conf_path), *args], check=False, timeout=30)
+    return subprocess.run(dc.command("doveconf", "-c", str(dc.conf_path), *args),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=30)
 
 
 def active_lines(path: pathlib.Path) -> list[str]:
@@ -144,41 +213,55 @@ def active_lines(path: pathlib.Path) -> list[str]:
 
 @pytest.fixture
 def package_env():
+    global SYSTEM
     if os.geteuid() != 0:
         pytest.skip("needs root: installs and purges a package with apt-get")
-    if not pathlib.Path("/etc/debian_version").exists() or not shutil.which("apt-get"):
-        pytest.skip("not a Debian/Ubuntu system with apt-get")
     if not (REPO / "debian" / "control").exists():
         pytest.skip(f"no debian/ directory in {REPO}")
-    if not pathlib.Path("/usr/sbin/dovecot").exists():
-        pytest.skip("Dovecot (dovecot-core) is not installed")
-    status = dpkg_status(PACKAGE)
-    if status:
-        pytest.skip(f"{PACKAGE} is already on this machine ({status}); the test "
-                    f"would replace and purge it: run 'apt-get purge {PACKAGE}' first")
-    ensure_build_packages()
-    for tool in ("dpkg-buildpackage", "dpkg-checkbuilddeps", "dh"):
-        if not shutil.which(tool):
-            pytest.skip(f"{tool} not found (dpkg-dev, debhelper)")
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-pkg-"))
+    if os.environ.get(ROOT_ENV):
+        workdir.chmod(0o755)    # the tree's _apt reads the .deb below it
+        (workdir / "tree").mkdir()
+        SYSTEM = TreeCopy(pathlib.Path(os.environ[ROOT_ENV]), workdir / "tree")
+        workdir = workdir / "build"
+        workdir.mkdir()
     try:
+        if not SYSTEM.path("/etc/debian_version").exists() or \
+                not SYSTEM.path("/usr/bin/apt-get").exists():
+            pytest.skip("not a Debian/Ubuntu system with apt-get")
+        if not SYSTEM.path("/usr/sbin/dovecot").exists():
+            pytest.skip("Dovecot (dovecot-core) is not installed")
+        status = dpkg_status(PACKAGE)
+        if status:
+            pytest.skip(f"{PACKAGE} is already on this machine ({status}); the test "
+                        f"would replace and purge it: run 'apt-get purge {PACKAGE}' first")
+        ensure_build_packages()
+        for tool in ("dpkg-buildpackage", "dpkg-checkbuilddeps", "dh"):
+            if not SYSTEM.path(f"/usr/bin/{tool}").exists():
+                pytest.skip(f"{tool} not found (dpkg-dev, debhelper)")
         yield workdir
     finally:
         # Whatever happened: no package left behind for the other tests'
         # Dovecot instances (they link every module in /usr/lib/dovecot/modules).
-        if dpkg_status(PACKAGE):
+        if SYSTEM.root is None and dpkg_status(PACKAGE):
             with no_service_starts():
                 run(["apt-get", *APT_OPTS, "purge", PACKAGE], env=APT_ENV, check=False)
+        SYSTEM.close()
+        SYSTEM = Host()
         if os.environ.get("KEEP_TMP") != "1":
-            shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(workdir if not os.environ.get(ROOT_ENV) else workdir.parent,
+                          ignore_errors=True)
 
 
 def test_deb_install_log_remove_purge(package_env, dovecot_factory, rawlog_dir,
                                       monkeypatch):
+    line = line_under_test()
+    P = SYSTEM.path     # a path of the system under test, seen from here
     deb = build_deb(package_env)
-    # lintian, as the issue asks: no errors, no warnings (nothing is
-    # overridden). It is slow to install, so only when it is there.
-    if shutil.which("lintian"):
+    # lintian, as the issue asks: no errors, no warnings (overridden only on
+    # 2.4: the data-only settings module links no library, see
+    # debian/rules). It is slow to install, so only when it is there.
+    if P("/usr/bin/lintian").exists():
         changes = sorted(package_env.glob(f"{PACKAGE}_*.changes"))
         linted = run(["lintian", "--allow-root", "--fail-on", "error,warning",
                       *map(str, changes)], check=False, timeout=BUILD_TIMEOUT)
@@ -188,20 +271,31 @@ def test_deb_install_log_remove_purge(package_env, dovecot_factory, rawlog_dir,
 
     # --- what is installed where --------------------------------------
     listed = set(run(["dpkg", "-L", PACKAGE]).stdout.split())
-    for path in (MODULE, CONFFILE, LOADER, DOCDIR / "copyright"):
+    # 2.4: the settings module comes and goes with the plugin, and the
+    # admin's settings are a conffile of their own (see debian/make-conffile).
+    ours = [MODULE, CONFFILE, LOADER, DOCDIR / "copyright"]
+    if line != "2.3":
+        ours += [SETTINGS_MODULE, SETTINGS_CONFFILE]
+    for path in ours:
         assert str(path) in listed, sorted(listed)
-        assert path.is_file(), path
+        assert P(path).is_file(), path
     assert not [p for p in listed if p.endswith(".la")], listed
     conffiles = run(["dpkg-query", "-W", "-f=${Conffiles}", PACKAGE]).stdout.split()
-    assert conffiles[0::2] == [str(CONFFILE)], conffiles
+    assert sorted(conffiles[0::2]) == sorted(
+        [str(CONFFILE)] + ([str(SETTINGS_CONFFILE)] if line != "2.3" else [])), conffiles
     depends = run(["dpkg-query", "-W", "-f=${Depends}", PACKAGE]).stdout
-    assert f"dovecot-abi-{DOVECOT_ABI.read_text().strip()}" in depends, depends
+    assert f"dovecot-abi-{P(DOVECOT_ABI).read_text().strip()}" in depends, depends
     # Logging off until the admin sets a directory: the conffile sets no
     # rawlog_ext_* setting, it only pulls in the package's loader snippet.
-    active = active_lines(CONFFILE)
+    active = active_lines(P(CONFFILE))
     assert f"!include_try {LOADER}" in active, active
     assert not [line for line in active if "rawlog_ext_" in line or "mail_plugins" in line]
-    assert active_lines(LOADER) == ["mail_plugins = $mail_plugins rawlog_ext"]
+    if line == "2.3":
+        assert active_lines(P(LOADER)) == ["mail_plugins = $mail_plugins rawlog_ext"]
+    else:
+        assert active_lines(P(LOADER)) == ["mail_plugins {", "rawlog_ext = yes", "}",
+                                           f"!include_try {SETTINGS_CONFFILE}"]
+        assert active_lines(P(SETTINGS_CONFFILE)) == []
 
     # --- a Dovecot including the installed conf.d file ---------------------
     # The fixture links every module of /usr/lib/dovecot/modules into its
@@ -209,12 +303,21 @@ def test_deb_install_log_remove_purge(package_env, dovecot_factory, rawlog_dir,
     # module of its own, so the installed one is what gets loaded.
     monkeypatch.delenv("RAWLOG_EXT_MODULE_DIR", raising=False)
     include = f"!include {CONFFILE}\n"
-    dc = dovecot_factory(plugin={"rawlog_ext_dir": str(rawlog_dir)},
-                         users=[User("alice")], extra_conf=include)
-    assert (dc.plugin_dir / PLUGIN_SO).resolve() == MODULE
+    if line == "2.3":
+        setting = {"rawlog_ext_dir": str(rawlog_dir)}
+    else:
+        # As an admin: in the settings conffile, which only the loader reads.
+        setting = None
+        with P(SETTINGS_CONFFILE).open("a") as f:
+            f.write(f"rawlog_ext_dir = {rawlog_dir}\n")
+    dc = dovecot_factory(plugin=setting, users=[User("alice")], extra_conf=include,
+                         root=SYSTEM.root)
+    assert os.readlink(dc.plugin_dir / PLUGIN_SO) == str(MODULE)
     for proto in ("imap", "pop3"):
         conf = doveconf(dc, "-f", f"protocol={proto}", "-h", "mail_plugins")
-        assert (conf.returncode, conf.stdout.split()) == (0, ["rawlog_ext"]), conf.stdout
+        # 2.4 prints the boolean list's entries: "rawlog_ext = yes".
+        assert (conf.returncode, conf.stdout.split()) == (
+            0, ["rawlog_ext"] if line == "2.3" else ["rawlog_ext", "=", "yes"]), conf.stdout
     conf = doveconf(dc, "-n")
     assert conf.returncode == 0 and "Warning" not in conf.stdout, conf.stdout
     # The only rawlog_ext_* setting is the one the test made.
@@ -230,8 +333,9 @@ def test_deb_install_log_remove_purge(package_env, dovecot_factory, rawlog_dir,
     assert strip_timestamps(files[".in"].read_bytes()) == bytes(c.sent[sent_from:])
     assert strip_timestamps(files[".out"].read_bytes()) == bytes(c.received[received_from:])
     # doveadm loads mail_plugins too: the module must load there.
-    listing = run(["doveadm", "-c", str(dc.conf_path), "mailbox", "list", "-u", "alice"],
-                  check=False, timeout=30)
+    listing = subprocess.run(
+        dc.command("doveadm", "-c", str(dc.conf_path), "mailbox", "list", "-u", "alice"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
     assert (listing.returncode, listing.stdout.split()) == (0, ["INBOX"]), listing.stdout
     dc.wait_log(r"imap\(alice\).*(Disconnected|Logged out)")
     assert not re.search(r"Error|Fatal|Panic", dc.log()), dc.log()
@@ -241,15 +345,22 @@ def test_deb_install_log_remove_purge(package_env, dovecot_factory, rawlog_dir,
     # --- remove: the edited-or-not conffile stays, the module is gone --------
     apt_get("remove", PACKAGE)
     assert dpkg_status(PACKAGE) == "deinstall ok config-files"
-    assert CONFFILE.is_file()
-    assert not MODULE.exists() and not LOADER.exists()
+    assert P(CONFFILE).is_file()
+    assert not P(MODULE).exists() and not P(LOADER).exists()
     # A Dovecot still including the left-over conffile works, without the
-    # module: no mail_plugins entry names the missing module.
+    # module: no mail_plugins entry names the missing module (2.4: and the
+    # left-over settings conffile, rawlog_ext_dir set, is no longer read).
     after_remove = rawlog_dir / "after-remove"
     after_remove.mkdir()
     os.chown(after_remove, 65534, 65534)
-    dc = dovecot_factory(plugin={"rawlog_ext_dir": str(after_remove)},
-                         users=[User("alice")], extra_conf=include)
+    if line == "2.3":
+        setting = {"rawlog_ext_dir": str(after_remove)}
+    else:
+        assert P(SETTINGS_CONFFILE).is_file() and not P(SETTINGS_MODULE).exists()
+        with P(SETTINGS_CONFFILE).open("a") as f:
+            f.write(f"rawlog_ext_dir = {after_remove}\n")
+    dc = dovecot_factory(plugin=setting, users=[User("alice")], extra_conf=include,
+                         root=SYSTEM.root)
     assert not (dc.plugin_dir / PLUGIN_SO).exists()
     c, _, _ = imap_login(dc.imap_port)
     assert b"initialization failed" not in c.received, bytes(c.received)
@@ -264,8 +375,8 @@ def test_deb_install_log_remove_purge(package_env, dovecot_factory, rawlog_dir,
     # --- purge: nothing of the package is left; the logs are -----------------
     apt_get("purge", PACKAGE)
     assert dpkg_status(PACKAGE) == ""
-    for path in (MODULE, CONFFILE, LOADER, LOADER.parent, DOCDIR):
-        assert not path.exists(), path
+    for path in ours + [LOADER.parent]:
+        assert not P(path).exists(), path
     assert log_files(rawlog_dir) == logged
 
 

@@ -10,7 +10,7 @@ import os
 import pathlib
 import re
 
-from dovecot_fixture import User
+from dovecot_fixture import User, conf_value, for_line
 from rawlog import strip_timestamps
 
 CLIENTS = int(os.environ.get("RAWLOG_EXT_SOAK_CLIENTS", "200"))
@@ -61,10 +61,11 @@ service lmtp {
   process_limit = 400
   idle_kill = 1 hour
 }
-protocol lmtp {
-  mail_plugins = $mail_plugins rawlog_ext
-}
 """
+# 2.4 renamed these two (and spells service_count's 0 "unlimited").
+SERVICES = (SERVICES.replace("service_count = 0", for_line("service_count = 0",
+                                                           "restart_request_count = unlimited"))
+            .replace("idle_kill", for_line("idle_kill", "idle_kill_interval")))
 PROTOCOLS = ("imap", "pop3", "submission", "lmtp")
 
 
@@ -222,9 +223,11 @@ def resources(dc) -> dict[int, tuple[int, int]]:
 
 def test_soak_many_concurrent_sessions(logged_dovecot, rawlog_dir):
     from rawlog import SmtpSink
-    dc = logged_dovecot({"rawlog_ext_dir": f"{rawlog_dir}/%u", "rawlog_ext_autocreate": "yes"},
+    dc = logged_dovecot({"rawlog_ext_dir": conf_value(f"{rawlog_dir}/%{{user}}"),
+                         "rawlog_ext_autocreate": "yes"},
                         users=[User(f"u{i}") for i in range(CLIENTS)],
-                        protocols=PROTOCOLS, extra_conf=SERVICES)
+                        protocols=PROTOCOLS, extra_conf=SERVICES,
+                        protocol_mail_plugins={"lmtp": "$mail_plugins rawlog_ext"})
     relay = SmtpSink(dc.relay_port)
     try:
         # A process's first sessions still grow its heap (Dovecot's own

@@ -1,6 +1,12 @@
 """Submission sessions after login, compared byte for byte with the client's record."""
 import base64
+import os
+import pathlib
 import re
+import shutil
+import tempfile
+
+import pytest
 
 from dovecot_fixture import User
 from rawlog import RawClient, SmtpSink, session_files, strip_timestamps, wait_closed
@@ -71,9 +77,24 @@ def relay_files(rawlog_dir):
 
 
 def test_relay_leg_is_the_wire(dovecot_factory, rawlog_dir):
+    _relay_leg(dovecot_factory, rawlog_dir, core_rawlog=False)
+
+
+def test_relay_leg_alongside_core_submission_relay_rawlog_dir(dovecot_factory, rawlog_dir):
+    """With Dovecot's own submission_relay_rawlog_dir too, both get the
+    whole leg."""
+    _relay_leg(dovecot_factory, rawlog_dir, core_rawlog=True)
+
+
+def _relay_leg(dovecot_factory, rawlog_dir, core_rawlog):
+    core = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-core-"))
+    core.chmod(0o755)
+    os.chown(core, 65534, 65534)
     dc = dovecot_factory(mail_plugins="$mail_plugins rawlog_ext",
                          protocols=("submission",), users=[User("alice")],
-                         plugin={"rawlog_ext_dir": str(rawlog_dir)})
+                         plugin={"rawlog_ext_dir": str(rawlog_dir)},
+                         extra_conf=(f"submission_relay_rawlog_dir = {core}\n"
+                                     if core_rawlog else ""))
     relay = SmtpSink(dc.relay_port)
     try:
         body = b"Subject: relayed\r\n\r\n" + message(200 * 1024, seed=3).replace(
@@ -92,6 +113,14 @@ def test_relay_leg_is_the_wire(dovecot_factory, rawlog_dir):
     assert strip_timestamps(files[".in"].read_bytes()) == bytes(relay.sessions[0]["out"])
     assert files[".out"].stat().st_mode & 0o777 == 0o600
     assert not re.search(r"Error|Fatal|Panic", dc.log()), dc.log()
+    core_out = [p for p in core.iterdir() if p.suffix == ".out"]
+    if core_rawlog:
+        assert len(core_out) == 1, list(core.iterdir())
+        assert (strip_timestamps(core_out[0].read_bytes())
+                == bytes(relay.sessions[0]["in"]))
+    else:
+        assert core_out == []
+    shutil.rmtree(core, ignore_errors=True)
 
 
 def test_relay_leg_off(dovecot_factory, rawlog_dir):
@@ -206,3 +235,45 @@ def test_alongside_core_rawlog_dir(dovecot_factory, rawlog_dir):
     assert sent.endswith(got_in) and got_in.startswith(b"MAIL FROM:"), got_in
     assert got_in.endswith(b"QUIT\r\n")
     assert any(p.suffix == ".in" for p in core.iterdir())
+
+
+# An accessor of src/dovecot/internals-<line>/ that finds an unexpected
+# state (RAWLOG_EXT_REFUSE=<accessor>, fault-injection builds only): one
+# Warning "not logging X", the session goes on.
+FAULT_DIR = os.environ.get("RAWLOG_EXT_FAULT_MODULE_DIR")
+
+
+@pytest.mark.skipif(FAULT_DIR is None,
+                    reason="no fault-injection build (RAWLOG_EXT_FAULT_MODULE_DIR)")
+@pytest.mark.parametrize("accessor,said,session_logged", [
+    ("smtp_server_stream_slots",
+     "not logging this session: unexpected smtp-server connection state", False),
+    ("smtp_client_of", "not logging the relay leg: unexpected smtp-client state", True),
+    ("smtp_client_connection_peer",
+     "not logging the relay leg: unexpected smtp-client connection state", True),
+])
+def test_unexpected_state_is_not_logged(dovecot_factory, rawlog_dir, accessor, said,
+                                        session_logged):
+    dc = dovecot_factory(mail_plugins="$mail_plugins rawlog_ext",
+                         protocols=("submission",), users=[User("alice")],
+                         module_dir=FAULT_DIR,
+                         plugin={"rawlog_ext_dir": str(rawlog_dir)},
+                         import_env={"RAWLOG_EXT_REFUSE": accessor})
+    relay = SmtpSink(dc.relay_port)
+    try:
+        submit(dc.submission_port, b"Subject: x\r\n\r\ny\r\n")
+    finally:
+        dc.wait_log(r"submission\(alice\).*Disconnected")
+        relay.close()
+    assert len(relay.sessions) == 1
+    warnings = [l for l in dc.log().splitlines() if "rawlog_ext" in l
+                and re.search(r"\b(Warning|Error|Fatal|Panic)\b", l)]
+    assert len(warnings) == 1 and f"Warning: rawlog_ext: {said}" in warnings[0], warnings
+    # Each leg on its own: the session's streams do not stop the relay leg.
+    assert (relay_files(rawlog_dir) == {}) == session_logged
+    files = session_files(rawlog_dir, "submission")
+    if session_logged:
+        assert strip_timestamps(files[".in"].read_bytes()).endswith(b"QUIT\r\n")
+    else:
+        # The files were made before the streams were found unexpected.
+        assert all(p.stat().st_size == 0 for p in files.values())
