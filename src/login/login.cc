@@ -288,12 +288,16 @@ void login_proxy_input(struct client *client)
 	    backend.multiplex_orig_input == nullptr &&
 	    *backend.input != ctx->backend_input)
 		wrap_backend(client, ctx, backend);
+	// The callback may end the session (a backend failure, the proxy
+	// finished): client_destroy(), and with the last reference v.free,
+	// which frees ctx. Ours keeps both until we are done.
+	client_ref(client);
 	ctx->proxy_input_callback(client);
 	// The backend may have started multiplexing just now. If Dovecot
 	// demultiplexes our stream and the tap did not see it start, the
 	// tap would log the framing.
-	if (client->login_proxy != nullptr && ctx->backend_tap != nullptr &&
-	    !ctx->backend_tap->stopped() &&
+	if (!client->destroyed && client->login_proxy != nullptr &&
+	    ctx->backend_tap != nullptr && !ctx->backend_tap->stopped() &&
 	    login_internals::proxy_backend(client, backend, why) &&
 	    backend.multiplex_orig_input == ctx->backend_input &&
 	    !ctx->backend_tap->multiplexing()) {
@@ -301,6 +305,7 @@ void login_proxy_input(struct client *client)
 		e_warning(ctx->event, "the backend multiplexes in a way not "
 			  "understood: not logging the rest of the backend leg");
 	}
+	client_unref(&client);
 }
 
 void watch_backend(struct client *client, LoginClientContext *ctx)
