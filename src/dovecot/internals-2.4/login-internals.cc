@@ -181,6 +181,7 @@ const char *login_setting(const char *env_name)
 				*reinterpret_cast<const char *const *>(
 					reinterpret_cast<const char *>(
 						login_set) + def->offset);
+			// Empty: the default, not set here (see the header).
 			return value[0] == '\0' ? nullptr : value;
 		}
 	}
@@ -200,7 +201,14 @@ bool login_settings_read(Getenv &getenv_r, std::string &error_r)
 			   reinterpret_cast<const void **>(&set), &error) < 0) {
 		// Without the settings module the configuration knows no such
 		// settings (and has none): the environment alone, as on 2.3.
-		if (strstr(error, "has no settings struct named") == nullptr) {
+		// No public call says whether the configuration has a struct,
+		// and the module dir the config process loads from is not in
+		// the headers: this exact error (2.4.0-2.4.4) says it, any
+		// other one (a changed wording too) stops us with an Error.
+		const char *unknown = t_strdup_printf(
+			"BUG: Configuration has no settings struct named '%s'",
+			rawlog_ext_login_setting_parser_info.name);
+		if (strcmp(error, unknown) != 0) {
 			error_r = error;
 			return false;
 		}
