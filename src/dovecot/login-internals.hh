@@ -25,9 +25,12 @@ namespace login_internals {
 // as login processes get no plugin {} settings. 2.4: login processes read
 // the whole configuration, so also the rawlog_ext_login_<name> settings
 // (protocol filters included) once lib90_rawlog_ext_login_settings is in
-// Dovecot's settings module directory; each one set there wins over its
-// RAWLOG_EXT_LOGIN_<NAME> variable. getenv_r maps a variable name to its
-// value; valid until login_settings_free().
+// Dovecot's settings module directory; each one set there to a non-empty
+// value wins over its RAWLOG_EXT_LOGIN_<NAME> variable (empty, the
+// default, counts as not set: the variable, if any, then applies; such a
+// variable cannot be emptied from there). Read once, without %variables.
+// getenv_r maps a variable name to its value; valid until
+// login_settings_free().
 bool login_settings_read(Getenv &getenv_r, std::string &error_r);
 void login_settings_free();
 

@@ -60,6 +60,8 @@ struct LoginClientContext {
 	// decoder its log goes through (owned by that stream's log).
 	struct istream *backend_input;
 	MultiplexTap *backend_tap;
+	// proxy_backend() refused at a backend input (said once).
+	bool backend_refused;
 	// The line announces stream changes (2.4): no STARTTLS hooks then.
 	bool hooked_iostream_change;
 	// Our filters cannot follow the client's streams any more (2.4:
@@ -275,6 +277,21 @@ void wrap_backend(struct client *client, LoginClientContext *ctx,
 	ctx->backend_tap = tap;
 }
 
+// proxy_backend(), and if it refuses (e.g. 2.4.2+'s login_proxy_rawlog_dir,
+// whose streams appear with the connection) one Warning per session.
+bool backend_of(struct client *client, LoginClientContext *ctx,
+		login_internals::ProxyBackend &backend_r)
+{
+	const char *why;
+	if (login_internals::proxy_backend(client, backend_r, why))
+		return true;
+	if (!ctx->backend_refused) {
+		ctx->backend_refused = true;
+		e_warning(ctx->event, "%s: not logging the backend leg", why);
+	}
+	return false;
+}
+
 // The proxy calls this whenever the backend has sent something: before
 // the first call nothing was exchanged yet (the protocol waits for the
 // backend's greeting), so our filters go on the backend streams then.
@@ -282,25 +299,29 @@ void login_proxy_input(struct client *client)
 {
 	LoginClientContext *ctx = context_of(client);
 	login_internals::ProxyBackend backend;
-	const char *why;
 	// A multiplexing backend's input is a demultiplexer above ours.
-	if (login_internals::proxy_backend(client, backend, why) &&
+	if (backend_of(client, ctx, backend) &&
 	    backend.multiplex_orig_input == nullptr &&
 	    *backend.input != ctx->backend_input)
 		wrap_backend(client, ctx, backend);
+	// The callback may end the session (a backend failure, the proxy
+	// finished): client_destroy(), and with the last reference v.free,
+	// which frees ctx. Ours keeps both until we are done.
+	client_ref(client);
 	ctx->proxy_input_callback(client);
 	// The backend may have started multiplexing just now. If Dovecot
 	// demultiplexes our stream and the tap did not see it start, the
 	// tap would log the framing.
-	if (client->login_proxy != nullptr && ctx->backend_tap != nullptr &&
-	    !ctx->backend_tap->stopped() &&
-	    login_internals::proxy_backend(client, backend, why) &&
+	if (!client->destroyed && client->login_proxy != nullptr &&
+	    ctx->backend_tap != nullptr && !ctx->backend_tap->stopped() &&
+	    backend_of(client, ctx, backend) &&
 	    backend.multiplex_orig_input == ctx->backend_input &&
 	    !ctx->backend_tap->multiplexing()) {
 		ctx->backend_tap->stop();
 		e_warning(ctx->event, "the backend multiplexes in a way not "
 			  "understood: not logging the rest of the backend leg");
 	}
+	client_unref(&client);
 }
 
 void watch_backend(struct client *client, LoginClientContext *ctx)

@@ -28,8 +28,9 @@ public:
 
 	void data(Direction direction, const unsigned char *data, size_t size,
 		  const struct timeval &now) noexcept override;
-	// Whether the multiplex header was seen.
-	bool multiplexing() const { return state_ >= State::normal; }
+	// Whether "* MULTIPLEX 0" was seen: Dovecot demultiplexes from then
+	// on, though the stream header after it may still be on its way.
+	bool multiplexing() const { return state_ >= State::header; }
 	// Nothing more is logged (said once by the caller or by us).
 	void stop() { state_ = State::stopped; }
 	bool stopped() const { return state_ == State::stopped; }
@@ -37,8 +38,8 @@ public:
 private:
 	enum class State {
 		lines,		// before "* MULTIPLEX 0": plain lines
+		// After the line (multiplexing() from here on):
 		header,		// checking the stream header after it
-		// In the stream (multiplexing() from here on):
 		normal, prefix1, prefix2, channel,
 		stopped,
 	};

@@ -92,6 +92,32 @@ void test_line_without_header_is_plain(void **)
 	assert_decodes(input, input, false);
 }
 
+// Dovecot demultiplexes as soon as it has read the line; the header may
+// come in a later read (the caller asks multiplexing() in between).
+void test_header_in_a_later_segment(void **)
+{
+	std::string in, out;
+	struct event *event = event_create(nullptr);
+	auto *leg = new SessionLog(nullptr, event,
+				   std::make_unique<Recorder>(&in, &out));
+	MultiplexTap tap(leg);
+	struct timeval now = {};
+	std::string first = "* OK ready\r\n* MULTIPLEX 0\r\n";
+	tap.data(Direction::in, (const unsigned char *)first.data(),
+		 first.size(), now);
+	assert_true(tap.multiplexing());
+	std::string second = header.substr(0, 4);
+	tap.data(Direction::in, (const unsigned char *)second.data(),
+		 second.size(), now);
+	assert_true(tap.multiplexing());
+	std::string third = header.substr(4) + "a OK\r\n" + channel(1) + "x\n";
+	tap.data(Direction::in, (const unsigned char *)third.data(),
+		 third.size(), now);
+	assert_true(tap.multiplexing() && !tap.stopped());
+	assert_true(in == first + "a OK\r\n");
+	event_unref(&event);
+}
+
 void test_unknown_switch_stops(void **)
 {
 	std::string input = "* MULTIPLEX 0\r\n" + header + "a OK\r\n" +
@@ -129,6 +155,7 @@ int main(void)
 		cmocka_unit_test(test_plain_input_passes_unchanged),
 		cmocka_unit_test(test_multiplex_stream_keeps_channel_0_only),
 		cmocka_unit_test(test_line_without_header_is_plain),
+		cmocka_unit_test(test_header_in_a_later_segment),
 		cmocka_unit_test(test_unknown_switch_stops),
 		cmocka_unit_test(test_output_passes_unchanged),
 	};

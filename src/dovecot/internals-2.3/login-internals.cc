@@ -5,20 +5,24 @@ DOVECOT_EXTERN_C_BEGIN
 #include "login-common.h"
 #include "client-common.h"
 #include "login-proxy.h"
+#include "master-service.h"
 #include "smtp-server.h"
 #include "smtp-server-private.h"
 DOVECOT_EXTERN_C_END
 
 #include "../login-internals.hh"
 
+#include <cctype>
 #include <cstdlib>
+#include <cstring>
 
 namespace rawlog_ext {
 namespace login_internals {
 
 namespace {
 
-// The head of login-proxy.c's private struct login_proxy (2.3.19).
+// The head of login-proxy.c's private struct login_proxy (the same in
+// 2.3.17 to 2.3.21.1).
 struct LoginProxyHead {
 	struct login_proxy *prev, *next;
 	struct client *client;
@@ -44,6 +48,22 @@ struct LoginProxyHead {
 	login_proxy_input_callback_t *input_callback;
 	login_proxy_failure_callback_t *failure_callback;
 };
+
+// Whether the Dovecot running (libdovecot's version, not the headers')
+// is one whose login-proxy.c has the layout above: nothing public pins
+// input_callback down.
+bool proxy_layout_known(const char *&version_r)
+{
+	// NULL with version_ignore=yes: then the version built against.
+	const char *version = master_service_get_version_string(master_service);
+	version_r = version != nullptr ? version : DOVECOT_VERSION;
+	if (strncmp(version_r, "2.3.", 4) != 0 ||
+	    !isdigit((unsigned char)version_r[4]))
+		return false;
+	char *end;
+	unsigned long micro = strtoul(version_r + 4, &end, 10);
+	return !isdigit((unsigned char)*end) && micro >= 17 && micro <= 21;
+}
 
 // The head of submission-login's private struct submission_client.
 struct SubmissionClientHead {
@@ -92,6 +112,12 @@ void login_settings_free()
 bool proxy_backend(struct client *client, ProxyBackend &backend_r,
 		   const char *&why_r)
 {
+	const char *version;
+	if (!proxy_layout_known(version)) {
+		why_r = t_strdup_printf("the login proxy layout of Dovecot %s "
+					"is not known", version);
+		return false;
+	}
 	struct login_proxy *proxy = client->login_proxy;
 	auto *head = reinterpret_cast<LoginProxyHead *>(proxy);
 	// Every field compared is inside the real struct if the layout

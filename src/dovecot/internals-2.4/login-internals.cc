@@ -15,16 +15,17 @@ DOVECOT_EXTERN_C_END
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
-#include <type_traits>
 
 namespace rawlog_ext {
 namespace login_internals {
 
 namespace {
 
-// The head of login-proxy.c's private struct login_proxy: 2.4.0 and
-// 2.4.1 ...
-struct LoginProxyHead240 {
+// The head of login-proxy.c's private struct login_proxy, in three parts:
+// what 2.4.0 to 2.4.4 share before and after the rawlog streams that
+// 2.4.2 inserted (e0f354cb13). Each part ends on a pointer, so nesting
+// them adds no padding the C struct lacks (and source_ip is checked).
+struct HeadStart {
 	struct login_proxy *prev, *next;
 	struct login_proxy *user_prev, *user_next;
 	struct client *client;
@@ -33,40 +34,14 @@ struct LoginProxyHead240 {
 	struct io *client_wait_io, *server_io, *side_channel_io;
 	struct istream *client_input, *server_input;
 	struct ostream *client_output, *server_output;
-	struct istream *multiplex_input, *multiplex_orig_input;
-	struct istream *side_channel_input;
-	struct iostream_proxy *iostream_proxy;
-	struct ssl_iostream *server_ssl_iostream;
-	guid_128_t anvil_conn_guid;
-	uoff_t client_output_orig_offset;
-	struct timeval created;
-	struct timeout *to, *to_notify;
-	struct login_proxy_record *state_rec;
-	struct ip_addr ip, source_ip;
-	char *host;
-	in_port_t port;
-	ARRAY(struct login_proxy_redirect) redirect_path;
-	unsigned int connect_timeout_msecs;
-	unsigned int notify_refresh_secs;
-	unsigned int host_immediate_failure_after_secs;
-	unsigned int reconnect_count;
-	enum auth_proxy_ssl_flags ssl_flags;
-	char *rawlog_dir;
-	login_proxy_input_callback_t *input_callback;
 };
 
-// ... and 2.4.2 to 2.4.4 (e0f354cb13 added the rawlog streams).
-struct LoginProxyHead242 {
-	struct login_proxy *prev, *next;
-	struct login_proxy *user_prev, *user_next;
-	struct client *client;
-	struct event *event;
-	int server_fd;
-	struct io *client_wait_io, *server_io, *side_channel_io;
-	struct istream *client_input, *server_input;
-	struct ostream *client_output, *server_output;
+struct RawlogStreams {
 	struct istream *pre_rawlog_input, *rawlog_input;
 	struct ostream *pre_rawlog_output, *rawlog_output;
+};
+
+struct HeadRest {
 	struct istream *multiplex_input, *multiplex_orig_input;
 	struct istream *side_channel_input;
 	struct iostream_proxy *iostream_proxy;
@@ -89,25 +64,91 @@ struct LoginProxyHead242 {
 	login_proxy_input_callback_t *input_callback;
 };
 
-// The layout of the headers this is built against. The check below tells
-// the two apart at runtime (source_ip moved by 32 bytes), so a build used
-// with the other layout refuses instead of guessing.
-using LoginProxyHead = std::conditional_t<(DOVECOT_VERSION_MICRO >= 2),
-					  LoginProxyHead242, LoginProxyHead240>;
+// 2.4.0 and 2.4.1 ...
+struct LoginProxyHead240 {
+	HeadStart start;
+	HeadRest rest;
+};
 
-[[maybe_unused]]
-bool rawlog_streams_active(const LoginProxyHead240 *, const char *&)
+// ... and 2.4.2 to 2.4.4.
+struct LoginProxyHead242 {
+	HeadStart start;
+	RawlogStreams rawlog;
+	HeadRest rest;
+};
+
+bool rawlog_streams_active(const LoginProxyHead240 &, const char *&)
 {
 	return false;
 }
 
-[[maybe_unused]]
-bool rawlog_streams_active(const LoginProxyHead242 *head, const char *&why_r)
+bool rawlog_streams_active(const LoginProxyHead242 &head, const char *&why_r)
 {
-	if (head->rawlog_input == nullptr && head->rawlog_output == nullptr)
+	if (head.rawlog.rawlog_input == nullptr &&
+	    head.rawlog.rawlog_output == nullptr)
 		return false;
 	// proxy_rawlog_deinit() asserts its streams are the outermost.
 	why_r = "login_proxy_rawlog_dir is set";
+	return true;
+}
+
+enum class Layout { unknown, v240, v242 };
+
+// The layout of the Dovecot running (libdovecot's version, not the
+// headers'), from the versions whose login-proxy.c was read: a later
+// 2.4.x may have moved input_callback, which nothing public pins down.
+Layout running_layout(const char *&version_r)
+{
+	// NULL with version_ignore=yes: then the version built against.
+	const char *version = master_service_get_version_string(master_service);
+	version_r = version != nullptr ? version : DOVECOT_VERSION;
+	if (strncmp(version_r, "2.4.", 4) != 0 ||
+	    !isdigit((unsigned char)version_r[4]))
+		return Layout::unknown;
+	char *end;
+	unsigned long micro = strtoul(version_r + 4, &end, 10);
+	if (isdigit((unsigned char)*end))
+		return Layout::unknown;
+	if (micro <= 1)
+		return Layout::v240;
+	if (micro <= 4)
+		return Layout::v242;
+	return Layout::unknown;
+}
+
+template <typename Head>
+bool read_head(struct client *client, ProxyBackend &backend_r,
+	       const char *&why_r)
+{
+	struct login_proxy *proxy = client->login_proxy;
+	auto &head = *reinterpret_cast<Head *>(proxy);
+	const HeadStart &start = head.start;
+	const HeadRest &rest = head.rest;
+	// The address of source_ip pins the layout down; the rest are
+	// compared (pointers are compared, not followed).
+	if (static_cast<const void *>(&rest.source_ip) !=
+	    static_cast<const void *>(login_proxy_get_source_host(proxy)) ||
+	    start.client != client ||
+	    start.event != login_proxy_get_event(proxy) ||
+	    rest.host != login_proxy_get_host(proxy) ||
+	    rest.port != login_proxy_get_port(proxy) ||
+	    rest.ssl_flags != login_proxy_get_ssl_flags(proxy) ||
+	    start.server_input != login_proxy_get_server_istream(proxy) ||
+	    start.server_output != login_proxy_get_server_ostream(proxy) ||
+	    rest.input_callback == nullptr ||
+	    (rest.multiplex_orig_input != nullptr &&
+	     rest.multiplex_input != start.server_input)) {
+		why_r = "unexpected login proxy layout";
+		return false;
+	}
+	if (rawlog_streams_active(head, why_r))
+		return false;
+	backend_r.input = &head.start.server_input;
+	backend_r.output = &head.start.server_output;
+	backend_r.input_callback = &head.rest.input_callback;
+	backend_r.multiplex_orig_input = rest.multiplex_orig_input;
+	backend_r.host = rest.host;
+	backend_r.port = rest.port;
 	return true;
 }
 
@@ -140,6 +181,7 @@ const char *login_setting(const char *env_name)
 				*reinterpret_cast<const char *const *>(
 					reinterpret_cast<const char *>(
 						login_set) + def->offset);
+			// Empty: the default, not set here (see the header).
 			return value[0] == '\0' ? nullptr : value;
 		}
 	}
@@ -159,7 +201,14 @@ bool login_settings_read(Getenv &getenv_r, std::string &error_r)
 			   reinterpret_cast<const void **>(&set), &error) < 0) {
 		// Without the settings module the configuration knows no such
 		// settings (and has none): the environment alone, as on 2.3.
-		if (strstr(error, "has no settings struct named") == nullptr) {
+		// No public call says whether the configuration has a struct,
+		// and the module dir the config process loads from is not in
+		// the headers: this exact error (2.4.0-2.4.4) says it, any
+		// other one (a changed wording too) stops us with an Error.
+		const char *unknown = t_strdup_printf(
+			"BUG: Configuration has no settings struct named '%s'",
+			rawlog_ext_login_setting_parser_info.name);
+		if (strcmp(error, unknown) != 0) {
 			error_r = error;
 			return false;
 		}
@@ -182,34 +231,18 @@ void login_settings_free()
 bool proxy_backend(struct client *client, ProxyBackend &backend_r,
 		   const char *&why_r)
 {
-	struct login_proxy *proxy = client->login_proxy;
-	auto *head = reinterpret_cast<LoginProxyHead *>(proxy);
-	// The address of source_ip pins the layout down; the rest are
-	// compared (pointers are compared, not followed).
-	if (static_cast<const void *>(&head->source_ip) !=
-	    static_cast<const void *>(login_proxy_get_source_host(proxy)) ||
-	    head->client != client ||
-	    head->event != login_proxy_get_event(proxy) ||
-	    head->host != login_proxy_get_host(proxy) ||
-	    head->port != login_proxy_get_port(proxy) ||
-	    head->ssl_flags != login_proxy_get_ssl_flags(proxy) ||
-	    head->server_input != login_proxy_get_server_istream(proxy) ||
-	    head->server_output != login_proxy_get_server_ostream(proxy) ||
-	    head->input_callback == nullptr ||
-	    (head->multiplex_orig_input != nullptr &&
-	     head->multiplex_input != head->server_input)) {
-		why_r = "unexpected login proxy layout";
-		return false;
+	const char *version;
+	switch (running_layout(version)) {
+	case Layout::v240:
+		return read_head<LoginProxyHead240>(client, backend_r, why_r);
+	case Layout::v242:
+		return read_head<LoginProxyHead242>(client, backend_r, why_r);
+	case Layout::unknown:
+		break;
 	}
-	if (rawlog_streams_active(head, why_r))
-		return false;
-	backend_r.input = &head->server_input;
-	backend_r.output = &head->server_output;
-	backend_r.input_callback = &head->input_callback;
-	backend_r.multiplex_orig_input = head->multiplex_orig_input;
-	backend_r.host = head->host;
-	backend_r.port = head->port;
-	return true;
+	why_r = t_strdup_printf("the login proxy layout of Dovecot %s "
+				"is not known", version);
+	return false;
 }
 
 bool proxy_uses_starttls(struct client *client)

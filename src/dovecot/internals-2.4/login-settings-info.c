@@ -4,9 +4,13 @@
 #include "lib.h"
 #include "login-settings-info.h"
 
+/* Without %variables: the companion reads them once at plugin init, for
+   the whole process, when no user or connection is known (so with
+   SETTINGS_GET_FLAG_NO_EXPAND); a '%' in a value is itself. */
 #undef DEF
 #define DEF(name) \
-	SETTING_DEFINE_STRUCT_STR(#name, name, struct rawlog_ext_login_settings)
+	SETTING_DEFINE_STRUCT_STR_NOVARS(#name, name, \
+					 struct rawlog_ext_login_settings)
 
 static const struct setting_define rawlog_ext_login_setting_defines[] = {
 	DEF(rawlog_ext_login_dir),

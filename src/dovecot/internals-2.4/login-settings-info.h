@@ -1,7 +1,8 @@
 /* Dovecot 2.4: the login companion's settings as Dovecot's config knows
    them: rawlog_ext_login_<name> for each RAWLOG_EXT_LOGIN_<NAME> variable
-   of src/core/login-config.hh. Plain strings: login_config_parse() stays
-   the one validator. C, because the SETTING_DEFINE_* macros are C only. */
+   of src/core/login-config.hh. Plain strings without %variables:
+   login_config_parse() stays the one validator. C, because the
+   SETTING_DEFINE_* macros are C only. */
 #ifndef RAWLOG_EXT_LOGIN_SETTINGS_INFO_H
 #define RAWLOG_EXT_LOGIN_SETTINGS_INFO_H
 
