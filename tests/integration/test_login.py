@@ -617,10 +617,6 @@ def test_full_filesystem_proxied_session_still_works(dovecot_factory, login_dir)
     """The log fills its filesystem mid-session: one Error, and the proxied
     session goes on to the end."""
     import subprocess
-    if TREE:
-        pytest.skip("2.4 mode: the fixture bind-mounts /tmp into the tree "
-                    "non-recursively, so a tmpfs mounted below /tmp is not "
-                    "seen there (needs --rbind in dovecot_fixture.py)")
     uid, gid = login_user()
     result = subprocess.run(
         ["mount", "-t", "tmpfs", "-o",
