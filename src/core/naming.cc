@@ -140,6 +140,38 @@ std::vector<std::string> template_variables(const std::string &tmpl)
 	return variables;
 }
 
+// True for a variable that names whose session it is: 2.3's %u %n %d
+// (with any modifiers), %{user}, %{username}, %{domain} and their auth_ and
+// original_ forms, %{userdb:...}; 2.4's filters after the name count too
+// ("%{user | username}"). Not %{home}: that is a path by design.
+bool identity_variable(const std::string &variable)
+{
+	if (variable.size() < 2 || variable[0] != '%')
+		return false;
+	if (variable.find('{') == std::string::npos)
+		return strchr("und", variable.back()) != nullptr;
+	size_t start = variable.find('{') + 1;
+	while (start < variable.size() && variable[start] == ' ')
+		start++;
+	size_t end = variable.find_first_of(" |:}", start);
+	std::string name = variable.substr(start, end == std::string::npos ?
+					   std::string::npos : end - start);
+	if (end != std::string::npos && variable[end] == ':')
+		return name == "userdb";
+	static const char *const names[] = {
+		"user", "username", "domain",
+		"auth_user", "auth_username", "auth_domain",
+		"original_user", "original_username", "original_domain",
+		"orig_user", "orig_username", "orig_domain",
+		"master_user",
+	};
+	for (const char *n : names) {
+		if (name == n)
+			return true;
+	}
+	return false;
+}
+
 bool check_template_variables(const std::string &setting,
 			      const std::string &tmpl,
 			      const ExpandVariable &expand,
@@ -160,6 +192,14 @@ bool check_template_variables(const std::string &setting,
 				 " expands to only \"" + value + "\"") +
 				" for this session, which would log into "
 				"another directory";
+			return false;
+		}
+		if (value.find('/') != std::string::npos &&
+		    identity_variable(variable)) {
+			error_r = setting + "=" + tmpl + ": " + variable +
+				" expands to \"" + value + "\" for this "
+				"session, whose '/' would log into another "
+				"directory";
 			return false;
 		}
 	}

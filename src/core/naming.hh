@@ -46,7 +46,10 @@ using ExpandVariable = std::function<bool(const std::string &variable,
 // directory: "/rawlog/%{userdb:sub}" the shared "/rawlog" itself,
 // "/rawlog/%{userdb:sub}/x" the "/rawlog//x" of someone else. False, with
 // error_r naming setting and the variable, if any variable of tmpl
-// expands to an empty string or to slashes only.
+// expands to an empty string or to slashes only. An identity variable (see
+// identity_variable()) must not contain a '/' either: user "alice/x" would
+// log inside alice's directory.
+bool identity_variable(const std::string &variable);
 bool check_template_variables(const std::string &setting,
 			      const std::string &tmpl,
 			      const ExpandVariable &expand,

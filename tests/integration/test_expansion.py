@@ -1,5 +1,7 @@
 """A variable that expands to nothing never redirects a user's log into
 another directory: the session is not logged, one Error says why."""
+import os
+
 from dovecot_fixture import User, conf_value
 from rawlog import session_files
 from test_failures import assert_session_works, rawlog_lines
@@ -40,3 +42,22 @@ def test_empty_part_of_a_component_is_refused(logged_dovecot, rawlog_dir):
     errors = rawlog_lines(dc, "Error")
     assert len(errors) == 1 and "%{userdb:sub} expands to nothing" in errors[0], errors
     assert list(rawlog_dir.iterdir()) == []
+
+
+def test_slash_in_username_is_refused(logged_dovecot, rawlog_dir):
+    # "alice/x" would log inside alice's own directory.
+    (rawlog_dir / "alice").mkdir(mode=0o700)
+    os.chown(rawlog_dir / "alice", 65534, 65534)
+    dc = logged_dovecot({"rawlog_ext_dir": conf_value(f"{rawlog_dir}/%{{user}}"),
+                         "rawlog_ext_autocreate": "yes"},
+                        users=[User("alice"), User("alice/x")])
+    assert_session_works(dc.imap_port, user="alice/x")
+    errors = rawlog_lines(dc, "Error")
+    assert len(errors) == 1, errors
+    assert (f"rawlog_ext_dir={conf_value(f'{rawlog_dir}/%{{user}}')}: "
+            f"{conf_value('%{user}')} expands to \"alice/x\" for this session, "
+            "whose '/' would log into another directory") in errors[0], errors
+    assert list(rawlog_dir.rglob("*")) == [rawlog_dir / "alice"]
+    # alice herself is logged as before.
+    assert_session_works(dc.imap_port, user="alice")
+    assert set(session_files(rawlog_dir / "alice", "imap")) == {".in", ".out"}
