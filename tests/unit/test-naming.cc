@@ -333,6 +333,33 @@ void test_check_template_variables_refuses_slash_in_identity(void **)
 		"/r/%{service}", expand, error));
 }
 
+void test_template_expressions_24(void **)
+{
+	using V = std::vector<std::string>;
+	assert_true(template_expressions_24("/r/%{user}") == V{"%{user}"});
+	assert_true(template_expressions_24("/r/%%{user}") == V{});
+	assert_true(template_expressions_24("/r/%%%{user}") == V{});
+	assert_true(template_expressions_24("/r/%%x%{user}") == V{"%{user}"});
+	assert_true(template_expressions_24("/r/100%sure/%{a | b('}')}/x") ==
+		    V{"%{a | b('}')}"});
+	assert_true(template_expressions_24("/r/%{a}%{b | c}") ==
+		    V({"%{a}", "%{b | c}"}));
+}
+
+void test_legacy_variables_24(void **)
+{
+	using V = std::vector<std::string>;
+	const std::string keys = "undhs";
+	assert_true(legacy_variables_24("/r/%u", keys) == V{"%u"});
+	assert_true(legacy_variables_24("/r/%Ln/%1.2d/x", keys) ==
+		    V({"%Ln", "%1.2d"}));
+	assert_true(legacy_variables_24("/r/%%u", keys) == V{});
+	assert_true(legacy_variables_24("/r/%%%u", keys) == V{"%u"});
+	assert_true(legacy_variables_24("/r/%%{u}/%%%{u}", keys) == V{});
+	assert_true(legacy_variables_24("/r/100%sure", keys) == V{});
+	assert_true(legacy_variables_24("/r/%{user}/%x", keys) == V{});
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -347,6 +374,8 @@ int main(void)
 		cmocka_unit_test(test_template_variables_table),
 		cmocka_unit_test(test_check_template_variables_refuses_empty_values),
 		cmocka_unit_test(test_identity_variable_table),
+		cmocka_unit_test(test_template_expressions_24),
+		cmocka_unit_test(test_legacy_variables_24),
 		cmocka_unit_test(test_check_template_variables_refuses_slash_in_identity),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
