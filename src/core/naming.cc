@@ -140,12 +140,130 @@ std::vector<std::string> template_variables(const std::string &tmpl)
 	return variables;
 }
 
+// True for a variable that names whose session it is: 2.3's %u %n %d
+// (with any modifiers), %{user}, %{username}, %{domain} and their auth_ and
+// original_ forms, %{userdb:...}; 2.4's filters after the name count too
+// ("%{user | username}"). Not %{home}: that is a path by design.
+bool identity_variable(const std::string &variable)
+{
+	if (variable.size() < 2 || variable[0] != '%')
+		return false;
+	if (variable.find('{') == std::string::npos)
+		return strchr("und", variable.back()) != nullptr;
+	size_t start = variable.find('{') + 1;
+	while (start < variable.size() && variable[start] == ' ')
+		start++;
+	size_t end = variable.find_first_of(" |:}", start);
+	std::string name = variable.substr(start, end == std::string::npos ?
+					   std::string::npos : end - start);
+	if (end != std::string::npos && variable[end] == ':')
+		return name == "userdb";
+	static const char *const names[] = {
+		"user", "username", "domain",
+		"auth_user", "auth_username", "auth_domain",
+		"original_user", "original_username", "original_domain",
+		"orig_user", "orig_username", "orig_domain",
+		"master_user",
+	};
+	for (const char *n : names) {
+		if (name == n)
+			return true;
+	}
+	return false;
+}
+
+// As 2.4.1's var-expand-lexer.l reads the text outside expressions (the
+// longest match first): "%{" opens an expression, "%%{" is the text "%{",
+// any other '%' is itself.
+std::vector<std::string> template_expressions_24(const std::string &tmpl)
+{
+	std::vector<std::string> expressions;
+	const size_t n = tmpl.size();
+	size_t i = 0;
+	while (i < n) {
+		if (tmpl[i] != '%' || i + 1 >= n) {
+			i++;
+			continue;
+		}
+		if (tmpl[i + 1] != '{') {
+			i += tmpl.compare(i, 3, "%%{") == 0 ? 3 : 1;
+			continue;
+		}
+		size_t end = i + 2;
+		unsigned int depth = 1;
+		char quote = '\0';
+		for (; end < n && depth > 0; end++) {
+			char c = tmpl[end];
+			if (quote != '\0') {
+				if (c == '\\')
+					end++;
+				else if (c == quote)
+					quote = '\0';
+			} else if (c == '\'' || c == '"') {
+				quote = c;
+			} else if (c == '{') {
+				depth++;
+			} else if (c == '}') {
+				depth--;
+			}
+		}
+		expressions.push_back(tmpl.substr(i, end - i));
+		i = end;
+	}
+	return expressions;
+}
+
+std::vector<std::string> legacy_variables_24(const std::string &tmpl,
+					     const std::string &keys)
+{
+	std::vector<std::string> legacy;
+	const size_t n = tmpl.size();
+	size_t i = 0;
+	while (i < n) {
+		if (tmpl[i] != '%') {
+			i++;
+			continue;
+		}
+		// 2.3 read a run of '%' as pairs ("%%" the text '%'): only
+		// an odd one's last '%' starts a variable.
+		size_t j = i;
+		while (j < n && tmpl[j] == '%')
+			j++;
+		bool odd = (j - i) % 2 == 1;
+		i = j;
+		if (!odd || j >= n || tmpl[j] == '{')
+			continue;
+		std::vector<std::string> variables =
+			template_variables(tmpl.substr(j - 1));
+		if (variables.empty())
+			continue;
+		const std::string &variable = variables.front();
+		size_t after = j - 1 + variable.size();
+		bool word = after < n &&
+			((tmpl[after] >= 'a' && tmpl[after] <= 'z') ||
+			 (tmpl[after] >= 'A' && tmpl[after] <= 'Z') ||
+			 (tmpl[after] >= '0' && tmpl[after] <= '9'));
+		if (variable.compare(0, 2, "%{") != 0 &&
+		    keys.find(variable.back()) != std::string::npos && !word)
+			legacy.push_back(variable);
+	}
+	return legacy;
+}
+
 bool check_template_variables(const std::string &setting,
 			      const std::string &tmpl,
 			      const ExpandVariable &expand,
 			      std::string &error_r)
 {
-	for (const std::string &variable : template_variables(tmpl)) {
+	return check_variables(setting, tmpl, template_variables(tmpl),
+			       expand, error_r);
+}
+
+bool check_variables(const std::string &setting, const std::string &tmpl,
+		     const std::vector<std::string> &variables,
+		     const ExpandVariable &expand, std::string &error_r)
+{
+	for (const std::string &variable : variables) {
 		std::string value, error;
 		if (!expand(variable, value, error)) {
 			error_r = setting + "=" + tmpl + ": " + variable +
@@ -160,6 +278,14 @@ bool check_template_variables(const std::string &setting,
 				 " expands to only \"" + value + "\"") +
 				" for this session, which would log into "
 				"another directory";
+			return false;
+		}
+		if (value.find('/') != std::string::npos &&
+		    identity_variable(variable)) {
+			error_r = setting + "=" + tmpl + ": " + variable +
+				" expands to \"" + value + "\" for this "
+				"session, whose '/' would log into another "
+				"directory";
 			return false;
 		}
 	}

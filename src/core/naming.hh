@@ -37,6 +37,16 @@ bool check_dir_path(const std::string &path, std::string &error_r);
 // "%%" is not one.
 std::vector<std::string> template_variables(const std::string &tmpl);
 
+// Dovecot 2.4's reading of a template: "%{...}" is an expression (each
+// returned whole, in order), "%%{" the text "%{", any other '%' itself.
+std::vector<std::string> template_expressions_24(const std::string &tmpl);
+// The 2.3 variables a 2.4 template still has ("%u", "%Ln", "%1.2d"; not
+// "%%u", 2.3's text "%u"), which 2.4 would keep as text; keys: the
+// one-letter keys to look for. A letter followed by a letter or digit
+// ("100%sure") is taken as the text it is.
+std::vector<std::string> legacy_variables_24(const std::string &tmpl,
+					     const std::string &keys);
+
 // One variable's value (false: it cannot be expanded; error_r says why).
 using ExpandVariable = std::function<bool(const std::string &variable,
 					  std::string &value_r,
@@ -46,7 +56,14 @@ using ExpandVariable = std::function<bool(const std::string &variable,
 // directory: "/rawlog/%{userdb:sub}" the shared "/rawlog" itself,
 // "/rawlog/%{userdb:sub}/x" the "/rawlog//x" of someone else. False, with
 // error_r naming setting and the variable, if any variable of tmpl
-// expands to an empty string or to slashes only.
+// expands to an empty string or to slashes only. An identity variable (see
+// identity_variable()) must not contain a '/' either: user "alice/x" would
+// log inside alice's directory.
+bool identity_variable(const std::string &variable);
+// The same for variables as found in tmpl by whatever grammar applies.
+bool check_variables(const std::string &setting, const std::string &tmpl,
+		     const std::vector<std::string> &variables,
+		     const ExpandVariable &expand, std::string &error_r);
 bool check_template_variables(const std::string &setting,
 			      const std::string &tmpl,
 			      const ExpandVariable &expand,

@@ -114,6 +114,9 @@ void ClientLog::wrap_input()
 		istream_stop_logging(input_);
 	drop_input();
 	struct istream *input = istream_create_logging(*client_input_, log_);
+	// The client's byte counters and 2.4's COMPRESS (with core rawlog)
+	// expect the offsets of the stream we replace.
+	istream_continue_offsets(input);
 	i_stream_unref(client_input_);
 	*client_input_ = input;
 	input_ = input;
@@ -146,9 +149,35 @@ void ClientLog::first_output(void *context)
 	client_log->sync(false);
 }
 
+bool ClientLog::unstack()
+{
+	sync();
+	if (destroying_ || unstacked_ || input_ == nullptr ||
+	    output_ == nullptr || *client_input_ != input_ ||
+	    *client_output_ != output_)
+		return false;
+	istream_stop_logging(input_);
+	ostream_stop_logging(output_);	// passes on what it holds
+	istream_seek_parent(input_);
+	struct istream *input = input_->real_stream->parent;
+	struct ostream *output = output_->real_stream->parent;
+	i_stream_ref(input);
+	o_stream_ref(output);
+	i_stream_unref(client_input_);
+	o_stream_unref(client_output_);
+	*client_input_ = input;
+	*client_output_ = output;
+	drop_output();
+	drop_input();
+	unstacked_ = true;
+	if (streams_changed_ != nullptr)
+		streams_changed_(context_);
+	return true;
+}
+
 void ClientLog::sync(bool output_too)
 {
-	if (destroying_)
+	if (destroying_ || unstacked_)
 		return;
 	if (released_)
 		reclaim();

@@ -35,6 +35,11 @@ public:
 	// takes for core rawlog's streams). The next sync() wraps what
 	// replaced them, or keeps them if they are still the client's.
 	void release();
+	// Takes our filters off the client's streams, putting back the ones
+	// they wrap, and stops logging for good (the caller says so): for a
+	// protocol step that needs the streams below ours on top. False (and
+	// nothing done) if ours are not the outermost ones.
+	bool unstack();
 	// Call before the client's own destroy: from then on nothing is
 	// re-stacked. Then delete the object after that destroy.
 	void begin_destroy() { destroying_ = true; log_->flush(); }
@@ -64,6 +69,7 @@ private:
 	bool released_ = false;
 	bool first_output_seen_ = false;
 	bool destroying_ = false;
+	bool unstacked_ = false;
 };
 
 // A ClientLog for log (whose reference it takes over either way), or

@@ -238,17 +238,20 @@ ssize_t logging_istream_read(struct istream_private *stream) noexcept
 	return ret;
 }
 
+// Leave the parent where a reader of ours stopped, as other filters do.
+void seek_parent(struct istream_private *istream)
+{
+	uoff_t v_offset = istream->parent_start_offset +
+		istream->istream.v_offset;
+	if (istream->parent->seekable || v_offset > istream->parent->v_offset)
+		i_stream_seek(istream->parent, v_offset);
+}
+
 void logging_istream_destroy(struct iostream_private *stream) noexcept
 {
 	LoggingIstream *lstream = reinterpret_cast<LoggingIstream *>(
 		container_of(stream, struct istream_private, iostream));
-	struct istream_private *istream = &lstream->istream;
-	uoff_t v_offset = istream->parent_start_offset +
-		istream->istream.v_offset;
-
-	// Leave the parent where a reader of ours stopped, as other filters do.
-	if (istream->parent->seekable || v_offset > istream->parent->v_offset)
-		i_stream_seek(istream->parent, v_offset);
+	seek_parent(&lstream->istream);
 	SessionLog::unref(&lstream->log);
 }
 
@@ -439,6 +442,20 @@ struct ostream *ostream_create_logging(struct ostream *parent,
 void istream_stop_logging(struct istream *input)
 {
 	logging_istream(input->real_stream)->logging = false;
+}
+
+void istream_continue_offsets(struct istream *input)
+{
+	struct istream_private *stream = input->real_stream;
+	// i_stream_create() set both to the parent's v_offset.
+	stream->istream.v_offset = stream->parent_start_offset;
+	stream->parent_start_offset = 0;
+	stream->start_offset = 0;
+}
+
+void istream_seek_parent(struct istream *input)
+{
+	seek_parent(input->real_stream);
 }
 
 void ostream_set_activity(struct ostream *output,

@@ -110,6 +110,15 @@ void ostream_set_activity(struct ostream *output,
 // after COMPRESS stacked zlib on top of it); it logs and passes on what it
 // still holds, then only passes data.
 void istream_stop_logging(struct istream *input);
+// For a filter that takes another stream's place: its offsets go on from
+// the parent's (v_offset starts at the parent's, nothing is added when
+// seeking it), as if it had been there from the start. Code that compares
+// offsets across the stack then sees what it expects (2.4's COMPRESS with
+// core rawlog_dir, whose streams we go on top of after input was read).
+void istream_continue_offsets(struct istream *input);
+// Leaves input's parent where input's reader stopped (as destroying input
+// would), e.g. before putting the parent back in input's place.
+void istream_seek_parent(struct istream *input);
 void ostream_stop_logging(struct ostream *output);
 
 // Says in event's log how Sink::open() went: a Debug line, or an Error for

@@ -75,8 +75,16 @@ void imap_command_pre(struct client_command_context *cmd)
 	// ours are the streams COMPRESS takes; logging goes on until they
 	// are freed, then the post-hook wraps what replaced them.
 	ctx->log->sync();
-	if (imap_core_rawlog_compress_takes_ours(client))
+	if (imap_core_rawlog_compress_takes_ours(client)) {
 		ctx->log->release();
+	} else if (imap_core_rawlog_compress_asserts(client) &&
+		   ctx->log->unstack()) {
+		// Ours could not take core rawlog's place: COMPRESS needs
+		// its streams on top.
+		e_warning(client->event, "rawlog_ext: core rawlog_dir's "
+			  "streams are not where COMPRESS needs them: "
+			  "logging stopped");
+	}
 }
 
 void imap_client_destroy(struct client *client, const char *reason)

@@ -5,7 +5,9 @@ import re
 import time
 import zlib
 
-from dovecot_fixture import for_line
+import pytest
+
+from dovecot_fixture import for_line, line_under_test
 from rawlog import (RawClient, imap_login, parse_transcript, session_files,
                     strip_boundaries, strip_chunk_timestamps, strip_timestamps,
                     wait_closed)
@@ -279,3 +281,138 @@ def test_works_together_with_core_rawlog_dir(logged_dovecot, rawlog_dir):
     # Dovecot's own rawlog always timestamps its lines.
     assert strip_timestamps(core_in[0].read_bytes()) == bytes(c.sent[sent_from:])
     assert strip_timestamps(core_out[0].read_bytes()) == bytes(c.received[received_from:])
+
+
+# COMPRESS beside core rawlog_dir: 2.4's cmd-compress.c asserts that core
+# rawlog's streams are the outermost ones (ours take their place, or are
+# taken off first); never a panic.
+COMPRESS_PLUGINS = dict(for_line(
+    {"mail_plugins": "$mail_plugins zlib rawlog_ext",
+     "protocol_mail_plugins": {"imap": "$mail_plugins imap_zlib"}},
+    {"mail_plugins": "$mail_plugins rawlog_ext"}))
+
+HIBERNATE_CONF = """imap_hibernate_timeout = 1s
+mail_debug = yes
+service imap-hibernate {
+  unix_listener imap-hibernate {
+    mode = 0666
+  }
+}
+service imap {
+  unix_listener imap-master {
+    mode = 0666
+  }
+}
+"""
+
+
+def core_rawlog_dir(rawlog_dir):
+    core_dir = rawlog_dir / "core"
+    core_dir.mkdir()
+    os.chown(core_dir, 65534, 65534)
+    return core_dir, f"protocol imap {{\n  rawlog_dir = {core_dir}\n}}\n"
+
+
+def compressed_session(c, plain_in: bytearray, plain_out: bytearray) -> None:
+    """After COMPRESS's OK: a few commands over deflate, then LOGOUT."""
+    compressor = zlib.compressobj(wbits=-15)
+    decompressor = zlib.decompressobj(wbits=-15)
+
+    def command(tag: bytes, cmd: bytes) -> bytes:
+        line = tag + b" " + cmd + b"\r\n"
+        plain_in.extend(line)
+        c.sock.sendall(compressor.compress(line) + compressor.flush(zlib.Z_SYNC_FLUSH))
+        reply = bytearray()
+        while not re.search(rb"(^|\n)" + tag + rb" (OK|NO|BAD)[^\r\n]*\r\n", reply):
+            data = c.sock.recv(65536)
+            assert data, bytes(reply)
+            reply += decompressor.decompress(data)
+        plain_out.extend(reply)
+        return bytes(reply)
+
+    assert b"z1 OK" in command(b"z1", b"SELECT INBOX")
+    command(b"z2", b"NOOP")
+    command(b"z3", b"LOGOUT")
+    c.close()
+
+
+def assert_no_crash(log: str) -> None:
+    assert not re.search(r"Fatal|Panic|killed with signal|: Error: ", log), log
+
+
+@pytest.mark.parametrize("how", ["first", "pipelined"])
+def test_compress_first_command_beside_core_rawlog_dir(logged_dovecot, rawlog_dir, how):
+    core_dir, conf = core_rawlog_dir(rawlog_dir)
+    dc = logged_dovecot(extra_conf=conf, **COMPRESS_PLUGINS)
+    if how == "first":
+        c, sent_from, received_from = imap_login(dc.imap_port)
+        c.send(b"c COMPRESS DEFLATE\r\n")
+    else:
+        c, sent_from, received_from = imap_login(dc.imap_port,
+                                                 pipelined=b"c COMPRESS DEFLATE\r\n")
+    c.read_until(rb"^c OK[^\r\n]*\r\n", received_from)
+    plain_out = bytearray(c.received[received_from:])
+    plain_in = bytearray(c.sent[sent_from:])
+    compressed_session(c, plain_in, plain_out)
+    assert_no_crash(dc.wait_log(r"imap\(alice\).*Disconnected").string)
+    files = session_files(rawlog_dir, "imap")
+    assert strip_timestamps(files[".in"].read_bytes()) == bytes(plain_in)
+    assert strip_timestamps(files[".out"].read_bytes()) == bytes(plain_out)
+
+
+def test_compress_after_unhibernation_beside_core_rawlog_dir(logged_dovecot, rawlog_dir):
+    # The new imap process gets what the client sent meanwhile as a prefix
+    # of its input; ours go on top of core rawlog's after reading it.
+    core_dir, conf = core_rawlog_dir(rawlog_dir)
+    dc = logged_dovecot(extra_conf=conf + HIBERNATE_CONF, **COMPRESS_PLUGINS)
+    c, sent_from, received_from = imap_login(dc.imap_port)
+    c.imap("s", b"SELECT INBOX")
+    c.send(b"i IDLE\r\n")
+    c.read_until(rb"^\+ idling\r\n")
+    pid = int(dc.wait_log(r"imap\(alice\)<(\d+)>").group(1))
+    deadline = time.monotonic() + 15
+    while os.path.exists(f"/proc/{pid}"):
+        assert time.monotonic() < deadline, "imap never hibernated"
+        time.sleep(0.1)
+    start_in, start_out = len(c.sent), len(c.received)
+    c.send(b"DONE\r\nn NOOP\r\n")
+    c.read_until(rb"^n OK[^\r\n]*\r\n", start_out)
+    c.imap("c", b"COMPRESS DEFLATE")
+    plain_in = bytearray(c.sent[start_in:])
+    plain_out = bytearray(c.received[start_out:])
+    compressed_session(c, plain_in, plain_out)
+    log = dc.wait_log(rf"imap\(alice\)<(?!{pid}>)\d+>.*Disconnected").string
+    assert_no_crash(log)
+    ins = [p for p in rawlog_dir.iterdir() if p.suffix == ".in"]
+    after = [p for p in ins if b"z3 LOGOUT" in p.read_bytes()]
+    assert len(ins) == 2 and len(after) == 1, ins
+    # imap-hibernate consumed DONE; the rest is the new process's.
+    assert strip_timestamps(after[0].read_bytes()) == bytes(plain_in)[len(b"DONE\r\n"):]
+    out = after[0].with_suffix(".out")
+    assert strip_timestamps(out.read_bytes()) == bytes(plain_out)
+
+
+FAULT_DIR = os.environ.get("RAWLOG_EXT_FAULT_MODULE_DIR")
+
+
+@pytest.mark.skipif(FAULT_DIR is None, reason="no fault-injection build (RAWLOG_EXT_FAULT_MODULE_DIR)")
+@pytest.mark.skipif(line_under_test() != "2.4", reason="2.3's COMPRESS asserts nothing about core rawlog")
+def test_compress_where_ours_cannot_follow_core_rawlog_stops_logging(logged_dovecot, rawlog_dir):
+    # As if ours could not take core rawlog's place (an unknown layout):
+    # taken off before COMPRESS, one Warning, the session goes on.
+    core_dir, conf = core_rawlog_dir(rawlog_dir)
+    dc = logged_dovecot(extra_conf=conf, module_dir=FAULT_DIR,
+                        import_env={"RAWLOG_EXT_REFUSE": "imap_core_rawlog_follow"},
+                        **COMPRESS_PLUGINS)
+    c, sent_from, received_from = imap_login(dc.imap_port, pipelined=b"p NOOP\r\n")
+    c.read_until(rb"^p OK[^\r\n]*\r\n", received_from)
+    c.imap("c", b"COMPRESS DEFLATE")
+    before_in = bytes(c.sent[sent_from:])
+    compressed_session(c, bytearray(), bytearray())
+    log = dc.wait_log(r"imap\(alice\).*Disconnected").string
+    assert not re.search(r"Fatal|Panic|killed with signal", log), log
+    warnings = re.findall(r"Warning: rawlog_ext: [^\n]*", log)
+    assert warnings == ["Warning: rawlog_ext: core rawlog_dir's streams are not "
+                        "where COMPRESS needs them: logging stopped"], log
+    files = session_files(rawlog_dir, "imap")
+    assert strip_timestamps(files[".in"].read_bytes()) == before_in

@@ -290,6 +290,76 @@ void test_check_template_variables_refuses_empty_values(void **)
 			    "%{bad}: unknown variable");
 }
 
+void test_identity_variable_table(void **)
+{
+	const char *const identity[] = {
+		"%u", "%Lu", "%1.2n", "%d", "%{user}", "%{username}",
+		"%{domain}", "%{userdb:sub}", "%{userdb:sub:x}",
+		"%{user | username}", "%{user | domain | lower}",
+		"%{auth_user}", "%{original_user}", "%{orig_domain}",
+	};
+	for (const char *v : identity)
+		assert_true(identity_variable(v));
+	const char *const other[] = {
+		"%h", "%s", "%{home}", "%{service}", "%{session}",
+		"%{remote_ip}", "%{users}", "%{userdbx}", "%%", "u",
+	};
+	for (const char *v : other)
+		assert_false(identity_variable(v));
+}
+
+void test_check_template_variables_refuses_slash_in_identity(void **)
+{
+	auto expand = [](const std::string &variable, std::string &value_r,
+			 std::string &) {
+		value_r = variable == "%{home}" ? "/home/alice/x" : "alice/x";
+		return true;
+	};
+	std::string error;
+	assert_false(check_template_variables("rawlog_ext_dir",
+		"/r/%{user}", expand, error));
+	assert_string_equal(error.c_str(), "rawlog_ext_dir=/r/%{user}: "
+			    "%{user} expands to \"alice/x\" for this session, "
+			    "whose '/' would log into another directory");
+	assert_false(check_template_variables("rawlog_ext_dir", "/r/%n",
+					      expand, error));
+	assert_false(check_template_variables("rawlog_ext_dir",
+		"/r/%{userdb:sub}", expand, error));
+	assert_false(check_template_variables("rawlog_ext_dir",
+		"/r/%{user | username}", expand, error));
+	assert_true(check_template_variables("rawlog_ext_dir", "%{home}/r",
+					     expand, error));
+	assert_true(check_template_variables("rawlog_ext_dir",
+		"/r/%{service}", expand, error));
+}
+
+void test_template_expressions_24(void **)
+{
+	using V = std::vector<std::string>;
+	assert_true(template_expressions_24("/r/%{user}") == V{"%{user}"});
+	assert_true(template_expressions_24("/r/%%{user}") == V{});
+	assert_true(template_expressions_24("/r/%%%{user}") == V{});
+	assert_true(template_expressions_24("/r/%%x%{user}") == V{"%{user}"});
+	assert_true(template_expressions_24("/r/100%sure/%{a | b('}')}/x") ==
+		    V{"%{a | b('}')}"});
+	assert_true(template_expressions_24("/r/%{a}%{b | c}") ==
+		    V({"%{a}", "%{b | c}"}));
+}
+
+void test_legacy_variables_24(void **)
+{
+	using V = std::vector<std::string>;
+	const std::string keys = "undhs";
+	assert_true(legacy_variables_24("/r/%u", keys) == V{"%u"});
+	assert_true(legacy_variables_24("/r/%Ln/%1.2d/x", keys) ==
+		    V({"%Ln", "%1.2d"}));
+	assert_true(legacy_variables_24("/r/%%u", keys) == V{});
+	assert_true(legacy_variables_24("/r/%%%u", keys) == V{"%u"});
+	assert_true(legacy_variables_24("/r/%%{u}/%%%{u}", keys) == V{});
+	assert_true(legacy_variables_24("/r/100%sure", keys) == V{});
+	assert_true(legacy_variables_24("/r/%{user}/%x", keys) == V{});
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -303,6 +373,10 @@ int main(void)
 		cmocka_unit_test(test_check_dir_path_rejects_hostile_usernames),
 		cmocka_unit_test(test_template_variables_table),
 		cmocka_unit_test(test_check_template_variables_refuses_empty_values),
+		cmocka_unit_test(test_identity_variable_table),
+		cmocka_unit_test(test_template_expressions_24),
+		cmocka_unit_test(test_legacy_variables_24),
+		cmocka_unit_test(test_check_template_variables_refuses_slash_in_identity),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,11 @@ inline bool imap_core_rawlog_compress_takes_ours(struct client *)
 	return false;
 }
 
+inline bool imap_core_rawlog_compress_asserts(struct client *)
+{
+	return false;
+}
+
 } // namespace rawlog_ext
 
 #endif

@@ -4,12 +4,18 @@
 #include "lib.h"
 #include "settings-info.h"
 
+/* All strings, so that settings_parse() stays the only validator. Only
+   the two directories are templates (expanded by user-settings.cc, read
+   with NO_EXPAND); %variables anywhere else are no part of a value. */
 #undef DEF
 #define DEF(name) \
+	SETTING_DEFINE_STRUCT_STR_NOVARS(#name, name, struct rawlog_ext_settings)
+#undef DEF_TEMPLATE
+#define DEF_TEMPLATE(name) \
 	SETTING_DEFINE_STRUCT_STR(#name, name, struct rawlog_ext_settings)
 
 static const struct setting_define rawlog_ext_setting_defines[] = {
-	DEF(rawlog_ext_dir),
+	DEF_TEMPLATE(rawlog_ext_dir),
 	DEF(rawlog_ext_autocreate),
 	DEF(rawlog_ext_timestamps),
 	DEF(rawlog_ext_boundaries),
@@ -17,7 +23,7 @@ static const struct setting_define rawlog_ext_setting_defines[] = {
 	DEF(rawlog_ext_ip_in_name),
 	DEF(rawlog_ext_format),
 	DEF(rawlog_ext_max_size),
-	DEF(rawlog_ext_lmtp_dir),
+	DEF_TEMPLATE(rawlog_ext_lmtp_dir),
 	DEF(rawlog_ext_lmtp_recipients),
 	DEF(rawlog_ext_relay),
 	DEF(rawlog_ext_redact),

@@ -3,7 +3,8 @@
 // fetched unexpanded: rawlog_ext_dir is expanded here, so that a variable
 // expanding to nothing, or a 2.3 %-letter (which 2.4 would keep as the
 // literal text "%u"), is refused instead of logging into a shared
-// directory.
+// directory. The template is read with 2.4's grammar ("%%{" is the text
+// "%{", any other '%' outside an expression is itself).
 #include "../user-settings.hh"
 #include "../../core/naming.hh"
 
@@ -81,9 +82,13 @@ bool check_no_legacy_variables(const char *setting, const std::string &tmpl,
 			       const TemplateVariable *vars,
 			       std::string &error_r)
 {
-	for (const std::string &variable : template_variables(tmpl)) {
-		if (variable.compare(0, 2, "%{") == 0)
-			continue;
+	std::string keys;
+	for (const TemplateVariable *var = vars;
+	     var != nullptr && var->name != nullptr; var++)
+		keys += var->key;
+	for (const LegacyVariable &legacy : legacy_variables)
+		keys += legacy.key;
+	for (const std::string &variable : legacy_variables_24(tmpl, keys)) {
 		char key = variable.back();
 		std::string spelling;
 		for (const TemplateVariable *var = vars;
@@ -119,6 +124,31 @@ bool expand_one(const std::string &tmpl,
 	return true;
 }
 
+// Every variable 2.4's parser finds (also inside another expression's
+// filters) by its own value: an identity variable with a '/' is refused.
+bool check_program_variables(const char *setting, const std::string &tmpl,
+			     const ExpandVariable &expand,
+			     std::string &error_r)
+{
+	struct var_expand_program *program;
+	const char *error;
+	if (var_expand_program_create(tmpl.c_str(), &program, &error) < 0) {
+		error_r = std::string(setting) + "=" + tmpl + ": " + error;
+		return false;
+	}
+	std::vector<std::string> variables;
+	for (const char *const *name = var_expand_program_variables(program);
+	     name != nullptr && *name != nullptr; name++)
+		variables.push_back(std::string("%{") + *name + "}");
+	var_expand_program_free(&program);
+	std::vector<std::string> identity;
+	for (const std::string &variable : variables) {
+		if (identity_variable(variable))
+			identity.push_back(variable);
+	}
+	return check_variables(setting, tmpl, identity, expand, error_r);
+}
+
 bool expand_with(const char *setting, const std::string &tmpl,
 		 const TemplateVariable *vars,
 		 const struct var_expand_params *params, std::string &dir_r,
@@ -130,11 +160,21 @@ bool expand_with(const char *setting, const std::string &tmpl,
 			       std::string &error_r) {
 		return expand_one(t, params, value_r, error_r);
 	};
-	if (!check_template_variables(setting, tmpl, expand, error_r))
+	if (!check_variables(setting, tmpl, template_expressions_24(tmpl),
+			     expand, error_r) ||
+	    !check_program_variables(setting, tmpl, expand, error_r))
 		return false;
 	std::string error;
 	if (!expand(tmpl, dir_r, error)) {
 		error_r = std::string(setting) + "=" + tmpl + ": " + error;
+		return false;
+	}
+	// "%%{user}" is the text "%{user}": one directory for everyone.
+	if (dir_r.find("%{") != std::string::npos) {
+		error_r = std::string(setting) + "=" + tmpl + " expands to " +
+			dir_r + ", which still has a \"%{\": a variable "
+			"written as text (\"%%{\") would log everyone into "
+			"one directory";
 		return false;
 	}
 	return true;
