@@ -406,7 +406,7 @@ private:
 			// "Too many '('" (IMAP_LOGIN_LIST_COUNT_LIMIT, Debian's
 			// 2.3.19.1+deb12u7 and later Dovecots); an older
 			// imap-login parses on. Refused here, and whatever
-			// follows is hidden until the command's reply.
+			// follows is hidden unless the refusal came first.
 			out_byte(c);
 			reject();
 			lists_refused_ = true;
@@ -577,16 +577,14 @@ private:
 		if (plus_early_ && literal_more_cr_) {
 			// The "+ OK" came before the CRs: whether imap-login
 			// took them (one per read) or refused the line is not
-			// known. All that follows is hidden until the
-			// command's reply (unless that came already: refused),
-			// and read as commands then.
-			uint64_t seq = current_seq_;
+			// known. All that follows is hidden (unless the
+			// command's reply came already: refused).
 			bool answered = current_answered_;
 			reset_command();
 			if (answered)
 				line_start_ = true;
 			else
-				begin_unsure(seq);
+				begin_unsure();
 			return;
 		}
 		if (literal_sync_ && !plus_early_)
@@ -715,13 +713,12 @@ private:
 		// An exchange only where a tagged reply will end it.
 		if (kind_ == Kind::authenticate && pushed_)
 			start_exchange(current_seq_, current_answered_);
-		uint64_t seq = current_seq_;
 		bool unsure = lists_refused_ && pushed_ && !current_answered_;
 		reset_command();
 		if (unsure)
 			// Refused, or (without the list limit) literals of it
-			// may follow: read as commands once it is answered.
-			begin_unsure(seq);
+			// may follow.
+			begin_unsure();
 		else
 			line_start_ = true;
 	}

@@ -240,13 +240,12 @@ protected:
 	// parsed accordingly into released_.
 	void resolve_wait(bool accepted);
 	// From server_line(): an answer that may mean either. The held
-	// bytes and all the client sends after them are hidden (begin_unsure)
-	// until the reply to the waited-for command.
+	// bytes and all the client sends after them are hidden (begin_unsure).
 	void resolve_wait_unsure();
 	// Whether the next client bytes are a literal or commands is not
-	// known: all of them (line ends too) are hidden under one marker
-	// until the reply to command seq, and read as commands then.
-	void begin_unsure(uint64_t seq);
+	// known: all of them (line ends too) are hidden under one marker,
+	// for the rest of the session.
+	void begin_unsure();
 	// An authentication exchange: client lines are responses until the
 	// command seq (0: none, so never) is answered.
 	void start_exchange(uint64_t seq, bool answered)
@@ -327,13 +326,7 @@ private:
 	Exchange exchange_ = Exchange::none;
 	uint64_t exchange_seq_ = 0;
 	bool unawaited_ = false, unawaited_taken_ = false;
-	// begin_unsure(): Mode::raw until the reply to unsure_seq_; the
-	// bytes kept for reading again (unless over max_pending: then
-	// hidden for good).
-	bool unsure_ = false, unsure_lost_ = false;
 	bool plus_hidden_ = false;
-	uint64_t unsure_seq_ = 0;
-	std::string unsure_bytes_;
 	uint64_t unawaited_size_ = 0;
 	redact::SecretLine response_;	// Mode::secret_line
 

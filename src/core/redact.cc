@@ -184,23 +184,24 @@ void Redactor::Impl::resolve_wait_unsure()
 {
 	if (mode_ != Mode::wait)
 		return;
-	uint64_t seq = wait_seq_;
 	mode_ = Mode::command;
 	wait_over(false);
-	begin_unsure(seq);
+	begin_unsure();
 	rerun_pending();
 }
 
-void Redactor::Impl::begin_unsure(uint64_t seq)
+void Redactor::Impl::begin_unsure()
 {
+	// Reading on from the command's reply was tried, and the fuzzer
+	// beside Dovecot's parser kept finding where imap-login had stopped
+	// elsewhere (a literal taken or not, a line skipped from a point not
+	// known): nothing after this point is read, so nothing can be read
+	// wrong. Only clients that pipeline through such ambiguities get
+	// here.
 	emit_marker();
 	mode_ = Mode::raw;
 	raw_left_ = UINT64_MAX;
 	raw_secret_ = true;
-	unsure_ = true;
-	unsure_lost_ = false;
-	unsure_seq_ = seq;
-	unsure_bytes_.clear();
 }
 
 void Redactor::Impl::run(const unsigned char *p, const unsigned char *end)
@@ -220,14 +221,6 @@ void Redactor::Impl::run(const unsigned char *p, const unsigned char *end)
 				raw_left_, (uint64_t)(end - p));
 			if (!raw_secret_)
 				emit(p, p + n);
-			if (unsure_ && !unsure_lost_) {
-				if (unsure_bytes_.size() + n > max_pending) {
-					unsure_lost_ = true;
-					unsure_bytes_.clear();
-				} else {
-					unsure_bytes_.append((const char *)p, n);
-				}
-			}
 			p += n;
 			raw_left_ -= n;
 			if (raw_left_ == 0) {
@@ -329,10 +322,9 @@ const unsigned char *Redactor::Impl::secret_line(const unsigned char *p,
 				    pending_.empty()) {
 					// A "+ OK" came while it was hidden:
 					// maybe its literal's.
-					uint64_t seq = wait_seq_;
 					mode_ = Mode::command;
 					wait_over(false);
-					begin_unsure(seq);
+					begin_unsure();
 				}
 			}
 			return p;
@@ -371,17 +363,6 @@ void Redactor::Impl::unasked_drop()
 void Redactor::Impl::answered(uint64_t seq, bool logged_in)
 {
 	final_reply();
-	if (unsure_ && seq != 0 && seq == unsure_seq_ && !unsure_lost_) {
-		// Read as commands what came since (a refused line's next
-		// lines; logged in, the mail process's: hidden they stay).
-		unsure_ = false;
-		std::string bytes;
-		bytes.swap(unsure_bytes_);
-		mode_ = Mode::command;
-		line_start_ = true;
-		if (!logged_in)
-			reread(bytes, true);
-	}
 	if (exchange_ != Exchange::open || seq == 0 || seq != exchange_seq_)
 		return;
 	exchange_ = Exchange::answered;

@@ -238,6 +238,9 @@ else
 	# as a LOGIN whose literal password is their line ends: hidden line
 	# ends and all.
 	seed '0a AUTHENTICATE\nW\277LoGINE0 x {8}\r\nb LOGIN alice {8}\r\n\n\n\n\n\n\n\n\n\n\n\nHLO\n\n'
+	# A literal taken while its line was hidden, the command refused
+	# inside the lines after it: where imap-login goes on is not known.
+	seed '0a AUTHENTICATE\nb L T\003\nc\177\177 8 {}\001\ns {6}\n\rT\003\nc\177\177 8 {}\001\ns LOGIN {6}\n\r\003\000\0006crLAN\n'
 	# lib-smtp stalls for good at a UTF-8 lead byte before a NUL in the
 	# parameters (and panics once its buffer fills): the harness ends
 	# the session there; the AUTH after it is never read.
