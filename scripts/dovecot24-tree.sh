@@ -28,7 +28,7 @@ COMPLETE=.rawlog-ext-complete    # written last: "everything installed"
 PACKAGES="dovecot-dev dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-submissiond
 	g++ make autoconf automake libtool pkg-config libcmocka-dev valgrind
 	python3 python3-pytest openssl ca-certificates procps
-	debhelper dpkg-dev fakeroot lintian"
+	debhelper dpkg-dev fakeroot lintian rpm"
 PROJECT=$(cd "$(dirname "$0")/.." && pwd -P)
 
 die() { echo "dovecot24-tree: $*" >&2; exit 1; }

@@ -19,9 +19,6 @@ NOT_ON_LINE = {
     "2.3": {
     },
     "2.4": {
-        "test_package.py::test_rpm_source_package_builds_from_the_release_tarball":
-            "rpmbuild -bs of the release tarball does not involve Dovecot: "
-            "the 2.3 run covers it",
     },
 }
 RUN_SKIPPED_ENV = "RAWLOG_EXT_RUN_SKIPPED"
