@@ -1,6 +1,6 @@
 // IMAP, as imap-login reads a client before login (Dovecot 2.3: the tag
 // and command name as imap_parser_read_tag() / read_command_name() take
-// them, the arguments as imap_parser_read_args() with no flags, i.e. no
+// them (a byte 2.4 reads otherwise makes a literal on the line unsure), the arguments as imap_parser_read_args() with no flags, i.e. no
 // literal8; AUTHENTICATE as cmd_authenticate() reads it: mechanism, then
 // the rest of the line as the initial response, literals not parsed; ID
 // as cmd_id() reads it).
@@ -340,6 +340,8 @@ private:
 		}
 		if (secret_ != Secret::none)
 			secret_tail_.feed(c);
+		if (c == '{')
+			brace_ = true;
 	}
 
 	void tag_byte(unsigned char c)
@@ -347,7 +349,7 @@ private:
 		emit(c);
 		if (c == ' ') {
 			if (tag_.size() == 0)
-				tag_ok_ = false;
+				tag_ok_ = tag_ok_24_ = false;
 			lex_ = Lex::name;
 		} else if (c == '\r') {
 			// The command name would start at the CR: empty.
@@ -358,6 +360,10 @@ private:
 		} else {
 			if (!is_tag_char(c, false) || tag_.size() >= max_tag)
 				tag_ok_ = false;
+			// 2.4: ']' is a tag byte, 0x7f is not.
+			if ((!is_tag_char(c, false) && c != ']') || c == 0x7f ||
+			    tag_.size() >= max_tag)
+				tag_ok_24_ = false;
 			tag_.add(c);
 		}
 	}
@@ -391,8 +397,12 @@ private:
 			}
 			return;
 		}
-		if (!is_tag_char(c, true))
+		if (!is_tag_char(c, true)) {
 			rejected_ = true;
+			name_bad_ = true;
+		}
+		if (!is_tag_char(c, true) || c == 0x7f)
+			name_bad_24_ = true;
 		name_.add(c);
 	}
 
@@ -574,6 +584,13 @@ private:
 		if (secret_ != Secret::redacting)
 			emit('\n');
 		cr_held_ = false;
+		if (ambiguous()) {
+			// Taken as a literal by one Dovecot line, refused by
+			// the other: all that follows is hidden.
+			reset_command();
+			begin_unsure();
+			return;
+		}
 		if (plus_early_ && literal_more_cr_) {
 			// The "+ OK" came before the CRs: whether imap-login
 			// took them (one per read) or refused the line is not
@@ -713,7 +730,8 @@ private:
 		// An exchange only where a tagged reply will end it.
 		if (kind_ == Kind::authenticate && pushed_)
 			start_exchange(current_seq_, current_answered_);
-		bool unsure = lists_refused_ && pushed_ && !current_answered_;
+		bool unsure = (lists_refused_ && pushed_ && !current_answered_) ||
+			(ambiguous() && brace_);
 		reset_command();
 		if (unsure)
 			// Refused, or (without the list limit) literals of it
@@ -741,6 +759,13 @@ private:
 			authenticated_ = true;
 	}
 
+	// One Dovecot line takes the tag or name, the other refuses it:
+	// whether a literal header on the line counts is not known.
+	bool ambiguous() const
+	{
+		return tag_ok_ != tag_ok_24_ || name_bad_ != name_bad_24_;
+	}
+
 	void start_redacting()
 	{
 		if (secret_ != Secret::redacting) {
@@ -763,6 +788,8 @@ private:
 		depth_ = 0;
 		lists_ = 0;
 		lists_refused_ = false;
+		tag_ok_24_ = true;
+		name_bad_ = name_bad_24_ = brace_ = false;
 		id_ = Id::list;
 		arg_ = Arg::atom;
 		arg_len_ = 0;
@@ -793,6 +820,11 @@ private:
 	unsigned int depth_;	// open lists
 	unsigned int lists_;	// lists opened on the line
 	bool lists_refused_;	// refused at a '(' over the limit
+	// The tag and name as 2.4 reads them (2.3: tag_ok_, name_bad_):
+	// ']' is a tag byte, 0x7f is neither a tag nor a name byte.
+	bool tag_ok_24_;
+	bool name_bad_, name_bad_24_;
+	bool brace_;		// a '{' on the line
 	size_t mech_len_;
 	uint64_t line_size_;	// bytes of the command so far
 	uint64_t arg_start_;

@@ -231,6 +231,11 @@ else
 	# A "+ OK" for a literal the client did not wait for, on lines read
 	# again after a failed AUTHENTICATE: they are that literal.
 	seed '0a AUTHENTICATE\nb L {6}\n\rT\003\nc\177\177 8 {}\001\ns LOGIN {6}\n\r\003\000\0006crLAN\n'
+	# Dovecot 2.4's imap_parser_read_next_atom() refuses 0x7f in a tag
+	# or name and takes ']' in a tag, 2.3 the reverse: a literal on such
+	# a line is one for one line only (found building this beside 2.4).
+	seed '0c\177\177 8 {}\n\001s LOGIN {6}\n\001\r\003\000\0006crLAN\n'
+	seed '0a]b NOOP {22+}\r\nb LOGIN alice s3cretpw\r\n'
 	# imap-login takes one list per command ("Too many '('"): no
 	# literal after the second '(' counts.
 	seed '0a A (( {}\n\001b LOGIN {8}\r\nT\nTT s2cretp\n'

@@ -515,6 +515,26 @@ void test_imap_dovecot_divergences(void **)
 		{ "empty synchronizing literal", {
 			C("a LOGIN {}\r\n"), S("+ OK\r\n"),
 			C(" [[s3cret]]\r\n") }, false },
+		// Tags and names the two Dovecot lines read differently
+		// (imap_parser_read_next_atom(): 2.3 takes 0x7f and refuses
+		// ']' in a tag, 2.4 the reverse): a literal on such a line is
+		// one for one line only, so what follows is hidden.
+		{ "0x7f in the tag: taken by 2.3 only", {
+			C("a\x7f NOOP {22}\r\n"), S("+ OK\r\n"),
+			C("[[b LOGIN alice s3cret\r\n]]") }, false },
+		{ "0x7f in the tag, empty literal (2.4 refuses)", {
+			C("c\x7f 8 {}\r\n"),
+			S("* BAD Error in IMAP command received by server.\r\n"),
+			C("[[s LOGIN {5}\r\n]]"), S("+ OK\r\n"),
+			C("[[&alice s3cret\r\n]]") }, false },
+		{ "0x7f in the name", {
+			C("a NO\x7fOP {22+}\r\n[[b LOGIN alice s3cret\r\n]]") },
+		  false },
+		{ "']' in the tag: taken by 2.4 only", {
+			C("a]b NOOP {22+}\r\n[[b LOGIN alice s3cret\r\n]]") },
+		  false },
+		{ "']' in the tag, no literal: read on", {
+			C("a]b NOOP\r\n" + next) }, false },
 	});
 }
 
