@@ -3,6 +3,9 @@ whose commands the redactor used to read differently from the login
 process. Each client logs in successfully; its secret must not be in the
 login companion's log."""
 import base64
+import re
+
+import pytest
 
 from rawlog import RawClient
 from test_login import (SECRET, assert_no_secret, login_dir, make,  # noqa: F401
@@ -74,6 +77,33 @@ def test_imap_literal_after_a_bad_tag(dovecot_factory, login_dir):
     assert b"* BAD" in bytes(c.received)
     _, (got_in, _) = only_session(login_dir)
     assert got_in.endswith(b"b LOGIN alice ***\r\n"), got_in
+    assert_no_secret(login_dir)
+
+
+@pytest.mark.parametrize("line", [b"a\x7f NOOP ", b"a]b NOOP ", b"a NO\x7fOP "],
+                         ids=["0x7f in the tag", "] in the tag", "0x7f in the name"])
+def test_imap_literal_on_a_line_the_dovecot_lines_read_apart(dovecot_factory,
+                                                             login_dir, line):
+    """imap_parser_read_next_atom(): 2.3 takes 0x7f in a tag or name and
+    refuses ']' in a tag, 2.4 the reverse. So one line skips the line and
+    logs in with the LOGIN after it, the other takes that LOGIN as literal
+    data and logs in with the next one: the secret is hidden either way."""
+    dc = make(dovecot_factory, login_dir)
+    login = f"b LOGIN alice {SECRET}\r\n".encode()
+    c = RawClient(dc.imap_port)
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    # The CRLF after the LOGIN ends the line where the literal is taken;
+    # e's reply comes after b's, if b was a command.
+    c.send(line + b"{%d+}\r\n" % len(login) + login + b"\r\ne NOOP\r\n")
+    c.read_until(rb"^e OK[^\r\n]*\r\n")
+    if not re.search(rb"^b OK", bytes(c.received), re.M):
+        c.send(f"d LOGIN alice {SECRET}\r\n".encode())
+        c.read_until(rb"^d OK[^\r\n]*\r\n")
+    c.imap("c", b"LOGOUT")
+    dc.wait_log(r"imap\(alice\).*Disconnected")
+    wait_login(dc, "imap")
+    _, (got_in, _) = only_session(login_dir)
+    assert got_in.startswith(line + b"{%d+}\r\n" % len(login)), got_in
     assert_no_secret(login_dir)
 
 
