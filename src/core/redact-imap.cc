@@ -591,11 +591,13 @@ private:
 			begin_unsure();
 			return;
 		}
-		if (plus_early_ && literal_more_cr_) {
-			// The "+ OK" came before the CRs: whether imap-login
-			// took them (one per read) or refused the line is not
-			// known. All that follows is hidden (unless the
-			// command's reply came already: refused).
+		if (literal_more_cr_) {
+			// CRs after the header: whether imap-login took them
+			// (one per read) or refused the line is not known, its
+			// "+ OK" (sent at the '}') does not tell, and read
+			// again after a failed AUTHENTICATE the fuzzer beside
+			// 2.4 found the guess wrong. All that follows is hidden
+			// (unless the command's reply came already: refused).
 			bool answered = current_answered_;
 			reset_command();
 			if (answered)

@@ -215,7 +215,9 @@ void check_session(RedactProtocol protocol, const std::vector<Step> &steps)
 	    !contains_nocase(words, "pass") && !contains_nocase(words, "apop") &&
 	    !asks_response(protocol, steps) &&
 	    !(protocol == RedactProtocol::imap &&
-	      (lists_over_limit(in) || line_ambiguous(in))))
+	      (lists_over_limit(in) || line_ambiguous(in) ||
+	       // CRs after a literal header: hidden from there.
+	       in.find("}\r\r") != std::string::npos)))
 		check(out == in, "no credential command: output == input");
 	check(is_subsequence(without_stars(out), without_stars(in)),
 	      "only deletions and markers");

@@ -236,6 +236,9 @@ else
 	# a line is one for one line only (found building this beside 2.4).
 	seed '0c\177\177 8 {}\n\001s LOGIN {6}\n\001\r\003\000\0006crLAN\n'
 	seed '0a]b NOOP {22+}\r\nb LOGIN alice s3cretpw\r\n'
+	# CRs after a literal header on a line read again after a failed
+	# AUTHENTICATE (found beside 2.4): hidden from there.
+	seed '0a AUTHENTICATE\nW\277LoGINE0 x {8}\r\nb LOGIN alice  {8}\r\r\nb LOGIN alice  \001{8}\r\n\n\n\n\n\276\n\n\n\n\n\nHLO\n\n'
 	# imap-login takes one list per command ("Too many '('"): no
 	# literal after the second '(' counts.
 	seed '0a A (( {}\n\001b LOGIN {8}\r\nT\nTT s2cretp\n'

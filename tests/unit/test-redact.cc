@@ -893,10 +893,22 @@ void test_continuation_means_response(void **)
 			C("\r\n[[3crPetpw\r\n]]"),
 			S("b NO [AUTHENTICATIONFAILED] no\r\n"),
 			C("[[&c LOGOUT\r\n]]") }, false },
-		{ "... and refused in one read", {
-			C("b LOGIN alice {8}\r\r\nx LOGIN bob [[pw123456]]\r\n"),
+		// ... or refused when in one read: not known at the LF, so
+		// what follows is hidden.
+		{ "... or refused in one read", {
+			C("b LOGIN alice {8}\r\r\n[[x LOGIN bob pw123456\r\n]]"),
 			S("b BAD Missing LF after literal size\r\nx NO\r\n"),
-			C("c LOGOUT\r\n") }, false },
+			C("[[&c LOGOUT\r\n]]") }, false },
+		// Read again after a failed AUTHENTICATE (found beside 2.4).
+		{ "more CRs after a literal header, read again", {
+			C("a AUTHENTICATE\n[[W\xbfLoGINE0 x {8}\r\n"
+			  "b LOGIN alice  {8}\r\r\nb LOGIN alice  ]]"),
+			S("a BAD Error in IMAP command received by server.\r\n"
+			  "* BAD Error in IMAP command received by server.\r\n"
+			  "+ OK\r\nb BAD Missing LF after literal size\r\n"),
+			C("[[&{8}\r\n\n\n\n\n\xbe\n\n\n\n\n\nHLO\n\n]]"),
+			S("+ OK\r\nb NO [AUTHENTICATIONFAILED] Authentication failed.\r\n") },
+		  false },
 		// The "+ OK" is sent at the '}', before the CRs are read: it
 		// does not tell that the literal is taken. Found by the
 		// differential fuzzer (minimised).
