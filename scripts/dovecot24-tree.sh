@@ -26,7 +26,7 @@ TREE=${RAWLOG_EXT_TRIXIE_DIR:-/var/cache/rawlog-ext/trixie}
 MARKER=.rawlog-ext-tree          # written before debootstrap: "ours, may delete"
 COMPLETE=.rawlog-ext-complete    # written last: "everything installed"
 PACKAGES="dovecot-dev dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-submissiond
-	g++ make autoconf automake libtool pkg-config libcmocka-dev valgrind
+	g++ make autoconf automake libtool pkg-config libcmocka-dev libssl-dev age valgrind
 	python3 python3-pytest openssl ca-certificates procps
 	debhelper dpkg-dev fakeroot lintian rpm"
 PROJECT=$(cd "$(dirname "$0")/.." && pwd -P)

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
 dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-submissiond
-dovecot-dev libcmocka-dev valgrind python3 python3-pytest openssl debhelper lintian rpm
+dovecot-dev libcmocka-dev libssl-dev age valgrind python3 python3-pytest openssl debhelper lintian rpm
 debootstrap"
 
 as_root() {

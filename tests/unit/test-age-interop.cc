@@ -1,0 +1,158 @@
+// age v1 writer interop: files it writes decrypt with Debian's age (age-keygen / age -d), which must be installed
+// (scripts/setup.sh): a missing tool fails the test rather than skip it.
+// Not under valgrind (run-test-valgrind.exclude): it would trace the Go
+// binaries and report their stack tricks; test-age covers our code there.
+// <fstream> before cmocka: its fail() macro would hit basic_ios::fail.
+#include <fstream>
+#include <sstream>
+
+#include "test-common.hh"
+
+#include "core/age.hh"
+
+using namespace rawlog_ext;
+
+namespace {
+
+std::string run(const std::string &cmd, int *status = nullptr)
+{
+	FILE *p = popen(cmd.c_str(), "r");
+	if (p == nullptr)
+		fail_msg("popen %s", cmd.c_str());
+	std::string out;
+	char buf[65536];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
+		out.append(buf, n);
+	int st = pclose(p);
+	if (status != nullptr)
+		*status = st;
+	return out;
+}
+
+void spit(const std::string &path, const std::string &data)
+{
+	std::ofstream out(path, std::ios::binary);
+	out << data;
+}
+
+// A key made by age-keygen; returns its recipient.
+std::string keygen(const std::string &key_path)
+{
+	int st = 0;
+	run("age-keygen -o " + key_path + " 2>/dev/null", &st);
+	assert_int_equal(st, 0);
+	std::string r = run("age-keygen -y " + key_path, &st);
+	assert_int_equal(st, 0);
+	while (!r.empty() && r.back() == '\n')
+		r.pop_back();
+	assert_true(r.compare(0, 4, "age1") == 0);
+	return r;
+}
+
+std::string seal(const std::vector<AgeRecipient> &rs, const std::string &plain,
+		 size_t piece, unsigned long long *chunks = nullptr)
+{
+	AgeWriter w;
+	std::string out, err;
+	assert_true(w.begin(rs, out, err));
+	for (size_t i = 0; i < plain.size(); i += piece) {
+		size_t n = std::min(piece, plain.size() - i);
+		assert_true(w.write((const unsigned char *)plain.data() + i, n,
+				    out, err));
+	}
+	assert_true(w.finish(out, err));
+	if (chunks != nullptr)
+		*chunks = w.sealed_chunks();
+	return out;
+}
+
+std::string pattern(size_t n)
+{
+	std::string s(n, '\0');
+	for (size_t i = 0; i < n; i++)
+		s[i] = (char)((i * 131 + i / 977) & 0xff);
+	return s;
+}
+
+void test_interop_age_decrypts(void **state)
+{
+	TmpDir &dir = *(TmpDir *)*state;
+	std::string r1 = keygen(dir.path("k1")), r2 = keygen(dir.path("k2"));
+	std::vector<AgeRecipient> rs;
+	std::string err;
+	assert_true(age_parse_recipients(r1 + " " + r2, rs, err));
+	const size_t sizes[] = { 0, 1, 1000, age_chunk_size,
+				 age_chunk_size + 1, 2 * age_chunk_size,
+				 5 * age_chunk_size - 7 };
+	for (size_t size : sizes) {
+		std::string plain = pattern(size);
+		spit(dir.path("f.age"), seal(rs, plain, 7777));
+		for (const char *k : { "k1", "k2" }) {
+			int st = 0;
+			std::string got = run("age -d -i " + dir.path(k) + " " +
+					      dir.path("f.age"), &st);
+			assert_int_equal(st, 0);
+			assert_int_equal(got.size(), plain.size());
+			assert_true(got == plain);
+		}
+	}
+	// A key that is no recipient does not open it.
+	keygen(dir.path("k3"));
+	int st = 0;
+	run("age -d -i " + dir.path("k3") + " " + dir.path("f.age") +
+	    " 2>/dev/null", &st);
+	assert_int_not_equal(st, 0);
+}
+
+void test_tampering_refused(void **state)
+{
+	TmpDir &dir = *(TmpDir *)*state;
+	std::string r1 = keygen(dir.path("k1"));
+	std::vector<AgeRecipient> rs;
+	std::string err;
+	assert_true(age_parse_recipients(r1, rs, err));
+	std::string plain = pattern(3 * age_chunk_size + 100);
+	std::string f = seal(rs, plain, 65536);
+	size_t header = f.find("\n--- ") + 1;
+	header = f.find('\n', header) + 1 + 16;
+	size_t chunk = age_chunk_size + 16;
+	auto refused = [&](const std::string &data) {
+		spit(dir.path("t.age"), data);
+		int st = 0;
+		run("age -d -i " + dir.path("k1") + " " + dir.path("t.age") +
+		    " >/dev/null 2>&1", &st);
+		return st != 0;
+	};
+	assert_false(refused(f));
+	std::string t = f;
+	t[30] ^= 1; // a stanza
+	assert_true(refused(t));
+	t = f;
+	t[header - 20] ^= 1; // the payload nonce
+	assert_true(refused(t));
+	t = f;
+	t[header + chunk + 5] ^= 1; // a middle chunk
+	assert_true(refused(t));
+	t = f;
+	t[f.size() - 1] ^= 1; // the last chunk
+	assert_true(refused(t));
+	assert_true(refused(f.substr(0, header + 3 * chunk))); // last dropped
+	assert_true(refused(f.substr(0, header + chunk + 100))); // inside
+	t = f.substr(0, header) + f.substr(header + chunk); // a chunk removed
+	assert_true(refused(t));
+	t = f.substr(0, header) + f.substr(header + chunk, chunk) +
+	    f.substr(header, chunk) + f.substr(header + 2 * chunk);
+	assert_true(refused(t)); // reordered
+}
+
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_interop_age_decrypts, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_tampering_refused, tmpdir_setup, tmpdir_teardown),
+	};
+	return cmocka_run_group_tests(tests, nullptr, nullptr);
+}
