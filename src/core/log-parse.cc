@@ -10,7 +10,7 @@ size_t parse_stamp(const char *s, size_t n, struct timeval &tv_r)
 {
 	size_t i = 0;
 	long long sec = 0;
-	while (i < n && i < 19 && s[i] >= '0' && s[i] <= '9')
+	while (i < n && i < 18 && s[i] >= '0' && s[i] <= '9')
 		sec = sec * 10 + (s[i++] - '0');
 	if (i == 0 || i >= n || s[i] != '.')
 		return 0;
@@ -97,10 +97,40 @@ void LogParser::line_end_data()
 	tail_.clear();
 }
 
+// Exactly the line Sink::truncate_at_cap() writes.
 static bool is_marker_line(const std::string &head, bool complete)
 {
-	return complete && head.compare(0, sizeof(truncation_marker_prefix) - 1,
-					truncation_marker_prefix) == 0;
+	const size_t pl = sizeof(truncation_marker_prefix) - 1;
+	static const char size_part[] = "rawlog_ext_max_size=";
+	static const char end_part[] = " bytes reached ***\n";
+	const size_t sl = sizeof(size_part) - 1, el = sizeof(end_part) - 1;
+	if (!complete || head.size() < pl + sl + 1 + el ||
+	    head.compare(0, pl, truncation_marker_prefix) != 0 ||
+	    head.compare(pl, sl, size_part) != 0 ||
+	    head.compare(head.size() - el, el, end_part) != 0)
+		return false;
+	for (size_t i = pl + sl; i < head.size() - el; i++)
+		if (head[i] < '0' || head[i] > '9')
+			return false;
+	return true;
+}
+
+// In a split file data can look like the marker: it is one only as the
+// file's last line.
+bool LogParser::replay_marker_as_data()
+{
+	std::string line;
+	line.swap(marker_);
+	if (transcript_)
+		return bad("data after the truncation marker", marker_offset_);
+	std::string saved;
+	saved.swap(head_);
+	head_ = line;
+	no_marker_ = true;
+	bool ok = classify_head(true);
+	no_marker_ = false;
+	head_.swap(saved);
+	return ok;
 }
 
 bool LogParser::classify_head(bool complete)
@@ -111,11 +141,9 @@ bool LogParser::classify_head(bool complete)
 	const bool first = first_line_;
 	first_line_ = false;
 
-	if (is_marker_line(head_, complete)) {
-		if (held_.compare(0, 4, ">>>\n") == 0)
-			in_chunk_ = false;
-		held_.clear();
-		truncated_ = done_ = true;
+	if (!no_marker_ && is_marker_line(head_, complete)) {
+		marker_ = head_;
+		marker_offset_ = at;
 		return true;
 	}
 	if (transcript_) {
@@ -205,8 +233,8 @@ bool LogParser::feed(const char *buf, size_t size)
 		return false;
 	const char *p = buf, *end = buf + size;
 	while (p < end) {
-		if (done_)
-			return bad("data after the truncation marker", offset_);
+		if (!marker_.empty() && !replay_marker_as_data())
+			return false;
 		if (at_line_start_) {
 			if (head_.empty())
 				head_offset_ = offset_;
@@ -263,6 +291,12 @@ bool LogParser::finish()
 			tail_.clear();
 		}
 		at_line_start_ = true;
+	}
+	if (!marker_.empty()) {
+		truncated_ = true;
+		marker_.clear();
+		held_.clear();	// the marker's "\n", or a closing ">>>"
+		in_chunk_ = false;
 	}
 	if (boundaries_ && held_.compare(0, 4, ">>>\n") == 0) {
 		in_chunk_ = false;

@@ -45,6 +45,7 @@ private:
 	static constexpr size_t head_max = 128;
 
 	bool classify_head(bool complete);
+	bool replay_marker_as_data();
 	void data(const char *p, size_t n);
 	void flush_held();
 	void line_end_data();
@@ -60,7 +61,9 @@ private:
 	bool boundaries_ = false;
 	bool in_chunk_ = false;
 	bool truncated_ = false;
-	bool done_ = false;		// after the truncation marker
+	bool no_marker_ = false;
+	std::string marker_;		// a last line that may be the marker
+	uint64_t marker_offset_ = 0;
 	bool at_line_start_ = true;
 	bool drop_final_lf_ = false;	// transcript "+" record
 	bool have_time_ = false;

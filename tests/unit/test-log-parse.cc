@@ -179,9 +179,30 @@ void test_bad_input_named_by_offset(void **)
 	expect_error(false, "<<<\n1700000000.000001 x\n", 24);
 	expect_error(false, "<<<\nx\n>>>\ny\n", 12);	// ">>>" was data
 	expect_error(false, "1700000000.000001 x\n12 y\n", 20);
-	const std::string marker = std::string("\n") + truncation_marker_prefix +
+	const std::string marker = std::string(truncation_marker_prefix) +
 		"rawlog_ext_max_size=5 bytes reached ***\n";
-	expect_error(false, "abc" + marker + "more", 3 + marker.size());
+	expect_error(true, "I: x\n" + marker + "I: y\n", 5);
+}
+
+// In a split file only the last line can be the marker: elsewhere a line
+// like it is data (found by the fuzzer).
+void test_marker_like_data_in_split_is_data(void **)
+{
+	const std::string marker = std::string(truncation_marker_prefix) +
+		"rawlog_ext_max_size=5 bytes reached ***\n";
+	for (const std::string &text : { "abc\n" + marker + "more",
+					  "abc\n" + marker }) {
+		std::string got;
+		LogParser parser(false, Direction::in, [&got](const LogPiece &p) {
+			got.append(p.data, p.size);
+		});
+		assert_true(parser.feed(text.data(), text.size()));
+		assert_true(parser.finish());
+		const bool last = text.size() == 4 + marker.size();
+		assert_int_equal(parser.truncated(), last);
+		assert_string_equal(escape(got).c_str(),
+				    escape(last ? "abc" : text).c_str());
+	}
 }
 
 void test_stamp_syntax(void **)
@@ -203,6 +224,7 @@ int main()
 		cmocka_unit_test_setup_teardown(test_every_layout_round_trips, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_logs_give_a_prefix_and_the_marker, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test(test_bad_input_named_by_offset),
+		cmocka_unit_test(test_marker_like_data_in_split_is_data),
 		cmocka_unit_test(test_stamp_syntax),
 	};
 	return cmocka_run_group_tests(tests, nullptr, nullptr);
