@@ -3,10 +3,10 @@
 # both Dovecot lines.
 #
 # Dovecot 2.3 (this machine's): unit tests under valgrind, the same under
-# ASan/UBSan, a build whose guarded callbacks can be made to fail, 30 s of
-# fuzzing of the credential redactor and 30 s of it beside Dovecot's
-# parsers, make distcheck, and the integration tests against a private
-# Dovecot on 127.0.0.1.
+# ASan/UBSan, a build whose guarded callbacks can be made to fail, 30 s
+# each of fuzzing the credential redactor, the viewer's log parser and the
+# redactor beside Dovecot's parsers, make distcheck, and the integration
+# tests against a private Dovecot on 127.0.0.1.
 # Dovecot 2.4 (Debian 13's, in a tree made or reused by
 # scripts/dovecot24-tree.sh): the same build and fault-injection build from
 # a copy of the checkout (build-2.4/), unit tests under valgrind, 30 s of
@@ -126,6 +126,7 @@ if in_line 2.3; then
 	stage "2.3 unit tests (ASan/UBSan)" asan_23
 	stage "2.3 fault-injection build" fault_23
 	stage "fuzz redactor" sh tests/fuzz/run.sh 30 redact
+	stage "fuzz log parser (viewer)" sh tests/fuzz/run.sh 30 view
 	stage "fuzz redactor beside Dovecot 2.3" fuzz_dovecot
 	stage "2.3 make distcheck" distcheck_23
 	suite "2.3 integration tests" pytest \

@@ -6,7 +6,9 @@
 #            modelled) beside the Redactor: a secret Dovecot took must not
 #            show in the log. Skipped where Dovecot's headers or libdovecot
 #            are missing (DOVECOT_CONFIG names dovecot-config).
-#   all      both (the default), the seconds split between them.
+#   view     tests/fuzz/fuzz-view-parse.cc: the log parser (log-parse.cc)
+#            on any bytes, and on logs the module's Formatter wrote;
+#   all      all three (the default), the seconds split between them.
 # Each is built in a temp dir with clang++ -fsanitize=fuzzer,address,undefined
 # (libFuzzer comes with clang's runtime; Debian: libclang-rt-14-dev) with all
 # of src/core/*.cc (plain C++, no Dovecot headers) and run from a seed corpus
@@ -14,7 +16,7 @@
 # own deterministic driver (tests/fuzz/fuzz-driver.hh: mutations from a
 # fixed seed) instead. On failure the temp dir with the crashing input is
 # kept.
-#   sh tests/fuzz/run.sh [seconds] [redact|dovecot|all]
+#   sh tests/fuzz/run.sh [seconds] [redact|dovecot|view|all]
 set -eu
 cd "$(dirname "$0")/../.."
 seconds=${1:-30}
@@ -23,13 +25,14 @@ case $target in
 all)
 	# Split the time; fails on the first target that fails. (In the
 	# top directory now: $0 may have been relative to another.)
-	half=$(((seconds + 1) / 2))
-	sh tests/fuzz/run.sh "$half" redact
-	exec sh tests/fuzz/run.sh "$half" dovecot
+	third=$(((seconds + 2) / 3))
+	sh tests/fuzz/run.sh "$third" redact
+	sh tests/fuzz/run.sh "$third" view
+	exec sh tests/fuzz/run.sh "$third" dovecot
 	;;
-redact | dovecot) ;;
+redact | dovecot | view) ;;
 *)
-	echo "usage: sh tests/fuzz/run.sh [seconds] [redact|dovecot|all]" >&2
+	echo "usage: sh tests/fuzz/run.sh [seconds] [redact|dovecot|view|all]" >&2
 	exit 2
 	;;
 esac
@@ -39,6 +42,9 @@ core=$(ls src/core/*.cc | grep -v '/age\.cc$')
 flags="-std=gnu++17 -g -O1 -Wall -Wextra -Isrc"
 if [ "$target" = redact ]; then
 	name=fuzz-redact
+	libs=""
+elif [ "$target" = view ]; then
+	name=fuzz-view-parse
 	libs=""
 else
 	name=fuzz-redact-dovecot
@@ -92,7 +98,32 @@ seed() {
 	n=$((n + 1))
 	printf "$1" >"$corpus/seed-$n"
 }
-if [ "$target" = redact ]; then
+if [ "$target" = view ]; then
+	# First byte (fuzz-view-parse.cc): '0' a split log, '2' a transcript;
+	# '1', '3', '5', '7', '9' wire data (\001 cuts, \002 turns) formatted
+	# in one layout and read back.
+	seed '01700000000.000001 a LOGIN x y\r\n1700000000.000002 b NOOP\r\n'
+	seed '0<<<\n1700000000.000001 a\n>>>\n<<<\nb>>>\n<<<\n1700000000.000002 c\n>>>\n'
+	seed '0x\n\n*** rawlog_ext: log truncated: rawlog_ext_max_size=5 bytes reached ***\n'
+	seed '21700000000.000001 I: a LOGIN x y\r\n1700000000.000002 O+ * OK\n'
+	seed '2<<<\nI: a\nO+ b\n>>>\n*** rawlog_ext: log truncated: rawlog_ext_max_size=9 bytes reached ***\n'
+	for m in 1 3 5 7 9; do
+		seed "${m}a LOGIN x\\001 y\\r\\n\\002* OK\\r\\n12 x\\001\\002\\n\\n"
+	done
+	cat >"$work/fuzz.dict" <<'EOF'
+"1700000000.000001 "
+"<<<\x0a"
+">>>\x0a"
+"I: "
+"O: "
+"I+ "
+"O+ "
+"*** rawlog_ext: log truncated: "
+"\x0a"
+"\x01"
+"\x02"
+EOF
+elif [ "$target" = redact ]; then
 	# Seeds. First byte: '0' IMAP, '1' POP3, '2' SMTP sessions, where \002
 	# starts server bytes and \001 client bytes; '3' a credential template
 	# (next byte: which), then the password, \000, client cut sizes.

@@ -1,0 +1,301 @@
+// rawlog-ext-view: a session's log as one conversation (issue #17).
+// Exit status: 0 shown, 1 bad input, 2 usage.
+#include "core/log-parse.hh"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+using namespace rawlog_ext;
+
+namespace {
+
+struct Record {
+	Direction direction;
+	bool has_time;
+	struct timeval time;
+	std::string file;
+	std::string data;
+	size_t order;
+};
+
+bool ends_with(const std::string &s, const char *suffix)
+{
+	size_t n = strlen(suffix);
+	return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+bool file_exists(const std::string &path)
+{
+	return access(path.c_str(), F_OK) == 0;
+}
+
+// Reads one log file into records; false (message printed) on bad input.
+bool read_log(const std::string &path, bool transcript, Direction dir,
+	      std::vector<Record> &records)
+{
+	int fd = open(path.c_str(), O_RDONLY);
+	if (fd == -1) {
+		fprintf(stderr, "rawlog-ext-view: %s: %s\n", path.c_str(),
+			strerror(errno));
+		return false;
+	}
+	LogParser parser(transcript, dir, [&](const LogPiece &piece) {
+		// Pieces of one stamp and direction form one record.
+		if (!records.empty() && records.back().file == path &&
+		    records.back().direction == piece.direction &&
+		    records.back().has_time == piece.has_time &&
+		    (!piece.has_time ||
+		     (records.back().time.tv_sec == piece.time.tv_sec &&
+		      records.back().time.tv_usec == piece.time.tv_usec))) {
+			records.back().data.append(piece.data, piece.size);
+			return;
+		}
+		records.push_back({ piece.direction, piece.has_time, piece.time,
+				    path, std::string(piece.data, piece.size),
+				    records.size() });
+	});
+	static char buf[65536];
+	bool ok = true;
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0) {
+			fprintf(stderr, "rawlog-ext-view: %s: %s\n",
+				path.c_str(), strerror(errno));
+			ok = false;
+			break;
+		}
+		if (n == 0) {
+			ok = parser.finish();
+			break;
+		}
+		if (!parser.feed(buf, n)) {
+			ok = false;
+			break;
+		}
+	}
+	close(fd);
+	if (!ok && !parser.error().empty())
+		fprintf(stderr, "rawlog-ext-view: %s: byte %llu: %s\n",
+			path.c_str(), (unsigned long long)parser.error_offset(),
+			parser.error().c_str());
+	if (ok && parser.truncated())
+		records.push_back({ Direction::out, false, { 0, 0 }, path,
+				    std::string(), records.size() });
+	return ok;
+}
+
+std::string base64(const std::string &in)
+{
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	std::string out;
+	size_t i = 0;
+	for (; i + 2 < in.size(); i += 3) {
+		unsigned v = (unsigned char)in[i] << 16 |
+			(unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
+		out += tab[v >> 18]; out += tab[(v >> 12) & 63];
+		out += tab[(v >> 6) & 63]; out += tab[v & 63];
+	}
+	if (i + 1 == in.size()) {
+		unsigned v = (unsigned char)in[i] << 16;
+		out += tab[v >> 18]; out += tab[(v >> 12) & 63]; out += "==";
+	} else if (i + 2 == in.size()) {
+		unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8;
+		out += tab[v >> 18]; out += tab[(v >> 12) & 63];
+		out += tab[(v >> 6) & 63]; out += '=';
+	}
+	return out;
+}
+
+std::string json_string(const std::string &s)
+{
+	std::string out = "\"";
+	for (unsigned char c : s) {
+		if (c == '"' || c == '\\') {
+			out += '\\';
+			out += (char)c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			char e[8];
+			snprintf(e, sizeof(e), "\\u%04x", c);
+			out += e;
+		} else {
+			out += (char)c;
+		}
+	}
+	return out + "\"";
+}
+
+// A server reply that reports a failure: IMAP NO/BAD, POP3 -ERR, SMTP 4xx/5xx.
+bool is_failure(const std::string &line)
+{
+	if (line.compare(0, 4, "-ERR") == 0)
+		return true;
+	if (line.size() >= 3 && (line[0] == '4' || line[0] == '5') &&
+	    isdigit((unsigned char)line[1]) && isdigit((unsigned char)line[2]))
+		return true;
+	size_t sp = line.find(' ');
+	return sp != std::string::npos &&
+		(line.compare(sp, 4, " NO ") == 0 || line.compare(sp, 5, " BAD ") == 0);
+}
+
+void print_text(FILE *out, const Record &r, bool colour)
+{
+	if (r.data.empty() && !r.has_time) {
+		fprintf(out, "%s--- log truncated (rawlog_ext_max_size) ---%s\n",
+			colour ? "\033[1;33m" : "", colour ? "\033[m" : "");
+		return;
+	}
+	const bool client = r.direction == Direction::in;
+	size_t pos = 0;
+	while (pos < r.data.size()) {
+		size_t lf = r.data.find('\n', pos);
+		size_t end = lf == std::string::npos ? r.data.size() : lf + 1;
+		std::string line = r.data.substr(pos, end - pos);
+		std::string body = line;
+		if (ends_with(body, "\r\n"))
+			body.resize(body.size() - 2);
+		else if (ends_with(body, "\n"))
+			body.resize(body.size() - 1);
+		std::string shown;
+		for (unsigned char c : body) {
+			if (c < 0x20 || c == 0x7f) {
+				char e[8];
+				snprintf(e, sizeof(e), "\\x%02x", c);
+				shown += e;
+			} else {
+				shown += (char)c;
+			}
+		}
+		const char *on = !colour ? "" : client ? "\033[32m" :
+			is_failure(line) ? "\033[1;31m" : "\033[34m";
+		fprintf(out, "%s%s %s%s%s\n", on, client ? "C:" : "S:",
+			shown.c_str(), lf == std::string::npos ? " [no newline]" : "",
+			colour ? "\033[m" : "");
+		pos = end;
+	}
+}
+
+int usage()
+{
+	fprintf(stderr, "usage: rawlog-ext-view [--json] [--no-pager] FILE...\n");
+	return 2;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	bool json = false, pager = true;
+	std::vector<std::string> files;
+	for (int i = 1; i < argc; i++) {
+		std::string a = argv[i];
+		if (a == "--json")
+			json = true;
+		else if (a == "--no-pager")
+			pager = false;
+		else if (a == "--help" || a == "-h") {
+			printf("usage: rawlog-ext-view [--json] [--no-pager] FILE...\n");
+			return 0;
+		} else if (a.size() > 1 && a[0] == '-')
+			return usage();
+		else
+			files.push_back(a);
+	}
+	if (files.empty())
+		return usage();
+
+	// Either file of a split pair brings the other.
+	std::vector<std::string> logs;
+	for (const std::string &f : files) {
+		std::vector<std::string> add;
+		if (ends_with(f, ".in") || ends_with(f, ".out")) {
+			std::string stem = f.substr(0, f.rfind('.'));
+			for (const char *ext : { ".in", ".out" })
+				if (stem + ext == f || file_exists(stem + ext))
+					add.push_back(stem + ext);
+		} else if (ends_with(f, ".log")) {
+			add.push_back(f);
+		} else {
+			fprintf(stderr, "rawlog-ext-view: %s: not a rawlog_ext log "
+				"(.in, .out or .log)\n", f.c_str());
+			return 1;
+		}
+		for (const std::string &l : add)
+			if (std::find(logs.begin(), logs.end(), l) == logs.end())
+				logs.push_back(l);
+	}
+
+	std::vector<Record> records;
+	bool all_timed = true;
+	for (const std::string &l : logs) {
+		const bool transcript = ends_with(l, ".log");
+		const Direction dir = ends_with(l, ".out") ? Direction::out :
+			Direction::in;
+		size_t first = records.size();
+		if (!read_log(l, transcript, dir, records))
+			return 1;
+		for (size_t i = first; i < records.size(); i++)
+			if (!records[i].has_time && !records[i].data.empty())
+				all_timed = false;
+	}
+	for (size_t i = 0; i < records.size(); i++)
+		records[i].order = i;
+	// By time; without timestamps one file after the other. Input the
+	// module wrote before the output that followed it comes first.
+	if (all_timed)
+		std::stable_sort(records.begin(), records.end(),
+				 [](const Record &a, const Record &b) {
+			if (a.data.empty() || b.data.empty())
+				return false;
+			if (a.time.tv_sec != b.time.tv_sec)
+				return a.time.tv_sec < b.time.tv_sec;
+			if (a.time.tv_usec != b.time.tv_usec)
+				return a.time.tv_usec < b.time.tv_usec;
+			return a.direction < b.direction;
+		});
+
+	FILE *out = stdout;
+	const bool tty = isatty(STDOUT_FILENO);
+	if (!json && tty && pager) {
+		setenv("LESS", getenv("LESS") != nullptr ? getenv("LESS") : "FRX", 1);
+		const char *p = getenv("PAGER");
+		FILE *pipe = popen(p != nullptr && *p != '\0' ? p : "less -R", "w");
+		if (pipe != nullptr)
+			out = pipe;
+	}
+	if (!json && !all_timed && logs.size() > 1)
+		fprintf(out, "(no timestamps: the directions cannot be "
+			"interleaved; shown one after the other)\n");
+	for (const Record &r : records) {
+		if (!json) {
+			print_text(out, r, tty);
+			continue;
+		}
+		if (r.data.empty())
+			continue;
+		std::string t = "null";
+		if (r.has_time) {
+			char b[40];
+			snprintf(b, sizeof(b), "%lld.%06ld", (long long)r.time.tv_sec,
+				 (long)r.time.tv_usec);
+			t = b;
+		}
+		fprintf(out, "{\"time\": %s, \"from\": \"%s\", \"leg\": \"session\", "
+			"\"file\": %s, \"data_b64\": \"%s\"}\n", t.c_str(),
+			r.direction == Direction::in ? "client" : "server",
+			json_string(r.file).c_str(), base64(r.data).c_str());
+	}
+	if (out != stdout)
+		pclose(out);
+	else if (fflush(stdout) != 0)
+		return 1;
+	return 0;
+}
