@@ -318,12 +318,11 @@ private:
 		case Lex::lit_cr:
 			if (c == '\n') {
 				start_literal();
-			} else if (c == '\r' && (lex_ == Lex::lit_closed ||
-						 literal_sync_)) {
+			} else if (c == '\r') {
 				// imap-login's parser skips one CR per read:
-				// "{8}\r" and then "\r\n" is a literal. Where
-				// the server answers (a synchronizing one) more
-				// CRs may be: its answer tells.
+				// "{8}\r" and then "\r\n" is a literal; more
+				// CRs make it unsure (start_literal()), LITERAL+
+				// or not.
 				out_byte(c);
 				if (lex_ == Lex::lit_cr)
 					literal_more_cr_ = true;
@@ -599,11 +598,22 @@ private:
 			// 2.4 found the guess wrong. All that follows is hidden
 			// (unless the command's reply came already: refused).
 			bool answered = current_answered_;
+			bool secret = literal_secret_;
+			uint64_t size = literal_size_;
 			reset_command();
-			if (answered)
-				line_start_ = true;
-			else
+			if (!answered) {
 				begin_unsure();
+				return;
+			}
+			line_start_ = true;
+			if (secret) {
+				// Refused; the client may still send what it
+				// meant as the literal (a "+ OK" came at the
+				// '}'): read as commands, hidden.
+				shadow_ = std::min(size, max_line);
+				shadow_marked_ = false;
+				shadow_seq_ = 0;
+			}
 			return;
 		}
 		if (literal_sync_ && !plus_early_)

@@ -899,6 +899,17 @@ void test_continuation_means_response(void **)
 			C("b LOGIN alice {8}\r\r\n[[x LOGIN bob pw123456\r\n]]"),
 			S("b BAD Missing LF after literal size\r\nx NO\r\n"),
 			C("[[&c LOGOUT\r\n]]") }, false },
+		// ... the same with LITERAL+, "{8+}\r" then "\r\n" (found in
+		// review).
+		{ "more CRs after a LITERAL+ header, in two reads", {
+			C("a LOGIN alice {8+}\r"),
+			C("\r\n[[pw123456\r\n]]") }, false },
+		// Refused before the LF, after the "+ OK" of the '}': the
+		// client may send the literal all the same; hidden.
+		{ "more CRs, refused, then the literal", {
+			C("b LOGIN alice {8}\r\r"),
+			S("+ OK\r\nb BAD Missing LF after literal size\r\n"),
+			C("\n[[pw123456]]\r\n") }, false },
 		// Read again after a failed AUTHENTICATE (found beside 2.4).
 		{ "more CRs after a literal header, read again", {
 			C("a AUTHENTICATE\n[[W\xbfLoGINE0 x {8}\r\n"
