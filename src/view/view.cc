@@ -134,6 +134,44 @@ std::string json_string(const std::string &s)
 }
 
 // A server reply that reports a failure: IMAP NO/BAD, POP3 -ERR, SMTP 4xx/5xx.
+
+// How many bytes at data[i] may go to a terminal as they are: one
+// printable ASCII byte, or one well-formed UTF-8 character that is not a
+// C1 control (U+0080-U+009F: CSI, OSC...). 0: escape data[i]. The log's
+// bytes are the client's: none may drive the terminal.
+size_t printable_length(const std::string &data, size_t i)
+{
+	unsigned char c = (unsigned char)data[i];
+	if (c < 0x80)
+		return c >= 0x20 && c != 0x7f ? 1 : 0;
+	size_t n;
+	uint32_t cp;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (data.size() - i < n)
+		return 0;
+	for (size_t k = 1; k < n; k++) {
+		unsigned char cc = (unsigned char)data[i + k];
+		if ((cc & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (cc & 0x3f);
+	}
+	static const uint32_t least[] = { 0, 0, 0x80, 0x800, 0x10000 };
+	if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+	    (cp >= 0x80 && cp <= 0x9f))
+		return 0;
+	return n;
+}
 bool is_failure(const std::string &line)
 {
 	if (line.compare(0, 4, "-ERR") == 0)
@@ -165,14 +203,18 @@ void print_text(FILE *out, const Record &r, bool colour)
 		else if (ends_with(body, "\n"))
 			body.resize(body.size() - 1);
 		std::string shown;
-		for (unsigned char c : body) {
-			if (c < 0x20 || c == 0x7f) {
-				char e[8];
-				snprintf(e, sizeof(e), "\\x%02x", c);
-				shown += e;
-			} else {
-				shown += (char)c;
+		size_t i = 0;
+		while (i < body.size()) {
+			size_t n = printable_length(body, i);
+			if (n > 0) {
+				shown.append(body, i, n);
+				i += n;
+				continue;
 			}
+			char e[8];
+			snprintf(e, sizeof(e), "\\x%02x", (unsigned char)body[i]);
+			shown += e;
+			i++;
 		}
 		const char *on = !colour ? "" : client ? "\033[32m" :
 			is_failure(line) ? "\033[1;31m" : "\033[34m";
@@ -250,11 +292,16 @@ int main(int argc, char **argv)
 		records[i].order = i;
 	// By time; without timestamps one file after the other. Input the
 	// module wrote before the output that followed it comes first.
-	if (all_timed)
+	// A transcript alone is in order already (its records are written as
+	// things happen; a clock step must not reorder them). Markers (no
+	// data, no time) go last.
+	const bool merging = logs.size() > 1 ||
+		(logs.size() == 1 && !ends_with(logs[0], ".log"));
+	if (all_timed && merging)
 		std::stable_sort(records.begin(), records.end(),
 				 [](const Record &a, const Record &b) {
 			if (a.data.empty() || b.data.empty())
-				return false;
+				return !a.data.empty() && b.data.empty();
 			if (a.time.tv_sec != b.time.tv_sec)
 				return a.time.tv_sec < b.time.tv_sec;
 			if (a.time.tv_usec != b.time.tv_usec)

@@ -126,3 +126,16 @@ def test_view_bad_input_and_usage(tmp_path):
     other = tmp_path / "notes.txt"
     other.write_text("hello\n")
     assert view(other).returncode == 1
+
+
+def test_view_escapes_what_could_drive_a_terminal(tmp_path):
+    """Log bytes are the client's: controls, C1 controls in UTF-8 (CSI,
+    OSC) and bytes that are not UTF-8 are shown escaped; other UTF-8 as
+    it is."""
+    log = tmp_path / "x.log"
+    log.write_bytes(b"I: a\x1b[2J b\xc2\x9b31m c\x9b d\xc2\x9d52;c;eA\x07 "
+                    b"e\xff f\xc3\xa4\xe2\x82\xac\r\n")
+    r = view("--no-pager", log)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == (b"C: a\\x1b[2J b\\xc2\\x9b31m c\\x9b d\\xc2\\x9d52;c;eA\\x07 "
+                        b"e\\xff f\xc3\xa4\xe2\x82\xac\n"), r.stdout
