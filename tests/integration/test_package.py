@@ -273,7 +273,9 @@ def test_deb_install_log_remove_purge(package_env, dovecot_factory, rawlog_dir,
     listed = set(run(["dpkg", "-L", PACKAGE]).stdout.split())
     # 2.4: the settings module comes and goes with the plugin, and the
     # admin's settings are a conffile of their own (see debian/make-conffile).
-    ours = [MODULE, CONFFILE, LOADER, DOCDIR / "copyright"]
+    ours = [MODULE, CONFFILE, LOADER, DOCDIR / "copyright",
+            pathlib.Path("/usr/bin/rawlog-ext-view"),
+            pathlib.Path("/usr/share/man/man1/rawlog-ext-view.1.gz")]
     if line != "2.3":
         ours += [SETTINGS_MODULE, SETTINGS_CONFFILE]
     for path in ours:
@@ -417,7 +419,7 @@ def test_rpm_builds_for_the_line_and_its_config_loads(tmp_path, dovecot_factory,
         listed = set(run(["rpm", "-qpl", str(rpms[0])]).stdout.split())
         modules = pathlib.Path("/usr/lib/dovecot/modules")
         wanted = {str(modules / PLUGIN_SO), str(modules / "login" / "lib20_rawlog_ext_login_plugin.so"),
-                  str(CONFFILE)}
+                  str(CONFFILE), "/usr/bin/rawlog-ext-view"}
         settings = {str(SETTINGS_MODULE),
                     str(modules / "settings" / "lib90_rawlog_ext_login_settings.so")}
         assert wanted <= listed, sorted(listed)
@@ -426,6 +428,7 @@ def test_rpm_builds_for_the_line_and_its_config_loads(tmp_path, dovecot_factory,
         else:
             assert settings <= listed, sorted(listed)
         assert not [p for p in listed if p.endswith(".la")], listed
+        assert [p for p in listed if re.fullmatch(r"/usr/share/man/man1/rawlog-ext-view\.1.*", p)]
         assert run(["rpm", "-qpc", str(rpms[0])]).stdout.split() == [str(CONFFILE)]
 
         # The rpm's files as installed, from its buildroot (rpm 4.20, Debian
