@@ -268,6 +268,8 @@ else
 	# a line is one for one line only (found building this beside 2.4).
 	seed '0c\177\177 8 {}\n\001s LOGIN {6}\n\001\r\003\000\0006crLAN\n'
 	seed '0a]b NOOP {22+}\r\nb LOGIN alice s3cretpw\r\n'
+	# LITERAL+ with a CR per read: "{8+}\r", then "\r\n" (found in review).
+	seed '0a LOGIN alice {8+}\r\001\r\ns3cretpw\r\n'
 	# CRs after a literal header on a line read again after a failed
 	# AUTHENTICATE (found beside 2.4): hidden from there.
 	seed '0a AUTHENTICATE\nW\277LoGINE0 x {8}\r\nb LOGIN alice  {8}\r\r\nb LOGIN alice  \001{8}\r\n\n\n\n\n\276\n\n\n\n\n\nHLO\n\n'
