@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "test-common.hh"
+#include "test-age-common.hh"
 
 #include "core/age.hh"
 
@@ -30,12 +30,6 @@ std::string run(const std::string &cmd, int *status = nullptr)
 	return out;
 }
 
-void spit(const std::string &path, const std::string &data)
-{
-	std::ofstream out(path, std::ios::binary);
-	out << data;
-}
-
 // A key made by age-keygen; returns its recipient.
 std::string keygen(const std::string &key_path)
 {
@@ -48,31 +42,6 @@ std::string keygen(const std::string &key_path)
 		r.pop_back();
 	assert_true(r.compare(0, 4, "age1") == 0);
 	return r;
-}
-
-std::string seal(const std::vector<AgeRecipient> &rs, const std::string &plain,
-		 size_t piece, unsigned long long *chunks = nullptr)
-{
-	AgeWriter w;
-	std::string out, err;
-	assert_true(w.begin(rs, out, err));
-	for (size_t i = 0; i < plain.size(); i += piece) {
-		size_t n = std::min(piece, plain.size() - i);
-		assert_true(w.write((const unsigned char *)plain.data() + i, n,
-				    out, err));
-	}
-	assert_true(w.finish(out, err));
-	if (chunks != nullptr)
-		*chunks = w.sealed_chunks();
-	return out;
-}
-
-std::string pattern(size_t n)
-{
-	std::string s(n, '\0');
-	for (size_t i = 0; i < n; i++)
-		s[i] = (char)((i * 131 + i / 977) & 0xff);
-	return s;
 }
 
 void test_interop_age_decrypts(void **state)

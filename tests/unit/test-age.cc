@@ -4,44 +4,13 @@
 #include <fstream>
 #include <sstream>
 
-#include "test-common.hh"
+#include "test-age-common.hh"
 
 #include "core/age.hh"
 
 using namespace rawlog_ext;
 
 namespace {
-
-void spit(const std::string &path, const std::string &data)
-{
-	std::ofstream out(path, std::ios::binary);
-	out << data;
-}
-
-std::string seal(const std::vector<AgeRecipient> &rs, const std::string &plain,
-		 size_t piece, unsigned long long *chunks = nullptr)
-{
-	AgeWriter w;
-	std::string out, err;
-	assert_true(w.begin(rs, out, err));
-	for (size_t i = 0; i < plain.size(); i += piece) {
-		size_t n = std::min(piece, plain.size() - i);
-		assert_true(w.write((const unsigned char *)plain.data() + i, n,
-				    out, err));
-	}
-	assert_true(w.finish(out, err));
-	if (chunks != nullptr)
-		*chunks = w.sealed_chunks();
-	return out;
-}
-
-std::string pattern(size_t n)
-{
-	std::string s(n, '\0');
-	for (size_t i = 0; i < n; i++)
-		s[i] = (char)((i * 131 + i / 977) & 0xff);
-	return s;
-}
 
 // Two recipients age-keygen made (their keys are in test-age-interop).
 const std::string r1 = "age1l59k8j5n50j8pxcne5l6l643lwyzwh96vuw3dnv56wh8cf0mcgms9ky0u7";
