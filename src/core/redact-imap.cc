@@ -89,14 +89,7 @@ protected:
 			// imap-login's parser sends "+ OK" for a literal, even
 			// one the lexer does not take for one (its line may
 			// be refused later).
-			if (mode_ == Mode::wait && literal_more_cr_)
-				// Sent at the '}', before the CRs were read:
-				// "{8}\r\r\n" in one read is refused after it
-				// ("Missing LF after literal size"), in two
-				// reads not. Either may be: hidden until the
-				// command's reply.
-				resolve_wait_unsure();
-			else if (mode_ == Mode::wait)
+			if (mode_ == Mode::wait)
 				resolve_wait(true);
 			else if (!line.second.is("OK"))
 				continuation();

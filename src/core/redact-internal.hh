@@ -239,9 +239,6 @@ protected:
 	// From server_line(): the server decided; the held bytes are
 	// parsed accordingly into released_.
 	void resolve_wait(bool accepted);
-	// From server_line(): an answer that may mean either. The held
-	// bytes and all the client sends after them are hidden (begin_unsure).
-	void resolve_wait_unsure();
 	// Whether the next client bytes are a literal or commands is not
 	// known: all of them (line ends too) are hidden under one marker,
 	// for the rest of the session.

@@ -180,16 +180,6 @@ void Redactor::Impl::resolve_wait(bool accepted)
 	rerun_pending();
 }
 
-void Redactor::Impl::resolve_wait_unsure()
-{
-	if (mode_ != Mode::wait)
-		return;
-	mode_ = Mode::command;
-	wait_over(false);
-	begin_unsure();
-	rerun_pending();
-}
-
 void Redactor::Impl::begin_unsure()
 {
 	// Reading on from the command's reply was tried, and the fuzzer
