@@ -15,7 +15,7 @@ using AgeRecipient = std::array<unsigned char, 32>;
 
 constexpr size_t age_chunk_size = 64 * 1024;
 
-// spec: "age1..." recipients separated by white space, or "file:/path" to
+// spec: "age1..." recipients separated by white space or commas, or "file:/path" to
 // a recipients file as `age -R` reads it (one per line, '#' comments,
 // empty lines skipped). false with a message on any malformed or missing
 // recipient, an unreadable file or one with none.

@@ -6,7 +6,9 @@ namespace rawlog_ext {
 
 namespace {
 
-using Parser = bool (*)(const std::string &value, Settings &set);
+// detail_r: what is wrong, when more than "expected ..." can be said.
+using Parser = bool (*)(const std::string &value, Settings &set,
+			std::string &detail_r);
 
 struct SettingDef {
 	const char *name;
@@ -14,25 +16,25 @@ struct SettingDef {
 	const char *expected;	// for the error message
 };
 
-bool parse_dir(const std::string &value, Settings &set)
+bool parse_dir(const std::string &value, Settings &set, std::string &)
 {
 	set.dir = value;
 	return true;
 }
 
-bool parse_lmtp_dir(const std::string &value, Settings &set)
+bool parse_lmtp_dir(const std::string &value, Settings &set, std::string &)
 {
 	set.lmtp_dir = value;
 	return true;
 }
 
 template <bool Settings::*Field>
-bool parse_bool_field(const std::string &value, Settings &set)
+bool parse_bool_field(const std::string &value, Settings &set, std::string &)
 {
 	return parse_bool(value, set.*Field);
 }
 
-bool parse_direction(const std::string &value, Settings &set)
+bool parse_direction(const std::string &value, Settings &set, std::string &)
 {
 	if (value == "both") {
 		set.log_in = set.log_out = true;
@@ -48,7 +50,7 @@ bool parse_direction(const std::string &value, Settings &set)
 	return true;
 }
 
-bool parse_timestamps(const std::string &value, Settings &set)
+bool parse_timestamps(const std::string &value, Settings &set, std::string &)
 {
 	bool on;
 	if (value == "chunks")
@@ -60,7 +62,7 @@ bool parse_timestamps(const std::string &value, Settings &set)
 	return true;
 }
 
-bool parse_format(const std::string &value, Settings &set)
+bool parse_format(const std::string &value, Settings &set, std::string &)
 {
 	if (value == "split")
 		set.format = Format::split;
@@ -71,7 +73,13 @@ bool parse_format(const std::string &value, Settings &set)
 	return true;
 }
 
-bool parse_max_size(const std::string &value, Settings &set)
+bool parse_seal_recipients(const std::string &value, Settings &set,
+			   std::string &detail_r)
+{
+	return age_parse_recipients(value, set.seal_recipients, detail_r);
+}
+
+bool parse_max_size(const std::string &value, Settings &set, std::string &)
 {
 	return parse_size(value, set.max_size);
 }
@@ -89,6 +97,8 @@ const SettingDef setting_defs[] = {
 	{ "rawlog_ext_lmtp_recipients", parse_bool_field<&Settings::lmtp_recipients>, "yes or no" },
 	{ "rawlog_ext_relay", parse_bool_field<&Settings::relay>, "yes or no" },
 	{ "rawlog_ext_redact", parse_bool_field<&Settings::redact>, "yes or no" },
+	{ "rawlog_ext_seal_recipients", parse_seal_recipients,
+	  "age1... recipients or file:/path to a recipients file" },
 };
 
 } // namespace
@@ -98,7 +108,7 @@ const char *const setting_names[] = {
 	"rawlog_ext_boundaries", "rawlog_ext_direction",
 	"rawlog_ext_ip_in_name", "rawlog_ext_format", "rawlog_ext_max_size",
 	"rawlog_ext_lmtp_dir", "rawlog_ext_lmtp_recipients",
-	"rawlog_ext_relay", "rawlog_ext_redact",
+	"rawlog_ext_relay", "rawlog_ext_redact", "rawlog_ext_seal_recipients",
 	nullptr
 };
 static_assert(sizeof(setting_names) / sizeof(setting_names[0]) ==
@@ -172,9 +182,11 @@ bool settings_parse(const Getenv &getenv, Settings &settings,
 		// An empty value means "default", as in Dovecot's plugin {}.
 		if (value[0] == '\0')
 			continue;
-		if (!def.parse(value, settings)) {
+		std::string detail;
+		if (!def.parse(value, settings, detail)) {
 			error_r = std::string("Invalid setting ") + def.name +
-				"=" + value + ": expected " + def.expected;
+				"=" + value + ": expected " + def.expected +
+				(detail.empty() ? "" : " (" + detail + ")");
 			return false;
 		}
 	}

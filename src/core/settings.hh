@@ -2,11 +2,13 @@
 #ifndef RAWLOG_EXT_SETTINGS_HH
 #define RAWLOG_EXT_SETTINGS_HH
 
+#include "age.hh"
 #include "format.hh"
 
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace rawlog_ext {
 
@@ -27,6 +29,9 @@ struct Settings {
 	bool lmtp_recipients = true;	// LMTP per-recipient logs
 	bool relay = true;		// submission's relay leg
 	bool redact = true;		// credentials in logs become ***
+	// rawlog_ext_seal_recipients, read (and a recipients file read) at
+	// parse time: non-empty = every file of the session is sealed.
+	std::vector<AgeRecipient> seal_recipients;
 };
 
 // Returns the value of a setting, or nullptr when it is not set.

@@ -62,6 +62,22 @@ OpenResult dir_open_failed(int err, const std::string &dir, bool autocreate,
 	return OpenResult::failed;
 }
 
+// All of data, or false with errno set.
+bool write_all(int fd, const char *data, size_t size)
+{
+	while (size > 0) {
+		ssize_t ret = write(fd, data, size);
+		if (ret < 0) {
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		data += ret;
+		size -= (size_t)ret;
+	}
+	return true;
+}
+
 } // namespace
 
 int open_log_dir(const std::string &path, bool autocreate)
@@ -133,6 +149,7 @@ Sink::~Sink()
 {
 	try {
 		(void)flush_deferred();
+		finish_sealed();
 	} catch (...) {
 		// A destructor must not throw; the held input is lost.
 	}
@@ -218,13 +235,17 @@ OpenResult Sink::open_files(int dirfd, const std::string &dir,
 	struct Wanted { Direction direction; const char *ext; };
 	Wanted wanted[2];
 	unsigned int wanted_count = 0;
+	const bool sealed = !settings.seal_recipients.empty();
 	if (sink->transcript_) {
-		wanted[wanted_count++] = { Direction::in, ".log" };
+		wanted[wanted_count++] = { Direction::in,
+					   sealed ? ".log.age" : ".log" };
 	} else {
 		if (settings.log_in)
-			wanted[wanted_count++] = { Direction::in, ".in" };
+			wanted[wanted_count++] = { Direction::in,
+						   sealed ? ".in.age" : ".in" };
 		if (settings.log_out)
-			wanted[wanted_count++] = { Direction::out, ".out" };
+			wanted[wanted_count++] = { Direction::out,
+						   sealed ? ".out.age" : ".out" };
 	}
 
 	int error = 0;
@@ -262,6 +283,43 @@ OpenResult Sink::open_files(int dirfd, const std::string &dir,
 			file.path.clear();
 		}
 	}
+	if (error == 0 && sealed &&
+	    (sink->files_[0].fd != -1 || sink->files_[1].fd != -1)) {
+		// Never a log in clear instead: on any failure here the
+		// files go and nothing is logged.
+		std::string why;
+		for (File &file : sink->files_) {
+			if (file.fd == -1)
+				continue;
+			std::string header;
+			file.seal.reset(new SealedFile());
+			if (!file.seal->begin(settings.seal_recipients, header,
+					      why)) {
+				error = -1;
+				break;
+			}
+			if (!write_all(file.fd, header.data(), header.size())) {
+				error = errno;
+				why = "write(" + file.path + ") failed: " +
+					errno_text(errno);
+				break;
+			}
+		}
+		if (error != 0) {
+			for (File &file : sink->files_) {
+				if (file.fd == -1)
+					continue;
+				std::string name = file.path.substr(dir.size() + 1);
+				(void)unlinkat(dirfd, name.c_str(), 0);
+				close(file.fd);
+				file.fd = -1;
+			}
+			close(dirfd);
+			message_r = "rawlog_ext_seal_recipients: " + why +
+				": not logging (never in clear instead)";
+			return OpenResult::failed;
+		}
+	}
 	close(dirfd);
 
 	if (error != 0) {
@@ -282,7 +340,8 @@ OpenResult Sink::open_files(int dirfd, const std::string &dir,
 			sink->description_ += " and ";
 		sink->description_ += file.path;
 	}
-	message_r = "logging to " + sink->description_;
+	message_r = std::string(sealed ? "logging sealed to " : "logging to ") +
+		sink->description_;
 	sink_r = std::move(sink);
 	return OpenResult::opened;
 }
@@ -302,6 +361,7 @@ void Sink::stop(const std::string &why)
 		return;
 	(void)flush_deferred();
 	stopped_ = true;
+	finish_sealed();
 	report(Level::error, why + ": logging stopped for this session");
 }
 
@@ -317,6 +377,7 @@ bool Sink::take_report(Level &level_r, std::string &message_r)
 
 struct iovec PieceWriter::iov_[PieceWriter::max_iov];
 char PieceWriter::staging_[PieceWriter::staging_size];
+std::string PieceWriter::sealed_;
 
 void PieceWriter::add(const char *data, size_t size)
 {
@@ -371,8 +432,32 @@ bool PieceWriter::flush_for_room()
 	return true;
 }
 
+bool PieceWriter::flush_sealed()
+{
+	sealed_.clear();
+	for (unsigned int i = 0; i < iov_count_ && error_ == 0; i++) {
+		if (!seal_->write(iov_[i].iov_base, iov_[i].iov_len, sealed_,
+				  seal_error_)) {
+			error_ = EIO;
+			break;
+		}
+		written_ += iov_[i].iov_len;
+	}
+	// What was sealed is written even after a failure: the chunks before
+	// it are good.
+	if (!write_all(fd_, sealed_.data(), sealed_.size()) && error_ == 0)
+		error_ = errno;
+	// Only a full chunk leaves the writer; keep the buffer for the next.
+	sealed_.clear();
+	iov_count_ = 0;
+	staging_used_ = 0;
+	return error_ == 0;
+}
+
 bool PieceWriter::flush()
 {
+	if (seal_ != nullptr)
+		return flush_sealed();
 	struct iovec *iov = iov_;
 	unsigned int count = iov_count_;
 	while (count > 0) {
@@ -410,7 +495,7 @@ bool Sink::write_chunk(File &file, Direction direction,
 		       const unsigned char *data, size_t size,
 		       const struct timeval &now)
 {
-	writer_.begin(file.fd);
+	writer_.begin(file.fd, file.seal.get());
 	file.formatter.format(writer_, direction, data, size, now);
 	return end_write(file);
 }
@@ -424,7 +509,7 @@ bool Sink::flush_deferred()
 	if (deferred_.empty())
 		return true;
 	File &file = file_for(Direction::in);
-	writer_.begin(file.fd);
+	writer_.begin(file.fd, file.seal.get());
 	writer_(deferred_.data(), deferred_.size());
 	bool ok = end_write(file);
 	// Only now: clear() writes a terminating NUL over the first byte.
@@ -434,7 +519,7 @@ bool Sink::flush_deferred()
 
 bool Sink::write_text(File &file, const std::string &text)
 {
-	writer_.begin(file.fd);
+	writer_.begin(file.fd, file.seal.get());
 	writer_(text.data(), text.size());
 	return end_write(file);
 }
@@ -445,9 +530,17 @@ bool Sink::end_write(File &file)
 	written_ += writer_.take_written();
 	if (!ok) {
 		stopped_ = true;
-		report(Level::error, "write(" + file.path + ") failed: " +
-		       errno_text(writer_.error()) +
-		       ": logging stopped for this session");
+		if (!writer_.seal_error().empty())
+			report(Level::error, "sealing " + file.path +
+			       " failed: " + writer_.seal_error() +
+			       ": logging stopped for this session");
+		else
+			report(Level::error, "write(" + file.path +
+			       ") failed: " + errno_text(writer_.error()) +
+			       ": logging stopped for this session");
+		// The sealed file stays without its last chunk: it reads
+		// as truncated, as it is.
+		file.seal.reset();
 	}
 	return ok;
 }
@@ -527,9 +620,30 @@ void Sink::truncate_at_cap()
 			return;
 	}
 	stopped_ = true;
+	finish_sealed();
 	report(Level::warning, "log reached rawlog_ext_max_size=" +
 	       std::to_string(max_size_) + " bytes: truncated, "
 	       "logging stopped for this session");
+}
+
+void Sink::finish_sealed()
+{
+	for (File &file : files_) {
+		if (file.fd == -1 || !file.seal || !file.seal->open())
+			continue;
+		std::string out, why;
+		bool ok = file.seal->finish(out, why);
+		if (!write_all(file.fd, out.data(), out.size())) {
+			report(Level::error, "write(" + file.path + ") failed: " +
+			       errno_text(errno) +
+			       ": logging stopped for this session");
+		} else if (!ok) {
+			report(Level::error, "sealing " + file.path +
+			       " failed: " + why +
+			       ": logging stopped for this session");
+		}
+		file.seal.reset();
+	}
 }
 
 } // namespace rawlog_ext

@@ -5,6 +5,7 @@
 
 #include "format.hh"
 #include "naming.hh"
+#include "seal.hh"
 #include "settings.hh"
 
 #include <cstdint>
@@ -29,8 +30,11 @@ enum class OpenResult {
 // share them at the same time, and a logged session costs no buffer.
 class PieceWriter {
 public:
-	void begin(int fd) { fd_ = fd; error_ = 0; iov_count_ = 0;
-			     staging_used_ = 0; }
+	// seal: the file is sealed; pieces go through it, written_ then
+	// counts what went into it (the log's bytes, not the file's).
+	void begin(int fd, SealedFile *seal = nullptr)
+	{ fd_ = fd; seal_ = seal; error_ = 0; iov_count_ = 0;
+	  staging_used_ = 0; seal_error_.clear(); }
 	// Called for every stamp, marker and line: the common case (a
 	// short piece that extends the staged run) stays inline.
 	void operator()(const char *data, size_t size)
@@ -49,6 +53,8 @@ public:
 	// Writes what is still queued; false (errno in error()) on failure.
 	bool finish();
 	int error() const { return error_; }
+	// Non-empty when sealing failed (error() is then EIO).
+	const std::string &seal_error() const { return seal_error_; }
 	uint64_t take_written() { uint64_t n = written_; written_ = 0; return n; }
 
 private:
@@ -62,12 +68,17 @@ private:
 	bool flush();
 	bool flush_for_room();
 
+	bool flush_sealed();
+
 	static struct iovec iov_[max_iov];
 	static char staging_[staging_size];
+	static std::string sealed_;	// ciphertext of one flush
 	unsigned int iov_count_ = 0;
 	size_t staging_used_ = 0;
 	int fd_ = -1;
+	SealedFile *seal_ = nullptr;
 	int error_ = 0;
+	std::string seal_error_;
 	uint64_t written_ = 0;
 };
 
@@ -120,6 +131,7 @@ private:
 		int fd = -1;
 		std::string path;
 		Formatter formatter;
+		std::unique_ptr<SealedFile> seal;	// sealed logs only
 		File(const Formatter &f) : formatter(f) {}
 	};
 
@@ -141,6 +153,8 @@ private:
 	// Flushes writer_; on failure reports it and stops logging.
 	bool end_write(File &file);
 	void truncate_at_cap();
+	// Seals the last chunk of each sealed file: it is then complete.
+	void finish_sealed();
 	void report(Level level, std::string message);
 
 	static constexpr size_t max_deferred_chunk = 4096;

@@ -621,6 +621,16 @@ bool init_config()
 		(void)close(fd);
 		return false;
 	}
+	// Also as root before the chroot: the module (and libcrypto) are
+	// not reachable from inside it.
+	if (!config->settings.seal_recipients.empty() &&
+	    !seal_module_load(error)) {
+		i_error("rawlog_ext_login: RAWLOG_EXT_LOGIN_SEAL_RECIPIENTS: "
+			"%s: not logging (never in clear instead)",
+			error.c_str());
+		(void)close(fd);
+		return false;
+	}
 	base_fd = fd;
 	return true;
 }

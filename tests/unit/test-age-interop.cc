@@ -14,36 +14,6 @@ using namespace rawlog_ext;
 
 namespace {
 
-std::string run(const std::string &cmd, int *status = nullptr)
-{
-	FILE *p = popen(cmd.c_str(), "r");
-	if (p == nullptr)
-		fail_msg("popen %s", cmd.c_str());
-	std::string out;
-	char buf[65536];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
-		out.append(buf, n);
-	int st = pclose(p);
-	if (status != nullptr)
-		*status = st;
-	return out;
-}
-
-// A key made by age-keygen; returns its recipient.
-std::string keygen(const std::string &key_path)
-{
-	int st = 0;
-	run("age-keygen -o " + key_path + " 2>/dev/null", &st);
-	assert_int_equal(st, 0);
-	std::string r = run("age-keygen -y " + key_path, &st);
-	assert_int_equal(st, 0);
-	while (!r.empty() && r.back() == '\n')
-		r.pop_back();
-	assert_true(r.compare(0, 4, "age1") == 0);
-	return r;
-}
-
 void test_interop_age_decrypts(void **state)
 {
 	TmpDir &dir = *(TmpDir *)*state;

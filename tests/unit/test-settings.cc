@@ -11,6 +11,7 @@ extern "C" {
 #include "core/settings.hh"
 
 #include <map>
+#include <unistd.h>
 #include <string>
 
 using namespace rawlog_ext;
@@ -338,6 +339,66 @@ void test_settings_error_names_setting_and_value(void **)
 	}
 }
 
+// Public keys made by age-keygen.
+const char r1[] = "age1sw4qyr40lmrjyssk5maffaz43z4x0kjf809xvzjv48a2mqqyd5zqgm5xmw";
+const char r2[] = "age1cly9pdz8ecuv80cam24dwuaf4uepkj566xu8k47d8c0wr8a0tc5sn6dzw7";
+
+void test_settings_seal_recipients(void **)
+{
+	Settings set;
+	std::string error;
+	assert_true(parse({ { "rawlog_ext_dir", "/r" } }, set, error));
+	assert_true(set.seal_recipients.empty());
+	// Spaces or commas (import_environment splits at spaces).
+	for (const std::string &value : { std::string(r1) + " " + r2,
+					  std::string(r1) + "," + r2,
+					  std::string(" ") + r1 + ",\t" + r2 + " " }) {
+		assert_true(parse({ { "rawlog_ext_seal_recipients", value } },
+				  set, error));
+		assert_int_equal(set.seal_recipients.size(), 2);
+		assert_true(set.seal_recipients[0] != set.seal_recipients[1]);
+	}
+
+	char dir[] = "/tmp/rawlog-ext-settings.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	std::string file = std::string(dir) + "/recipients";
+	FILE *f = fopen(file.c_str(), "w");
+	assert_non_null(f);
+	fprintf(f, "# admins\n\n%s\n# old key\n%s\n", r1, r2);
+	fclose(f);
+	assert_true(parse({ { "rawlog_ext_seal_recipients", "file:" + file } },
+			  set, error));
+	assert_int_equal(set.seal_recipients.size(), 2);
+
+	struct Bad { std::string value; const char *detail; };
+	std::string empty = std::string(dir) + "/empty";
+	f = fopen(empty.c_str(), "w");
+	assert_non_null(f);
+	fprintf(f, "# nobody yet\n");
+	fclose(f);
+	const Bad bad[] = {
+		{ std::string(r1) + " age1qqqq", "malformed age recipient 'age1qqqq'" },
+		{ std::string(r1).substr(0, 40), "malformed age recipient" },
+		// One character changed: the checksum fails.
+		{ std::string(r1).substr(0, 20) + "q" + (r1 + 21), "malformed" },
+		{ "file:" + std::string(dir) + "/missing", "cannot read recipients file" },
+		{ "file:" + empty, "no recipients in" },
+		{ "AGE-SECRET-KEY-1QQQ", "malformed" },
+	};
+	for (const Bad &b : bad) {
+		set.seal_recipients.clear();
+		if (parse({ { "rawlog_ext_seal_recipients", b.value } }, set,
+			  error))
+			fail_msg("%s was accepted", b.value.c_str());
+		if (error.find("Invalid setting rawlog_ext_seal_recipients=") != 0 ||
+		    error.find(b.detail) == std::string::npos)
+			fail_msg("%s: error \"%s\"", b.value.c_str(), error.c_str());
+	}
+	unlink(file.c_str());
+	unlink(empty.c_str());
+	rmdir(dir);
+}
+
 void test_settings_invalid_value_fails_despite_valid_others(void **)
 {
 	Settings set;
@@ -364,6 +425,7 @@ int main(void)
 		cmocka_unit_test(test_settings_format_values),
 		cmocka_unit_test(test_settings_max_size_values),
 		cmocka_unit_test(test_settings_error_names_setting_and_value),
+		cmocka_unit_test(test_settings_seal_recipients),
 		cmocka_unit_test(test_settings_invalid_value_fails_despite_valid_others),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,6 +23,7 @@ struct rawlog_ext_login_settings {
 	const char *rawlog_ext_login_lmtp_recipients;
 	const char *rawlog_ext_login_relay;
 	const char *rawlog_ext_login_redact;
+	const char *rawlog_ext_login_seal_recipients;
 	/* ... and the login-only ones. */
 	const char *rawlog_ext_login_select;
 	const char *rawlog_ext_login_users;

@@ -27,6 +27,7 @@ static const struct setting_define rawlog_ext_setting_defines[] = {
 	DEF(rawlog_ext_lmtp_recipients),
 	DEF(rawlog_ext_relay),
 	DEF(rawlog_ext_redact),
+	DEF(rawlog_ext_seal_recipients),
 
 	SETTING_DEFINE_LIST_END
 };
@@ -45,6 +46,7 @@ static const struct rawlog_ext_settings rawlog_ext_default_settings = {
 	.rawlog_ext_lmtp_recipients = "",
 	.rawlog_ext_relay = "",
 	.rawlog_ext_redact = "",
+	.rawlog_ext_seal_recipients = "",
 };
 
 const struct setting_parser_info rawlog_ext_setting_parser_info = {

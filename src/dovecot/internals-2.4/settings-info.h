@@ -22,6 +22,7 @@ struct rawlog_ext_settings {
 	const char *rawlog_ext_lmtp_recipients;
 	const char *rawlog_ext_relay;
 	const char *rawlog_ext_redact;
+	const char *rawlog_ext_seal_recipients;
 };
 
 extern const struct setting_parser_info rawlog_ext_setting_parser_info;

@@ -1,0 +1,158 @@
+// age recipients ("age1...", bech32): plain parsing, no OpenSSL, so
+// settings can be validated in processes that never load libcrypto.
+#include "age.hh"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace rawlog_ext {
+
+namespace {
+
+// BIP 173 bech32 (not bech32m), as age's recipient encoding.
+const char bech32_charset[] = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+
+unsigned bech32_polymod(const std::vector<unsigned char> &v)
+{
+	static const unsigned gen[5] = { 0x3b6a57b2, 0x26508e6d, 0x1ea119fa,
+					 0x3d4233dd, 0x2a1462b3 };
+	unsigned chk = 1;
+	for (unsigned char c : v) {
+		unsigned top = chk >> 25;
+		chk = ((chk & 0x1ffffff) << 5) ^ c;
+		for (int i = 0; i < 5; i++)
+			if ((top >> i) & 1)
+				chk ^= gen[i];
+	}
+	return chk;
+}
+
+bool parse_age1(const std::string &in, AgeRecipient &out)
+{
+	bool lower = false, upper = false;
+	for (char c : in) {
+		if (c < 33 || c > 126)
+			return false;
+		if (std::islower((unsigned char)c))
+			lower = true;
+		if (std::isupper((unsigned char)c))
+			upper = true;
+	}
+	if (lower && upper)
+		return false;
+	std::string s;
+	for (char c : in)
+		s += (char)std::tolower((unsigned char)c);
+	size_t sep = s.rfind('1');
+	if (sep == std::string::npos || s.substr(0, sep) != "age" ||
+	    s.size() - sep - 1 < 6)
+		return false;
+	std::vector<unsigned char> check;
+	for (char c : s.substr(0, sep))
+		check.push_back((unsigned char)c >> 5);
+	check.push_back(0);
+	for (char c : s.substr(0, sep))
+		check.push_back((unsigned char)c & 31);
+	std::vector<unsigned char> data;
+	for (size_t i = sep + 1; i < s.size(); i++) {
+		const char *p = std::strchr(bech32_charset, s[i]);
+		if (p == nullptr || *p == '\0')
+			return false;
+		data.push_back((unsigned char)(p - bech32_charset));
+	}
+	check.insert(check.end(), data.begin(), data.end());
+	if (bech32_polymod(check) != 1)
+		return false;
+	data.resize(data.size() - 6);
+	// 5-bit groups to bytes; leftover bits must be zero padding.
+	std::vector<unsigned char> bytes;
+	unsigned acc = 0;
+	int bits = 0;
+	for (unsigned char d : data) {
+		acc = (acc << 5) | d;
+		bits += 5;
+		if (bits >= 8) {
+			bits -= 8;
+			bytes.push_back((unsigned char)(acc >> bits));
+		}
+	}
+	if (bits >= 5 || (acc & ((1u << bits) - 1)) != 0)
+		return false;
+	if (bytes.size() != 32)
+		return false;
+	std::memcpy(out.data(), bytes.data(), 32);
+	return true;
+}
+
+bool add_words(const std::string &text, std::vector<AgeRecipient> &out,
+	       std::string &error)
+{
+	std::istringstream words(text);
+	std::string w;
+	while (words >> w) {
+		AgeRecipient r;
+		if (!parse_age1(w, r)) {
+			error = "malformed age recipient '" + w + "'";
+			return false;
+		}
+		out.push_back(r);
+	}
+	return true;
+}
+
+}
+
+bool age_parse_recipients(const std::string &spec,
+			  std::vector<AgeRecipient> &out, std::string &error)
+{
+	out.clear();
+	size_t start = spec.find_first_not_of(" \t");
+	if (start != std::string::npos && spec.compare(start, 5, "file:") == 0) {
+		std::string path = spec.substr(start + 5);
+		while (!path.empty() && std::isspace((unsigned char)path.back()))
+			path.pop_back();
+		errno = 0;
+		std::ifstream in(path);
+		if (!in) {
+			error = "cannot read recipients file " + path +
+				(errno != 0 ? std::string(": ") + strerror(errno) :
+				 std::string());
+			return false;
+		}
+		std::string line;
+		while (std::getline(in, line)) {
+			if (!line.empty() && line.back() == '\r')
+				line.pop_back();
+			if (line.empty() || line[0] == '#')
+				continue;
+			if (!add_words(line, out, error))
+				return false;
+		}
+		if (in.bad()) {
+			error = "cannot read recipients file " + path;
+			return false;
+		}
+		if (out.empty()) {
+			error = "no recipients in " + path;
+			return false;
+		}
+		return true;
+	}
+	// Commas too: import_environment (the login companion's form on
+	// 2.3) splits its values at spaces.
+	std::string words = spec;
+	std::replace(words.begin(), words.end(), ',', ' ');
+	if (!add_words(words, out, error))
+		return false;
+	if (out.empty()) {
+		error = "no recipients";
+		return false;
+	}
+	return true;
+}
+
+}

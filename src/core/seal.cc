@@ -1,0 +1,158 @@
+#include "seal.hh"
+#include "seal-abi.h"
+
+#include <cstdlib>
+#include <dlfcn.h>
+#include <unistd.h>
+
+#ifndef RAWLOG_EXT_SEAL_MODULE
+#  define RAWLOG_EXT_SEAL_MODULE "rawlog_ext_seal.so"
+#endif
+
+namespace rawlog_ext {
+
+namespace {
+
+const char module_name[] = "rawlog_ext_seal.so";
+
+const struct rawlog_ext_seal_abi *abi = nullptr;
+bool load_tried = false;
+std::string load_error;
+std::string path_override;
+
+// The module beside the object that holds this code: in a build tree
+// (src/.libs) and for the mail plugin in $(moduledir) that is where it is.
+// Nothing else decides the path: no environment variable can make a
+// Dovecot process load other code.
+std::string sibling_path()
+{
+	Dl_info info;
+	if (dladdr(reinterpret_cast<void *>(&sibling_path), &info) == 0 ||
+	    info.dli_fname == nullptr)
+		return "";
+	// The plugin may be loaded through a symlink (a private plugin
+	// directory): its real directory is where the module was installed.
+	char *real = realpath(info.dli_fname, nullptr);
+	std::string path = real != nullptr ? real : info.dli_fname;
+	free(real);
+	size_t slash = path.rfind('/');
+	if (slash == std::string::npos)
+		return "";
+	return path.substr(0, slash + 1) + module_name;
+}
+
+void append_output(void *context, const void *data, size_t size)
+{
+	static_cast<std::string *>(context)->append(
+		static_cast<const char *>(data), size);
+}
+
+} // namespace
+
+void seal_module_set_path(const std::string &path)
+{
+	path_override = path;
+}
+
+bool seal_module_load(std::string &error_r)
+{
+	if (!load_tried) {
+		load_tried = true;
+		std::string path = path_override;
+		if (path.empty()) {
+			path = sibling_path();
+			if (path.empty() || access(path.c_str(), F_OK) != 0)
+				path = RAWLOG_EXT_SEAL_MODULE;
+		}
+		// RTLD_LOCAL: libcrypto's symbols stay out of the process's
+		// global scope; never unloaded (its atexit handlers).
+		void *handle = dlopen(path.c_str(),
+				      RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+		if (handle == nullptr) {
+			const char *why = dlerror();
+			load_error = "cannot load the seal module: " +
+				std::string(why != nullptr ? why : path);
+		} else {
+			auto entry = reinterpret_cast<rawlog_ext_seal_entry *>(
+				dlsym(handle, RAWLOG_EXT_SEAL_ENTRY));
+			const struct rawlog_ext_seal_abi *found =
+				entry != nullptr ? entry() : nullptr;
+			if (found == nullptr ||
+			    found->version != RAWLOG_EXT_SEAL_ABI_VERSION)
+				load_error = path + " is not a seal module of "
+					"this version of rawlog_ext";
+			else
+				abi = found;
+		}
+	}
+	if (abi == nullptr)
+		error_r = load_error;
+	return abi != nullptr;
+}
+
+SealedFile::~SealedFile()
+{
+	if (writer_ != nullptr)
+		abi->free(writer_);
+}
+
+bool SealedFile::begin(const std::vector<AgeRecipient> &recipients,
+		       std::string &out, std::string &error_r)
+{
+	if (writer_ != nullptr || finished_) {
+		error_r = "sealed file already begun";
+		return false;
+	}
+	if (!seal_module_load(error_r))
+		return false;
+	char error[256] = "";
+	const unsigned char (*keys)[32] =
+		reinterpret_cast<const unsigned char (*)[32]>(
+			recipients.data());
+	static_assert(sizeof(AgeRecipient) == 32, "AgeRecipient is 32 bytes");
+	writer_ = abi->begin(keys, recipients.size(), append_output, &out,
+			     error, sizeof(error));
+	if (writer_ == nullptr) {
+		error_r = error;
+		return false;
+	}
+	return true;
+}
+
+bool SealedFile::write(const void *data, size_t size, std::string &out,
+		       std::string &error_r)
+{
+	if (!open()) {
+		error_r = "sealed file not open";
+		return false;
+	}
+	char error[256] = "";
+	if (abi->write(writer_, data, size, append_output, &out, error,
+		       sizeof(error)) < 0) {
+		error_r = error;
+		return false;
+	}
+	return true;
+}
+
+bool SealedFile::finish(std::string &out, std::string &error_r)
+{
+	if (!open()) {
+		error_r = "sealed file not open";
+		return false;
+	}
+	finished_ = true;
+	char error[256] = "";
+	int ret = abi->finish(writer_, append_output, &out, error,
+			      sizeof(error));
+	// The key and the tail are wiped now, not at the session's end.
+	abi->free(writer_);
+	writer_ = nullptr;
+	if (ret < 0) {
+		error_r = error;
+		return false;
+	}
+	return true;
+}
+
+} // namespace rawlog_ext

@@ -1,0 +1,239 @@
+"""Sealed logs (rawlog_ext_seal_recipients): every file of a session is age
+v1 to the admin's keys, decrypts with Debian's age to exactly the bytes an
+unsealed log holds, and a bad setting logs nothing rather than in clear."""
+import os
+import pathlib
+import re
+import shutil
+import stat
+import subprocess
+import tempfile
+
+import pytest
+
+from dovecot_fixture import User, conf_value
+from rawlog import RawClient, imap_login, log_files, strip_timestamps, wait_closed
+from test_crash import imap_pid, kill_and_wait
+from test_imap import message
+from test_lmtp import UIDS, deliver, make_lmtp, lmtp_dirs  # noqa: F401 (fixture)
+from test_login import login_dir, login_user, make as make_login, wait_login, SECRET  # noqa: F401
+
+
+@pytest.fixture
+def keys():
+    """Two age-keygen identities, and a recipients file any user can read
+    (the host holds public keys only)."""
+    base = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-keys-"))
+    base.chmod(0o755)
+    found = {}
+    for name in ("k1", "k2"):
+        key = base / f"{name}.txt"
+        subprocess.run(["age-keygen", "-o", str(key)], check=True,
+                       capture_output=True)
+        found[name] = (key, subprocess.run(
+            ["age-keygen", "-y", str(key)], check=True, capture_output=True,
+            text=True).stdout.strip())
+    recipients = base / "recipients"
+    recipients.write_text(f"# the mail admins\n{found['k1'][1]}\n\n"
+                          f"# backup key\n{found['k2'][1]}\n")
+    recipients.chmod(0o644)
+    yield {"k1": found["k1"][0], "k2": found["k2"][0],
+           "recipients": [found["k1"][1], found["k2"][1]],
+           "file": recipients, "dir": base}
+    if os.environ.get("KEEP_TMP") != "1":
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def age_decrypt(path: pathlib.Path, key: pathlib.Path, check=True):
+    r = subprocess.run(["age", "-d", "-i", str(key), str(path)],
+                       capture_output=True)
+    if check:
+        assert r.returncode == 0, (path, r.stderr)
+    return r
+
+
+def sealed_files(directory: pathlib.Path) -> dict[str, pathlib.Path]:
+    """{".in"/".out"/".log": path} of the one session in directory; no
+    file that is not sealed."""
+    files = log_files(directory)
+    assert files and all(p.name.endswith(".age") for p in files), files
+    by_ext = {pathlib.Path(p.stem).suffix: p for p in files}
+    assert len(by_ext) == len(files), files
+    return by_ext
+
+
+@pytest.mark.parametrize("form", ["inline", "file"])
+def test_imap_session_sealed_is_the_wire(logged_dovecot, rawlog_dir, keys, form):
+    spec = (" ".join(keys["recipients"]) if form == "inline"
+            else f"file:{keys['file']}")
+    dc = logged_dovecot({"rawlog_ext_seal_recipients": spec},
+                        extra_conf="mail_debug = yes\n")
+    body = message(300 * 1024, seed=11)
+    c, sent_from, received_from = imap_login(dc.imap_port)
+    c.imap("s", b"SELECT INBOX")
+    c.send(b"a APPEND INBOX {%d}\r\n" % len(body))
+    c.read_until(rb"^\+ [^\r\n]*\r\n")
+    start = len(c.received)
+    c.send(body + b"\r\n")
+    c.read_until(rb"^a OK[^\r\n]*\r\n", start)
+    c.imap("f", b"FETCH 1 BODY.PEEK[]")
+    c.imap("x", b"LOGOUT")
+    wait_closed(c)
+    dc.wait_log(r"imap\(alice\).*Disconnected")
+
+    files = sealed_files(rawlog_dir)
+    assert set(files) == {".in", ".out"}
+    for p in files.values():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600
+        raw = p.read_bytes()
+        assert raw.startswith(b"age-encryption.org/v1\n")
+        assert body[:64] not in raw and b"SELECT" not in raw
+    for key in (keys["k1"], keys["k2"]):
+        got_in = strip_timestamps(age_decrypt(files[".in"], key).stdout)
+        got_out = strip_timestamps(age_decrypt(files[".out"], key).stdout)
+        assert got_in == bytes(c.sent[sent_from:])
+        assert got_out == bytes(c.received[received_from:])
+    assert dc.wait_log(r"rawlog_ext: .*logging sealed to ")
+    assert "Error" not in dc.log()
+
+
+def test_transcript_sealed_equals_unsealed(logged_dovecot, dovecot_factory,
+                                           rawlog_dir, keys):
+    """The same scripted session with and without sealing: the decrypted
+    transcript is the unsealed one (timestamps aside)."""
+    plain_dir = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-logs-"))
+    plain_dir.chmod(0o755)
+    os.chown(plain_dir, 65534, 65534)
+    try:
+        logs = []
+        for directory, extra in ((rawlog_dir, {"rawlog_ext_seal_recipients":
+                                               keys["recipients"][0]}),
+                                 (plain_dir, {})):
+            settings = {"rawlog_ext_dir": str(directory),
+                        "rawlog_ext_format": "transcript",
+                        "rawlog_ext_timestamps": "no"}
+            settings.update(extra)
+            dc = dovecot_factory(plugin=settings, users=[User("alice")],
+                                 mail_plugins="$mail_plugins rawlog_ext")
+            c, _, _ = imap_login(dc.imap_port)
+            c.imap("a", b"SELECT INBOX")
+            c.imap("b", b"NOOP")
+            c.imap("x", b"LOGOUT")
+            wait_closed(c)
+            dc.wait_log(r"imap\(alice\).*Disconnected")
+            dc.stop()
+            logs.append(log_files(directory))
+        (sealed,), (plain,) = logs
+        assert sealed.name.endswith(".log.age") and plain.name.endswith(".log")
+        got = age_decrypt(sealed, keys["k1"]).stdout
+        # Two instances: only numbers differ (UIDVALIDITY, timings).
+        assert re.sub(rb"\d+", b"N", got) == re.sub(rb"\d+", b"N", plain.read_bytes())
+        assert b"b OK NOOP completed" in got
+    finally:
+        shutil.rmtree(plain_dir, ignore_errors=True)
+
+
+def test_kill_9_leaves_the_sealed_chunks(logged_dovecot, rawlog_dir, keys):
+    """The open tail (< 64 KiB) is in memory only: after kill -9 the file
+    decrypts up to its last sealed chunk and age calls it truncated."""
+    dc = logged_dovecot({"rawlog_ext_seal_recipients": keys["recipients"][0]})
+    body = message(2 * 1024 * 1024, seed=12)
+    c, sent_from, received_from = imap_login(dc.imap_port)
+    c.imap("s", b"SELECT INBOX")
+    c.send(b"a APPEND INBOX {%d}\r\n" % len(body))
+    c.read_until(rb"^\+ [^\r\n]*\r\n")
+    start = len(c.received)
+    c.send(body + b"\r\n")
+    c.read_until(rb"^a OK[^\r\n]*\r\n", start)
+    fetch_start = len(c.received)
+    c.send(b"f FETCH 1 BODY.PEEK[]\r\n")
+    while len(c.received) - fetch_start < 512 * 1024:
+        c.received += c.sock.recv(65536)
+    kill_and_wait(imap_pid(dc, "alice"))
+    try:
+        c.read_to_eof()
+    except (ConnectionError, OSError):
+        pass
+    c.close()
+
+    files = sealed_files(rawlog_dir)
+    r = age_decrypt(files[".out"], keys["k1"], check=False)
+    # No last chunk: age says the file ended early, after writing what
+    # the full chunks hold.
+    assert r.returncode != 0 and b"unexpected EOF" in r.stderr, r.stderr
+    assert len(r.stdout) % (64 * 1024) == 0 and len(r.stdout) >= 64 * 1024
+    out = strip_timestamps(r.stdout, killed=True)
+    received = bytes(c.received[received_from:])
+    # The kill landed after 512 KiB had gone out: the sealed chunks hold
+    # most of it, and nothing that was not on its way to the client (the
+    # FETCH answer: what the client got, then the rest of the literal).
+    assert len(out) > 256 * 1024
+    literal = re.search(rb"\* 1 FETCH \(BODY\[\] \{(\d+)\}\r\n", received)
+    wire = received[:literal.end()] + body + b")\r\n"
+    assert received == wire[:len(received)]
+    assert wire.startswith(out)
+
+
+@pytest.mark.parametrize("bad", ["malformed", "missing-file", "empty-file"])
+def test_bad_recipients_log_nothing(logged_dovecot, rawlog_dir, keys, bad):
+    if bad == "malformed":
+        spec = keys["recipients"][0][:-3] + "qqq"
+    elif bad == "missing-file":
+        spec = f"file:{keys['dir']}/nonexistent"
+    else:
+        empty = keys["dir"] / "empty"
+        empty.write_text("# no keys yet\n")
+        empty.chmod(0o644)
+        spec = f"file:{empty}"
+    dc = logged_dovecot({"rawlog_ext_seal_recipients": spec})
+    c, _, _ = imap_login(dc.imap_port)
+    assert b"s OK" in c.imap("s", b"SELECT INBOX")
+    c.imap("x", b"LOGOUT")
+    wait_closed(c)
+    dc.wait_log(r"imap\(alice\).*Disconnected")
+    errors = [l for l in dc.log().splitlines() if "Error" in l]
+    assert len(errors) == 1, errors
+    assert "rawlog_ext" in errors[0] and "rawlog_ext_seal_recipients" in errors[0]
+    assert log_files(rawlog_dir) == []
+
+
+def test_lmtp_connection_and_recipient_logs_sealed(dovecot_factory, lmtp_dirs, keys):
+    conn, users = lmtp_dirs
+    dc = make_lmtp(dovecot_factory, lmtp_dirs, logged=("alice",),
+                   plugin={"rawlog_ext_seal_recipients": f"file:{keys['file']}"})
+    body = b"Subject: sealed\r\n\r\n" + b"line of text\r\n" * 10000 + b".\r\n"
+    c, final = deliver(dc.lmtp_port, ["alice", "bob"], body)
+    assert all(r.startswith(b"250 ") for r in final), final
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    conn_files = sealed_files(conn)
+    assert strip_timestamps(age_decrypt(conn_files[".in"], keys["k2"]).stdout) == bytes(c.sent)
+    assert strip_timestamps(age_decrypt(conn_files[".out"], keys["k2"]).stdout) == bytes(c.received)
+    alice = sealed_files(users["alice"])
+    got_in = strip_timestamps(age_decrypt(alice[".in"], keys["k1"]).stdout)
+    assert body in got_in and b"RCPT TO:<alice>" in got_in and b"bob" not in got_in
+    assert log_files(users["bob"]) == []
+
+
+def test_login_companion_sealed(dovecot_factory, login_dir, keys):
+    """2.3's environment form: import_environment splits at spaces, so the
+    recipients are comma-separated."""
+    dc = make_login(dovecot_factory, login_dir,
+                    env={"RAWLOG_EXT_LOGIN_SEAL_RECIPIENTS": ",".join(keys["recipients"])})
+    c = RawClient(dc.imap_port)
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    c.imap("a", b"CAPABILITY")
+    c.imap("b", f"LOGIN alice {SECRET}".encode())
+    c.imap("c", b"LOGOUT")
+    dc.wait_log(r"imap\(alice\).*Disconnected")
+    wait_login(dc, "imap")
+    files = sealed_files(login_dir)
+    for p in files.values():
+        assert p.stat().st_uid == login_user()[0]
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600
+    got_in = strip_timestamps(age_decrypt(files[".in"], keys["k2"]).stdout)
+    sent = bytes(c.sent)
+    login_line = f"b LOGIN alice {SECRET}\r\n".encode()
+    assert got_in == sent[:sent.index(login_line)] + b"b LOGIN alice ***\r\n"
+    assert SECRET.encode() not in got_in
+    got_out = strip_timestamps(age_decrypt(files[".out"], keys["k1"]).stdout)
+    assert bytes(c.received).startswith(got_out) and got_out
