@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <dlfcn.h>
 #include <unistd.h>
+#include <vector>
 
 #ifndef RAWLOG_EXT_SEAL_MODULE
 #  define RAWLOG_EXT_SEAL_MODULE "rawlog_ext_seal.so"
@@ -20,25 +21,34 @@ bool load_tried = false;
 std::string load_error;
 std::string path_override;
 
-// The module beside the object that holds this code: in a build tree
-// (src/.libs) and for the mail plugin in $(moduledir) that is where it is.
+// The module beside the object that holds this code, or in its parent
+// directory: the mail plugin is in $(moduledir) beside it, the login
+// companion in $(moduledir)/login, and both in a build tree's src/.libs.
 // Nothing else decides the path: no environment variable can make a
 // Dovecot process load other code.
-std::string sibling_path()
+std::vector<std::string> candidate_paths()
 {
+	std::vector<std::string> paths;
 	Dl_info info;
-	if (dladdr(reinterpret_cast<void *>(&sibling_path), &info) == 0 ||
-	    info.dli_fname == nullptr)
-		return "";
-	// The plugin may be loaded through a symlink (a private plugin
-	// directory): its real directory is where the module was installed.
-	char *real = realpath(info.dli_fname, nullptr);
-	std::string path = real != nullptr ? real : info.dli_fname;
-	free(real);
-	size_t slash = path.rfind('/');
-	if (slash == std::string::npos)
-		return "";
-	return path.substr(0, slash + 1) + module_name;
+	if (dladdr(reinterpret_cast<void *>(&candidate_paths), &info) != 0 &&
+	    info.dli_fname != nullptr) {
+		// The plugin may be loaded through a symlink (a private
+		// plugin directory): its real directory is where it was
+		// installed.
+		char *real = realpath(info.dli_fname, nullptr);
+		std::string path = real != nullptr ? real : info.dli_fname;
+		free(real);
+		size_t slash = path.rfind('/');
+		if (slash != std::string::npos && slash > 0) {
+			std::string dir = path.substr(0, slash);
+			paths.push_back(dir + "/" + module_name);
+			size_t up = dir.rfind('/');
+			if (up != std::string::npos)
+				paths.push_back(dir.substr(0, up + 1) + module_name);
+		}
+	}
+	paths.push_back(RAWLOG_EXT_SEAL_MODULE);
+	return paths;
 }
 
 void append_output(void *context, const void *data, size_t size)
@@ -60,9 +70,11 @@ bool seal_module_load(std::string &error_r)
 		load_tried = true;
 		std::string path = path_override;
 		if (path.empty()) {
-			path = sibling_path();
-			if (path.empty() || access(path.c_str(), F_OK) != 0)
-				path = RAWLOG_EXT_SEAL_MODULE;
+			for (const std::string &candidate : candidate_paths()) {
+				path = candidate;
+				if (access(path.c_str(), F_OK) == 0)
+					break;
+			}
 		}
 		// RTLD_LOCAL: libcrypto's symbols stay out of the process's
 		// global scope; never unloaded (its atexit handlers).

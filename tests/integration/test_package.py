@@ -26,10 +26,13 @@ import pytest
 
 from dovecot_fixture import _CHROOT_SCRIPT, PLUGIN_SO, ROOT_ENV, User, line_under_test
 from rawlog import imap_login, log_files, session_files, strip_timestamps, wait_closed
+from test_login import login_user
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 PACKAGE = "dovecot-rawlog-ext"
 MODULE = pathlib.Path("/usr/lib/dovecot/modules") / PLUGIN_SO
+# Loaded by the plugins on the first sealed log (libcrypto is its alone).
+SEAL_MODULE = pathlib.Path("/usr/lib/dovecot/modules/rawlog_ext_seal.so")
 SETTINGS_MODULE = pathlib.Path("/usr/lib/dovecot/modules/settings/lib90_rawlog_ext_settings.so")
 # 2.4: the admin's settings, read only through LOADER (see debian/make-conffile).
 SETTINGS_CONFFILE = pathlib.Path("/etc/dovecot/rawlog_ext.conf")
@@ -273,7 +276,7 @@ def test_deb_install_log_remove_purge(package_env, dovecot_factory, rawlog_dir,
     listed = set(run(["dpkg", "-L", PACKAGE]).stdout.split())
     # 2.4: the settings module comes and goes with the plugin, and the
     # admin's settings are a conffile of their own (see debian/make-conffile).
-    ours = [MODULE, CONFFILE, LOADER, DOCDIR / "copyright",
+    ours = [MODULE, SEAL_MODULE, CONFFILE, LOADER, DOCDIR / "copyright",
             pathlib.Path("/usr/bin/rawlog-ext-view"),
             pathlib.Path("/usr/share/man/man1/rawlog-ext-view.1.gz")]
     if line != "2.3":
@@ -287,6 +290,9 @@ def test_deb_install_log_remove_purge(package_env, dovecot_factory, rawlog_dir,
         [str(CONFFILE)] + ([str(SETTINGS_CONFFILE)] if line != "2.3" else [])), conffiles
     depends = run(["dpkg-query", "-W", "-f=${Depends}", PACKAGE]).stdout
     assert f"dovecot-abi-{P(DOVECOT_ABI).read_text().strip()}" in depends, depends
+    # libcrypto (the seal module's), found by dpkg-shlibdeps: libssl3 on
+    # Debian 12, libssl3t64 on 13.
+    assert re.search(r"\blibssl3(t64)?\b", depends), depends
     # Logging off until the admin sets a directory: the conffile sets no
     # rawlog_ext_* setting, it only pulls in the package's loader snippet.
     active = active_lines(P(CONFFILE))
@@ -342,6 +348,40 @@ def test_deb_install_log_remove_purge(package_env, dovecot_factory, rawlog_dir,
     dc.wait_log(r"imap\(alice\).*(Disconnected|Logged out)")
     assert not re.search(r"Error|Fatal|Panic", dc.log()), dc.log()
     dc.stop()
+
+    # --- sealed: the installed login companion finds the seal module ------
+    # ($(moduledir)/login/.. : the one place the build tree does not show)
+    key_dir = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-keys-"))
+    login_dir = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-login-"))
+    try:
+        subprocess.run(["age-keygen", "-o", str(key_dir / "key")], check=True,
+                       capture_output=True)
+        recipient = subprocess.run(["age-keygen", "-y", str(key_dir / "key")], check=True,
+                                   capture_output=True, text=True).stdout.strip()
+        os.chown(login_dir, *login_user())
+        login_dir.chmod(0o700)
+        dc = dovecot_factory(plugin=setting, users=[User("alice", extra="rawlog_ext=yes")],
+                             extra_conf=include + "login_trusted_networks =\n",
+                             login_env={"RAWLOG_EXT_LOGIN_DIR": str(login_dir),
+                                        "RAWLOG_EXT_LOGIN_OUTSIDE_CHROOT": "yes",
+                                        "RAWLOG_EXT_LOGIN_SEAL_RECIPIENTS": recipient},
+                             root=SYSTEM.root)
+        c, _, _ = imap_login(dc.imap_port)
+        c.imap("x", b"LOGOUT")
+        wait_closed(c)
+        dc.wait_log(r"imap-login: .*(Login|Logged in): user=<alice>")
+        sealed = log_files(login_dir)
+        assert sealed and all(p.name.endswith(".age") for p in sealed), sealed
+        plain = {p.name.split(".")[-2]: subprocess.run(
+            ["age", "-d", "-i", str(key_dir / "key"), str(p)],
+            capture_output=True, check=True).stdout for p in sealed}
+        assert b"L LOGIN alice ***\r\n" in plain["in"], plain
+        assert b"* OK" in plain["out"], plain
+        assert not re.search(r"Error|Fatal|Panic", dc.log()), dc.log()
+        dc.stop()
+    finally:
+        shutil.rmtree(key_dir, ignore_errors=True)
+        shutil.rmtree(login_dir, ignore_errors=True)
     logged = log_files(rawlog_dir)
 
     # --- remove: the edited-or-not conffile stays, the module is gone --------
@@ -419,6 +459,7 @@ def test_rpm_builds_for_the_line_and_its_config_loads(tmp_path, dovecot_factory,
         listed = set(run(["rpm", "-qpl", str(rpms[0])]).stdout.split())
         modules = pathlib.Path("/usr/lib/dovecot/modules")
         wanted = {str(modules / PLUGIN_SO), str(modules / "login" / "lib20_rawlog_ext_login_plugin.so"),
+                  str(SEAL_MODULE),
                   str(CONFFILE), "/usr/bin/rawlog-ext-view"}
         settings = {str(SETTINGS_MODULE),
                     str(modules / "settings" / "lib90_rawlog_ext_login_settings.so")}
