@@ -7,7 +7,7 @@
 
 For each workload (long sessions, short-session mix) it starts one private
 Dovecot (tests/integration/dovecot_fixture.py) on 127.0.0.1 per variant
-(none, core, ext-split, ext-transcript, ext-chunks, ext-bare,
+(none, core, ext-split, ext-sealed, ext-transcript, ext-chunks, ext-bare,
 ext-unselected; --variants picks some, none always runs), each
 with its own bench/loadgen.py clients, and lets the variants take turns:
 in each round every variant runs the same window of commands (about
@@ -39,8 +39,11 @@ sys.path.insert(0, str(REPO / "bench"))
 from dovecot_fixture import DOVECOT_BIN, PLUGIN_SO, Dovecot, User  # noqa: E402
 import loadgen  # noqa: E402
 
-VARIANTS = ("none", "core", "ext-split", "ext-transcript", "ext-chunks", "ext-bare",
-            "ext-unselected")
+VARIANTS = ("none", "core", "ext-split", "ext-sealed", "ext-transcript", "ext-chunks",
+            "ext-bare", "ext-unselected")
+# ext-sealed: split, timestamps as default, sealed to this public key (made
+# by age-keygen; its private half was not kept: the logs are not read).
+SEAL_RECIPIENT = "age1sw4qyr40lmrjyssk5maffaz43z4x0kjf809xvzjv48a2mqqyd5zqgm5xmw"
 WORKLOADS = ("long", "short")
 MAIL_UID = 65534
 TICK = os.sysconf("SC_CLK_TCK")
@@ -70,6 +73,8 @@ def variant_config(variant: str, logdir: pathlib.Path) -> dict:
     if variant == "ext-unselected":
         return {"mail_plugins": ext, "extra_conf": COMMON_CONF}
     plugin = {"rawlog_ext_dir": str(logdir)}
+    if variant == "ext-sealed":
+        plugin["rawlog_ext_seal_recipients"] = SEAL_RECIPIENT
     if variant == "ext-transcript":
         plugin["rawlog_ext_format"] = "transcript"
     if variant == "ext-chunks":
@@ -510,6 +515,17 @@ def summarize(runs: list[dict], workloads, variants) -> dict:
                 if key in ("cmds_per_s", "imap_cpu_ms_per_1k"):
                     s[key + "_spread"] = spread(ratios)
             s["log_per_wire"] = median(r["log_bytes"] / r["wire_bytes"] for r in mine)
+            if v == "ext-sealed":
+                # What sealing adds to the same split log, round by round.
+                split = {r["round"]: r for r in runs
+                         if r["workload"] == wl and r["variant"] == "ext-split"}
+                key = "imap_cpu_ms_per_1k"
+                pairs = [(m[key], o[key]) for m in mine
+                         if (o := split.get(m["round"])) is not None
+                         and m[key] is not None and o[key]]
+                s["cpu_over_split_ratio"] = median(m / o for m, o in pairs)
+                s["cpu_over_split_delta"] = median(m - o for m, o in pairs)
+                s["cpu_over_split_spread"] = spread([m / o for m, o in pairs])
             out[f"{wl}/{v}"] = s
     return out
 
@@ -577,6 +593,14 @@ def print_table(summary: dict, workload: str, args) -> None:
         print("spread of the per-round ratios to none: middle half of the rounds "
               "[95% interval of the median, within this run]")
         print("\n".join(lines))
+    sealed = summary.get(f"{workload}/ext-sealed")
+    if sealed and sealed.get("cpu_over_split_ratio") is not None:
+        sp = sealed["cpu_over_split_spread"]
+        print(f"ext-sealed over ext-split (same rounds): imap CPU "
+              f"{sealed['cpu_over_split_ratio']:.3f}x, "
+              f"{sealed['cpu_over_split_delta']:+.1f} ms/1k cmds"
+              + (f", middle half {sp['iqr'][0]:.3f}-{sp['iqr'][1]:.3f} "
+                 f"[{sp['ci95'][0]:.3f}-{sp['ci95'][1]:.3f}]" if sp else ""))
 
 
 LEGEND = """\

@@ -51,10 +51,21 @@ std::vector<std::string> candidate_paths()
 	return paths;
 }
 
-void append_output(void *context, const void *data, size_t size)
+// Where the module's output goes. No exception may cross the module's C
+// frames (each side has its own C++ runtime): a failed append is noted.
+struct Output {
+	std::string &bytes;
+	bool failed = false;
+};
+
+void append_output(void *context, const void *data, size_t size) noexcept
 {
-	static_cast<std::string *>(context)->append(
-		static_cast<const char *>(data), size);
+	Output *out = static_cast<Output *>(context);
+	try {
+		out->bytes.append(static_cast<const char *>(data), size);
+	} catch (...) {
+		out->failed = true;
+	}
 }
 
 } // namespace
@@ -122,10 +133,15 @@ bool SealedFile::begin(const std::vector<AgeRecipient> &recipients,
 		reinterpret_cast<const unsigned char (*)[32]>(
 			recipients.data());
 	static_assert(sizeof(AgeRecipient) == 32, "AgeRecipient is 32 bytes");
-	writer_ = abi->begin(keys, recipients.size(), append_output, &out,
+	Output output{out};
+	writer_ = abi->begin(keys, recipients.size(), append_output, &output,
 			     error, sizeof(error));
 	if (writer_ == nullptr) {
 		error_r = error;
+		return false;
+	}
+	if (output.failed) {
+		error_r = "out of memory";
 		return false;
 	}
 	return true;
@@ -139,9 +155,14 @@ bool SealedFile::write(const void *data, size_t size, std::string &out,
 		return false;
 	}
 	char error[256] = "";
-	if (abi->write(writer_, data, size, append_output, &out, error,
+	Output output{out};
+	if (abi->write(writer_, data, size, append_output, &output, error,
 		       sizeof(error)) < 0) {
 		error_r = error;
+		return false;
+	}
+	if (output.failed) {
+		error_r = "out of memory";
 		return false;
 	}
 	return true;
@@ -155,13 +176,18 @@ bool SealedFile::finish(std::string &out, std::string &error_r)
 	}
 	finished_ = true;
 	char error[256] = "";
-	int ret = abi->finish(writer_, append_output, &out, error,
+	Output output{out};
+	int ret = abi->finish(writer_, append_output, &output, error,
 			      sizeof(error));
 	// The key and the tail are wiped now, not at the session's end.
 	abi->free(writer_);
 	writer_ = nullptr;
 	if (ret < 0) {
 		error_r = error;
+		return false;
+	}
+	if (output.failed) {
+		error_r = "out of memory";
 		return false;
 	}
 	return true;

@@ -5,12 +5,13 @@
 #include "core/seal-abi.h"
 
 #include <cstdio>
-#include <new>
 
 using namespace rawlog_ext;
 
 namespace {
 
+// Every entry point catches everything: no exception may leave the module
+// (the caller has C frames and a C++ runtime of its own).
 struct Output {
 	std::string bytes;
 	void emit(rawlog_ext_seal_output *output, void *context)
@@ -46,7 +47,7 @@ void *seal_begin(const unsigned char (*recipients)[32], size_t count,
 		}
 		out.emit(output, context);
 		return writer;
-	} catch (const std::bad_alloc &) {
+	} catch (...) {
 		set_error(error, error_size, "out of memory");
 		return nullptr;
 	}
@@ -66,7 +67,7 @@ int seal_write(void *writer, const void *data, size_t size,
 		if (!ok)
 			set_error(error, error_size, why);
 		return ok ? 0 : -1;
-	} catch (const std::bad_alloc &) {
+	} catch (...) {
 		set_error(error, error_size, "out of memory");
 		return -1;
 	}
@@ -84,7 +85,7 @@ int seal_finish(void *writer, rawlog_ext_seal_output *output, void *context,
 		if (!ok)
 			set_error(error, error_size, why);
 		return ok ? 0 : -1;
-	} catch (const std::bad_alloc &) {
+	} catch (...) {
 		set_error(error, error_size, "out of memory");
 		return -1;
 	}
