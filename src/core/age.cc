@@ -1,4 +1,5 @@
 #include "age.hh"
+#include "age-internal.hh"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -45,76 +46,15 @@ std::string b64_nopad(const unsigned char *p, size_t n)
 	return s;
 }
 
-// BIP 173 bech32 (not bech32m), as age's recipient encoding.
-const char bech32_charset[] = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
-
-unsigned bech32_polymod(const std::vector<unsigned char> &v)
-{
-	static const unsigned gen[5] = { 0x3b6a57b2, 0x26508e6d, 0x1ea119fa,
-					 0x3d4233dd, 0x2a1462b3 };
-	unsigned chk = 1;
-	for (unsigned char c : v) {
-		unsigned top = chk >> 25;
-		chk = ((chk & 0x1ffffff) << 5) ^ c;
-		for (int i = 0; i < 5; i++)
-			if ((top >> i) & 1)
-				chk ^= gen[i];
-	}
-	return chk;
-}
-
 bool parse_age1(const std::string &in, AgeRecipient &out)
 {
-	bool lower = false, upper = false;
-	for (char c : in) {
-		if (c < 33 || c > 126)
-			return false;
-		if (std::islower((unsigned char)c))
-			lower = true;
-		if (std::isupper((unsigned char)c))
-			upper = true;
-	}
-	if (lower && upper)
-		return false;
-	std::string s;
-	for (char c : in)
-		s += (char)std::tolower((unsigned char)c);
-	size_t sep = s.rfind('1');
-	if (sep == std::string::npos || s.substr(0, sep) != "age" ||
-	    s.size() - sep - 1 < 6)
-		return false;
-	std::vector<unsigned char> check;
-	for (char c : s.substr(0, sep))
-		check.push_back((unsigned char)c >> 5);
-	check.push_back(0);
-	for (char c : s.substr(0, sep))
-		check.push_back((unsigned char)c & 31);
-	std::vector<unsigned char> data;
-	for (size_t i = sep + 1; i < s.size(); i++) {
-		const char *p = std::strchr(bech32_charset, s[i]);
-		if (p == nullptr || *p == '\0')
-			return false;
-		data.push_back((unsigned char)(p - bech32_charset));
-	}
-	check.insert(check.end(), data.begin(), data.end());
-	if (bech32_polymod(check) != 1)
-		return false;
-	data.resize(data.size() - 6);
-	// 5-bit groups to bytes; leftover bits must be zero padding.
+	std::string hrp;
 	std::vector<unsigned char> bytes;
-	unsigned acc = 0;
-	int bits = 0;
-	for (unsigned char d : data) {
-		acc = (acc << 5) | d;
-		bits += 5;
-		if (bits >= 8) {
-			bits -= 8;
-			bytes.push_back((unsigned char)(acc >> bits));
-		}
-	}
-	if (bits >= 5 || (acc & ((1u << bits) - 1)) != 0)
+	if (!age_detail::bech32_decode(in, hrp, bytes))
 		return false;
-	if (bytes.size() != 32)
+	for (char &c : hrp)
+		c = (char)std::tolower((unsigned char)c);
+	if (hrp != "age" || bytes.size() != 32)
 		return false;
 	std::memcpy(out.data(), bytes.data(), 32);
 	return true;
@@ -148,22 +88,6 @@ struct CipherCtxFree {
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using PkeyCtx = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
 using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
-
-bool hkdf(const unsigned char *ikm, size_t ikm_len, const unsigned char *salt,
-	  size_t salt_len, const char *info, unsigned char out[32])
-{
-	PkeyCtx ctx(EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nullptr));
-	size_t len = 32;
-	return ctx && EVP_PKEY_derive_init(ctx.get()) > 0 &&
-	       EVP_PKEY_CTX_set_hkdf_md(ctx.get(), EVP_sha256()) > 0 &&
-	       (salt_len == 0 ||
-		EVP_PKEY_CTX_set1_hkdf_salt(ctx.get(), salt, (int)salt_len) > 0) &&
-	       EVP_PKEY_CTX_set1_hkdf_key(ctx.get(), ikm, (int)ikm_len) > 0 &&
-	       EVP_PKEY_CTX_add1_hkdf_info(ctx.get(),
-					   (const unsigned char *)info,
-					   (int)std::strlen(info)) > 0 &&
-	       EVP_PKEY_derive(ctx.get(), out, &len) > 0 && len == 32;
-}
 
 // ChaCha20-Poly1305 with a 12-byte nonce, no associated data: out gets
 // ciphertext || 16-byte tag.
@@ -220,8 +144,9 @@ bool x25519_stanza(const AgeRecipient &recipient,
 	unsigned char wrap_key[32];
 	static const unsigned char zero_nonce[12] = {};
 	std::string body;
-	ok = ok && hkdf(shared, 32, salt, 64, "age-encryption.org/v1/X25519",
-			wrap_key) &&
+	ok = ok && age_detail::hkdf_sha256(shared, 32, salt, 64,
+					   "age-encryption.org/v1/X25519",
+					   wrap_key) &&
 	     aead_seal(wrap_key, zero_nonce, file_key, 16, body);
 	OPENSSL_cleanse(shared, sizeof(shared));
 	OPENSSL_cleanse(wrap_key, sizeof(wrap_key));
@@ -251,13 +176,22 @@ bool age_parse_recipients(const std::string &spec,
 			return false;
 		}
 		std::string line;
+		unsigned n = 0;
 		while (std::getline(in, line)) {
+			n++;
 			if (!line.empty() && line.back() == '\r')
 				line.pop_back();
 			if (line.empty() || line[0] == '#')
 				continue;
-			if (!add_words(line, out, error))
+			// As age -R: exactly one recipient per line, no blanks
+			// around it (several on a line are refused).
+			AgeRecipient r;
+			if (!parse_age1(line, r)) {
+				error = "malformed recipient at line " +
+					std::to_string(n) + " of " + path;
 				return false;
+			}
+			out.push_back(r);
 		}
 		if (in.bad()) {
 			error = "cannot read recipients file " + path;
@@ -288,7 +222,12 @@ AgeWriter::~AgeWriter()
 bool AgeWriter::begin(const std::vector<AgeRecipient> &recipients,
 		      std::string &out, std::string &error)
 {
-	if (started_ || recipients.empty()) {
+	// A second begin() is refused and leaves the open file as it was.
+	if (started_) {
+		error = "age: writer already started";
+		return false;
+	}
+	if (recipients.empty()) {
 		error = "age: no recipients";
 		failed_ = true;
 		return false;
@@ -303,12 +242,14 @@ bool AgeWriter::begin(const std::vector<AgeRecipient> &recipients,
 	header += "---";
 	unsigned char mac[32];
 	unsigned mac_len = 0;
-	ok = ok && hkdf(file_key, 16, nullptr, 0, "header", mac_key) &&
+	ok = ok && age_detail::hkdf_sha256(file_key, 16, nullptr, 0, "header",
+					   mac_key) &&
 	     HMAC(EVP_sha256(), mac_key, 32,
 		  (const unsigned char *)header.data(), header.size(), mac,
 		  &mac_len) != nullptr &&
 	     mac_len == 32 &&
-	     hkdf(file_key, 16, nonce, 16, "payload", payload_key_);
+	     age_detail::hkdf_sha256(file_key, 16, nonce, 16, "payload",
+				     payload_key_);
 	OPENSSL_cleanse(file_key, sizeof(file_key));
 	OPENSSL_cleanse(mac_key, sizeof(mac_key));
 	if (!ok) {
@@ -373,5 +314,108 @@ bool AgeWriter::finish(std::string &out, std::string &error)
 	OPENSSL_cleanse(payload_key_, sizeof(payload_key_));
 	return ok;
 }
+
+namespace age_detail {
+
+// BIP 173 bech32 (not bech32m), as age's keys are encoded.
+static const char bech32_charset[] = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+
+static unsigned bech32_polymod(const std::vector<unsigned char> &v)
+{
+	static const unsigned gen[5] = { 0x3b6a57b2, 0x26508e6d, 0x1ea119fa,
+					 0x3d4233dd, 0x2a1462b3 };
+	unsigned chk = 1;
+	for (unsigned char c : v) {
+		unsigned top = chk >> 25;
+		chk = ((chk & 0x1ffffff) << 5) ^ c;
+		for (int i = 0; i < 5; i++)
+			if ((top >> i) & 1)
+				chk ^= gen[i];
+	}
+	return chk;
+}
+
+bool bech32_decode(const std::string &in, std::string &hrp,
+		   std::vector<unsigned char> &bytes)
+{
+	bool lower = false, upper = false;
+	for (char c : in) {
+		if (c < 33 || c > 126)
+			return false;
+		if (std::islower((unsigned char)c))
+			lower = true;
+		if (std::isupper((unsigned char)c))
+			upper = true;
+	}
+	if (lower && upper)
+		return false;
+	std::string s;
+	for (char c : in)
+		s += (char)std::tolower((unsigned char)c);
+	size_t sep = s.rfind('1');
+	if (sep == std::string::npos || sep == 0 || s.size() - sep - 1 < 6)
+		return false;
+	std::vector<unsigned char> check;
+	for (char c : s.substr(0, sep))
+		check.push_back((unsigned char)c >> 5);
+	check.push_back(0);
+	for (char c : s.substr(0, sep))
+		check.push_back((unsigned char)c & 31);
+	std::vector<unsigned char> data;
+	for (size_t i = sep + 1; i < s.size(); i++) {
+		const char *p = std::strchr(bech32_charset, s[i]);
+		if (p == nullptr || *p == '\0')
+			return false;
+		data.push_back((unsigned char)(p - bech32_charset));
+	}
+	check.insert(check.end(), data.begin(), data.end());
+	bool ok = bech32_polymod(check) == 1;
+	data.resize(data.size() - 6);
+	// 5-bit groups to bytes; leftover bits must be zero padding.
+	bytes.clear();
+	unsigned acc = 0;
+	int bits = 0;
+	for (unsigned char d : data) {
+		acc = (acc << 5) | d;
+		bits += 5;
+		if (bits >= 8) {
+			bits -= 8;
+			bytes.push_back((unsigned char)(acc >> bits));
+		}
+	}
+	ok = ok && bits < 5 && (acc & ((1u << bits) - 1)) == 0;
+	// The data may be a secret key: no copy is left behind.
+	OPENSSL_cleanse(&acc, sizeof(acc));
+	OPENSSL_cleanse(&s[0], s.size());
+	OPENSSL_cleanse(data.data(), data.size());
+	OPENSSL_cleanse(check.data(), check.size());
+	if (!ok) {
+		OPENSSL_cleanse(bytes.data(), bytes.size());
+		bytes.clear();
+		return false;
+	}
+	hrp = in.substr(0, sep);
+	return true;
+}
+
+bool hkdf_sha256(const unsigned char *ikm, size_t ikm_len,
+		 const unsigned char *salt, size_t salt_len, const char *info,
+		 unsigned char out[32])
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nullptr);
+	size_t len = 32;
+	bool ok = ctx && EVP_PKEY_derive_init(ctx) > 0 &&
+	       EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) > 0 &&
+	       (salt_len == 0 ||
+		EVP_PKEY_CTX_set1_hkdf_salt(ctx, salt, (int)salt_len) > 0) &&
+	       EVP_PKEY_CTX_set1_hkdf_key(ctx, ikm, (int)ikm_len) > 0 &&
+	       EVP_PKEY_CTX_add1_hkdf_info(ctx, (const unsigned char *)info,
+					   (int)std::strlen(info)) > 0 &&
+	       EVP_PKEY_derive(ctx, out, &len) > 0 && len == 32;
+	EVP_PKEY_CTX_free(ctx);
+	return ok;
+}
+
+} // namespace age_detail
 
 }
