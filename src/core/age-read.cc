@@ -96,10 +96,10 @@ Open aead_open(const unsigned char key[32], const unsigned char nonce[12],
 	return (size_t)(len + fin) == m ? Open::ok : Open::internal;
 }
 
-std::string chunk_name(uint64_t chunk, uint64_t offset)
+// The offset is error_offset(): not repeated in the message.
+std::string chunk_name(uint64_t chunk, uint64_t)
 {
-	return "chunk " + std::to_string(chunk) + " (byte " +
-	       std::to_string(offset) + ")";
+	return "chunk " + std::to_string(chunk);
 }
 
 } // namespace

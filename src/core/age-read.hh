@@ -76,7 +76,7 @@ public:
 	AgeReadError kind() const { return kind_; }
 	// Altered (or not age at all), as opposed to truncated or no key.
 	bool altered() const;
-	// A sentence without key material, e.g. "chunk 3 (byte 131138)
+	// A sentence without key material (nor the offset), e.g. "chunk 3
 	// fails authentication: altered".
 	const std::string &error() const { return error_; }
 	// File offset of the failing line or chunk; for truncated, the
