@@ -6,7 +6,10 @@
 
 #include "test-age-common.hh"
 
+#include "core/age-internal.hh"
 #include "core/age-read.hh"
+
+#include <openssl/evp.h>
 
 using namespace rawlog_ext;
 
@@ -312,6 +315,139 @@ void test_after_the_last_chunk(void **)
 	assert_true(r.ok && r.plain.empty());
 }
 
+// Chunks no writer of ours makes, sealed with the file's own payload
+// key (found as a reader finds it, from k1 and the file's one stanza):
+// what the format's rules refuse although each chunk authenticates.
+std::vector<unsigned char> b64(const std::string &s)
+{
+	std::vector<unsigned char> out;
+	unsigned acc = 0;
+	int bits = 0;
+	for (char c : s) {
+		acc = acc << 6 | (unsigned)(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			"abcdefghijklmnopqrstuvwxyz0123456789+/", c) -
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			"0123456789+/");
+		if ((bits += 6) >= 8)
+			out.push_back((unsigned char)(acc >> (bits -= 8)));
+	}
+	return out;
+}
+
+void aead(const unsigned char *key, const unsigned char nonce[12],
+	  const std::string &in, std::string &out, bool decrypt)
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	assert_non_null(ctx);
+	int len = 0;
+	unsigned char buf[64 + 16];
+	size_t n = decrypt ? in.size() - 16 : in.size();
+	assert_true(n <= 64);
+	assert_int_equal(EVP_CipherInit_ex(ctx, EVP_chacha20_poly1305(), nullptr,
+					   key, nonce, decrypt ? 0 : 1), 1);
+	if (decrypt)
+		assert_int_equal(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG,
+			16, (void *)(in.data() + n)), 1);
+	if (n > 0)
+		assert_int_equal(EVP_CipherUpdate(ctx, buf, &len,
+			(const unsigned char *)in.data(), (int)n), 1);
+	assert_int_equal(EVP_CipherFinal_ex(ctx, buf + len, &len), 1);
+	if (!decrypt)
+		assert_int_equal(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG,
+						     16, buf + n), 1);
+	out.assign((const char *)buf, decrypt ? n : n + 16);
+	EVP_CIPHER_CTX_free(ctx);
+}
+
+// A chunk of plain (<= 64 bytes) with the given counter and flag.
+std::string craft_chunk(const std::string &f, uint64_t counter, bool last,
+			const std::string &plain)
+{
+	std::string hrp;
+	std::vector<unsigned char> secret;
+	assert_true(age_detail::bech32_decode(k1, hrp, secret));
+	size_t line = f.find("-> X25519 ") + 10;
+	std::vector<unsigned char> share =
+		b64(f.substr(line, f.find('\n', line) - line));
+	size_t body = f.find('\n', line) + 1;
+	std::string wrapped;
+	for (unsigned char c : b64(f.substr(body, f.find('\n', body) - body)))
+		wrapped += (char)c;
+	EVP_PKEY *sk = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr,
+						    secret.data(), 32);
+	EVP_PKEY *peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr,
+						     share.data(), 32);
+	unsigned char salt[64], shared[32], wrap[32], payload[32];
+	size_t len = 32;
+	memcpy(salt, share.data(), 32);
+	assert_int_equal(EVP_PKEY_get_raw_public_key(sk, salt + 32, &len), 1);
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(sk, nullptr);
+	assert_true(EVP_PKEY_derive_init(ctx) > 0 &&
+		    EVP_PKEY_derive_set_peer(ctx, peer) > 0 &&
+		    EVP_PKEY_derive(ctx, shared, &len) > 0);
+	EVP_PKEY_CTX_free(ctx);
+	EVP_PKEY_free(sk);
+	EVP_PKEY_free(peer);
+	assert_true(age_detail::hkdf_sha256(shared, 32, salt, 64,
+					    "age-encryption.org/v1/X25519", wrap));
+	static const unsigned char zero[12] = {};
+	std::string file_key;
+	aead(wrap, zero, wrapped, file_key, true);
+	assert_int_equal(file_key.size(), 16);
+	const size_t nonce_at = payload_start(f) - 16;
+	assert_true(age_detail::hkdf_sha256(
+		(const unsigned char *)file_key.data(), 16,
+		(const unsigned char *)f.data() + nonce_at, 16, "payload",
+		payload));
+	unsigned char nonce[12] = {};
+	for (int i = 10; i >= 0; i--, counter >>= 8)
+		nonce[i] = (unsigned char)(counter & 0xff);
+	nonce[11] = last ? 1 : 0;
+	std::string out;
+	aead(payload, nonce, plain, out, false);
+	return out;
+}
+
+void test_format_rules(void **)
+{
+	AgeIdentities ids;
+	ids_of(ids, k1);
+	// Chunk 1 full and not last, chunk 2 "x" and last.
+	const std::string plain = pattern(age_chunk_size) + "x";
+	const std::string f = seal(rcpts(r1), plain, 65536);
+	const size_t p = payload_start(f);
+	assert_int_equal(f.size(), p + full + 17);
+	const std::string head = f.substr(0, p + full);
+	// The helper seals as the writer does: the same last chunk.
+	assert_true(craft_chunk(f, 1, true, "x") == f.substr(p + full));
+	Read r = decrypt(ids, head + craft_chunk(f, 1, true, "hello"));
+	assert_true(r.ok && r.plain == plain.substr(0, age_chunk_size) + "hello");
+	// An empty last chunk after another: refused (only an empty file's
+	// one chunk may be empty).
+	r = decrypt(ids, head + craft_chunk(f, 1, true, ""));
+	assert_int_equal(r.kind, AgeReadError::empty_last);
+	assert_int_equal(r.chunk, 2);
+	assert_int_equal(r.offset, p + full);
+	// A short chunk not marked last, empty or not, ending the file.
+	for (const char *text : { "", "x" }) {
+		r = decrypt(ids, head + craft_chunk(f, 1, false, text));
+		assert_int_equal(r.kind, AgeReadError::chunk);
+		assert_int_equal(r.chunk, 2);
+		assert_non_null(strstr(r.error.c_str(), "not the last"));
+	}
+	// ... or followed by the real last chunk (with counter 2).
+	r = decrypt(ids, head + craft_chunk(f, 1, false, "") +
+			 craft_chunk(f, 2, true, "x"));
+	assert_int_equal(r.kind, AgeReadError::chunk);
+	assert_int_equal(r.chunk, 2);
+	// A chunk after a short last one: to the reader both are one piece,
+	// which fails (test_after_the_last_chunk: after a full last one).
+	r = decrypt(ids, f + craft_chunk(f, 2, true, "y"));
+	assert_int_equal(r.kind, AgeReadError::chunk);
+	assert_int_equal(r.chunk, 2);
+	assert_true(r.plain == plain.substr(0, age_chunk_size));
+}
+
 void test_two_recipients_tampered(void **)
 {
 	// The second stanza altered: the first identity still opens the
@@ -351,6 +487,7 @@ int main(void)
 		cmocka_unit_test(test_recipients_and_identities),
 		cmocka_unit_test(test_tampering),
 		cmocka_unit_test(test_after_the_last_chunk),
+		cmocka_unit_test(test_format_rules),
 		cmocka_unit_test(test_two_recipients_tampered),
 	};
 	return cmocka_run_group_tests(tests, nullptr, nullptr);
