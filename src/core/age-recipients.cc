@@ -1,6 +1,7 @@
 // age recipients ("age1...", bech32): plain parsing, no OpenSSL, so
 // settings can be validated in processes that never load libcrypto.
 #include "age.hh"
+#include "age-internal.hh"
 
 #include <algorithm>
 #include <cctype>
@@ -11,12 +12,12 @@
 
 namespace rawlog_ext {
 
-namespace {
+namespace age_detail {
 
-// BIP 173 bech32 (not bech32m), as age's recipient encoding.
-const char bech32_charset[] = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+// BIP 173 bech32 (not bech32m), as age's keys are encoded.
+static const char bech32_charset[] = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
 
-unsigned bech32_polymod(const std::vector<unsigned char> &v)
+static unsigned bech32_polymod(const std::vector<unsigned char> &v)
 {
 	static const unsigned gen[5] = { 0x3b6a57b2, 0x26508e6d, 0x1ea119fa,
 					 0x3d4233dd, 0x2a1462b3 };
@@ -31,7 +32,8 @@ unsigned bech32_polymod(const std::vector<unsigned char> &v)
 	return chk;
 }
 
-bool parse_age1(const std::string &in, AgeRecipient &out)
+bool bech32_decode(const std::string &in, std::string &hrp,
+		   std::vector<unsigned char> &bytes)
 {
 	bool lower = false, upper = false;
 	for (char c : in) {
@@ -48,8 +50,7 @@ bool parse_age1(const std::string &in, AgeRecipient &out)
 	for (char c : in)
 		s += (char)std::tolower((unsigned char)c);
 	size_t sep = s.rfind('1');
-	if (sep == std::string::npos || s.substr(0, sep) != "age" ||
-	    s.size() - sep - 1 < 6)
+	if (sep == std::string::npos || sep == 0 || s.size() - sep - 1 < 6)
 		return false;
 	std::vector<unsigned char> check;
 	for (char c : s.substr(0, sep))
@@ -65,11 +66,10 @@ bool parse_age1(const std::string &in, AgeRecipient &out)
 		data.push_back((unsigned char)(p - bech32_charset));
 	}
 	check.insert(check.end(), data.begin(), data.end());
-	if (bech32_polymod(check) != 1)
-		return false;
+	bool ok = bech32_polymod(check) == 1;
 	data.resize(data.size() - 6);
 	// 5-bit groups to bytes; leftover bits must be zero padding.
-	std::vector<unsigned char> bytes;
+	bytes.clear();
 	unsigned acc = 0;
 	int bits = 0;
 	for (unsigned char d : data) {
@@ -80,9 +80,35 @@ bool parse_age1(const std::string &in, AgeRecipient &out)
 			bytes.push_back((unsigned char)(acc >> bits));
 		}
 	}
-	if (bits >= 5 || (acc & ((1u << bits) - 1)) != 0)
+	ok = ok && bits < 5 && (acc & ((1u << bits) - 1)) == 0;
+	// The data may be a secret key (the reader's identities): no copy is
+	// left behind (explicit_bzero: libc, the core has no OpenSSL).
+	explicit_bzero(&acc, sizeof(acc));
+	explicit_bzero(&s[0], s.size());
+	explicit_bzero(data.data(), data.size());
+	explicit_bzero(check.data(), check.size());
+	if (!ok) {
+		explicit_bzero(bytes.data(), bytes.size());
+		bytes.clear();
 		return false;
-	if (bytes.size() != 32)
+	}
+	hrp = in.substr(0, sep);
+	return true;
+}
+
+} // namespace age_detail
+
+namespace {
+
+bool parse_age1(const std::string &in, AgeRecipient &out)
+{
+	std::string hrp;
+	std::vector<unsigned char> bytes;
+	if (!age_detail::bech32_decode(in, hrp, bytes))
+		return false;
+	for (char &c : hrp)
+		c = (char)std::tolower((unsigned char)c);
+	if (hrp != "age" || bytes.size() != 32)
 		return false;
 	std::memcpy(out.data(), bytes.data(), 32);
 	return true;
@@ -104,7 +130,7 @@ bool add_words(const std::string &text, std::vector<AgeRecipient> &out,
 	return true;
 }
 
-}
+} // namespace
 
 bool age_parse_recipients(const std::string &spec,
 			  std::vector<AgeRecipient> &out, std::string &error)
@@ -124,13 +150,22 @@ bool age_parse_recipients(const std::string &spec,
 			return false;
 		}
 		std::string line;
+		unsigned n = 0;
 		while (std::getline(in, line)) {
+			n++;
 			if (!line.empty() && line.back() == '\r')
 				line.pop_back();
 			if (line.empty() || line[0] == '#')
 				continue;
-			if (!add_words(line, out, error))
+			// As age -R: exactly one recipient per line, no blanks
+			// around it (several on a line are refused).
+			AgeRecipient r;
+			if (!parse_age1(line, r)) {
+				error = "malformed recipient at line " +
+					std::to_string(n) + " of " + path;
 				return false;
+			}
+			out.push_back(r);
 		}
 		if (in.bad()) {
 			error = "cannot read recipients file " + path;
@@ -155,4 +190,4 @@ bool age_parse_recipients(const std::string &spec,
 	return true;
 }
 
-}
+} // namespace rawlog_ext

@@ -1,4 +1,5 @@
 #include "age.hh"
+#include "age-internal.hh"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -58,22 +59,6 @@ using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using PkeyCtx = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
 using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
 
-bool hkdf(const unsigned char *ikm, size_t ikm_len, const unsigned char *salt,
-	  size_t salt_len, const char *info, unsigned char out[32])
-{
-	PkeyCtx ctx(EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nullptr));
-	size_t len = 32;
-	return ctx && EVP_PKEY_derive_init(ctx.get()) > 0 &&
-	       EVP_PKEY_CTX_set_hkdf_md(ctx.get(), EVP_sha256()) > 0 &&
-	       (salt_len == 0 ||
-		EVP_PKEY_CTX_set1_hkdf_salt(ctx.get(), salt, (int)salt_len) > 0) &&
-	       EVP_PKEY_CTX_set1_hkdf_key(ctx.get(), ikm, (int)ikm_len) > 0 &&
-	       EVP_PKEY_CTX_add1_hkdf_info(ctx.get(),
-					   (const unsigned char *)info,
-					   (int)std::strlen(info)) > 0 &&
-	       EVP_PKEY_derive(ctx.get(), out, &len) > 0 && len == 32;
-}
-
 // ChaCha20-Poly1305 with a 12-byte nonce, no associated data: out gets
 // ciphertext || 16-byte tag.
 bool aead_seal(const unsigned char key[32], const unsigned char nonce[12],
@@ -129,8 +114,9 @@ bool x25519_stanza(const AgeRecipient &recipient,
 	unsigned char wrap_key[32];
 	static const unsigned char zero_nonce[12] = {};
 	std::string body;
-	ok = ok && hkdf(shared, 32, salt, 64, "age-encryption.org/v1/X25519",
-			wrap_key) &&
+	ok = ok && age_detail::hkdf_sha256(shared, 32, salt, 64,
+					   "age-encryption.org/v1/X25519",
+					   wrap_key) &&
 	     aead_seal(wrap_key, zero_nonce, file_key, 16, body);
 	OPENSSL_cleanse(shared, sizeof(shared));
 	OPENSSL_cleanse(wrap_key, sizeof(wrap_key));
@@ -155,7 +141,12 @@ AgeWriter::~AgeWriter()
 bool AgeWriter::begin(const std::vector<AgeRecipient> &recipients,
 		      std::string &out, std::string &error)
 {
-	if (started_ || recipients.empty()) {
+	// A second begin() is refused and leaves the open file as it was.
+	if (started_) {
+		error = "age: writer already started";
+		return false;
+	}
+	if (recipients.empty()) {
 		error = "age: no recipients";
 		failed_ = true;
 		return false;
@@ -170,12 +161,14 @@ bool AgeWriter::begin(const std::vector<AgeRecipient> &recipients,
 	header += "---";
 	unsigned char mac[32];
 	unsigned mac_len = 0;
-	ok = ok && hkdf(file_key, 16, nullptr, 0, "header", mac_key) &&
+	ok = ok && age_detail::hkdf_sha256(file_key, 16, nullptr, 0, "header",
+					   mac_key) &&
 	     HMAC(EVP_sha256(), mac_key, 32,
 		  (const unsigned char *)header.data(), header.size(), mac,
 		  &mac_len) != nullptr &&
 	     mac_len == 32 &&
-	     hkdf(file_key, 16, nonce, 16, "payload", payload_key_);
+	     age_detail::hkdf_sha256(file_key, 16, nonce, 16, "payload",
+				     payload_key_);
 	OPENSSL_cleanse(file_key, sizeof(file_key));
 	OPENSSL_cleanse(mac_key, sizeof(mac_key));
 	if (!ok) {
@@ -240,5 +233,27 @@ bool AgeWriter::finish(std::string &out, std::string &error)
 	OPENSSL_cleanse(payload_key_, sizeof(payload_key_));
 	return ok;
 }
+
+namespace age_detail {
+
+bool hkdf_sha256(const unsigned char *ikm, size_t ikm_len,
+		 const unsigned char *salt, size_t salt_len, const char *info,
+		 unsigned char out[32])
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nullptr);
+	size_t len = 32;
+	bool ok = ctx && EVP_PKEY_derive_init(ctx) > 0 &&
+	       EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) > 0 &&
+	       (salt_len == 0 ||
+		EVP_PKEY_CTX_set1_hkdf_salt(ctx, salt, (int)salt_len) > 0) &&
+	       EVP_PKEY_CTX_set1_hkdf_key(ctx, ikm, (int)ikm_len) > 0 &&
+	       EVP_PKEY_CTX_add1_hkdf_info(ctx, (const unsigned char *)info,
+					   (int)std::strlen(info)) > 0 &&
+	       EVP_PKEY_derive(ctx, out, &len) > 0 && len == 32;
+	EVP_PKEY_CTX_free(ctx);
+	return ok;
+}
+
+} // namespace age_detail
 
 }

@@ -15,18 +15,20 @@ using AgeRecipient = std::array<unsigned char, 32>;
 
 constexpr size_t age_chunk_size = 64 * 1024;
 
-// spec: "age1..." recipients separated by white space or commas, or "file:/path" to
-// a recipients file as `age -R` reads it (one per line, '#' comments,
-// empty lines skipped). false with a message on any malformed or missing
-// recipient, an unreadable file or one with none.
+// spec: "age1..." recipients separated by white space or commas, or
+// "file:/path" to a recipients file as `age -R` reads it (exactly one per
+// line, nothing around it; lines starting with '#' and empty lines
+// skipped). false with a message on any malformed or missing recipient,
+// an unreadable file or one with none. (age-recipients.cc: no OpenSSL.)
 bool age_parse_recipients(const std::string &spec,
 			  std::vector<AgeRecipient> &out, std::string &error);
 
 // One file: begin() emits the header, write() emits each chunk as soon as
 // it is known not to be the last, finish() the last one (possibly full,
-// or empty for empty input). The open tail (<= 64 KiB) stays in memory,
-// wiped on destruction. Output is appended to out; false + error on an
-// OpenSSL failure, after which the writer is unusable.
+// or empty for empty input). A second begin() fails and changes nothing.
+// The open tail (<= 64 KiB) stays in memory, wiped on destruction.
+// Output is appended to out; false + error on an OpenSSL failure, after
+// which the writer is unusable.
 class AgeWriter {
 public:
 	AgeWriter() = default;

@@ -1,5 +1,6 @@
 // rawlog-ext-view: a session's log as one conversation (issue #17).
 // Exit status: 0 shown, 1 bad input, 2 usage.
+#include "core/age-read.hh"
 #include "core/log-parse.hh"
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <functional>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -37,16 +39,81 @@ bool file_exists(const std::string &path)
 	return access(path.c_str(), F_OK) == 0;
 }
 
-// Reads one log file into records; false (message printed) on bad input.
-bool read_log(const std::string &path, bool transcript, Direction dir,
-	      std::vector<Record> &records)
+// A sealed log's name is the plain one with ".age" appended.
+std::string unsealed(const std::string &name)
 {
+	return ends_with(name, ".age") ? name.substr(0, name.size() - 4) : name;
+}
+
+// What a sealed file that lacks its final chunk says, once the output
+// shown (its authenticated part) is out.
+std::vector<std::string> sealed_notes;
+
+enum class Bytes { all, failed, truncated };
+
+// Hands a log file's bytes to take, decrypted when it is sealed (.age):
+// only authenticated chunks. failed: a message is printed (none when
+// take refused: its own error says why). truncated: a sealed file that
+// ends after a chunk that is not its last; its note is kept.
+Bytes file_bytes(const std::string &path, const AgeIdentities &ids,
+		 const std::function<bool(const char *, size_t)> &take)
+{
+	const bool sealed = ends_with(path, ".age");
+	if (sealed && ids.size() == 0) {
+		fprintf(stderr, "rawlog-ext-view: %s: sealed: give --identity\n",
+			path.c_str());
+		return Bytes::failed;
+	}
 	int fd = open(path.c_str(), O_RDONLY);
 	if (fd == -1) {
 		fprintf(stderr, "rawlog-ext-view: %s: %s\n", path.c_str(),
 			strerror(errno));
-		return false;
+		return Bytes::failed;
 	}
+	bool taken = true;
+	AgeReader reader(ids, [&](const unsigned char *p, size_t n) {
+		if (taken)
+			taken = take((const char *)p, n);
+	});
+	static char buf[65536];
+	Bytes got = Bytes::all;
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0) {
+			fprintf(stderr, "rawlog-ext-view: %s: %s\n",
+				path.c_str(), strerror(errno));
+			got = Bytes::failed;
+			break;
+		}
+		bool ok = !sealed ? n == 0 || take(buf, n) :
+			n == 0 ? reader.finish() : reader.feed(buf, n);
+		if (!ok || !taken) {
+			got = Bytes::failed;
+			break;
+		}
+		if (n == 0)
+			break;
+	}
+	close(fd);
+	if (sealed && taken && reader.kind() != AgeReadError::none) {
+		std::string msg = "rawlog-ext-view: " + path + ": ";
+		if (reader.kind() != AgeReadError::no_identity)
+			msg += "byte " + std::to_string(reader.error_offset()) +
+				": ";
+		msg += reader.error();
+		if (reader.kind() == AgeReadError::truncated) {
+			sealed_notes.push_back(msg);
+			return Bytes::truncated;
+		}
+		fprintf(stderr, "%s\n", msg.c_str());
+	}
+	return got;
+}
+
+// Reads one log file into records; false (message printed) on bad input.
+bool read_log(const std::string &path, const AgeIdentities &ids,
+	      bool transcript, Direction dir, std::vector<Record> &records)
+{
 	LogParser parser(transcript, dir, [&](const LogPiece &piece) {
 		// Pieces of one stamp and direction form one record.
 		if (!records.empty() && records.back().file == path &&
@@ -62,34 +129,32 @@ bool read_log(const std::string &path, bool transcript, Direction dir,
 				    path, std::string(piece.data, piece.size),
 				    records.size() });
 	});
-	static char buf[65536];
-	bool ok = true;
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-		if (n < 0) {
-			fprintf(stderr, "rawlog-ext-view: %s: %s\n",
-				path.c_str(), strerror(errno));
-			ok = false;
-			break;
-		}
-		if (n == 0) {
-			ok = parser.finish();
-			break;
-		}
-		if (!parser.feed(buf, n)) {
-			ok = false;
-			break;
-		}
-	}
-	close(fd);
+	Bytes got = file_bytes(path, ids, [&](const char *p, size_t n) {
+		return parser.feed(p, n);
+	});
+	// Truncated: what the sealed file holds is shown, its unfinished
+	// last record (if any) is not an error of its own.
+	bool ok = got == Bytes::all ? parser.finish() : got == Bytes::truncated;
+	if (got == Bytes::truncated)
+		(void)parser.finish();
 	if (!ok && !parser.error().empty())
-		fprintf(stderr, "rawlog-ext-view: %s: byte %llu: %s\n",
-			path.c_str(), (unsigned long long)parser.error_offset(),
+		fprintf(stderr, "rawlog-ext-view: %s: %sbyte %llu: %s\n",
+			path.c_str(), ends_with(path, ".age") ? "decrypted " : "",
+			(unsigned long long)parser.error_offset(),
 			parser.error().c_str());
 	if (ok && parser.truncated())
 		records.push_back({ Direction::out, false, { 0, 0 }, path,
 				    std::string(), records.size() });
 	return ok;
+}
+
+// After the output: the sealed files that lack their final chunk; 1 if
+// any (a truncated file is bad input, as a truncated plain log).
+int sealed_status()
+{
+	for (const std::string &note : sealed_notes)
+		fprintf(stderr, "%s\n", note.c_str());
+	return sealed_notes.empty() ? 0 : 1;
 }
 
 std::string base64(const std::string &in)
@@ -227,7 +292,8 @@ void print_text(FILE *out, const Record &r, bool colour)
 
 int usage()
 {
-	fprintf(stderr, "usage: rawlog-ext-view [--json] [--no-pager] FILE...\n");
+	fprintf(stderr, "usage: rawlog-ext-view [--json] [--no-pager] "
+		"[--identity KEYFILE]... FILE...\n");
 	return 2;
 }
 
@@ -237,14 +303,26 @@ int main(int argc, char **argv)
 {
 	bool json = false, pager = true;
 	std::vector<std::string> files;
+	AgeIdentities ids;
 	for (int i = 1; i < argc; i++) {
 		std::string a = argv[i];
 		if (a == "--json")
 			json = true;
 		else if (a == "--no-pager")
 			pager = false;
-		else if (a == "--help" || a == "-h") {
-			printf("usage: rawlog-ext-view [--json] [--no-pager] FILE...\n");
+		else if (a == "--identity" || a.compare(0, 11, "--identity=") == 0) {
+			// age -i's identity files, for sealed (.age) logs.
+			if (a == "--identity" && i + 1 == argc)
+				return usage();
+			std::string err;
+			if (!ids.add_file(a == "--identity" ? argv[++i] :
+					  a.substr(11), err)) {
+				fprintf(stderr, "rawlog-ext-view: %s\n", err.c_str());
+				return 1;
+			}
+		} else if (a == "--help" || a == "-h") {
+			printf("usage: rawlog-ext-view [--json] [--no-pager] "
+			       "[--identity KEYFILE]... FILE...\n");
 			return 0;
 		} else if (a.size() > 1 && a[0] == '-')
 			return usage();
@@ -254,20 +332,24 @@ int main(int argc, char **argv)
 	if (files.empty())
 		return usage();
 
-	// Either file of a split pair brings the other.
+	// Either file of a split pair brings the other (a sealed pair, the
+	// sealed other).
 	std::vector<std::string> logs;
 	for (const std::string &f : files) {
 		std::vector<std::string> add;
-		if (ends_with(f, ".in") || ends_with(f, ".out")) {
-			std::string stem = f.substr(0, f.rfind('.'));
+		const std::string base = unsealed(f), seal = f.substr(base.size());
+		if (ends_with(base, ".in") || ends_with(base, ".out")) {
+			std::string stem = base.substr(0, base.rfind('.'));
 			for (const char *ext : { ".in", ".out" })
-				if (stem + ext == f || file_exists(stem + ext))
-					add.push_back(stem + ext);
-		} else if (ends_with(f, ".log")) {
+				if (stem + ext + seal == f ||
+				    file_exists(stem + ext + seal))
+					add.push_back(stem + ext + seal);
+		} else if (ends_with(base, ".log")) {
 			add.push_back(f);
 		} else {
 			fprintf(stderr, "rawlog-ext-view: %s: not a rawlog_ext log "
-				"(.in, .out or .log)\n", f.c_str());
+				"(.in, .out or .log, sealed: .age after it)\n",
+				f.c_str());
 			return 1;
 		}
 		for (const std::string &l : add)
@@ -278,11 +360,11 @@ int main(int argc, char **argv)
 	std::vector<Record> records;
 	bool all_timed = true;
 	for (const std::string &l : logs) {
-		const bool transcript = ends_with(l, ".log");
-		const Direction dir = ends_with(l, ".out") ? Direction::out :
-			Direction::in;
+		const bool transcript = ends_with(unsealed(l), ".log");
+		const Direction dir = ends_with(unsealed(l), ".out") ?
+			Direction::out : Direction::in;
 		size_t first = records.size();
-		if (!read_log(l, transcript, dir, records))
+		if (!read_log(l, ids, transcript, dir, records))
 			return 1;
 		for (size_t i = first; i < records.size(); i++)
 			if (!records[i].has_time && !records[i].data.empty())
@@ -296,7 +378,7 @@ int main(int argc, char **argv)
 	// things happen; a clock step must not reorder them). Markers (no
 	// data, no time) go last.
 	const bool merging = logs.size() > 1 ||
-		(logs.size() == 1 && !ends_with(logs[0], ".log"));
+		(logs.size() == 1 && !ends_with(unsealed(logs[0]), ".log"));
 	if (all_timed && merging)
 		std::stable_sort(records.begin(), records.end(),
 				 [](const Record &a, const Record &b) {
@@ -344,5 +426,5 @@ int main(int argc, char **argv)
 		pclose(out);
 	else if (fflush(stdout) != 0)
 		return 1;
-	return 0;
+	return sealed_status();
 }

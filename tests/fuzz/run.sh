@@ -8,15 +8,19 @@
 #            are missing (DOVECOT_CONFIG names dovecot-config).
 #   view     tests/fuzz/fuzz-view-parse.cc: the log parser (log-parse.cc)
 #            on any bytes, and on logs the module's Formatter wrote;
-#   all      all three (the default), the seconds split between them.
+#   age      tests/fuzz/fuzz-age-read.cc: the sealed-log reader
+#            (age-read.cc) on any bytes, and on files the age writer
+#            sealed, then damaged; built with libcrypto (pkg-config);
+#   all      all four (the default), the seconds split between them.
 # Each is built in a temp dir with clang++ -fsanitize=fuzzer,address,undefined
 # (libFuzzer comes with clang's runtime; Debian: libclang-rt-14-dev) with all
-# of src/core/*.cc (plain C++, no Dovecot headers) and run from a seed corpus
+# of src/core/*.cc (plain C++, no Dovecot headers; the age files only in
+# the age target, the others need no libcrypto) and run from a seed corpus
 # written here. Where libFuzzer cannot be linked a target is built with its
 # own deterministic driver (tests/fuzz/fuzz-driver.hh: mutations from a
 # fixed seed) instead. On failure the temp dir with the crashing input is
 # kept.
-#   sh tests/fuzz/run.sh [seconds] [redact|dovecot|view|all]
+#   sh tests/fuzz/run.sh [seconds] [redact|dovecot|view|age|all]
 set -eu
 cd "$(dirname "$0")/../.."
 seconds=${1:-30}
@@ -25,20 +29,22 @@ case $target in
 all)
 	# Split the time; fails on the first target that fails. (In the
 	# top directory now: $0 may have been relative to another.)
-	third=$(((seconds + 2) / 3))
-	sh tests/fuzz/run.sh "$third" redact
-	sh tests/fuzz/run.sh "$third" view
-	exec sh tests/fuzz/run.sh "$third" dovecot
+	quarter=$(((seconds + 3) / 4))
+	sh tests/fuzz/run.sh "$quarter" redact
+	sh tests/fuzz/run.sh "$quarter" view
+	sh tests/fuzz/run.sh "$quarter" age
+	exec sh tests/fuzz/run.sh "$quarter" dovecot
 	;;
-redact | dovecot | view) ;;
+redact | dovecot | view | age) ;;
 *)
-	echo "usage: sh tests/fuzz/run.sh [seconds] [redact|dovecot|view|all]" >&2
+	echo "usage: sh tests/fuzz/run.sh [seconds] [redact|dovecot|view|age|all]" >&2
 	exit 2
 	;;
 esac
 # The core, whatever files the Redactor is split into (not the age
-# writer: it needs libcrypto, and no target reads it).
-core=$(ls src/core/*.cc | grep -v '/age\.cc$')
+# writer and reader: they need libcrypto, which only the age target links;
+# age-recipients.cc is plain C++, part of the core).
+core=$(ls src/core/*.cc | grep -v '/age\.cc$' | grep -v '/age-read\.cc$')
 flags="-std=gnu++17 -g -O1 -Wall -Wextra -Isrc"
 if [ "$target" = redact ]; then
 	name=fuzz-redact
@@ -46,6 +52,11 @@ if [ "$target" = redact ]; then
 elif [ "$target" = view ]; then
 	name=fuzz-view-parse
 	libs=""
+elif [ "$target" = age ]; then
+	name=fuzz-age-read
+	core="src/core/age.cc src/core/age-read.cc src/core/age-recipients.cc"
+	flags="$flags $(pkg-config --cflags libcrypto)"
+	libs=$(pkg-config --libs libcrypto)
 else
 	name=fuzz-redact-dovecot
 	config=${DOVECOT_CONFIG:-/usr/lib/dovecot/dovecot-config}
@@ -122,6 +133,23 @@ if [ "$target" = view ]; then
 "\x0a"
 "\x01"
 "\x02"
+EOF
+elif [ "$target" = age ]; then
+	# First byte (fuzz-age-read.cc): even, a file read in pieces; odd,
+	# then repeat, damage kind, position (2 bytes), then the plaintext.
+	seed '\000age-encryption.org/v1\n-> X25519 AAAA\nAAAA\n--- AAAA\n0123456789abcdef'
+	seed '\010age-encryption.org/v1\n-> other a b\n\n-> X25519 x\n\n---\n'
+	seed '\001\001\000\001\000a LOGIN x y\r\n'
+	seed '\001\007\001\377\377a line of a log\n'
+	seed '\001\003\002\012\012x'
+	seed '\001\000\001\000\000'
+	cat >"$work/fuzz.dict" <<'EOF'
+"age-encryption.org/v1\x0a"
+"-> X25519 "
+"-> "
+"\x0a--- "
+"---"
+"AAAA"
 EOF
 elif [ "$target" = redact ]; then
 	# Seeds. First byte: '0' IMAP, '1' POP3, '2' SMTP sessions, where \002

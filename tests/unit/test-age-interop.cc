@@ -1,4 +1,6 @@
-// age v1 writer interop: files it writes decrypt with Debian's age (age-keygen / age -d), which must be installed
+// age v1 interop: files our writer writes decrypt with Debian's age
+// (age-keygen / age -d), and files age -r / -R write decrypt with our
+// reader; age must be installed
 // (scripts/setup.sh): a missing tool fails the test rather than skip it.
 // Not under valgrind (run-test-valgrind.exclude): it would trace the Go
 // binaries and report their stack tricks; test-age covers our code there.
@@ -9,6 +11,7 @@
 #include "test-age-common.hh"
 
 #include "core/age.hh"
+#include "core/age-read.hh"
 
 using namespace rawlog_ext;
 
@@ -85,6 +88,71 @@ void test_tampering_refused(void **state)
 	assert_true(refused(t)); // reordered
 }
 
+// Files Debian's age wrote read with our reader, in pieces.
+std::string read_with(const std::string &key_path, const std::string &file,
+		      AgeReadError &kind)
+{
+	AgeIdentities ids;
+	std::string err;
+	assert_true(ids.add_file(key_path, err));
+	std::ifstream in(file, std::ios::binary);
+	std::string data((std::istreambuf_iterator<char>(in)),
+			 std::istreambuf_iterator<char>());
+	std::string plain;
+	AgeReader r(ids, [&plain](const unsigned char *p, size_t n) {
+		plain.append((const char *)p, n);
+	});
+	for (size_t i = 0; i < data.size(); i += 4097)
+		if (!r.feed(data.data() + i, std::min<size_t>(4097,
+							       data.size() - i)))
+			break;
+	(void)r.finish();
+	kind = r.kind();
+	return plain;
+}
+
+void test_interop_reader_reads_age(void **state)
+{
+	TmpDir &dir = *(TmpDir *)*state;
+	std::string r1 = keygen(dir.path("k1")), r2 = keygen(dir.path("k2"));
+	keygen(dir.path("k3"));
+	spit(dir.path("rcpts"), "# two admins\n" + r1 + "\n\n" + r2 + "\n");
+	const size_t sizes[] = { 0, 1, age_chunk_size, age_chunk_size + 1,
+				 3 * age_chunk_size + 17 };
+	for (size_t size : sizes) {
+		std::string plain = pattern(size);
+		spit(dir.path("plain"), plain);
+		int st = 0;
+		run("age -r " + r1 + " -o " + dir.path("one.age") + " " +
+		    dir.path("plain"), &st);
+		assert_int_equal(st, 0);
+		run("age -R " + dir.path("rcpts") + " -o " + dir.path("two.age") +
+		    " " + dir.path("plain"), &st);
+		assert_int_equal(st, 0);
+		AgeReadError kind;
+		assert_true(read_with(dir.path("k1"), dir.path("one.age"), kind) ==
+			    plain);
+		assert_int_equal(kind, AgeReadError::none);
+		for (const char *k : { "k1", "k2" }) {
+			assert_true(read_with(dir.path(k), dir.path("two.age"),
+					      kind) == plain);
+			assert_int_equal(kind, AgeReadError::none);
+		}
+		assert_true(read_with(dir.path("k3"), dir.path("two.age"),
+				      kind).empty());
+		assert_int_equal(kind, AgeReadError::no_identity);
+	}
+	// age -R refuses several recipients on a line, as our parser does.
+	spit(dir.path("oneline"), r1 + " " + r2 + "\n");
+	int st = 0;
+	run("age -R " + dir.path("oneline") + " -o " + dir.path("x.age") + " " +
+	    dir.path("plain") + " 2>/dev/null", &st);
+	assert_int_not_equal(st, 0);
+	std::vector<AgeRecipient> rs;
+	std::string err;
+	assert_false(age_parse_recipients("file:" + dir.path("oneline"), rs, err));
+}
+
 }
 
 int main(void)
@@ -92,6 +160,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_interop_age_decrypts, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_tampering_refused, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_interop_reader_reads_age, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -12,7 +12,7 @@ using namespace rawlog_ext;
 
 namespace {
 
-// Two recipients age-keygen made (their keys are in test-age-interop).
+// Two recipients age-keygen made (their secret keys were not kept).
 const std::string r1 = "age1l59k8j5n50j8pxcne5l6l643lwyzwh96vuw3dnv56wh8cf0mcgms9ky0u7";
 const std::string r2 = "age1xa9yhdh8s5st5jqt2v29rlcvq242wz6zaxqt4dt0yghalsa0696sfr7th5";
 
@@ -49,6 +49,46 @@ void test_parse_recipients(void **state)
 	assert_false(age_parse_recipients("file:" + dir.path("missing"), rs, err));
 	spit(dir.path("badfile"), r1 + "\nage1xyz\n");
 	assert_false(age_parse_recipients("file:" + dir.path("badfile"), rs, err));
+	// As Debian's age -R (1.1.1): one recipient per line and nothing
+	// around it ("malformed recipient at line 1"); CRLF is fine.
+	for (const std::string &text : { r1 + " " + r2 + "\n", " " + r1 + "\n",
+					 r1 + " \n", r1 + "\t\n",
+					 "\t\n" + r1 + "\n",
+					 " # indented\n" + r1 + "\n" }) {
+		spit(dir.path("line"), text);
+		assert_false(age_parse_recipients("file:" + dir.path("line"),
+						  rs, err));
+		assert_non_null(strstr(err.c_str(), "line 1"));
+	}
+	spit(dir.path("crlf"), "# x\r\n" + r1 + "\r\n" + r2 + "\r\n");
+	assert_true(age_parse_recipients("file:" + dir.path("crlf"), rs, err));
+	assert_int_equal(rs.size(), 2);
+}
+
+void test_begin_twice(void **)
+{
+	std::vector<AgeRecipient> rs;
+	std::string err;
+	assert_true(age_parse_recipients(r1, rs, err));
+	AgeWriter w;
+	std::string out;
+	assert_true(w.begin(rs, out, err));
+	const std::string header = out;
+	// Refused, nothing written, and the open file goes on.
+	assert_false(w.begin(rs, out, err));
+	assert_non_null(strstr(err.c_str(), "already"));
+	assert_true(out == header);
+	const std::string plain = pattern(age_chunk_size + 10);
+	assert_true(w.write((const unsigned char *)plain.data(), plain.size(),
+			    out, err));
+	assert_true(w.finish(out, err));
+	assert_int_equal(out.size(), header.size() + plain.size() + 2 * 16);
+	// A writer whose begin() failed for want of recipients is closed.
+	AgeWriter none;
+	std::string o2;
+	assert_false(none.begin({}, o2, err));
+	assert_false(none.write((const unsigned char *)"x", 1, o2, err));
+	assert_true(o2.empty());
 }
 
 void test_framing(void **)
@@ -92,6 +132,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_parse_recipients, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test(test_framing),
+		cmocka_unit_test(test_begin_twice),
 	};
 	return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
