@@ -115,9 +115,9 @@ struct ViewTracker::Side {
 };
 
 ViewTracker::ViewTracker(ViewProtocol protocol, Direction client_direction,
-			 Emit emit)
+			 Emit emit, bool body_lines)
 	: protocol_(protocol), client_dir_(client_direction),
-	  emit_(std::move(emit))
+	  emit_(std::move(emit)), body_lines_(body_lines)
 {
 	for (int d = 0; d < 2; d++)
 		side_[d].reset(new Side((Direction)d,
@@ -428,7 +428,7 @@ const char *ViewTracker::body_bytes(Side &s, const char *p, const char *end)
 	}
 	// Wire bytes to the display lines, message bytes to the hash.
 	auto wire = [&](const char *q, size_t n) {
-		while (n > 0) {
+		while (body_lines_ && n > 0) {
 			const char *lf = (const char *)memchr(q, '\n', n);
 			size_t k = lf != nullptr ? (size_t)(lf - q) + 1 : n;
 			size_t room = max_line - s.body_line.size();
@@ -535,7 +535,7 @@ void ViewTracker::body_line(Side &s, bool newline)
 
 void ViewTracker::end_body(Side &s, bool complete)
 {
-	if (s.body == data_body && !complete) {
+	if (s.body == data_body && !complete && body_lines_) {
 		// A "." or ".\r" held at the end: the log ends inside.
 		if (s.dot == 2)
 			s.body_line += ".";

@@ -60,8 +60,10 @@ public:
 	using Emit = std::function<void(const ViewItem &)>;
 	static constexpr size_t max_line = 65536;
 
+	// body_lines: whether bodies' lines are handed out (not needed
+	// when every body is folded: that is the fast path).
 	ViewTracker(ViewProtocol protocol, Direction client_direction,
-		    Emit emit);
+		    Emit emit, bool body_lines = true);
 	~ViewTracker();
 	ViewTracker(const ViewTracker &) = delete;
 	ViewTracker &operator=(const ViewTracker &) = delete;
@@ -88,6 +90,7 @@ private:
 	ViewProtocol protocol_;
 	Direction client_dir_;
 	Emit emit_;
+	bool body_lines_;
 	std::unique_ptr<Side> side_[2];
 	bool has_time_ = false;
 	struct timeval now_ = { 0, 0 };

@@ -264,7 +264,8 @@ int main(int argc, char **argv)
 	bool client_out = false;
 	const ViewProtocol protocol = view_protocol_from_name(logs[0], &client_out);
 	ViewTracker tracker(protocol, client_out ? Direction::out : Direction::in,
-			    [&](const ViewItem &item) { renderer->item(item); });
+			    [&](const ViewItem &item) { renderer->item(item); },
+			    !html.empty() || bodies != BodiesMode::fold);
 	if (renderer && !all_timed && logs.size() > 1)
 		renderer->notice("no timestamps: the directions cannot be "
 				 "interleaved; shown one after the other");

@@ -21,10 +21,10 @@ struct Step {
 // The items as one text per item, e.g. "C line a OK", "S begin literal",
 // "C end 5 <sha> complete", "S line a OK fail 12000us".
 std::vector<std::string> run(ViewProtocol proto, const std::vector<Step> &steps,
-			     size_t cut = 0, Direction client = Direction::in)
+			     size_t cut = 0, bool body_lines = true)
 {
 	std::vector<std::string> out;
-	ViewTracker t(proto, client, [&out](const ViewItem &i) {
+	ViewTracker t(proto, Direction::in, [&out](const ViewItem &i) {
 		std::string s = i.client ? "C " : "S ";
 		switch (i.kind) {
 		case ViewItem::Kind::body_begin:
@@ -47,7 +47,7 @@ std::vector<std::string> run(ViewProtocol proto, const std::vector<Step> &steps,
 			break;
 		}
 		out.push_back(s);
-	});
+	}, body_lines);
 	for (const Step &st : steps) {
 		struct timeval tv = { 1000, st.usec };
 		if (cut == 0) {
@@ -74,6 +74,12 @@ void check(ViewProtocol proto, const std::vector<Step> &steps,
 			fail_msg("items differ (cut %zu)", cut);
 		}
 	}
+	// Without body lines: the same items but those.
+	std::vector<std::string> folded;
+	for (const std::string &s : expected)
+		if (s.compare(2, 5, "body ") != 0)
+			folded.push_back(s);
+	assert_true(run(proto, steps, 1, false) == folded);
 }
 
 const Direction C = Direction::in, S = Direction::out;
