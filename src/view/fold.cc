@@ -97,6 +97,7 @@ struct ViewTracker::Side {
 	std::string line;		// the current line, up to max_line
 	bool cmd_start = true;		// the next line starts a command/reply
 	bool continued = false;		// the next bytes continue a piece
+	bool after_literal = false;	// the next line follows a literal
 	bool sniffed = false;
 	std::string tag, name;		// IMAP client: the current command
 	// The body being read.
@@ -174,6 +175,8 @@ void ViewTracker::line(Side &s, bool newline)
 	item.direction = s.direction;
 	item.client = s.client;
 	item.newline = newline;
+	item.after_literal = s.after_literal;
+	s.after_literal = false;
 	item.text.swap(s.line);
 	if (newline) {
 		item.text.pop_back();
@@ -560,6 +563,7 @@ void ViewTracker::end_body(Side &s, bool complete)
 		item.sha256 += hex[md[i] >> 4];
 		item.sha256 += hex[md[i] & 15];
 	}
+	s.after_literal = strcmp(s.what, "literal") == 0;
 	s.body = no_body;
 	s.begun = false;
 	emit_(item);

@@ -48,6 +48,9 @@ struct ViewItem {
 	// A tagged IMAP completion: its command's latency in microseconds
 	// (-1: unknown, no timestamps or no command seen).
 	int64_t latency_us = -1;
+	// The rest of a line whose IMAP literal just ended (often only the
+	// command's line end: renderers may leave that empty line out).
+	bool after_literal = false;
 	// body_begin / body_end:
 	const char *what = "";	// "literal", "message", "BDAT chunk"
 	uint64_t size = 0;	// body_end: bytes of the body (DATA: unstuffed)

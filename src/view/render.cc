@@ -124,6 +124,8 @@ public:
 		case ViewItem::Kind::line:
 			break;
 		}
+		if (item.after_literal && item.text.empty() && item.newline)
+			return;		// the line end after a literal
 		if (item.body) {
 			if (bodies_ == BodiesMode::fold ||
 			    (bodies_ == BodiesMode::headers && !in_headers_[d]))
@@ -266,6 +268,8 @@ public:
 		case ViewItem::Kind::line:
 			break;
 		}
+		if (item.after_literal && item.text.empty() && item.newline)
+			return;		// the line end after a literal
 		std::string html = line_html(item);
 		if (!item.body || !b.open) {
 			fputs(html.c_str(), out_);

@@ -44,6 +44,8 @@ std::vector<std::string> run(ViewProtocol proto, const std::vector<Step> &steps,
 				s += " redacted@" + std::to_string(i.redacted);
 			if (i.latency_us >= 0)
 				s += " " + std::to_string(i.latency_us) + "us";
+			if (i.after_literal)
+				s += " after-literal";
 			break;
 		}
 		out.push_back(s);
@@ -103,19 +105,19 @@ void test_imap_client_literals(void **)
 		"C begin literal",
 		"C body hello [nl]",
 		"C end 5 " + sha_hello + " complete",
-		"C line ",
+		"C line  after-literal",
 		"S line a OK done 12200us",
 		"C line b APPEND INBOX (\\Seen) {13+}",
 		"C begin literal",
 		"C body x {9}",
 		"C body b OK",
 		"C end 13 20cfa81887410ce6a1c90dd2bc20c098cc0a2c5fe074e821050b7b338d1f8b7d complete",
-		"C line  FLAGS",
+		"C line  FLAGS after-literal",
 		"C line c APPEND INBOX ~{5}",
 		"C begin literal",
 		"C body hello [nl]",
 		"C end 5 " + sha_hello + " complete",
-		"C line ",
+		"C line  after-literal",
 	});
 }
 
@@ -133,10 +135,10 @@ void test_imap_server_literals_and_failures(void **)
 		"S begin literal",
 		"S body hello [nl]",
 		"S end 5 " + sha_hello + " complete",
-		"S line  BODY[1] {0}",
+		"S line  BODY[1] {0} after-literal",
 		"S begin literal",
 		"S end 0 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 complete",
-		"S line )",
+		"S line ) after-literal",
 		"S line f NO [SERVERBUG] x fail 1500us",
 		"S line * BAD y fail",
 		"C line g NOOP",
