@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 PACKAGES="build-essential autoconf automake libtool pkg-config
 dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-submissiond
 dovecot-dev libcmocka-dev libssl-dev age valgrind python3 python3-pytest openssl debhelper lintian rpm
-debootstrap"
+debootstrap chromium"
 
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -2,6 +2,8 @@
 // Exit status: 0 shown, 1 bad input, 2 usage.
 #include "core/age-read.hh"
 #include "core/log-parse.hh"
+#include "view/fold.hh"
+#include "view/render.hh"
 
 #include <algorithm>
 #include <cctype>
@@ -198,102 +200,13 @@ std::string json_string(const std::string &s)
 	return out + "\"";
 }
 
-// A server reply that reports a failure: IMAP NO/BAD, POP3 -ERR, SMTP 4xx/5xx.
-
-// How many bytes at data[i] may go to a terminal as they are: one
-// printable ASCII byte, or one well-formed UTF-8 character that is not a
-// C1 control (U+0080-U+009F: CSI, OSC...). 0: escape data[i]. The log's
-// bytes are the client's: none may drive the terminal.
-size_t printable_length(const std::string &data, size_t i)
-{
-	unsigned char c = (unsigned char)data[i];
-	if (c < 0x80)
-		return c >= 0x20 && c != 0x7f ? 1 : 0;
-	size_t n;
-	uint32_t cp;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (data.size() - i < n)
-		return 0;
-	for (size_t k = 1; k < n; k++) {
-		unsigned char cc = (unsigned char)data[i + k];
-		if ((cc & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (cc & 0x3f);
-	}
-	static const uint32_t least[] = { 0, 0, 0x80, 0x800, 0x10000 };
-	if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
-	    (cp >= 0x80 && cp <= 0x9f))
-		return 0;
-	return n;
-}
-bool is_failure(const std::string &line)
-{
-	if (line.compare(0, 4, "-ERR") == 0)
-		return true;
-	if (line.size() >= 3 && (line[0] == '4' || line[0] == '5') &&
-	    isdigit((unsigned char)line[1]) && isdigit((unsigned char)line[2]))
-		return true;
-	size_t sp = line.find(' ');
-	return sp != std::string::npos &&
-		(line.compare(sp, 4, " NO ") == 0 || line.compare(sp, 5, " BAD ") == 0);
-}
-
-void print_text(FILE *out, const Record &r, bool colour)
-{
-	if (r.data.empty() && !r.has_time) {
-		fprintf(out, "%s--- log truncated (rawlog_ext_max_size) ---%s\n",
-			colour ? "\033[1;33m" : "", colour ? "\033[m" : "");
-		return;
-	}
-	const bool client = r.direction == Direction::in;
-	size_t pos = 0;
-	while (pos < r.data.size()) {
-		size_t lf = r.data.find('\n', pos);
-		size_t end = lf == std::string::npos ? r.data.size() : lf + 1;
-		std::string line = r.data.substr(pos, end - pos);
-		std::string body = line;
-		if (ends_with(body, "\r\n"))
-			body.resize(body.size() - 2);
-		else if (ends_with(body, "\n"))
-			body.resize(body.size() - 1);
-		std::string shown;
-		size_t i = 0;
-		while (i < body.size()) {
-			size_t n = printable_length(body, i);
-			if (n > 0) {
-				shown.append(body, i, n);
-				i += n;
-				continue;
-			}
-			char e[8];
-			snprintf(e, sizeof(e), "\\x%02x", (unsigned char)body[i]);
-			shown += e;
-			i++;
-		}
-		const char *on = !colour ? "" : client ? "\033[32m" :
-			is_failure(line) ? "\033[1;31m" : "\033[34m";
-		fprintf(out, "%s%s %s%s%s\n", on, client ? "C:" : "S:",
-			shown.c_str(), lf == std::string::npos ? " [no newline]" : "",
-			colour ? "\033[m" : "");
-		pos = end;
-	}
-}
+const char usage_text[] =
+	"usage: rawlog-ext-view [--json | --html OUT] [--bodies[=headers]] "
+	"[--no-pager] [--identity KEYFILE]... FILE...\n";
 
 int usage()
 {
-	fprintf(stderr, "usage: rawlog-ext-view [--json] [--no-pager] "
-		"[--identity KEYFILE]... FILE...\n");
+	fprintf(stderr, "%s", usage_text);
 	return 2;
 }
 
@@ -302,6 +215,8 @@ int usage()
 int main(int argc, char **argv)
 {
 	bool json = false, pager = true;
+	BodiesMode bodies = BodiesMode::fold;
+	std::string html;
 	std::vector<std::string> files;
 	AgeIdentities ids;
 	for (int i = 1; i < argc; i++) {
@@ -320,16 +235,23 @@ int main(int argc, char **argv)
 				fprintf(stderr, "rawlog-ext-view: %s\n", err.c_str());
 				return 1;
 			}
-		} else if (a == "--help" || a == "-h") {
-			printf("usage: rawlog-ext-view [--json] [--no-pager] "
-			       "[--identity KEYFILE]... FILE...\n");
+		} else if (a == "--bodies" || a == "--bodies=full")
+			bodies = BodiesMode::full;
+		else if (a == "--bodies=headers")
+			bodies = BodiesMode::headers;
+		else if (a == "--html" && i + 1 < argc)
+			html = argv[++i];
+		else if (a.compare(0, 7, "--html=") == 0 && a.size() > 7)
+			html = a.substr(7);
+		else if (a == "--help" || a == "-h") {
+			printf("%s", usage_text);
 			return 0;
 		} else if (a.size() > 1 && a[0] == '-')
 			return usage();
 		else
 			files.push_back(a);
 	}
-	if (files.empty())
+	if (files.empty() || (json && !html.empty()))
 		return usage();
 
 	// Either file of a split pair brings the other (a sealed pair, the
@@ -393,19 +315,49 @@ int main(int argc, char **argv)
 
 	FILE *out = stdout;
 	const bool tty = isatty(STDOUT_FILENO);
-	if (!json && tty && pager) {
-		setenv("LESS", getenv("LESS") != nullptr ? getenv("LESS") : "FRX", 1);
-		const char *p = getenv("PAGER");
-		FILE *pipe = popen(p != nullptr && *p != '\0' ? p : "less -R", "w");
-		if (pipe != nullptr)
-			out = pipe;
+	std::unique_ptr<Renderer> renderer;
+	if (!html.empty() && html != "-") {
+		out = fopen(html.c_str(), "w");
+		if (out == nullptr) {
+			fprintf(stderr, "rawlog-ext-view: %s: %s\n", html.c_str(),
+				strerror(errno));
+			return 1;
+		}
 	}
-	if (!json && !all_timed && logs.size() > 1)
-		fprintf(out, "(no timestamps: the directions cannot be "
-			"interleaved; shown one after the other)\n");
+	if (!html.empty()) {
+		std::string name = logs[0].substr(logs[0].rfind('/') + 1);
+		renderer = html_renderer(out, bodies, name);
+	} else if (!json) {
+		if (tty && pager) {
+			setenv("LESS", getenv("LESS") != nullptr ?
+			       getenv("LESS") : "FRX", 1);
+			const char *p = getenv("PAGER");
+			FILE *pipe = popen(p != nullptr && *p != '\0' ? p :
+					   "less -R", "w");
+			if (pipe != nullptr)
+				out = pipe;
+		}
+		renderer = text_renderer(out, bodies, tty);
+	}
+	// The protocol from the first file's name (the tracker guesses it
+	// from the first lines if the name does not say).
+	bool client_out = false;
+	const ViewProtocol protocol = view_protocol_from_name(logs[0], &client_out);
+	ViewTracker tracker(protocol, client_out ? Direction::out : Direction::in,
+			    [&](const ViewItem &item) { renderer->item(item); },
+			    !html.empty() || bodies != BodiesMode::fold);
+	if (renderer && !all_timed && logs.size() > 1)
+		renderer->notice("no timestamps: the directions cannot be "
+				 "interleaved; shown one after the other");
 	for (const Record &r : records) {
-		if (!json) {
-			print_text(out, r, tty);
+		if (renderer) {
+			if (r.data.empty() && !r.has_time) {
+				tracker.flush();
+				renderer->truncated();
+			} else {
+				tracker.feed(r.direction, r.has_time, r.time,
+					     r.data.data(), r.data.size());
+			}
 			continue;
 		}
 		if (r.data.empty())
@@ -422,9 +374,19 @@ int main(int argc, char **argv)
 			r.direction == Direction::in ? "client" : "server",
 			json_string(r.file).c_str(), base64(r.data).c_str());
 	}
-	if (out != stdout)
+	if (renderer) {
+		tracker.flush();
+		renderer->finish();
+	}
+	if (out != stdout && html.empty())
 		pclose(out);
-	else if (fflush(stdout) != 0)
+	else if (out != stdout) {
+		if (fclose(out) != 0) {
+			fprintf(stderr, "rawlog-ext-view: %s: %s\n", html.c_str(),
+				strerror(errno));
+			return 1;
+		}
+	} else if (fflush(stdout) != 0)
 		return 1;
 	return sealed_status();
 }

@@ -10,16 +10,22 @@
 //   - the result (bytes per direction, success, error offset) does not
 //     depend on how the input is fed (whole and byte by byte agree);
 //   - what the Formatter wrote is read back to exactly the data (unless
-//     the data holds the truncation marker's text).
+//     the data holds the truncation marker's text);
+//   - the viewer's protocol tracker (src/view/fold.cc), given that wire
+//     data as IMAP, POP3, SMTP or unknown, cuts it into the same items
+//     whether each chunk comes whole or byte by byte, every body begun
+//     ends, and no body is larger than the bytes given.
 //
 // Built with -DRAWLOG_EXT_FUZZ_DRIVER it has its own main() (no libFuzzer
 // needed; tests/fuzz/fuzz-driver.hh).
 #include "core/log-parse.hh"
+#include "view/fold.hh"
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 using namespace rawlog_ext;
 
@@ -59,6 +65,76 @@ void same(const Result &a, const Result &b)
 	}
 }
 
+struct Chunk {
+	Direction dir;
+	std::string data;
+};
+
+std::vector<std::string> track(ViewProtocol proto, const std::vector<Chunk> &chunks,
+			       size_t step, bool body_lines)
+{
+	std::vector<std::string> items;
+	int open = 0;
+	uint64_t total = 0;
+	ViewTracker t(proto, Direction::in, [&](const ViewItem &i) {
+		std::string s = i.client ? "C" : "S";
+		switch (i.kind) {
+		case ViewItem::Kind::body_begin:
+			if (open++ != 0 && false)
+				abort();
+			s += "begin";
+			break;
+		case ViewItem::Kind::body_end:
+			open--;
+			if (i.size > total || i.sha256.size() != 64)
+				abort();
+			s += "end " + std::to_string(i.size) + i.sha256 +
+				(i.complete ? "+" : "-");
+			break;
+		case ViewItem::Kind::line:
+			if (i.text.size() > ViewTracker::max_line)
+				abort();
+			s += (i.body ? "body " : "line ") + i.text +
+				(i.newline ? "\n" : "") + std::to_string(i.failure) +
+				std::to_string(i.redacted) + std::to_string(i.latency_us);
+			break;
+		}
+		items.push_back(s);
+	}, body_lines);
+	struct timeval tv = { 1700000000, 0 };
+	for (const Chunk &c : chunks) {
+		total += c.data.size();
+		for (size_t i = 0; i < c.data.size(); i += step)
+			t.feed(c.dir, true, tv, c.data.data() + i,
+			       std::min(step, c.data.size() - i));
+		tv.tv_usec++;
+	}
+	t.flush();
+	if (open != 0)
+		abort();
+	return items;
+}
+
+void check_tracker(const std::vector<Chunk> &chunks)
+{
+	for (ViewProtocol proto : { ViewProtocol::imap, ViewProtocol::pop3,
+				    ViewProtocol::smtp, ViewProtocol::unknown }) {
+		std::vector<std::string> whole = track(proto, chunks, SIZE_MAX, true);
+		if (track(proto, chunks, 1, true) != whole) {
+			fprintf(stderr, "tracker: whole and byte by byte differ\n");
+			abort();
+		}
+		std::vector<std::string> folded;
+		for (const std::string &s : whole)
+			if (s.compare(1, 5, "body ") != 0)
+				folded.push_back(s);
+		if (track(proto, chunks, 3, false) != folded) {
+			fprintf(stderr, "tracker: without body lines differs\n");
+			abort();
+		}
+	}
+}
+
 void round_trip(unsigned int layout, const uint8_t *data, size_t size)
 {
 	struct Layout { bool transcript; Timestamps ts; bool boundaries; };
@@ -77,6 +153,7 @@ void round_trip(unsigned int layout, const uint8_t *data, size_t size)
 	Direction dir = Direction::in;
 	struct timeval now = { 1700000000, 0 };
 	size_t start = 0;
+	std::vector<Chunk> chunks;
 	for (size_t i = 0; i <= size; i++) {
 		if (i < size && data[i] != 1 && data[i] != 2)
 			continue;
@@ -85,11 +162,13 @@ void round_trip(unsigned int layout, const uint8_t *data, size_t size)
 		int file = l.transcript ? 0 : (int)dir;
 		f[file].format(log[file], dir, chunk, n, now);
 		expected[(int)dir].append((const char *)chunk, n);
+		chunks.push_back({ dir, std::string((const char *)chunk, n) });
 		now.tv_usec++;
 		if (i < size && data[i] == 2)
 			dir = dir == Direction::in ? Direction::out : Direction::in;
 		start = i + 1;
 	}
+	check_tracker(chunks);
 	// Data ending in the marker's own line reads as a truncated log
 	// (like "<<<"/">>>" with rawlog -b, the marker can be mimicked).
 	for (const std::string &e : expected)

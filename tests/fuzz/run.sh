@@ -7,7 +7,8 @@
 #            show in the log. Skipped where Dovecot's headers or libdovecot
 #            are missing (DOVECOT_CONFIG names dovecot-config).
 #   view     tests/fuzz/fuzz-view-parse.cc: the log parser (log-parse.cc)
-#            on any bytes, and on logs the module's Formatter wrote;
+#            on any bytes, and on logs the module's Formatter wrote; the
+#            viewer's protocol tracker (src/view/fold.cc) on that data;
 #   age      tests/fuzz/fuzz-age-read.cc: the sealed-log reader
 #            (age-read.cc) on any bytes, and on files the age writer
 #            sealed, then damaged; built with libcrypto (pkg-config);
@@ -51,7 +52,10 @@ if [ "$target" = redact ]; then
 	libs=""
 elif [ "$target" = view ]; then
 	name=fuzz-view-parse
-	libs=""
+	# The tracker hashes bodies with libcrypto.
+	core="$core src/view/fold.cc"
+	flags="$flags $(pkg-config --cflags libcrypto)"
+	libs=$(pkg-config --libs libcrypto)
 elif [ "$target" = age ]; then
 	name=fuzz-age-read
 	core="src/core/age.cc src/core/age-read.cc src/core/age-recipients.cc"
@@ -121,6 +125,12 @@ if [ "$target" = view ]; then
 	for m in 1 3 5 7 9; do
 		seed "${m}a LOGIN x\\001 y\\r\\n\\002* OK\\r\\n12 x\\001\\002\\n\\n"
 	done
+	# The tracker: literals both ways, a refused one, DATA, BDAT; \002
+	# turns the direction (the first chunk is the client's).
+	seed '1\002* OK\r\n\002a APPEND x {5}\r\n\002+ OK\r\n\002hel\001lo)\r\n\002a OK\r\n'
+	seed '3f FETCH 1 BODY[]\r\n\002* 1 FETCH (BODY[] ~{3}\r\nabc)\r\nf NO x\r\n\002b APPEND x {9}\r\n\002b NO\r\n'
+	seed '5\002220 mx\r\n\002MAIL FROM:<a>\r\nDATA\r\n\002250 ok\r\n354 go\r\n\002..x\r\n.\r\nBDAT 3 LAST\r\nabcQUIT\r\n'
+	seed '7\002+OK\r\n\002PASS ***\r\n\002-ERR no\r\n\002AUTH PLAIN ***\r\n'
 	cat >"$work/fuzz.dict" <<'EOF'
 "1700000000.000001 "
 "<<<\x0a"

@@ -1,9 +1,12 @@
 """rawlog-ext-view on real sessions: --json gives back the client's own record."""
 
 import base64
+import hashlib
 import json
 import os
 import pathlib
+import re
+import shutil
 import subprocess
 
 import pytest
@@ -139,3 +142,123 @@ def test_view_escapes_what_could_drive_a_terminal(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout == (b"C: a\\x1b[2J b\\xc2\\x9b31m c\\x9b d\\xc2\\x9d52;c;eA\\x07 "
                         b"e\\xff f\xc3\xa4\xe2\x82\xac\n"), r.stdout
+
+
+HOSTILE = (b"From: mallory@example.com\r\nSubject: hostile\r\n\r\n"
+           b"<script>document.title='pwned'</script>\r\n"
+           b"<img src=x onerror=\"document.title='pwned'\">\r\n"
+           b"</pre></div></details>\r\n"
+           b"a OK not a reply {5}\r\n")
+
+
+def hostile_session(logged_dovecot, rawlog_dir) -> pathlib.Path:
+    """An IMAP session that APPENDs HOSTILE and FETCHes it back; its .in."""
+    dc = logged_dovecot()
+    c = RawClient(dc.imap_port)
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    c.imap("l", b"LOGIN alice pass")
+    c.send(b"a APPEND INBOX {%d}\r\n" % len(HOSTILE))
+    c.read_until(rb"^\+ [^\r\n]*\r\n")
+    c.send(HOSTILE + b"\r\n")
+    c.read_until(rb"^a OK[^\r\n]*\r\n")
+    c.imap("s", b"SELECT INBOX")
+    c.imap("f", b"FETCH 1 BODY.PEEK[]")
+    c.imap("x", b"LOGOUT")
+    wait_closed(c)
+    dc.wait_log(r"imap\(alice\).*Disconnected: Logged out")
+    return session_files(rawlog_dir, "imap")[".in"]
+
+
+def test_view_folds_literals_and_shows_them_with_bodies(logged_dovecot, rawlog_dir):
+    path = hostile_session(logged_dovecot, rawlog_dir)
+    fold = "{%d bytes, sha256 %s}" % (len(HOSTILE),
+                                       hashlib.sha256(HOSTILE).hexdigest()[:16])
+    r = view(path)
+    assert r.returncode == 0, r.stderr
+    text = r.stdout.decode()
+    # Folded both ways: the client's APPEND literal, the server's FETCH.
+    assert "C: a APPEND INBOX {%d}\n" % len(HOSTILE) in text
+    assert "C: " + fold + "\n" in text and "S: " + fold + "\n" in text
+    assert "<script>" not in text and "Subject: hostile" not in text
+    # Tags paired with their completion, with the latency.
+    assert re.search(r"^S: a OK .*\(\d+(\.\d)? ms\)$", text, re.M), text
+    assert re.search(r"^S: f OK .*\(\d+(\.\d)? ms\)$", text, re.M), text
+    # The body's "a OK" line is data, not a completion.
+    assert not re.search(r"^S: a OK not a reply", text, re.M)
+
+    r = view("--bodies", path)
+    assert r.returncode == 0, r.stderr
+    text = r.stdout.decode()
+    assert "C: <script>document.title='pwned'</script>\n" in text
+    assert "S: <script>document.title='pwned'</script>\n" in text
+    assert fold not in text
+
+    r = view("--bodies=headers", path)
+    assert r.returncode == 0, r.stderr
+    text = r.stdout.decode()
+    assert "C: Subject: hostile\n" in text and "<script>" not in text
+    assert "{%d bytes, sha256 %s, after the headers folded}" % (
+        len(HOSTILE), hashlib.sha256(HOSTILE).hexdigest()[:16]) in text
+
+    # JSON never folds: still the exact bytes.
+    client, _, _ = json_bytes(path)
+    assert HOSTILE in client
+
+
+def chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("chromium is not installed (scripts/setup.sh installs it)")
+    return exe
+
+
+def run_chromium(exe: str, profile: pathlib.Path, *args) -> subprocess.CompletedProcess:
+    # --no-sandbox: CI runs as root. A profile of its own: other runs on
+    # the machine must not share its lock.
+    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu",
+           f"--user-data-dir={profile}", "--no-first-run", *args]
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.skip("chromium did not finish within 20 s")
+
+
+def test_view_html_in_a_browser_shows_hostile_mail_inert(logged_dovecot,
+                                                          rawlog_dir, tmp_path):
+    exe = chromium()
+    path = hostile_session(logged_dovecot, rawlog_dir)
+    page = tmp_path / "session.html"
+    r = view("--html", page, path)
+    assert r.returncode == 0, r.stderr
+    html = page.read_bytes()
+    # Every byte of the log escaped: no markup of the mail's in the page.
+    for raw in (b"<script>document", b"<img", b"</pre></div></details>\r\n"):
+        assert raw not in html
+    assert b"&lt;script&gt;document.title=&#39;pwned&#39;&lt;/script&gt;" in html
+    # Self-contained: nothing to load from anywhere.
+    assert not re.search(rb"(src|href)\s*=", html.replace(b"src=x", b""))
+
+    shot = tmp_path / "shot.png"
+    r = run_chromium(exe, tmp_path / "profile", f"--screenshot={shot}",
+                     "--window-size=1000,800", page.as_uri())
+    if not shot.exists():
+        pytest.skip(f"chromium cannot run here: {r.stderr[-500:]!r}")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 1000
+
+    r = run_chromium(exe, tmp_path / "profile", "--dump-dom", page.as_uri())
+    dom = r.stdout.decode()
+    assert r.returncode == 0 and dom, r.stderr[-500:]
+    title = re.search(r"<title>(.*?)</title>", dom, re.S)
+    # The page's own title, which the hostile script would have changed.
+    assert title and title.group(1) == "rawlog-ext-view: " + path.name, title
+    assert "pwned" not in title.group(1)
+    # The page's own script did run (the same browser would have run the
+    # mail's, had it been markup): it adds the fold buttons.
+    assert "Unfold all bodies" in dom
+    # The conversation is there as text, the mail's tags as text too.
+    assert "a APPEND INBOX {%d}" % len(HOSTILE) in dom
+    assert "&lt;script&gt;document.title='pwned'&lt;/script&gt;" in dom
+    assert "&lt;/pre&gt;&lt;/div&gt;&lt;/details&gt;" in dom
+    assert "<img" not in dom and "<script>document" not in dom
+    assert re.search(r'class="l s fail"|class="l s"', dom)

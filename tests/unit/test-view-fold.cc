@@ -1,0 +1,321 @@
+// ViewTracker (src/view/fold.cc): what is a body and what a command, in
+// both directions, however the bytes are cut; tags paired with their
+// completion; the redactor's marker found. Digests are sha256sum's.
+#include "test-common.hh"
+
+#include "view/fold.hh"
+
+using namespace rawlog_ext;
+
+namespace {
+
+const std::string sha_hello =
+	"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+struct Step {
+	Direction dir;
+	std::string data;
+	long usec;	// the record's time (seconds: 1000)
+};
+
+// The items as one text per item, e.g. "C line a OK", "S begin literal",
+// "C end 5 <sha> complete", "S line a OK fail 12000us".
+std::vector<std::string> run(ViewProtocol proto, const std::vector<Step> &steps,
+			     size_t cut = 0, bool body_lines = true)
+{
+	std::vector<std::string> out;
+	ViewTracker t(proto, Direction::in, [&out](const ViewItem &i) {
+		std::string s = i.client ? "C " : "S ";
+		switch (i.kind) {
+		case ViewItem::Kind::body_begin:
+			s += std::string("begin ") + i.what;
+			break;
+		case ViewItem::Kind::body_end:
+			s += "end " + std::to_string(i.size) + " " + i.sha256 +
+				(i.complete ? " complete" : " incomplete");
+			break;
+		case ViewItem::Kind::line:
+			s += (i.body ? "body " : "line ") + i.text;
+			if (!i.newline)
+				s += " [nl]";
+			if (i.failure)
+				s += " fail";
+			if (i.redacted != std::string::npos)
+				s += " redacted@" + std::to_string(i.redacted);
+			if (i.latency_us >= 0)
+				s += " " + std::to_string(i.latency_us) + "us";
+			if (i.after_literal)
+				s += " after-literal";
+			break;
+		}
+		out.push_back(s);
+	}, body_lines);
+	for (const Step &st : steps) {
+		struct timeval tv = { 1000, st.usec };
+		if (cut == 0) {
+			t.feed(st.dir, true, tv, st.data.data(), st.data.size());
+			continue;
+		}
+		for (size_t i = 0; i < st.data.size(); i += cut)
+			t.feed(st.dir, true, tv, st.data.data() + i,
+			       std::min(cut, st.data.size() - i));
+	}
+	t.flush();
+	return out;
+}
+
+// The same items whole, byte by byte and in 3-byte pieces.
+void check(ViewProtocol proto, const std::vector<Step> &steps,
+	   const std::vector<std::string> &expected)
+{
+	for (size_t cut : { 0, 1, 3 }) {
+		std::vector<std::string> got = run(proto, steps, cut);
+		if (got != expected) {
+			for (const std::string &s : got)
+				print_error("got: %s\n", s.c_str());
+			fail_msg("items differ (cut %zu)", cut);
+		}
+	}
+	// Without body lines: the same items but those.
+	std::vector<std::string> folded;
+	for (const std::string &s : expected)
+		if (s.compare(2, 5, "body ") != 0)
+			folded.push_back(s);
+	assert_true(run(proto, steps, 1, false) == folded);
+}
+
+const Direction C = Direction::in, S = Direction::out;
+
+void test_imap_client_literals(void **)
+{
+	// {N}, LITERAL+ and literal8; a body holding what looks like a
+	// literal header and a tagged reply is not read as either.
+	check(ViewProtocol::imap, {
+		{ S, "* OK ready\r\n", 0 },
+		{ C, "a APPEND INBOX {5}\r\n", 100 },
+		{ S, "+ OK\r\n", 200 },
+		{ C, "hello\r\n", 300 },
+		{ S, "a OK done\r\n", 12300 },
+		{ C, "b APPEND INBOX (\\Seen) {13+}\r\nx {9}\r\nb OK\r\n FLAGS\r\n", 20000 },
+		{ C, "c APPEND INBOX ~{5}\r\nhello\r\n", 30000 },
+	}, {
+		"S line * OK ready",
+		"C line a APPEND INBOX {5}",
+		"S line + OK",
+		"C begin literal",
+		"C body hello [nl]",
+		"C end 5 " + sha_hello + " complete",
+		"C line  after-literal",
+		"S line a OK done 12200us",
+		"C line b APPEND INBOX (\\Seen) {13+}",
+		"C begin literal",
+		"C body x {9}",
+		"C body b OK",
+		"C end 13 20cfa81887410ce6a1c90dd2bc20c098cc0a2c5fe074e821050b7b338d1f8b7d complete",
+		"C line  FLAGS after-literal",
+		"C line c APPEND INBOX ~{5}",
+		"C begin literal",
+		"C body hello [nl]",
+		"C end 5 " + sha_hello + " complete",
+		"C line  after-literal",
+	});
+}
+
+void test_imap_server_literals_and_failures(void **)
+{
+	check(ViewProtocol::imap, {
+		{ C, "f FETCH 1 (BODY[] BODY[1])\r\n", 0 },
+		{ S, "* 1 FETCH (BODY[] {5}\r\nhello BODY[1] {0}\r\n)\r\n", 500 },
+		{ S, "f NO [SERVERBUG] x\r\n* BAD y\r\n", 1500 },
+		{ C, "g NOOP\r\n", 2000 },
+		{ S, "g BAD z\r\n", 2400 },
+	}, {
+		"C line f FETCH 1 (BODY[] BODY[1])",
+		"S line * 1 FETCH (BODY[] {5}",
+		"S begin literal",
+		"S body hello [nl]",
+		"S end 5 " + sha_hello + " complete",
+		"S line  BODY[1] {0} after-literal",
+		"S begin literal",
+		"S end 0 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 complete",
+		"S line ) after-literal",
+		"S line f NO [SERVERBUG] x fail 1500us",
+		"S line * BAD y fail",
+		"C line g NOOP",
+		"S line g BAD z fail 400us",
+	});
+}
+
+void test_imap_refused_literal_is_not_sent(void **)
+{
+	// The server refuses the synchronizing literal: the client's next
+	// bytes are a command. A LOGIN literal is the redactor's "***".
+	check(ViewProtocol::imap, {
+		{ C, "a APPEND INBOX {500}\r\n", 0 },
+		{ S, "a NO too big\r\n", 10 },
+		{ C, "b LOGIN alice {6}\r\n", 20 },
+		{ S, "+ OK\r\n", 30 },
+		{ C, "***\r\nc LOGIN bob ***\r\n", 40 },
+	}, {
+		"C line a APPEND INBOX {500}",
+		"S line a NO too big fail 10us",
+		"C line b LOGIN alice {6}",
+		"S line + OK",
+		"C line *** redacted@0",
+		"C line c LOGIN bob *** redacted@12",
+	});
+}
+
+void test_smtp_data_dot_stuffing(void **)
+{
+	// "..dot" is a stuffed "." (not the end, not in the message);
+	// ".\r" without LF is data; the body ends at "\r\n.\r\n".
+	check(ViewProtocol::smtp, {
+		{ S, "220 mx\r\n", 0 },
+		{ C, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n", 10 },
+		{ S, "250 ok\r\n250 ok\r\n354 go\r\n", 20 },
+		{ C, "Subject: s\r\n\r\n..dot\r\nx\r\n.\r\nQUIT\r\n", 30 },
+		{ S, "250 queued\r\n", 40 },
+	}, {
+		"S line 220 mx",
+		"C line MAIL FROM:<a@b>",
+		"C line RCPT TO:<c@d>",
+		"C line DATA",
+		"S line 250 ok",
+		"S line 250 ok",
+		"S line 354 go",
+		"C begin message",
+		"C body Subject: s",
+		"C body ",
+		"C body ..dot",
+		"C body x",
+		"C end 23 ff7c4e4ad1b18f81bfd2d267aaaa09a2976a42d4cc34680d7201ef12d1cacd70 complete",
+		"C line .",
+		"C line QUIT",
+		"S line 250 queued",
+	});
+}
+
+void test_smtp_data_refused(void **)
+{
+	// DATA's reply (the third after the greeting) is no 354: no body.
+	check(ViewProtocol::smtp, {
+		{ S, "220 mx\r\n", 0 },
+		{ C, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n", 10 },
+		{ S, "250 ok\r\n550 no\r\n554 no valid recipients\r\n", 20 },
+		{ C, "RSET\r\n", 30 },
+	}, {
+		"S line 220 mx",
+		"C line MAIL FROM:<a@b>",
+		"C line RCPT TO:<c@d>",
+		"C line DATA",
+		"S line 250 ok",
+		"S line 550 no fail",
+		"S line 554 no valid recipients fail",
+		"C line RSET",
+	});
+}
+
+void test_smtp_bdat(void **)
+{
+	check(ViewProtocol::smtp, {
+		{ C, "EHLO c\r\nBDAT 5\r\nab\r\ncBDAT 3 LAST\r\nxyzQUIT\r\n", 0 },
+		{ C, "AUTH PLAIN ***\r\n", 10 },
+	}, {
+		"C line EHLO c",
+		"C line BDAT 5",
+		"C begin BDAT chunk",
+		"C body ab",
+		"C body c [nl]",
+		"C end 5 97c30b430f9d694aea0ed5cbfc29fd7eea7742662a87bd1b1342c22676f12bfa complete",
+		"C line BDAT 3 LAST",
+		"C begin BDAT chunk",
+		"C body xyz [nl]",
+		"C end 3 3608bca1e44ea6c4d268eb6db02260269892c0b42b86bbf1e77a6fa16c3c9282 complete",
+		"C line QUIT",
+		"C line AUTH PLAIN *** redacted@11",
+	});
+}
+
+void test_log_ending_inside_a_body(void **)
+{
+	check(ViewProtocol::imap, {
+		{ C, "a APPEND INBOX {10}\r\nhel", 0 },
+		{ S, "* BYE\r\n", 10 },
+		{ S, "partial", 10 },
+	}, {
+		"C line a APPEND INBOX {10}",
+		"C begin literal",
+		"S line * BYE",
+		"C body hel [nl]",
+		"C end 3 d6a81f224bbf2f7c22baddbd5d40730eb20cfb0b3d74e10cab61788214caceb1 incomplete",
+		"S line partial [nl]",
+	});
+}
+
+void test_protocol_from_name_and_guess(void **)
+{
+	bool out;
+	assert_true(view_protocol_from_name(
+		"/x/20261202T101010Z_imap_abc_1_h.in", &out) == ViewProtocol::imap);
+	assert_false(out);
+	assert_true(view_protocol_from_name(
+		"20261202T101010Z_pop3-login_abc_1_h.log", &out) == ViewProtocol::pop3);
+	assert_true(view_protocol_from_name(
+		"d/20261202T101010Z_submission-relay_abc_1_h_mx:25.out", &out) ==
+		ViewProtocol::smtp);
+	assert_true(out);
+	assert_true(view_protocol_from_name(
+		"20261202T101010Z_lmtp-proxy_abc_1_h.in", &out) == ViewProtocol::smtp);
+	assert_true(out);
+	assert_true(view_protocol_from_name("x.log", &out) == ViewProtocol::unknown);
+	assert_false(out);
+
+	// Unknown: the greeting says.
+	std::vector<std::string> got = run(ViewProtocol::unknown, {
+		{ S, "* OK hi\r\n", 0 },
+		{ C, "a APPEND x {5}\r\nhello\r\n", 10 },
+	});
+	assert_true(std::find(got.begin(), got.end(), "C begin literal") != got.end());
+	got = run(ViewProtocol::unknown, {
+		{ S, "220 mx\r\n", 0 },
+		{ C, "DATA\r\nhi\r\n.\r\n", 10 },
+	});
+	assert_true(std::find(got.begin(), got.end(), "C begin message") != got.end());
+	got = run(ViewProtocol::unknown, { { S, "+OK\r\n", 0 },
+					   { C, "DATA\r\nhi\r\n", 10 } });
+	assert_true(std::find(got.begin(), got.end(), "C line hi") != got.end());
+}
+
+void test_long_lines_come_in_pieces(void **)
+{
+	// A line longer than max_line is handed out in pieces (memory stays
+	// bounded); the literal header ending it still counts.
+	std::string big(ViewTracker::max_line + 10, 'x');
+	std::vector<std::string> got = run(ViewProtocol::imap, {
+		{ C, "a APPEND INBOX " + big + " {5}\r\nhello\r\n", 0 },
+	});
+	assert_int_equal(got.size(), 6);
+	assert_true(got[0].size() == 7 + ViewTracker::max_line + 5);
+	assert_true(got[1] == "C line " + big.substr(0, 10 + 15) + " {5}");
+	assert_true(got[2] == "C begin literal");
+	assert_true(got[4] == "C end 5 " + sha_hello + " complete");
+}
+
+} // namespace
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_imap_client_literals),
+		cmocka_unit_test(test_imap_server_literals_and_failures),
+		cmocka_unit_test(test_imap_refused_literal_is_not_sent),
+		cmocka_unit_test(test_smtp_data_dot_stuffing),
+		cmocka_unit_test(test_smtp_data_refused),
+		cmocka_unit_test(test_smtp_bdat),
+		cmocka_unit_test(test_log_ending_inside_a_body),
+		cmocka_unit_test(test_protocol_from_name_and_guess),
+		cmocka_unit_test(test_long_lines_come_in_pieces),
+	};
+	return cmocka_run_group_tests(tests, nullptr, nullptr);
+}
