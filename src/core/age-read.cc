@@ -520,7 +520,10 @@ bool AgeReader::finish()
 		return false;
 	return refuse(AgeReadError::chunk, chunk_name(number, offset_) +
 		    " fails authentication: altered" +
-		    (n < chunk_full ? " (or cut inside it)" : ""), offset_,
+		    // A kill -9 can cut a write(2) short: the sealed chunks
+		    // before it are intact either way.
+		    (n < chunk_full ? ", or cut inside it (the session may "
+		     "have died while writing it)" : ""), offset_,
 		    number);
 }
 

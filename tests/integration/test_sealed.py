@@ -1,6 +1,8 @@
 """Sealed logs (rawlog_ext_seal_recipients): every file of a session is age
 v1 to the admin's keys, decrypts with Debian's age to exactly the bytes an
 unsealed log holds, and a bad setting logs nothing rather than in clear."""
+import base64
+import json
 import os
 import pathlib
 import re
@@ -17,6 +19,7 @@ from test_crash import imap_pid, kill_and_wait
 from test_imap import message
 from test_lmtp import UIDS, deliver, make_lmtp, lmtp_dirs  # noqa: F401 (fixture)
 from test_login import login_dir, login_user, make as make_login, wait_login, SECRET  # noqa: F401
+from test_view import view
 
 
 @pytest.fixture
@@ -93,6 +96,15 @@ def test_imap_session_sealed_is_the_wire(logged_dovecot, rawlog_dir, keys, form)
         got_out = strip_timestamps(age_decrypt(files[".out"], key).stdout)
         assert got_in == bytes(c.sent[sent_from:])
         assert got_out == bytes(c.received[received_from:])
+    # The viewer reads the module's sealed files directly: the exact bytes.
+    r = view("--json", "--identity", keys["k2"], files[".in"])
+    assert r.returncode == 0, r.stderr
+    got = {"client": b"", "server": b""}
+    for line in r.stdout.splitlines():
+        rec = json.loads(line)
+        got[rec["from"]] += base64.b64decode(rec["data_b64"])
+    assert got["client"] == bytes(c.sent[sent_from:])
+    assert got["server"] == bytes(c.received[received_from:])
     assert dc.wait_log(r"rawlog_ext: .*logging sealed to ")
     assert "Error" not in dc.log()
 
@@ -158,9 +170,12 @@ def test_kill_9_leaves_the_sealed_chunks(logged_dovecot, rawlog_dir, keys):
 
     files = sealed_files(rawlog_dir)
     r = age_decrypt(files[".out"], keys["k1"], check=False)
-    # No last chunk: age says the file ended early, after writing what
-    # the full chunks hold.
-    assert r.returncode != 0 and b"unexpected EOF" in r.stderr, r.stderr
+    # No last chunk: age says the file ended early (or, when the kill cut
+    # the write of a chunk, that the chunk fails), after writing what the
+    # full chunks before hold.
+    assert r.returncode != 0, r.stderr
+    assert (b"unexpected EOF" in r.stderr or
+            b"failed to decrypt and authenticate payload chunk" in r.stderr), r.stderr
     assert len(r.stdout) % (64 * 1024) == 0 and len(r.stdout) >= 64 * 1024
     out = strip_timestamps(r.stdout, killed=True)
     received = bytes(c.received[received_from:])
@@ -172,6 +187,11 @@ def test_kill_9_leaves_the_sealed_chunks(logged_dovecot, rawlog_dir, keys):
     wire = received[:literal.end()] + body + b")\r\n"
     assert received == wire[:len(received)]
     assert wire.startswith(out)
+    # The viewer shows what was sealed, then says the file lacks its end.
+    r = view("--no-pager", "--bodies", "--identity", keys["k1"], files[".out"])
+    assert r.returncode == 1, r.stderr
+    assert (b"truncated: ends after chunk" in r.stderr or
+            b"or cut inside it (the session may have died" in r.stderr), r.stderr
 
 
 @pytest.mark.parametrize("bad", ["malformed", "missing-file", "empty-file"])
