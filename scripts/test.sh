@@ -127,6 +127,7 @@ if in_line 2.3; then
 	stage "2.3 fault-injection build" fault_23
 	stage "fuzz redactor" sh tests/fuzz/run.sh 30 redact
 	stage "fuzz log parser (viewer)" sh tests/fuzz/run.sh 30 view
+	stage "fuzz sealed-log reader" sh tests/fuzz/run.sh 30 age
 	stage "fuzz redactor beside Dovecot 2.3" fuzz_dovecot
 	stage "2.3 make distcheck" distcheck_23
 	suite "2.3 integration tests" pytest \
@@ -176,7 +177,12 @@ if in_line 2.4; then
 		# 2.3's); the tree has no libFuzzer: run.sh's own driver.
 		suite "fuzz redactor beside Dovecot 2.4 (in the tree)" \
 			tree run env FUZZ_CXX=g++ sh tests/fuzz/run.sh 30 dovecot
-		suite "2.4 integration tests" pytest \
+		# The viewer reads files, not Dovecot: the host's build runs here
+		# (the tree's needs the tree's glibc).
+		view=""
+		[ -x build/src/view/rawlog-ext-view ] &&
+			view="RAWLOG_EXT_VIEW=$PWD/build/src/view/rawlog-ext-view"
+		suite "2.4 integration tests" pytest $view \
 			RAWLOG_EXT_DOVECOT_ROOT="$TREE" \
 			RAWLOG_EXT_MODULE_DIR="$PWD/build-2.4/build/src/.libs" \
 			RAWLOG_EXT_FAULT_MODULE_DIR="$PWD/build-2.4/fault/src/.libs"
