@@ -70,9 +70,11 @@ struct LmtpSplitter::Transaction {
 		return nullptr;
 	}
 
-	explicit Transaction(const std::string &spool_dir) : spool(spool_dir) {}
+	Transaction(const std::string &spool_dir, bool keep_r)
+		: spool(spool_dir), keep(keep_r) {}
 
 	Spool spool;
+	bool keep;		// the message goes into spool
 	std::string mail_line, mail_reply;
 	struct timeval mail_time = {0, 0}, mail_reply_time = {0, 0};
 	bool mail_refused = false;
@@ -95,6 +97,18 @@ LmtpSplitter::LmtpSplitter(std::string spool_dir, bool keep_data)
 }
 
 LmtpSplitter::~LmtpSplitter() = default;
+
+bool LmtpSplitter::keep_new() const
+{
+	return keep_data_ && !keep_only_requested_;
+}
+
+void LmtpSplitter::keep_current_transaction()
+{
+	// Once its data has started, what came before is not in the spool.
+	if (keep_data_ && input_txn_ != nullptr && input_txn_ != data_txn_)
+		input_txn_->keep = true;
+}
 
 void LmtpSplitter::give_up(const std::string &why)
 {
@@ -189,7 +203,7 @@ void LmtpSplitter::command_line(const std::string &line)
 
 	if (verb == "MAIL") {
 		bool nested = input_txn_ != nullptr && !input_txn_->mail_refused;
-		input_txn_ = std::make_shared<Transaction>(spool_dir_);
+		input_txn_ = std::make_shared<Transaction>(spool_dir_, keep_new());
 		input_txn_->mail_line = line;
 		input_txn_->mail_time = now_;
 		pending = Pending{Pending::Kind::mail, input_txn_};
@@ -204,7 +218,8 @@ void LmtpSplitter::command_line(const std::string &line)
 	} else if (verb == "DATA") {
 		// Without MAIL the server refuses it, but a reply decides.
 		if (input_txn_ == nullptr)
-			input_txn_ = std::make_shared<Transaction>(spool_dir_);
+			input_txn_ = std::make_shared<Transaction>(spool_dir_,
+								   keep_new());
 		input_txn_->data.push_back(text_piece(Direction::in, line,
 						      now_));
 		pending = Pending{Pending::Kind::data, input_txn_};
@@ -215,7 +230,7 @@ void LmtpSplitter::command_line(const std::string &line)
 		if (parse_bdat(line, size, last)) {
 			if (input_txn_ == nullptr)
 				input_txn_ = std::make_shared<Transaction>(
-					spool_dir_);
+					spool_dir_, keep_new());
 			input_txn_->data.push_back(
 				text_piece(Direction::in, line, now_));
 			pending = Pending{last ? Pending::Kind::data_end :
@@ -249,7 +264,7 @@ void LmtpSplitter::data_bytes(const unsigned char *&data, size_t &size)
 {
 	bool end;
 	size_t i = data_end_.scan(data, size, end);
-	if (keep_data_ && !data_txn_->spool.append(data, i)) {
+	if (data_txn_->keep && !data_txn_->spool.append(data, i)) {
 		give_up("spooling the message: " + data_txn_->spool.error());
 		return;
 	}
@@ -281,7 +296,7 @@ void LmtpSplitter::add_spooled_piece()
 void LmtpSplitter::chunk_bytes(const unsigned char *&data, size_t &size)
 {
 	size_t n = chunk_left_ < size ? (size_t)chunk_left_ : size;
-	if (keep_data_ && n > 0 && !data_txn_->spool.append(data, n)) {
+	if (data_txn_->keep && n > 0 && !data_txn_->spool.append(data, n)) {
 		give_up("spooling the message: " + data_txn_->spool.error());
 		return;
 	}
@@ -476,6 +491,11 @@ LmtpSplitter::find_delivery(unsigned int rcpt_index, const std::string &address,
 			error_r = "recipient " + std::to_string(rcpt_index) +
 				" in the connection's traffic is not " +
 				address;
+			return nullptr;
+		}
+		if (!txn->keep) {
+			error_r = "the message was not kept: no recipient of "
+				"its transaction was to be logged";
 			return nullptr;
 		}
 		if (txn->spool.failed()) {

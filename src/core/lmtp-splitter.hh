@@ -60,6 +60,14 @@ public:
 	bool can_attach(unsigned int rcpt_index, const std::string &address,
 			std::string &error_r) const;
 
+	// From now on, a transaction's message is kept only once
+	// keep_current_transaction() was called for it (the glue decides at
+	// RCPT whether any recipient can log): no spooling otherwise.
+	void keep_only_requested() { keep_only_requested_ = true; }
+	// The transaction whose commands were seen last (MAIL seen, data
+	// not yet started) keeps its message.
+	void keep_current_transaction();
+
 	// True once, when the reply to STARTTLS accepted it: what follows
 	// on the wire is TLS until the glue moves above it.
 	bool take_tls_started();
@@ -93,6 +101,7 @@ private:
 	void data_bytes(const unsigned char *&data, size_t &size);
 	void chunk_bytes(const unsigned char *&data, size_t &size);
 	void add_spooled_piece();
+	bool keep_new() const;
 	void reply(const std::string &text);
 	void reply_to_data(const Pending &pending, unsigned int index,
 			   bool last, const std::string &text);
@@ -102,6 +111,7 @@ private:
 
 	std::string spool_dir_;
 	bool keep_data_;
+	bool keep_only_requested_ = false;
 	bool tls_started_ = false;
 	struct timeval now_ = {0, 0};
 

@@ -360,6 +360,46 @@ void test_without_data(void **)
 	assert_true(error.find("off") != std::string::npos);
 }
 
+// keep_only_requested: a transaction nobody asked to keep is not spooled
+// (a spool in a missing directory would fail a large message), one asked
+// for at RCPT is kept whole, as before.
+void test_keep_only_requested(void **)
+{
+	LmtpSplitter splitter("/nonexistent-rawlog-ext-dir");
+	splitter.keep_only_requested();
+	std::string big(Spool::default_memory_max * 2, 'x');
+	run({
+		S(greeting), C("MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nDATA\r\n"),
+		S("250 OK\r\n250 OK\r\n354 OK\r\n"), C(big + "\r\n.\r\n"),
+	}, 0, &splitter);
+	assert_false(splitter.broken());
+	Recorded rec;
+	std::string error;
+	assert_false(splitter.attach(0, "a@x", std::unique_ptr<RecipientLog>(
+		new TestLog(rec)), error));
+	assert_true(error.find("not kept") != std::string::npos);
+
+	LmtpSplitter kept("/tmp");
+	kept.keep_only_requested();
+	const std::string body = "Subject: x\r\n\r\n" + big + "\r\n.\r\n";
+	run({
+		S(greeting), C("MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\n"),
+	}, 0, &kept);
+	kept.keep_current_transaction();
+	auto logs = run({
+		C("RCPT TO:<b@x>\r\nDATA\r\n"),
+		S("250 OK\r\n250 OK\r\n250 OK\r\n354 OK\r\n"), C(body),
+		A(1, "b@x"), A(0, "a@x"), S("250 a\r\n250 b\r\n"),
+	}, 0, &kept);
+	assert_int_equal(logs.size(), 2);
+	assert_bytes_equal(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\n"
+			   "DATA\r\n" + body);
+	assert_bytes_equal(logs[0].out, "250 OK\r\n250 OK\r\n354 OK\r\n"
+			   "250 a\r\n");
+	assert_bytes_equal(logs[1].in, "MAIL FROM:<s@x>\r\nRCPT TO:<b@x>\r\n"
+			   "DATA\r\n" + body);
+}
+
 // A refused nested MAIL: the RCPT behind it joined the open transaction,
 // not the refused one. Stop, never put bob into alice's log.
 void test_nested_mail_refused_gives_up(void **)
@@ -456,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_overlong_line_breaks_once),
 		cmocka_unit_test(test_starttls),
 		cmocka_unit_test(test_without_data),
+		cmocka_unit_test(test_keep_only_requested),
 		cmocka_unit_test(test_nested_mail_refused_gives_up),
 		cmocka_unit_test(test_pipelined_bdat_transactions),
 		cmocka_unit_test(test_attach_checks_the_address),
