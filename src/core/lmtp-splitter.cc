@@ -559,8 +559,8 @@ LmtpSplitter::find_delivery(unsigned int rcpt_index, const std::string &address,
 			return nullptr;
 		}
 		if (!txn->keep) {
-			error_r = "the message was not kept: no recipient of "
-				"its transaction was to be logged";
+			error_r = "message not spooled: no recipient of "
+				"this transaction logs";
 			return nullptr;
 		}
 		if (txn->spool.failed()) {

@@ -379,7 +379,7 @@ void test_keep_only_requested(void **)
 	std::string error;
 	assert_false(splitter.attach(0, "a@x", std::unique_ptr<RecipientLog>(
 		new TestLog(rec)), error));
-	assert_true(error.find("not kept") != std::string::npos);
+	assert_true(error.find("not spooled") != std::string::npos);
 
 	LmtpSplitter kept("/tmp");
 	kept.keep_only_requested();
@@ -457,7 +457,7 @@ void test_keep_only_requested_bdat(void **)
 	    &dropped);
 	std::string error;
 	assert_false(dropped.can_attach(0, "a@x", error));
-	assert_true(error.find("not kept") != std::string::npos);
+	assert_true(error.find("not spooled") != std::string::npos);
 }
 
 // A refused nested MAIL: the RCPT behind it joined the open transaction,
