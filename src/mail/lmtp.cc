@@ -416,6 +416,8 @@ void proxy_connected(struct smtp_client_connection *sconn,
 void rcpt_decide(LmtpClientContext *ctx, struct lmtp_recipient *lrcpt)
 {
 	LmtpSplitter &splitter = ctx->tap->splitter;
+	if (splitter.broken())
+		return;	// no recipient parts any more (said at delivery)
 	ConnectionSettingsSource source;
 	if (!lmtp_recipient_settings_source(lrcpt, source)) {
 		ctx->rcpt_decide_off = true;
