@@ -460,6 +460,35 @@ void test_keep_only_requested_bdat(void **)
 	assert_true(error.find("not spooled") != std::string::npos);
 }
 
+// keep_everything (the glue cannot tell): undecided transactions and all
+// later ones are kept, as without keep_only_requested; one already
+// dropped stays dropped. An abandoned transaction (RSET) does not hold
+// up the next one's decision.
+void test_keep_everything(void **)
+{
+	LmtpSplitter splitter("/tmp");
+	splitter.keep_only_requested();
+	run({ S(greeting), C("MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nRSET\r\n"),
+	      S("250 OK\r\n250 OK\r\n250 OK\r\n"),
+	      C("MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nBDAT 3 LAST\r\nabc"),
+	      S("250 OK\r\n250 OK\r\n"), S("250 one\r\n") }, 0, &splitter);
+	assert_true(splitter.take_not_kept());
+	run({ C("MAIL FROM:<s@x>\r\nRCPT TO:<b@x>\r\nBDAT 3 LAST\r\ndef") },
+	    0, &splitter);
+	splitter.keep_everything();
+	auto logs = run({ S("250 OK\r\n250 OK\r\n"), A(0, "b@x"),
+			  S("250 two\r\n"),
+			  C("MAIL FROM:<s@x>\r\nRCPT TO:<c@x>\r\nBDAT 3 LAST\r\nghi"),
+			  S("250 OK\r\n250 OK\r\n"), A(0, "c@x"),
+			  S("250 three\r\n") }, 0, &splitter);
+	assert_false(splitter.take_not_kept());
+	assert_int_equal(logs.size(), 2);
+	assert_bytes_equal(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<b@x>\r\n"
+			   "BDAT 3 LAST\r\ndef");
+	assert_bytes_equal(logs[100].in, "MAIL FROM:<s@x>\r\nRCPT TO:<c@x>\r\n"
+			   "BDAT 3 LAST\r\nghi");
+}
+
 // A refused nested MAIL: the RCPT behind it joined the open transaction,
 // not the refused one. Stop, never put bob into alice's log.
 void test_nested_mail_refused_gives_up(void **)
@@ -558,6 +587,7 @@ int main(void)
 		cmocka_unit_test(test_without_data),
 		cmocka_unit_test(test_keep_only_requested),
 		cmocka_unit_test(test_keep_only_requested_bdat),
+		cmocka_unit_test(test_keep_everything),
 		cmocka_unit_test(test_nested_mail_refused_gives_up),
 		cmocka_unit_test(test_pipelined_bdat_transactions),
 		cmocka_unit_test(test_attach_checks_the_address),
