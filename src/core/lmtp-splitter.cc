@@ -53,6 +53,16 @@ bool parse_bdat(const std::string &line, uint64_t &size_r, bool &last_r)
 	return smtp_bdat_chunk(params, size_r, last_r);
 }
 
+bool contains_nocase(const std::string &text, const std::string &part)
+{
+	auto it = std::search(text.begin(), text.end(), part.begin(), part.end(),
+		[](char a, char b) {
+			return tolower((unsigned char)a) ==
+				tolower((unsigned char)b);
+		});
+	return it != text.end();
+}
+
 } // namespace
 
 struct LmtpSplitter::Transaction {
@@ -60,6 +70,8 @@ struct LmtpSplitter::Transaction {
 		std::string line, reply;
 		struct timeval line_time, reply_time;
 		int accepted_index = -1;
+		bool replied = false;
+		bool claimed = false;	// by keep_for_recipient()
 	};
 	const Recipient *accepted_recipient(unsigned int index) const
 	{
@@ -70,9 +82,22 @@ struct LmtpSplitter::Transaction {
 		return nullptr;
 	}
 
-	explicit Transaction(const std::string &spool_dir) : spool(spool_dir) {}
+	Transaction(const std::string &spool_dir, bool keep_r, bool decided_r)
+		: spool(spool_dir), keep(keep_r), decided(decided_r) {}
+	bool all_replied() const
+	{
+		for (const Recipient &r : recipients) {
+			if (!r.replied)
+				return false;
+		}
+		return true;
+	}
 
 	Spool spool;
+	bool keep;		// the message goes into spool
+	bool decided;		// keep is final
+	bool requested = false;	// a recipient that logs asked to keep it
+	bool data_seen = false;	// DATA or BDAT sent: no more RCPTs
 	std::string mail_line, mail_reply;
 	struct timeval mail_time = {0, 0}, mail_reply_time = {0, 0};
 	bool mail_refused = false;
@@ -96,6 +121,69 @@ LmtpSplitter::LmtpSplitter(std::string spool_dir, bool keep_data)
 
 LmtpSplitter::~LmtpSplitter() = default;
 
+std::shared_ptr<LmtpSplitter::Transaction> LmtpSplitter::new_transaction()
+{
+	bool undecided = keep_data_ && keep_only_requested_;
+	auto txn = std::make_shared<Transaction>(spool_dir_, keep_data_,
+						 !undecided);
+	// Those left without data (RSET, a new MAIL) once all answered.
+	undecided_.erase(std::remove_if(undecided_.begin(), undecided_.end(),
+		[](const std::shared_ptr<Transaction> &t) {
+			return !t->data_seen && t->all_replied();
+		}), undecided_.end());
+	if (undecided)
+		undecided_.push_back(txn);
+	return txn;
+}
+
+// Once no RCPT of txn can still ask: keep its message or drop it.
+void LmtpSplitter::decide(const std::shared_ptr<Transaction> &txn)
+{
+	if (txn == nullptr || txn->decided || !txn->data_seen ||
+	    !txn->all_replied())
+		return;
+	txn->decided = true;
+	undecided_.erase(std::remove(undecided_.begin(), undecided_.end(), txn),
+			 undecided_.end());
+	if (txn->requested)
+		return;
+	txn->keep = false;
+	txn->spool.discard();
+	not_kept_++;
+}
+
+bool LmtpSplitter::keep_for_recipient(const std::string &address)
+{
+	// In the order the server handles them, which is the wire order.
+	for (const auto &txn : undecided_) {
+		for (Transaction::Recipient &r : txn->recipients) {
+			if (!r.replied && !r.claimed &&
+			    contains_nocase(r.line, "<" + address + ">")) {
+				r.claimed = true;
+				txn->requested = true;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+void LmtpSplitter::keep_everything()
+{
+	keep_only_requested_ = false;
+	for (const auto &txn : undecided_)
+		txn->decided = true;	// keep is still true
+	undecided_.clear();
+}
+
+bool LmtpSplitter::take_not_kept()
+{
+	if (not_kept_ == 0)
+		return false;
+	not_kept_--;
+	return true;
+}
+
 void LmtpSplitter::give_up(const std::string &why)
 {
 	if (broken_)
@@ -106,6 +194,7 @@ void LmtpSplitter::give_up(const std::string &why)
 	input_txn_.reset();
 	data_txn_.reset();
 	delivering_.clear();
+	undecided_.clear();
 	line_.clear();
 	line_.shrink_to_fit();
 	held_.clear();
@@ -189,7 +278,7 @@ void LmtpSplitter::command_line(const std::string &line)
 
 	if (verb == "MAIL") {
 		bool nested = input_txn_ != nullptr && !input_txn_->mail_refused;
-		input_txn_ = std::make_shared<Transaction>(spool_dir_);
+		input_txn_ = new_transaction();
 		input_txn_->mail_line = line;
 		input_txn_->mail_time = now_;
 		pending = Pending{Pending::Kind::mail, input_txn_};
@@ -204,7 +293,9 @@ void LmtpSplitter::command_line(const std::string &line)
 	} else if (verb == "DATA") {
 		// Without MAIL the server refuses it, but a reply decides.
 		if (input_txn_ == nullptr)
-			input_txn_ = std::make_shared<Transaction>(spool_dir_);
+			input_txn_ = new_transaction();
+		input_txn_->data_seen = true;
+		decide(input_txn_);
 		input_txn_->data.push_back(text_piece(Direction::in, line,
 						      now_));
 		pending = Pending{Pending::Kind::data, input_txn_};
@@ -214,8 +305,9 @@ void LmtpSplitter::command_line(const std::string &line)
 		bool last;
 		if (parse_bdat(line, size, last)) {
 			if (input_txn_ == nullptr)
-				input_txn_ = std::make_shared<Transaction>(
-					spool_dir_);
+				input_txn_ = new_transaction();
+			input_txn_->data_seen = true;
+			decide(input_txn_);
 			input_txn_->data.push_back(
 				text_piece(Direction::in, line, now_));
 			pending = Pending{last ? Pending::Kind::data_end :
@@ -249,7 +341,7 @@ void LmtpSplitter::data_bytes(const unsigned char *&data, size_t &size)
 {
 	bool end;
 	size_t i = data_end_.scan(data, size, end);
-	if (keep_data_ && !data_txn_->spool.append(data, i)) {
+	if (data_txn_->keep && !data_txn_->spool.append(data, i)) {
 		give_up("spooling the message: " + data_txn_->spool.error());
 		return;
 	}
@@ -281,7 +373,7 @@ void LmtpSplitter::add_spooled_piece()
 void LmtpSplitter::chunk_bytes(const unsigned char *&data, size_t &size)
 {
 	size_t n = chunk_left_ < size ? (size_t)chunk_left_ : size;
-	if (keep_data_ && n > 0 && !data_txn_->spool.append(data, n)) {
+	if (data_txn_->keep && n > 0 && !data_txn_->spool.append(data, n)) {
 		give_up("spooling the message: " + data_txn_->spool.error());
 		return;
 	}
@@ -366,8 +458,10 @@ void LmtpSplitter::reply(const std::string &text)
 			txn->recipients[pending.recipient];
 		recipient.reply = text;
 		recipient.reply_time = now_;
+		recipient.replied = true;
 		if (code >= 200 && code < 300)
 			recipient.accepted_index = (int)txn->accepted++;
+		decide(txn);
 		break;
 	}
 	case Pending::Kind::data:
@@ -431,20 +525,6 @@ void LmtpSplitter::reply_to_data(const Pending &pending, unsigned int index,
 	}
 }
 
-namespace {
-
-bool contains_nocase(const std::string &text, const std::string &part)
-{
-	auto it = std::search(text.begin(), text.end(), part.begin(), part.end(),
-		[](char a, char b) {
-			return tolower((unsigned char)a) ==
-				tolower((unsigned char)b);
-		});
-	return it != text.end();
-}
-
-} // namespace
-
 std::shared_ptr<LmtpSplitter::Transaction>
 LmtpSplitter::find_delivery(unsigned int rcpt_index, const std::string &address,
 			    std::string &error_r) const
@@ -476,6 +556,11 @@ LmtpSplitter::find_delivery(unsigned int rcpt_index, const std::string &address,
 			error_r = "recipient " + std::to_string(rcpt_index) +
 				" in the connection's traffic is not " +
 				address;
+			return nullptr;
+		}
+		if (!txn->keep) {
+			error_r = "message not spooled: no recipient of "
+				"this transaction logs";
 			return nullptr;
 		}
 		if (txn->spool.failed()) {

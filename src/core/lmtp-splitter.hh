@@ -60,6 +60,24 @@ public:
 	bool can_attach(unsigned int rcpt_index, const std::string &address,
 			std::string &error_r) const;
 
+	// From now on, a transaction's message is kept only if the glue
+	// asked for it (deciding at RCPT whether the recipient can log)
+	// with keep_for_recipient() before the reply to that RCPT passed.
+	// A transaction is decided once its data command was seen and all
+	// its RCPTs have replies: until then its message is spooled as
+	// before (pipelined BDAT chunks can come in before the RCPTs are
+	// answered); then, if nobody asked, what was spooled is dropped and
+	// the rest of the message is not kept.
+	void keep_only_requested() { keep_only_requested_ = true; }
+	// The oldest unanswered RCPT naming address (compared as attach()
+	// does) keeps its transaction's message. False if there is none:
+	// the caller should then keep_everything().
+	bool keep_for_recipient(const std::string &address);
+	// Back to keeping every message (e.g. when the glue cannot tell).
+	void keep_everything();
+	// True once for each transaction decided not to be kept.
+	bool take_not_kept();
+
 	// True once, when the reply to STARTTLS accepted it: what follows
 	// on the wire is TLS until the glue moves above it.
 	bool take_tls_started();
@@ -93,6 +111,8 @@ private:
 	void data_bytes(const unsigned char *&data, size_t &size);
 	void chunk_bytes(const unsigned char *&data, size_t &size);
 	void add_spooled_piece();
+	std::shared_ptr<Transaction> new_transaction();
+	void decide(const std::shared_ptr<Transaction> &txn);
 	void reply(const std::string &text);
 	void reply_to_data(const Pending &pending, unsigned int index,
 			   bool last, const std::string &text);
@@ -102,6 +122,10 @@ private:
 
 	std::string spool_dir_;
 	bool keep_data_;
+	bool keep_only_requested_ = false;
+	// Transactions not decided yet (keep_only_requested()), oldest first.
+	std::deque<std::shared_ptr<Transaction>> undecided_;
+	unsigned int not_kept_ = 0;	// for take_not_kept()
 	bool tls_started_ = false;
 	struct timeval now_ = {0, 0};
 

@@ -1,5 +1,7 @@
 #include "smtp-follow.hh"
 
+#include <cstring>
+
 namespace rawlog_ext {
 
 namespace {
@@ -40,10 +42,15 @@ size_t SmtpDataEnd::scan(const unsigned char *data, size_t size,
 			state_ = c == '.' ? State::dot :
 				c == '\n' ? State::line_start : State::mid_line;
 			break;
-		case State::mid_line:
-			if (c == '\n')
-				state_ = State::line_start;
+		case State::mid_line: {
+			// Most of a message: skip to the line's end at once.
+			const void *lf = memchr(data + i, '\n', size - i);
+			if (lf == nullptr)
+				return size;
+			i = (size_t)((const unsigned char *)lf - data);
+			state_ = State::line_start;
 			break;
+		}
 		case State::dot:
 		case State::dot_cr:
 			if (c == '\n') {

@@ -53,6 +53,17 @@ Spool::~Spool()
 		(void)close(fd_);
 }
 
+void Spool::discard()
+{
+	memory_.clear();
+	memory_.shrink_to_fit();
+	if (fd_ != -1) {
+		(void)close(fd_);
+		fd_ = -1;
+	}
+	size_ = 0;
+}
+
 void Spool::set_failed(const std::string &what, int error)
 {
 	error_ = what + ": " + strerror(error);

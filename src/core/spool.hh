@@ -32,6 +32,8 @@ public:
 	bool failed() const { return !error_.empty(); }
 	const std::string &error() const { return error_; }
 	bool in_file() const { return fd_ != -1; }
+	// Frees what was kept (memory, file); the spool is then empty.
+	void discard();
 
 private:
 	bool move_to_file();

@@ -6,9 +6,11 @@
 //    known before any user: %{service} %{remote_ip} %{session} ...; on
 //    2.3 also %s %l %r %p), and
 //  - an LmtpSplitter, which cuts each delivery into what one recipient
-//    saw. At local delivery (euid = the recipient, their settings, userdb
-//    fields included, known since RCPT) the recipient's log is opened in
-//    their rawlog_ext_dir and attached.
+//    saw. At RCPT (lmtp has just looked the recipient up: their settings,
+//    userdb fields included, are known) we tell it whether the recipient
+//    can log; a transaction's message is spooled only if one can. At
+//    local delivery (euid = the recipient) the recipient's log is opened
+//    in their rawlog_ext_dir and attached.
 // Proxied recipients' backend legs (lmtp_proxy) get files of their own in
 // rawlog_ext_lmtp_dir (see smtp-leg.hh). lib-smtp's and lmtp-proxy's
 // private state is reached only through smtp-internals.hh.
@@ -71,6 +73,9 @@ public:
 				connection_failed(ctx);
 			return;
 		}
+		while (splitter.take_not_kept())
+			e_debug(event_, "not spooling a transaction's "
+				"message: none of its recipients logs");
 		if (direction == Direction::out && ctx != nullptr &&
 		    splitter.take_tls_started())
 			tls_started(ctx);
@@ -113,6 +118,7 @@ struct LmtpClientContext {
 	// (for the proxy legs too); else nullptr.
 	Settings *settings;
 	bool proxy_legs_off;	// said why once
+	bool rcpt_decide_off;	// said why once: every message is spooled
 	struct timeout *to_tls;
 	unsigned int tls_polls;	// since the 220 to STARTTLS
 };
@@ -228,12 +234,13 @@ void log_delivery(LmtpClientContext *ctx, struct lmtp_recipient *lrcpt,
 	if (!ctx->tap->splitter.can_attach(lrcpt->rcpt->index, address,
 					   error)) {
 		report_splitter_problem(ctx);
-		if (wanted) {
-			struct event *event = log_event_create(user->event);
+		struct event *event = log_event_create(user->event);
+		if (wanted)
 			e_error(event, "delivery not logged: %s",
 				error.c_str());
-			event_unref(&event);
-		}
+		else	// e.g. not spooled: nobody of the transaction logs
+			e_debug(event, "%s", error.c_str());
+		event_unref(&event);
 		return;
 	}
 	if (!have_settings) {
@@ -401,13 +408,59 @@ void proxy_connected(struct smtp_client_connection *sconn,
 	}
 }
 
-// After a RCPT that was proxied: watch the proxy's backend connections.
+// After lmtp looked a local recipient up (smtp-server sends the RCPT's
+// reply only later, from its output handler: the splitter sees the reply
+// after this): whether the recipient can log, so that its transaction's
+// message is spooled. When unsure, it is (as before): delivery then says
+// why nothing is logged.
+void rcpt_decide(LmtpClientContext *ctx, struct lmtp_recipient *lrcpt)
+{
+	LmtpSplitter &splitter = ctx->tap->splitter;
+	if (splitter.broken())
+		return;	// no recipient parts any more (said at delivery)
+	ConnectionSettingsSource source;
+	if (!lmtp_recipient_settings_source(lrcpt, source)) {
+		ctx->rcpt_decide_off = true;
+		splitter.keep_everything();
+		e_warning(ctx->event, "spooling every message of this "
+			  "connection: unexpected lmtp recipient state");
+		return;
+	}
+	Settings settings;
+	std::string error;
+	// Values as configured (not expanded yet): only whether there is
+	// a directory matters here.
+	if (connection_settings_get(source, settings, error) &&
+	    settings.dir.empty())
+		return;
+	std::string address = smtp_address_encode(lrcpt->rcpt->path);
+	if (!splitter.keep_for_recipient(address)) {
+		ctx->rcpt_decide_off = true;
+		splitter.keep_everything();
+		e_warning(ctx->event, "spooling every message of this "
+			  "connection: RCPT for %s not found in the traffic",
+			  address.c_str());
+	}
+}
+
+// After a RCPT: whether a local recipient logs; if it was proxied,
+// watch the proxy's backend connections.
 int lmtp_cmd_rcpt(struct client *client, struct smtp_server_cmd_ctx *cmd,
 		  struct lmtp_recipient *lrcpt)
 {
 	auto *ctx = module_context<LmtpClientContext>(client,
 						       lmtp_client_module);
 	int ret = ctx->module_ctx.super.cmd_rcpt(client, cmd, lrcpt);
+	// ret < 0: refused (and replied to); a proxied recipient's log is
+	// its proxy leg.
+	if (ret >= 0 && ctx->recipients && !ctx->rcpt_decide_off &&
+	    lrcpt->type == LMTP_RECIPIENT_TYPE_LOCAL) {
+		if (!guard(ctx->event, "deciding whether a recipient logs",
+			   [&] { rcpt_decide(ctx, lrcpt); })) {
+			ctx->rcpt_decide_off = true;
+			ctx->tap->splitter.keep_everything();
+		}
+	}
 	if (ctx->settings == nullptr || ctx->proxy_legs_off)
 		return ret;
 	if (client->proxy == nullptr) {
@@ -506,6 +559,8 @@ void lmtp_client_created(struct client **clientp)
 			return;
 		auto tap = std::make_unique<ConnectionTap>(recipients, event);
 		ConnectionTap *tap_ptr = tap.get();
+		// Each message only if a recipient can log (see rcpt_decide).
+		tap_ptr->splitter.keep_only_requested();
 		auto *log = new SessionLog(std::move(sink), event,
 					   std::move(tap));
 		// Takes our reference to log, even when it fails.

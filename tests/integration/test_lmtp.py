@@ -592,3 +592,116 @@ def test_late_restack_after_starttls_recovers_input(dovecot_factory, lmtp_dirs):
             "sent to the client after STARTTLS; no per-recipient logs for the "
             "rest of this connection") in warnings[0]
     assert log_files(users["alice"]) == []
+
+
+# Loaded and idle (issue 16): a transaction's message is spooled only if one
+# of its recipients can log, decided at RCPT from the recipient's settings
+# (userdb fields included).
+NOT_SPOOLED = "rawlog_ext: message not spooled: no recipient of this transaction logs"
+
+
+def _not_spooled(dc, name=None) -> int:
+    """How many deliveries said so (each recipient's, with mail_debug)."""
+    return len([l for l in dc.log().splitlines()
+                if "Debug: " in l and NOT_SPOOLED in l and
+                (name is None or f"lmtp({name})" in l)])
+
+
+def _saved(dc, name: str) -> bool:
+    return re.search(r"lmtp\(%s\)<[^\n]*: Info: [^\n]*saved mail to INBOX" % name,
+                     dc.log()) is not None
+
+
+def test_idle_module_spools_nothing(dovecot_factory, lmtp_dirs):
+    """Module loaded, nothing configured: no spool, deliveries fine."""
+    dc = make_lmtp(dovecot_factory, lmtp_dirs, logged=(),
+                   plugin={"rawlog_ext_lmtp_dir": ""})
+    c, final = deliver(dc.lmtp_port, ["alice", "bob"],
+                       b"Subject: idle\r\n\r\n" + b"x" * 200000 + b"\r\n.\r\n")
+    assert all(r.startswith(b"250 ") for r in final), final
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    assert _not_spooled(dc, "alice") == 1 and _not_spooled(dc, "bob") == 1, dc.log()
+    assert _saved(dc, "alice") and _saved(dc, "bob"), dc.log()
+    assert _warnings(dc) == []
+    conn, users = lmtp_dirs
+    assert all(log_files(d) == [] for d in [conn, *users.values()])
+
+
+def test_one_of_two_recipients_logs_by_userdb(dovecot_factory, lmtp_dirs):
+    """alice logs (a userdb field), bob does not: alice's log exact; a
+    transaction for bob alone is not spooled."""
+    conn, users = lmtp_dirs
+    dc = make_lmtp(dovecot_factory, lmtp_dirs, logged=("alice",),
+                   plugin={"rawlog_ext_lmtp_dir": ""})
+    body = b"Subject: mixed\r\n\r\n..dotted\r\n" + b"y" * 150000 + b"\r\n.\r\n"
+    c, final = deliver(dc.lmtp_port, ["bob", "alice"], body, quit=False)
+    assert all(r.startswith(b"250 ") for r in final), final
+    c.send(b"MAIL FROM:<s@example.com>\r\nRCPT TO:<bob>\r\nDATA\r\n")
+    assert c.replies(3)[-1].startswith(b"354")
+    c.send(b"Subject: bob only\r\n\r\nz\r\n.\r\nQUIT\r\n")
+    assert c.reply().startswith(b"250 ")
+    c.reply()
+    c.read_to_eof()
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    got_in, got_out = only_log(users["alice"])
+    assert got_in == (b"MAIL FROM:<sender@example.com>\r\nRCPT TO:<alice>\r\n"
+                      b"DATA\r\n" + body)
+    assert got_out == _expected_out(c, "alice", final[1])
+    assert log_files(users["bob"]) == [] and log_files(conn) == []
+    assert _not_spooled(dc) == 1 and _not_spooled(dc, "bob") == 1, dc.log()
+    assert _saved(dc, "bob") and _warnings(dc) == []
+
+
+def test_bdat_pipelined_decided_at_rcpt(dovecot_factory, lmtp_dirs):
+    """MAIL, RCPTs and BDAT ... LAST with its chunk in one packet: the
+    chunk is read before the RCPTs are answered. alice's log is still
+    exact; the next transaction (carol only, pipelined behind) is not
+    spooled."""
+    conn, users = lmtp_dirs
+    dc = make_lmtp(dovecot_factory, lmtp_dirs, logged=("alice",),
+                   plugin={"rawlog_ext_lmtp_dir": ""})
+    c = LmtpClient(dc.lmtp_port)
+    c.reply()
+    c.send(b"LHLO client.test\r\n")
+    assert b"CHUNKING" in c.reply()
+    chunk = b"Subject: chunked\r\n\r\n" + b"c" * 150000 + b"\r\n.\r\n"
+    first = (b"MAIL FROM:<s@example.com>\r\nRCPT TO:<carol>\r\nRCPT TO:<alice>\r\n"
+             b"BDAT %d LAST\r\n" % len(chunk) + chunk)
+    second = (b"MAIL FROM:<t@example.com>\r\nRCPT TO:<carol>\r\n"
+              b"BDAT 5 LAST\r\nabc\r\n")
+    c.send(first + second)
+    replies = c.replies(5 + 3)
+    assert all(r.startswith(b"250") for r in replies), replies
+    c.send(b"QUIT\r\n")
+    c.reply()
+    c.read_to_eof()
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    got_in, got_out = only_log(users["alice"])
+    assert got_in == (b"MAIL FROM:<s@example.com>\r\nRCPT TO:<alice>\r\n"
+                      b"BDAT %d LAST\r\n" % len(chunk) + chunk)
+    assert got_out == replies[0] + replies[2] + replies[4]
+    assert log_files(users["carol"]) == []
+    assert _not_spooled(dc) == 1 and _not_spooled(dc, "carol") == 1, dc.log()
+    assert _warnings(dc) == []
+
+
+@needs_fault_build
+def test_unexpected_recipient_state_spools_as_before(dovecot_factory, lmtp_dirs):
+    """The recipient's lookup cannot be read: one Warning, every message
+    spooled, the logging recipient logged as before."""
+    conn, users = lmtp_dirs
+    dc = make_lmtp(dovecot_factory, lmtp_dirs, logged=("alice",),
+                   plugin={"rawlog_ext_lmtp_dir": ""}, module_dir=FAULT_DIR,
+                   import_env={"RAWLOG_EXT_REFUSE": "lmtp_recipient_settings_source"})
+    body = b"Subject: refused\r\n\r\nr\r\n.\r\n"
+    c, final = deliver(dc.lmtp_port, ["alice", "bob"], body)
+    assert all(r.startswith(b"250 ") for r in final), final
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    warnings = _warnings(dc)
+    assert len(warnings) == 1, warnings
+    assert ("Warning: rawlog_ext: spooling every message of this connection: "
+            "unexpected lmtp recipient state") in warnings[0]
+    got_in, _ = only_log(users["alice"])
+    assert got_in == (b"MAIL FROM:<sender@example.com>\r\nRCPT TO:<alice>\r\n"
+                      b"DATA\r\n" + body)
+    assert _not_spooled(dc) == 0

@@ -360,6 +360,135 @@ void test_without_data(void **)
 	assert_true(error.find("off") != std::string::npos);
 }
 
+// keep_only_requested: a transaction nobody asked to keep is not spooled
+// (a spool in a missing directory would fail a large message), one asked
+// for at RCPT (before the RCPT's reply) is kept whole, as before.
+void test_keep_only_requested(void **)
+{
+	LmtpSplitter splitter("/nonexistent-rawlog-ext-dir");
+	splitter.keep_only_requested();
+	std::string big(Spool::default_memory_max * 2, 'x');
+	run({
+		S(greeting), C("MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nDATA\r\n"),
+		S("250 OK\r\n250 OK\r\n354 OK\r\n"), C(big + "\r\n.\r\n"),
+	}, 0, &splitter);
+	assert_false(splitter.broken());
+	assert_true(splitter.take_not_kept());
+	assert_false(splitter.take_not_kept());
+	Recorded rec;
+	std::string error;
+	assert_false(splitter.attach(0, "a@x", std::unique_ptr<RecipientLog>(
+		new TestLog(rec)), error));
+	assert_true(error.find("not spooled") != std::string::npos);
+
+	LmtpSplitter kept("/tmp");
+	kept.keep_only_requested();
+	const std::string body = "Subject: x\r\n\r\n" + big + "\r\n.\r\n";
+	run({
+		S(greeting), C("MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\n"
+			       "RCPT TO:<b@x>\r\nDATA\r\n"),
+	}, 0, &kept);
+	// Only b logs; an address no RCPT waits for is not found.
+	assert_true(kept.keep_for_recipient("B@x"));
+	assert_false(kept.keep_for_recipient("c@x"));
+	auto logs = run({
+		S("250 OK\r\n250 OK\r\n250 OK\r\n354 OK\r\n"), C(body),
+		A(1, "b@x"), A(0, "a@x"), S("250 a\r\n250 b\r\n"),
+	}, 0, &kept);
+	assert_false(kept.take_not_kept());
+	assert_int_equal(logs.size(), 2);
+	assert_bytes_equal(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\n"
+			   "DATA\r\n" + body);
+	assert_bytes_equal(logs[0].out, "250 OK\r\n250 OK\r\n354 OK\r\n"
+			   "250 a\r\n");
+	assert_bytes_equal(logs[1].in, "MAIL FROM:<s@x>\r\nRCPT TO:<b@x>\r\n"
+			   "DATA\r\n" + body);
+	// After the RCPT's reply it is too late to ask.
+	run({ C("MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\n"),
+	      S("250 OK\r\n250 OK\r\n") }, 0, &kept);
+	assert_false(kept.keep_for_recipient("a@x"));
+}
+
+// Pipelined BDAT: the chunk comes in before the RCPT is answered (and
+// before the glue could decide). It is spooled meanwhile, then kept if a
+// recipient asked, dropped if none did; the next transaction, pipelined
+// behind it, is decided on its own.
+void test_keep_only_requested_bdat(void **)
+{
+	std::string big(Spool::default_memory_max * 2, 'y');
+	const std::string script =
+		"MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nBDAT " +
+		std::to_string(big.size()) + " LAST\r\n" + big +
+		"MAIL FROM:<s@x>\r\nRCPT TO:<b@x>\r\nBDAT 3 LAST\r\nabc";
+	for (bool ask_a : {false, true}) {
+		LmtpSplitter splitter("/tmp");
+		splitter.keep_only_requested();
+		run({ S(greeting), C(script) }, 0, &splitter);
+		// The server handles a's RCPT, then (later) b's.
+		if (ask_a)
+			assert_true(splitter.keep_for_recipient("a@x"));
+		run({ S("250 OK\r\n250 OK\r\n") }, 0, &splitter);
+		assert_int_equal(splitter.take_not_kept(), !ask_a);
+		assert_true(splitter.keep_for_recipient("b@x"));
+		auto logs = run({ S("250 2.0.0 a saved\r\n"),
+				  S("250 OK\r\n250 OK\r\n"), A(0, "b@x"),
+				  S("250 2.0.0 b saved\r\n") }, 0, &splitter);
+		assert_false(splitter.take_not_kept());
+		assert_false(splitter.broken());
+		assert_bytes_equal(logs[0].in, "MAIL FROM:<s@x>\r\n"
+				   "RCPT TO:<b@x>\r\nBDAT 3 LAST\r\nabc");
+		assert_bytes_equal(logs[0].out, "250 OK\r\n250 OK\r\n"
+				   "250 2.0.0 b saved\r\n");
+	}
+	// a kept: its log has the whole chunk.
+	LmtpSplitter splitter("/tmp");
+	splitter.keep_only_requested();
+	run({ S(greeting), C(script) }, 0, &splitter);
+	assert_true(splitter.keep_for_recipient("a@x"));
+	auto logs = run({ S("250 OK\r\n250 OK\r\n"), A(0, "a@x"),
+			  S("250 2.0.0 a saved\r\n") }, 0, &splitter);
+	assert_bytes_equal(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\n"
+			   "BDAT " + std::to_string(big.size()) + " LAST\r\n" +
+			   big);
+	// Not kept: attach says so.
+	LmtpSplitter dropped("/tmp");
+	dropped.keep_only_requested();
+	run({ S(greeting), C(script), S("250 OK\r\n250 OK\r\n") }, 0,
+	    &dropped);
+	std::string error;
+	assert_false(dropped.can_attach(0, "a@x", error));
+	assert_true(error.find("not spooled") != std::string::npos);
+}
+
+// keep_everything (the glue cannot tell): undecided transactions and all
+// later ones are kept, as without keep_only_requested; one already
+// dropped stays dropped. An abandoned transaction (RSET) does not hold
+// up the next one's decision.
+void test_keep_everything(void **)
+{
+	LmtpSplitter splitter("/tmp");
+	splitter.keep_only_requested();
+	run({ S(greeting), C("MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nRSET\r\n"),
+	      S("250 OK\r\n250 OK\r\n250 OK\r\n"),
+	      C("MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nBDAT 3 LAST\r\nabc"),
+	      S("250 OK\r\n250 OK\r\n"), S("250 one\r\n") }, 0, &splitter);
+	assert_true(splitter.take_not_kept());
+	run({ C("MAIL FROM:<s@x>\r\nRCPT TO:<b@x>\r\nBDAT 3 LAST\r\ndef") },
+	    0, &splitter);
+	splitter.keep_everything();
+	auto logs = run({ S("250 OK\r\n250 OK\r\n"), A(0, "b@x"),
+			  S("250 two\r\n"),
+			  C("MAIL FROM:<s@x>\r\nRCPT TO:<c@x>\r\nBDAT 3 LAST\r\nghi"),
+			  S("250 OK\r\n250 OK\r\n"), A(0, "c@x"),
+			  S("250 three\r\n") }, 0, &splitter);
+	assert_false(splitter.take_not_kept());
+	assert_int_equal(logs.size(), 2);
+	assert_bytes_equal(logs[0].in, "MAIL FROM:<s@x>\r\nRCPT TO:<b@x>\r\n"
+			   "BDAT 3 LAST\r\ndef");
+	assert_bytes_equal(logs[100].in, "MAIL FROM:<s@x>\r\nRCPT TO:<c@x>\r\n"
+			   "BDAT 3 LAST\r\nghi");
+}
+
 // A refused nested MAIL: the RCPT behind it joined the open transaction,
 // not the refused one. Stop, never put bob into alice's log.
 void test_nested_mail_refused_gives_up(void **)
@@ -456,6 +585,9 @@ int main(void)
 		cmocka_unit_test(test_overlong_line_breaks_once),
 		cmocka_unit_test(test_starttls),
 		cmocka_unit_test(test_without_data),
+		cmocka_unit_test(test_keep_only_requested),
+		cmocka_unit_test(test_keep_only_requested_bdat),
+		cmocka_unit_test(test_keep_everything),
 		cmocka_unit_test(test_nested_mail_refused_gives_up),
 		cmocka_unit_test(test_pipelined_bdat_transactions),
 		cmocka_unit_test(test_attach_checks_the_address),

@@ -1,16 +1,61 @@
 // Dovecot 2.4: an LMTP connection's settings are looked up through its
 // event (settings_get(), protocol lmtp {} applies). Include after
-// lmtp-common.h.
+// lmtp-common.h and lmtp-recipient.h. A local recipient's come from its
+// service user's event.
 #ifndef RAWLOG_EXT_LMTP_SETTINGS_SOURCE_HH
 #define RAWLOG_EXT_LMTP_SETTINGS_SOURCE_HH
 
 #include "../user-settings.hh"
+#include "../smtp-internals.hh"
+
+#include <cstring>
+
+DOVECOT_EXTERN_C_BEGIN
+#include "mail-storage-service.h"
+DOVECOT_EXTERN_C_END
 
 namespace rawlog_ext {
 
 inline ConnectionSettingsSource lmtp_settings_source(struct client *client)
 {
 	return { client->event, nullptr };
+}
+
+// The head of lmtp-local.c's private struct lmtp_local_recipient
+// (2.4.1; lrcpt->backend_context of a local recipient).
+struct LmtpLocalRecipientHead24 {
+	struct lmtp_recipient *rcpt;
+	struct mail_storage_service_user *service_user;
+};
+
+// Where a local recipient's settings come from at RCPT: settings_get()
+// on the service user's event, as lmtp_local_rcpt() itself does (userdb
+// fields are overrides there). False if lrcpt does not look like what
+// lmtp_local_rcpt() made of it: the copy of the layout must point back to
+// lrcpt and hold a service user of this recipient's session, whose event
+// descends from the recipient's.
+inline bool lmtp_recipient_settings_source(struct lmtp_recipient *lrcpt,
+					   ConnectionSettingsSource &source_r)
+{
+	if (internals::test_refuses("lmtp_recipient_settings_source") ||
+	    lrcpt->type != LMTP_RECIPIENT_TYPE_LOCAL ||
+	    lrcpt->backend_context == nullptr || lrcpt->session_id == nullptr)
+		return false;
+	auto *head = static_cast<const LmtpLocalRecipientHead24 *>(
+		lrcpt->backend_context);
+	if (head->rcpt != lrcpt || head->service_user == nullptr)
+		return false;
+	const struct mail_storage_service_input *input =
+		mail_storage_service_user_get_input(head->service_user);
+	struct event *event =
+		mail_storage_service_user_get_event(head->service_user);
+	if (input == nullptr || input->session_id == nullptr ||
+	    strcmp(input->session_id, lrcpt->session_id) != 0 ||
+	    event == nullptr || event_get_parent(event) != lrcpt->rcpt->event)
+		return false;
+	source_r.event = event;
+	source_r.user_set = nullptr;
+	return true;
 }
 
 } // namespace rawlog_ext
