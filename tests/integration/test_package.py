@@ -27,6 +27,7 @@ import pytest
 from dovecot_fixture import _CHROOT_SCRIPT, PLUGIN_SO, ROOT_ENV, User, line_under_test
 from rawlog import imap_login, log_files, session_files, strip_timestamps, wait_closed
 from test_login import login_user
+from test_sealed import age_decrypt_complete
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 PACKAGE = "dovecot-rawlog-ext"
@@ -372,9 +373,8 @@ def test_deb_install_log_remove_purge(package_env, dovecot_factory, rawlog_dir,
         dc.wait_log(r"imap-login: .*(Login|Logged in): user=<alice>")
         sealed = log_files(login_dir)
         assert sealed and all(p.name.endswith(".age") for p in sealed), sealed
-        plain = {p.name.split(".")[-2]: subprocess.run(
-            ["age", "-d", "-i", str(key_dir / "key"), str(p)],
-            capture_output=True, check=True).stdout for p in sealed}
+        plain = {p.name.split(".")[-2]: age_decrypt_complete(p, key_dir / "key").stdout
+                 for p in sealed}
         assert b"L LOGIN alice ***\r\n" in plain["in"], plain
         assert b"* OK" in plain["out"], plain
         assert not re.search(r"Error|Fatal|Panic", dc.log()), dc.log()

@@ -10,6 +10,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -55,6 +56,18 @@ def age_decrypt(path: pathlib.Path, key: pathlib.Path, check=True):
     return r
 
 
+def age_decrypt_complete(path: pathlib.Path, key: pathlib.Path, timeout=10):
+    """age -d once the file is complete: a log's last chunk is sealed when
+    its session ends, which a login process may do after its Login line."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = age_decrypt(path, key, check=False)
+        if r.returncode == 0 or time.monotonic() > deadline:
+            assert r.returncode == 0, (path, r.stderr)
+            return r
+        time.sleep(0.05)
+
+
 def sealed_files(directory: pathlib.Path) -> dict[str, pathlib.Path]:
     """{".in"/".out"/".log": path} of the one session in directory; no
     file that is not sealed."""
@@ -69,7 +82,7 @@ def sealed_files(directory: pathlib.Path) -> dict[str, pathlib.Path]:
 def test_imap_session_sealed_is_the_wire(logged_dovecot, rawlog_dir, keys, form):
     spec = (" ".join(keys["recipients"]) if form == "inline"
             else f"file:{keys['file']}")
-    dc = logged_dovecot({"rawlog_ext_seal_recipients": spec},
+    dc = logged_dovecot(plugin={"rawlog_ext_seal_recipients": spec},
                         extra_conf="mail_debug = yes\n")
     body = message(300 * 1024, seed=11)
     c, sent_from, received_from = imap_login(dc.imap_port)
@@ -148,7 +161,7 @@ def test_transcript_sealed_equals_unsealed(logged_dovecot, dovecot_factory,
 def test_kill_9_leaves_the_sealed_chunks(logged_dovecot, rawlog_dir, keys):
     """The open tail (< 64 KiB) is in memory only: after kill -9 the file
     decrypts up to its last sealed chunk and age calls it truncated."""
-    dc = logged_dovecot({"rawlog_ext_seal_recipients": keys["recipients"][0]})
+    dc = logged_dovecot(plugin={"rawlog_ext_seal_recipients": keys["recipients"][0]})
     body = message(2 * 1024 * 1024, seed=12)
     c, sent_from, received_from = imap_login(dc.imap_port)
     c.imap("s", b"SELECT INBOX")
@@ -205,7 +218,7 @@ def test_bad_recipients_log_nothing(logged_dovecot, rawlog_dir, keys, bad):
         empty.write_text("# no keys yet\n")
         empty.chmod(0o644)
         spec = f"file:{empty}"
-    dc = logged_dovecot({"rawlog_ext_seal_recipients": spec})
+    dc = logged_dovecot(plugin={"rawlog_ext_seal_recipients": spec})
     c, _, _ = imap_login(dc.imap_port)
     assert b"s OK" in c.imap("s", b"SELECT INBOX")
     c.imap("x", b"LOGOUT")
@@ -250,10 +263,10 @@ def test_login_companion_sealed(dovecot_factory, login_dir, keys):
     for p in files.values():
         assert p.stat().st_uid == login_user()[0]
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
-    got_in = strip_timestamps(age_decrypt(files[".in"], keys["k2"]).stdout)
+    got_in = strip_timestamps(age_decrypt_complete(files[".in"], keys["k2"]).stdout)
     sent = bytes(c.sent)
     login_line = f"b LOGIN alice {SECRET}\r\n".encode()
     assert got_in == sent[:sent.index(login_line)] + b"b LOGIN alice ***\r\n"
     assert SECRET.encode() not in got_in
-    got_out = strip_timestamps(age_decrypt(files[".out"], keys["k1"]).stdout)
+    got_out = strip_timestamps(age_decrypt_complete(files[".out"], keys["k1"]).stdout)
     assert bytes(c.received).startswith(got_out) and got_out

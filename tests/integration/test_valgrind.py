@@ -11,7 +11,9 @@ import test_imap
 import test_lmtp
 import test_login
 import test_pop3
+import test_sealed
 import test_submission
+from test_sealed import keys  # noqa: F401 (fixture)
 from test_lmtp import lmtp_dirs  # noqa: F401 (fixture)
 from dovecot_fixture import line_under_test
 from test_login import login_dir  # noqa: F401 (fixture)
@@ -99,6 +101,16 @@ def test_compress_and_pop3_are_valgrind_clean(valgrind_dovecot, rawlog_dir, dove
     for path in list(rawlog_dir.iterdir()):
         os.unlink(path)
     test_pop3.test_pop3_split_log_is_the_wire(valgrind_dovecot, rawlog_dir, dovecot_factory)
+
+
+def test_sealed_imap_is_valgrind_clean(valgrind_dovecot, rawlog_dir, keys):
+    """The seal module (and libcrypto) loaded, files sealed and finished."""
+    test_sealed.test_imap_session_sealed_is_the_wire(valgrind_dovecot, rawlog_dir, keys,
+                                                     "file")
+
+
+def test_sealed_login_is_valgrind_clean(valgrind_login_factory, login_dir, keys):
+    test_sealed.test_login_companion_sealed(valgrind_login_factory, login_dir, keys)
 
 
 def test_submission_is_valgrind_clean(valgrind_dovecot, rawlog_dir):
