@@ -270,3 +270,28 @@ def test_login_companion_sealed(dovecot_factory, login_dir, keys):
     assert SECRET.encode() not in got_in
     got_out = strip_timestamps(age_decrypt_complete(files[".out"], keys["k1"]).stdout)
     assert bytes(c.received).startswith(got_out) and got_out
+
+
+def test_login_companion_sealed_the_24_way(dovecot_factory, login_dir, keys):
+    """2.4: rawlog_ext_login_seal_recipients as a Dovecot setting (spaces
+    allowed), with the login settings module."""
+    from test_login import LOGIN_SETTINGS_SO, TREE, tree_settings_modules
+    if not TREE:
+        pytest.skip("2.3's login processes get no plugin settings")
+    module = pathlib.Path(os.environ.get("RAWLOG_EXT_MODULE_DIR", "")) / LOGIN_SETTINGS_SO
+    if not module.exists():
+        pytest.skip(f"{module} not built")
+    with tree_settings_modules(module):
+        dc = make_login(dovecot_factory, login_dir, protocols=("imap",),
+                        extra_conf="rawlog_ext_login_seal_recipients = "
+                                   f"{' '.join(keys['recipients'])}\n")
+        c = RawClient(dc.imap_port)
+        c.read_until(rb"^\* OK[^\r\n]*\r\n")
+        c.imap("b", f"LOGIN alice {SECRET}".encode())
+        c.imap("c", b"LOGOUT")
+        c.read_to_eof()
+        wait_login(dc, "imap")
+        files = sealed_files(login_dir)
+        got_in = strip_timestamps(age_decrypt_complete(files[".in"], keys["k1"]).stdout)
+        dc.stop()
+    assert got_in == b"b LOGIN alice ***\r\n"
