@@ -114,15 +114,33 @@ bool parse_age1(const std::string &in, AgeRecipient &out)
 	return true;
 }
 
+// Never echoes what it refuses: an admin may have pasted a secret key.
+std::string malformed(const std::string &word, const std::string &where)
+{
+	std::string upper = word;
+	for (char &c : upper)
+		c = (char)std::toupper((unsigned char)c);
+	if (upper.compare(0, 15, "AGE-SECRET-KEY-") == 0)
+		return where + " is a secret key (an identity), not a recipient: "
+			"the mail host needs only its public part "
+			"(age-keygen -y), remove the secret key from the host";
+	if (word.compare(0, 4, "ssh-") == 0)
+		return where + " is an SSH key: only age1... X25519 recipients "
+			"are supported";
+	return where + " is not a valid age1... recipient";
+}
+
 bool add_words(const std::string &text, std::vector<AgeRecipient> &out,
 	       std::string &error)
 {
 	std::istringstream words(text);
 	std::string w;
+	unsigned int n = 0;
 	while (words >> w) {
+		n++;
 		AgeRecipient r;
 		if (!parse_age1(w, r)) {
-			error = "malformed age recipient '" + w + "'";
+			error = malformed(w, "recipient " + std::to_string(n));
 			return false;
 		}
 		out.push_back(r);
@@ -161,8 +179,8 @@ bool age_parse_recipients(const std::string &spec,
 			// around it (several on a line are refused).
 			AgeRecipient r;
 			if (!parse_age1(line, r)) {
-				error = "malformed recipient at line " +
-					std::to_string(n) + " of " + path;
+				error = malformed(line, "line " +
+					std::to_string(n) + " of " + path);
 				return false;
 			}
 			out.push_back(r);

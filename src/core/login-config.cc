@@ -91,7 +91,7 @@ bool login_config_parse(const Getenv &getenv, LoginConfig &config,
 		}, config.settings, error_r)) {
 		// Name the variable the admin set, not the plugin setting.
 		size_t start = error_r.find("rawlog_ext_");
-		size_t end = error_r.find('=', start);
+		size_t end = error_r.find_first_of("=:", start);
 		if (start != std::string::npos && end != std::string::npos) {
 			error_r.replace(start, end - start, login_env_name(
 				error_r.substr(start, end - start)));

@@ -19,6 +19,10 @@ typedef void rawlog_ext_seal_output(void *context, const void *data,
 
 struct rawlog_ext_seal_abi {
 	unsigned int version;
+	/* Initialises OpenSSL (its config, the DRBG): a login process calls
+	   it before its chroot, where OpenSSL's files are out of reach.
+	   0 ok, -1 failed (error filled). */
+	int (*prepare)(char *error, size_t error_size);
 	/* A writer for one file; its header goes to output at once. NULL
 	   with error filled on failure. recipients: count X25519 keys. */
 	void *(*begin)(const unsigned char (*recipients)[32], size_t count,

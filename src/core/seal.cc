@@ -93,17 +93,23 @@ bool seal_module_load(std::string &error_r)
 				      RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 		if (handle == nullptr) {
 			const char *why = dlerror();
+			// Remembered for the process's life: a long-lived one
+			// (lmtp, a login process) needs a restart once fixed.
 			load_error = "cannot load the seal module: " +
-				std::string(why != nullptr ? why : path);
+				std::string(why != nullptr ? why : path) +
+				" (until this process restarts)";
 		} else {
 			auto entry = reinterpret_cast<rawlog_ext_seal_entry *>(
 				dlsym(handle, RAWLOG_EXT_SEAL_ENTRY));
 			const struct rawlog_ext_seal_abi *found =
 				entry != nullptr ? entry() : nullptr;
+			char error[256] = "";
 			if (found == nullptr ||
 			    found->version != RAWLOG_EXT_SEAL_ABI_VERSION)
 				load_error = path + " is not a seal module of "
 					"this version of rawlog_ext";
+			else if (found->prepare(error, sizeof(error)) < 0)
+				load_error = path + ": " + error;
 			else
 				abi = found;
 		}

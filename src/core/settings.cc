@@ -14,6 +14,9 @@ struct SettingDef {
 	const char *name;
 	Parser parse;
 	const char *expected;	// for the error message
+	// The value is never repeated in an error (a key pasted by mistake
+	// could be a secret one); detail_r says what is wrong.
+	bool quiet = false;
 };
 
 bool parse_dir(const std::string &value, Settings &set, std::string &)
@@ -98,7 +101,7 @@ const SettingDef setting_defs[] = {
 	{ "rawlog_ext_relay", parse_bool_field<&Settings::relay>, "yes or no" },
 	{ "rawlog_ext_redact", parse_bool_field<&Settings::redact>, "yes or no" },
 	{ "rawlog_ext_seal_recipients", parse_seal_recipients,
-	  "age1... recipients or file:/path to a recipients file" },
+	  "age1... recipients or file:/path to a recipients file", true },
 };
 
 } // namespace
@@ -185,7 +188,8 @@ bool settings_parse(const Getenv &getenv, Settings &settings,
 		std::string detail;
 		if (!def.parse(value, settings, detail)) {
 			error_r = std::string("Invalid setting ") + def.name +
-				"=" + value + ": expected " + def.expected +
+				(def.quiet ? std::string() : "=" + std::string(value)) +
+				": expected " + def.expected +
 				(detail.empty() ? "" : " (" + detail + ")");
 			return false;
 		}

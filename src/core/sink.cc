@@ -148,8 +148,7 @@ Sink::Sink(const Settings &settings)
 Sink::~Sink()
 {
 	try {
-		(void)flush_deferred();
-		finish_sealed();
+		end_session();
 	} catch (...) {
 		// A destructor must not throw; the held input is lost.
 	}
@@ -315,7 +314,9 @@ OpenResult Sink::open_files(int dirfd, const std::string &dir,
 				file.fd = -1;
 			}
 			close(dirfd);
-			message_r = "rawlog_ext_seal_recipients: " + why +
+			// A write error is the directory's, not the setting's.
+			message_r = (error == -1 ? "rawlog_ext_seal_recipients: " :
+				     "") + why +
 				": not logging (never in clear instead)";
 			return OpenResult::failed;
 		}
@@ -340,6 +341,7 @@ OpenResult Sink::open_files(int dirfd, const std::string &dir,
 			sink->description_ += " and ";
 		sink->description_ += file.path;
 	}
+	sink->sealed_ = sealed;
 	message_r = std::string(sealed ? "logging sealed to " : "logging to ") +
 		sink->description_;
 	sink_r = std::move(sink);
@@ -495,6 +497,8 @@ bool Sink::write_chunk(File &file, Direction direction,
 		       const unsigned char *data, size_t size,
 		       const struct timeval &now)
 {
+	if (sealed_ && !file.seal)
+		return false;
 	writer_.begin(file.fd, file.seal.get());
 	file.formatter.format(writer_, direction, data, size, now);
 	return end_write(file);
@@ -509,6 +513,10 @@ bool Sink::flush_deferred()
 	if (deferred_.empty())
 		return true;
 	File &file = file_for(Direction::in);
+	if (sealed_ && !file.seal) {
+		deferred_.clear();
+		return false;
+	}
 	writer_.begin(file.fd, file.seal.get());
 	writer_(deferred_.data(), deferred_.size());
 	bool ok = end_write(file);
@@ -519,6 +527,8 @@ bool Sink::flush_deferred()
 
 bool Sink::write_text(File &file, const std::string &text)
 {
+	if (sealed_ && !file.seal)
+		return false;
 	writer_.begin(file.fd, file.seal.get());
 	writer_(text.data(), text.size());
 	return end_write(file);
@@ -538,9 +548,14 @@ bool Sink::end_write(File &file)
 			report(Level::error, "write(" + file.path +
 			       ") failed: " + errno_text(writer_.error()) +
 			       ": logging stopped for this session");
-		// The sealed file stays without its last chunk: it reads
-		// as truncated, as it is.
-		file.seal.reset();
+		// The sealed files stay without their last chunk: they
+		// read as truncated, as they are (also the one that did
+		// not fail: it is not the whole session either).
+		if (sealed_) {
+			seal_failed_ = true;
+			for (File &f : files_)
+				f.seal.reset();
+		}
 	}
 	return ok;
 }
@@ -626,8 +641,16 @@ void Sink::truncate_at_cap()
 	       "logging stopped for this session");
 }
 
+void Sink::end_session()
+{
+	(void)flush_deferred();
+	finish_sealed();
+}
+
 void Sink::finish_sealed()
 {
+	if (abandoned_ || seal_failed_)
+		return;
 	for (File &file : files_) {
 		if (file.fd == -1 || !file.seal || !file.seal->open())
 			continue;

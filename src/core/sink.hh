@@ -115,8 +115,13 @@ public:
 	// Stops logging for good, reporting why (once).
 	void stop(const std::string &why);
 	// Stops logging for good without writing or reporting anything more
-	// (the caller has reported a failure of its own).
-	void abandon() noexcept { stopped_ = true; deferred_.clear(); }
+	// (the caller has reported a failure of its own). A sealed file stays
+	// without its last chunk: it reads as truncated.
+	void abandon() noexcept
+	{ stopped_ = true; abandoned_ = true; deferred_.clear(); }
+	// The session's end: writes held input and completes sealed files;
+	// a failure is reported (take_report()) rather than lost.
+	void end_session();
 
 	// A message for Dovecot's log, at most once each: the first write
 	// error (logging has then stopped) or the size-cap notice.
@@ -167,6 +172,12 @@ private:
 	uint64_t max_size_;
 	uint64_t written_ = 0;
 	bool stopped_ = false;
+	bool abandoned_ = false;
+	// Sealed files: never a byte in clear, even on a path that lost its
+	// seal (a write error resets them all: no file completes after one
+	// of the session's files failed).
+	bool sealed_ = false;
+	bool seal_failed_ = false;
 	bool have_report_ = false;
 	Level report_level_ = Level::error;
 	std::string report_;

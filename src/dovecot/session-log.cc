@@ -42,6 +42,13 @@ SessionLog::~SessionLog()
 		}))
 			abandon();
 	}
+	// Here, not in ~Sink: a sealed file's last chunk is written now, and
+	// a failure to write it is said like any other.
+	if (sink_ != nullptr && !guard(event_, "closing the log", [&] {
+		sink_->end_session();
+		report_problems();
+	}))
+		abandon();
 	event_unref(&event_);
 }
 

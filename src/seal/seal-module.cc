@@ -5,6 +5,10 @@
 #include "core/seal-abi.h"
 
 #include <cstdio>
+#include <memory>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 using namespace rawlog_ext;
 
@@ -28,6 +32,18 @@ void set_error(char *error, size_t error_size, const std::string &text)
 		snprintf(error, error_size, "%s", text.c_str());
 }
 
+int seal_prepare(char *error, size_t error_size)
+{
+	unsigned char byte;
+	if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, nullptr) != 1 ||
+	    RAND_bytes(&byte, 1) != 1) {
+		set_error(error, error_size, "OpenSSL failed to initialise");
+		return -1;
+	}
+	OPENSSL_cleanse(&byte, 1);
+	return 0;
+}
+
 void *seal_begin(const unsigned char (*recipients)[32], size_t count,
 		 rawlog_ext_seal_output *output, void *context, char *error,
 		 size_t error_size)
@@ -37,16 +53,17 @@ void *seal_begin(const unsigned char (*recipients)[32], size_t count,
 		for (size_t i = 0; i < count; i++)
 			std::copy(recipients[i], recipients[i] + 32,
 				  keys[i].begin());
-		AgeWriter *writer = new AgeWriter();
+		// Owned until begin() succeeded: an exception in it must not
+		// leak a writer holding a key.
+		std::unique_ptr<AgeWriter> writer(new AgeWriter());
 		Output out;
 		std::string why;
 		if (!writer->begin(keys, out.bytes, why)) {
-			delete writer;
 			set_error(error, error_size, why);
 			return nullptr;
 		}
 		out.emit(output, context);
-		return writer;
+		return writer.release();
 	} catch (...) {
 		set_error(error, error_size, "out of memory");
 		return nullptr;
@@ -98,7 +115,7 @@ void seal_free(void *writer)
 
 const struct rawlog_ext_seal_abi abi = {
 	RAWLOG_EXT_SEAL_ABI_VERSION,
-	seal_begin, seal_write, seal_finish, seal_free,
+	seal_prepare, seal_begin, seal_write, seal_finish, seal_free,
 };
 
 } // namespace

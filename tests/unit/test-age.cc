@@ -36,7 +36,7 @@ void test_parse_recipients(void **state)
 	std::string bad = r1;
 	bad[10] = bad[10] == 'q' ? 'p' : 'q';
 	assert_false(age_parse_recipients(bad, rs, err));
-	assert_non_null(strstr(err.c_str(), "malformed"));
+	assert_non_null(strstr(err.c_str(), "recipient 1 is not a valid age1... recipient"));
 	assert_false(age_parse_recipients("age1", rs, err));
 	assert_false(age_parse_recipients("", rs, err));
 	assert_false(age_parse_recipients("ssh-ed25519 AAAA", rs, err));
@@ -50,7 +50,7 @@ void test_parse_recipients(void **state)
 	spit(dir.path("badfile"), r1 + "\nage1xyz\n");
 	assert_false(age_parse_recipients("file:" + dir.path("badfile"), rs, err));
 	// As Debian's age -R (1.1.1): one recipient per line and nothing
-	// around it ("malformed recipient at line 1"); CRLF is fine.
+	// around it ("line 1 of FILE is not a valid ..."); CRLF is fine.
 	for (const std::string &text : { r1 + " " + r2 + "\n", " " + r1 + "\n",
 					 r1 + " \n", r1 + "\t\n",
 					 "\t\n" + r1 + "\n",

@@ -67,6 +67,11 @@ void test_errors_name_the_variable(void **)
 	assert_true(error.find("RAWLOG_EXT_LOGIN_SELECT=some") != std::string::npos);
 	assert_false(parse({ { "RAWLOG_EXT_LOGIN_HOLD", "x" } }, config, error));
 	assert_true(error.find("RAWLOG_EXT_LOGIN_HOLD=x") != std::string::npos);
+	// Named too, its value never repeated (it may be a pasted secret key).
+	assert_false(parse({ { "RAWLOG_EXT_LOGIN_SEAL_RECIPIENTS", "age1nope,x" } },
+			   config, error));
+	assert_true(error.find("Invalid setting RAWLOG_EXT_LOGIN_SEAL_RECIPIENTS: ") == 0);
+	assert_true(error.find("age1nope") == std::string::npos);
 }
 
 void test_selection(void **)

@@ -10,6 +10,7 @@
 #include "core/seal.hh"
 #include "core/sink.hh"
 
+#include <sys/mount.h>
 #include <sys/wait.h>
 
 using namespace rawlog_ext;
@@ -226,6 +227,73 @@ void test_sealed_without_module_logs_nothing(void **state)
 	seal_module_set_path(TEST_SEAL_MODULE);
 }
 
+// A full disk when the session ends: the last chunk cannot be written,
+// and that is reported, not lost with the Sink.
+void test_sealed_failure_at_the_end_is_reported(void **state)
+{
+	TmpDir &dir = tmpdir(state);
+	Keys keys = make_keys(dir);
+	std::string logs = dir.path("logs");
+	assert_int_equal(mkdir(logs.c_str(), 0700), 0);
+	// Room for the header and one sealed chunk, not for the tail too.
+	if (mount("tmpfs", logs.c_str(), "tmpfs", 0, "size=96k,mode=0700") != 0)
+		skip();
+	Settings set = sealed_settings(logs, keys);
+	set.log_in = false;
+	std::string message;
+	std::unique_ptr<Sink> sink = open_ok(set, message);
+	put(*sink, Direction::out, pattern(age_chunk_size + 60 * 1024));
+	Sink::Level level;
+	std::string report;
+	assert_false(sink->take_report(level, report));
+	sink->end_session();
+	assert_true(sink->take_report(level, report));
+	assert_true(level == Sink::Level::error);
+	assert_true(report.find(base + ".out.age) failed: " +
+				std::string(strerror(ENOSPC))) != std::string::npos);
+	sink.reset();
+	// The chunk sealed before is intact; the file reads as cut.
+	int status = 0;
+	std::string got = decrypt(keys.k1, logs + "/" + base + ".out.age", &status);
+	assert_int_not_equal(status, 0);
+	assert_bytes_equal(got, pattern(age_chunk_size));
+	(void)umount2(logs.c_str(), MNT_DETACH);
+}
+
+// A write error on one file: neither file of the session is completed
+// (the one that did not fail is not the whole session either), and no
+// byte goes out in clear afterwards.
+void test_sealed_write_error_completes_no_file(void **state)
+{
+	TmpDir &dir = tmpdir(state);
+	Keys keys = make_keys(dir);
+	std::string logs = dir.path("logs");
+	assert_int_equal(mkdir(logs.c_str(), 0700), 0);
+	if (mount("tmpfs", logs.c_str(), "tmpfs", 0, "size=200k,mode=0700") != 0)
+		skip();
+	std::string message;
+	{
+		std::unique_ptr<Sink> sink =
+			open_ok(sealed_settings(logs, keys), message);
+		put(*sink, Direction::out, "* OK\r\n");
+		for (int i = 0; i < 8; i++)
+			put(*sink, Direction::in, pattern(age_chunk_size));
+		Sink::Level level;
+		std::string report;
+		assert_true(sink->take_report(level, report));
+		assert_true(report.find(".in.age) failed: ") != std::string::npos);
+		put(*sink, Direction::out, "after the error\r\n");
+		sink->end_session();
+	}
+	int status = 0;
+	decrypt(keys.k1, logs + "/" + base + ".out.age", &status);
+	assert_int_not_equal(status, 0);
+	std::string raw = read_file(logs + "/" + base + ".out.age");
+	assert_true(raw.find("after the error") == std::string::npos);
+	assert_true(raw.find("* OK") == std::string::npos);
+	(void)umount2(logs.c_str(), MNT_DETACH);
+}
+
 } // namespace
 
 int main(void)
@@ -237,6 +305,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sealed_transcript_is_the_unsealed_bytes, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sealed_open_tail_is_not_on_disk, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sealed_max_size_completes_the_file, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_sealed_failure_at_the_end_is_reported, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_sealed_write_error_completes_no_file, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
