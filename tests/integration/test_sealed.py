@@ -295,3 +295,35 @@ def test_login_companion_sealed_the_24_way(dovecot_factory, login_dir, keys):
         got_in = strip_timestamps(age_decrypt_complete(files[".in"], keys["k1"]).stdout)
         dc.stop()
     assert got_in == b"b LOGIN alice ***\r\n"
+
+
+def test_missing_seal_module_logs_nothing(dovecot_factory, rawlog_dir, keys, tmp_path):
+    """An install without rawlog_ext_seal.so (a plugin copied alone): one
+    Error, no file, the session fine -- never a log in clear instead."""
+    from dovecot_fixture import PLUGIN_SO, SETTINGS_GLOB, SYSTEM_MODULE_DIR
+    if (SYSTEM_MODULE_DIR / "rawlog_ext_seal.so").exists():
+        pytest.skip("an installed seal module would be found")
+    built = pathlib.Path(os.environ["RAWLOG_EXT_MODULE_DIR"])
+    alone = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-alone-"))
+    try:
+        alone.chmod(0o755)
+        # Copies: the plugin's real directory is where it looks.
+        for so in [built / PLUGIN_SO, *built.glob(SETTINGS_GLOB)]:
+            shutil.copy2(so, alone / so.name)
+        dc = dovecot_factory(plugin={"rawlog_ext_dir": str(rawlog_dir),
+                                     "rawlog_ext_seal_recipients": keys["recipients"][0]},
+                             users=[User("alice")], module_dir=str(alone),
+                             mail_plugins="$mail_plugins rawlog_ext")
+        c, _, _ = imap_login(dc.imap_port)
+        assert b"s OK" in c.imap("s", b"SELECT INBOX")
+        c.imap("x", b"LOGOUT")
+        wait_closed(c)
+        dc.wait_log(r"imap\(alice\).*Disconnected")
+        errors = [l for l in dc.log().splitlines() if "Error" in l]
+        assert len(errors) == 1, errors
+        assert "rawlog_ext: rawlog_ext_seal_recipients: cannot load the seal module" \
+            in errors[0] and "never in clear" in errors[0], errors
+        assert log_files(rawlog_dir) == []
+        dc.stop()
+    finally:
+        shutil.rmtree(alone, ignore_errors=True)
