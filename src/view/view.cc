@@ -4,6 +4,7 @@
 #include "core/log-parse.hh"
 #include "view/fold.hh"
 #include "view/render.hh"
+#include "view/sessions.hh"
 
 #include <algorithm>
 #include <cctype>
@@ -11,9 +12,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <functional>
 #include <string>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
@@ -28,6 +31,7 @@ struct Record {
 	std::string file;
 	std::string data;
 	size_t order;
+	size_t log = 0;		// index in the logs shown
 };
 
 bool ends_with(const std::string &s, const char *suffix)
@@ -200,6 +204,377 @@ std::string json_string(const std::string &s)
 	return out + "\"";
 }
 
+// --- Trees of logs: `list` and --session (issue #17 items 7 and 2) ---
+
+const int max_depth = 64;
+
+// Adds the log files below the open directory fd (path: its name for
+// messages). Never follows a symlink: directories are opened with
+// O_NOFOLLOW relative to their parent, files are stat'ed with
+// AT_SYMLINK_NOFOLLOW and must be regular files. false if some part
+// could not be read (a message printed; the rest is still walked).
+bool walk(int fd, const std::string &path, const std::string &dir_name,
+	  int depth, std::vector<LogFile> &out)
+{
+	DIR *d = fdopendir(fd);
+	if (d == nullptr) {
+		fprintf(stderr, "rawlog-ext-view: %s: %s\n", path.c_str(),
+			strerror(errno));
+		close(fd);
+		return false;
+	}
+	bool ok = true;
+	std::vector<std::string> subdirs;
+	for (;;) {
+		errno = 0;
+		struct dirent *e = readdir(d);
+		if (e == nullptr) {
+			if (errno != 0) {
+				fprintf(stderr, "rawlog-ext-view: %s: %s\n",
+					path.c_str(), strerror(errno));
+				ok = false;
+			}
+			break;
+		}
+		const std::string name = e->d_name;
+		if (name == "." || name == "..")
+			continue;
+		unsigned char type = e->d_type;
+		if (type == DT_DIR) {
+			subdirs.push_back(name);
+			continue;
+		}
+		if (type != DT_REG && type != DT_UNKNOWN)
+			continue;
+		LogFile f;
+		if (!parse_log_name(name, f.name)) {
+			if (type == DT_UNKNOWN)
+				subdirs.push_back(name);	// perhaps one
+			continue;
+		}
+		struct stat st;
+		if (fstatat(dirfd(d), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			if (errno != ENOENT) {
+				fprintf(stderr, "rawlog-ext-view: %s/%s: %s\n",
+					path.c_str(), name.c_str(), strerror(errno));
+				ok = false;
+			}
+			continue;
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;
+		f.path = path + "/" + name;
+		f.dir_name = dir_name;
+		f.size = (uint64_t)st.st_size;
+		f.mtime = st.st_mtime;
+		out.push_back(std::move(f));
+	}
+	std::sort(subdirs.begin(), subdirs.end());
+	for (const std::string &name : subdirs) {
+		const std::string sub = path + "/" + name;
+		if (depth >= max_depth) {
+			fprintf(stderr, "rawlog-ext-view: %s: more than %d "
+				"directories deep: not read\n", sub.c_str(),
+				max_depth);
+			ok = false;
+			continue;
+		}
+		int sfd = openat(dirfd(d), name.c_str(), O_RDONLY | O_DIRECTORY |
+				 O_NOFOLLOW | O_CLOEXEC);
+		if (sfd == -1) {
+			// ELOOP/ENOTDIR: a symlink or no directory, skipped.
+			if (errno != ELOOP && errno != ENOTDIR && errno != ENOENT) {
+				fprintf(stderr, "rawlog-ext-view: %s: %s\n",
+					sub.c_str(), strerror(errno));
+				ok = false;
+			}
+			continue;
+		}
+		if (!walk(sfd, sub, name, depth + 1, out))
+			ok = false;
+	}
+	closedir(d);
+	return ok;
+}
+
+bool walk_tree(const std::string &top, std::vector<LogFile> &out)
+{
+	// The top is the user's own choice: a symlink to it is followed.
+	int fd = open(top.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1) {
+		fprintf(stderr, "rawlog-ext-view: %s: %s\n", top.c_str(),
+			strerror(errno));
+		return false;
+	}
+	std::string path = top;
+	while (path.size() > 1 && path.back() == '/')
+		path.pop_back();
+	return walk(fd, path, "", 0, out);
+}
+
+// What a file's contents say, for list's columns and --session's header.
+struct Scan {
+	bool read = false;	// false: not read (bad, or sealed without --identity)
+	bool sealed_unread = false;
+	bool has_time = false;
+	struct timeval first = { 0, 0 }, last = { 0, 0 };
+	uint64_t client_bytes = 0, server_bytes = 0;
+	uint64_t commands = 0, failures = 0;
+
+	void time(const struct timeval &tv)
+	{
+		if (!has_time || timercmp(&tv, &first, <))
+			first = tv;
+		if (!has_time || timercmp(&tv, &last, >))
+			last = tv;
+		has_time = true;
+	}
+	void add(const Scan &o)
+	{
+		read = read || o.read;
+		sealed_unread = sealed_unread || o.sealed_unread;
+		if (o.has_time) {
+			time(o.first);
+			time(o.last);
+		}
+		client_bytes += o.client_bytes;
+		server_bytes += o.server_bytes;
+		commands += o.commands;
+		failures += o.failures;
+	}
+};
+
+// Counts what the tracker hands out: client lines (commands; not body
+// lines, not the rest of a line after a literal) and server failures.
+void count_item(const ViewItem &item, Scan &scan)
+{
+	if (item.kind != ViewItem::Kind::line || item.body)
+		return;
+	if (item.client) {
+		if (item.newline && !item.after_literal)
+			scan.commands++;
+	} else if (item.failure && item.newline) {
+		scan.failures++;
+	}
+}
+
+// Reads one file for its Scan; false on bad input (message printed).
+bool scan_file(const std::string &path, const AgeIdentities &ids, Scan &scan)
+{
+	scan = Scan();
+	if (ends_with(path, ".age") && ids.size() == 0) {
+		scan.sealed_unread = true;
+		return true;
+	}
+	const std::string base = unsealed(path);
+	bool client_out = false;
+	const ViewProtocol protocol = view_protocol_from_name(path, &client_out);
+	const Direction client_dir = client_out ? Direction::out : Direction::in;
+	ViewTracker tracker(protocol, client_dir,
+			    [&](const ViewItem &item) { count_item(item, scan); },
+			    false);
+	LogParser parser(ends_with(base, ".log"), ends_with(base, ".out") ?
+			 Direction::out : Direction::in,
+			 [&](const LogPiece &piece) {
+		if (piece.has_time)
+			scan.time(piece.time);
+		(piece.direction == client_dir ? scan.client_bytes :
+		 scan.server_bytes) += piece.size;
+		tracker.feed(piece.direction, piece.has_time, piece.time,
+			     piece.data, piece.size);
+	});
+	Bytes got = file_bytes(path, ids, [&](const char *p, size_t n) {
+		return parser.feed(p, n);
+	});
+	bool ok = got == Bytes::all ? parser.finish() : got == Bytes::truncated;
+	if (got == Bytes::truncated)
+		(void)parser.finish();
+	tracker.flush();
+	if (!ok && !parser.error().empty())
+		fprintf(stderr, "rawlog-ext-view: %s: byte %llu: %s\n",
+			path.c_str(), (unsigned long long)parser.error_offset(),
+			parser.error().c_str());
+	scan.read = ok;
+	return ok;
+}
+
+// A user name as a terminal may show it: its controls and non-ASCII
+// bytes as JSON escapes.
+std::string printable(const std::string &s)
+{
+	std::string j = json_string(s);
+	return j.substr(1, j.size() - 2);
+}
+
+std::string join(const std::vector<std::string> &v, const char *sep)
+{
+	std::string out;
+	for (const std::string &s : v)
+		out += (out.empty() ? "" : sep) + s;
+	return out;
+}
+
+std::string json_list(const std::vector<std::string> &v)
+{
+	std::string out = "[";
+	for (const std::string &s : v)
+		out += (out.size() > 1 ? ", " : "") + json_string(s);
+	return out + "]";
+}
+
+double seconds(const struct timeval &tv)
+{
+	return tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+const char list_usage_text[] =
+	"usage: rawlog-ext-view list [--user U] [--session S] [--ip A] "
+	"[--since T] [--until T] [--failed] [--json] [--identity KEYFILE]... "
+	"DIR...\n"
+	"  T: YYYY-MM-DD[THH:MM[:SS]] (UTC)\n";
+
+int list_main(int argc, char **argv)
+{
+	std::string user, session, ip;
+	bool has_user = false, has_session = false, has_ip = false;
+	time_t since = 0, until = 0;
+	bool has_since = false, has_until = false, failed = false, json = false;
+	AgeIdentities ids;
+	std::vector<std::string> dirs;
+	auto usage = [] {
+		fprintf(stderr, "%s", list_usage_text);
+		return 2;
+	};
+	for (int i = 2; i < argc; i++) {
+		std::string a = argv[i];
+		auto value = [&](std::string &v) {
+			if (i + 1 == argc)
+				return false;
+			v = argv[++i];
+			return true;
+		};
+		std::string v;
+		if (a == "--user") {
+			if (!value(user))
+				return usage();
+			has_user = true;
+		} else if (a == "--session") {
+			if (!value(v))
+				return usage();
+			session = sanitize_name_field(v);
+			has_session = true;
+		} else if (a == "--ip") {
+			if (!value(v))
+				return usage();
+			ip = sanitize_name_field(v);
+			has_ip = true;
+		} else if (a == "--since" || a == "--until") {
+			time_t &t = a == "--since" ? since : until;
+			if (!value(v) || !parse_utc_time(v, t)) {
+				fprintf(stderr, "rawlog-ext-view: %s: give "
+					"YYYY-MM-DD[THH:MM[:SS]] (UTC)\n",
+					a.c_str());
+				return 2;
+			}
+			(a == "--since" ? has_since : has_until) = true;
+		} else if (a == "--failed") {
+			failed = true;
+		} else if (a == "--json") {
+			json = true;
+		} else if (a == "--identity") {
+			std::string err;
+			if (!value(v))
+				return usage();
+			if (!ids.add_file(v, err)) {
+				fprintf(stderr, "rawlog-ext-view: %s\n", err.c_str());
+				return 1;
+			}
+		} else if (a == "--help" || a == "-h") {
+			printf("%s", list_usage_text);
+			return 0;
+		} else if (a.size() > 1 && a[0] == '-') {
+			return usage();
+		} else {
+			dirs.push_back(a);
+		}
+	}
+	if (dirs.empty())
+		return usage();
+
+	int status = 0;
+	std::vector<LogFile> files;
+	for (const std::string &d : dirs)
+		if (!walk_tree(d, files))
+			status = 1;
+	std::vector<SessionEntry> sessions = group_sessions(std::move(files));
+	// Contents only when asked for: the result column (--failed, --json).
+	const bool contents = failed || json;
+	size_t unread = 0;
+	for (const SessionEntry &s : sessions) {
+		if ((has_user && s.user != user) || (has_session && s.id != session) ||
+		    (has_ip && std::find(s.ips.begin(), s.ips.end(), ip) ==
+		     s.ips.end()) ||
+		    (has_since && s.start < since) || (has_until && s.start > until))
+			continue;
+		Scan scan;
+		bool all_read = true;
+		if (contents) {
+			for (const LogFile &f : s.files) {
+				Scan one;
+				if (!scan_file(f.path, ids, one))
+					status = 1;
+				if (!one.read)
+					all_read = false;
+				scan.add(one);
+			}
+		}
+		// A failure seen is one, even if a sealed file is not read.
+		const char *result = !contents ? nullptr :
+			scan.failures > 0 ? "failed" : all_read ? "ok" : nullptr;
+		if (contents && result == nullptr && scan.sealed_unread)
+			unread++;
+		if (failed && (result == nullptr || strcmp(result, "failed") != 0))
+			continue;
+		// Names and mtimes; first and last timestamps when read.
+		double duration = (double)(s.last_mtime > s.start ?
+					   s.last_mtime - s.start : 0);
+		if (scan.has_time) {
+			duration = seconds(scan.last) - seconds(scan.first);
+		}
+		if (json) {
+			std::vector<std::string> paths;
+			for (const LogFile &f : s.files)
+				paths.push_back(f.path);
+			printf("{\"start\": %s, \"start_time\": %.6f, \"user\": %s, "
+			       "\"services\": %s, \"session\": %s, "
+			       "\"duration\": %.6f, \"bytes\": %llu, "
+			       "\"result\": %s, \"ips\": %s, \"files\": %s}\n",
+			       json_string(utc_iso(s.start)).c_str(), (double)s.start,
+			       s.user.empty() ? "null" : json_string(s.user).c_str(),
+			       json_list(s.services).c_str(),
+			       json_string(s.id).c_str(), duration,
+			       (unsigned long long)s.bytes,
+			       result == nullptr ? "null" :
+			       json_string(result).c_str(),
+			       json_list(s.ips).c_str(), json_list(paths).c_str());
+		} else {
+			// User and session: names' characters, printable.
+			printf("%s  %-12s  %-20s  %-24s  %7.0fs  %10llu  %s\n",
+			       utc_iso(s.start).c_str(),
+			       s.user.empty() ? "-" : printable(s.user).c_str(),
+			       join(s.services, ",").c_str(), s.id.c_str(),
+			       duration, (unsigned long long)s.bytes,
+			       result == nullptr ? "-" : result);
+		}
+	}
+	if (unread > 0)
+		fprintf(stderr, "rawlog-ext-view: %zu session(s) with sealed "
+			"files not read: give --identity\n", unread);
+	if (fflush(stdout) != 0)
+		return 1;
+	return status;
+}
+
 const char usage_text[] =
 	"usage: rawlog-ext-view [--json | --html OUT] [--bodies[=headers]] "
 	"[--no-pager] [--identity KEYFILE]... FILE...\n";
@@ -219,6 +594,10 @@ int main(int argc, char **argv)
 	std::string html;
 	std::vector<std::string> files;
 	AgeIdentities ids;
+	std::string session_arg;
+	bool session_mode = false;
+	if (argc > 1 && strcmp(argv[1], "list") == 0)
+		return list_main(argc, argv);
 	for (int i = 1; i < argc; i++) {
 		std::string a = argv[i];
 		if (a == "--json")
@@ -239,7 +618,10 @@ int main(int argc, char **argv)
 			bodies = BodiesMode::full;
 		else if (a == "--bodies=headers")
 			bodies = BodiesMode::headers;
-		else if (a == "--html" && i + 1 < argc)
+		else if (a == "--session" && i + 1 < argc) {
+			session_arg = argv[++i];
+			session_mode = true;
+		} else if (a == "--html" && i + 1 < argc)
 			html = argv[++i];
 		else if (a.compare(0, 7, "--html=") == 0 && a.size() > 7)
 			html = a.substr(7);
@@ -251,8 +633,53 @@ int main(int argc, char **argv)
 		else
 			files.push_back(a);
 	}
-	if (files.empty() || (json && !html.empty()))
+	if ((files.empty() && !session_mode) || (json && !html.empty()))
 		return usage();
+
+	// --session ID DIR...: every file of that session in the trees;
+	// --session FILE [DIR...]: the session of that file (by default in
+	// the file's own directory).
+	std::vector<LogFile> story;
+	std::string session_id;
+	if (session_mode) {
+		LogName given;
+		const std::string given_base =
+			session_arg.substr(session_arg.rfind('/') + 1);
+		if (parse_log_name(given_base, given) && file_exists(session_arg)) {
+			session_id = given.parts.session;
+			if (files.empty())
+				files.push_back(session_arg.find('/') ==
+						std::string::npos ? "." :
+						session_arg.substr(0,
+							session_arg.rfind('/') + 1));
+		} else {
+			session_id = sanitize_name_field(session_arg);
+		}
+		if (files.empty())
+			return usage();
+		std::vector<LogFile> found;
+		for (const std::string &d : files)
+			if (!walk_tree(d, found))
+				return 1;
+		for (LogFile &f : found)
+			if (f.name.parts.session == session_id)
+				story.push_back(std::move(f));
+		std::sort(story.begin(), story.end(),
+			  [](const LogFile &a, const LogFile &b) {
+			if (a.name.parts.time != b.name.parts.time)
+				return a.name.parts.time < b.name.parts.time;
+			return a.path < b.path;
+		});
+		if (story.empty()) {
+			fprintf(stderr, "rawlog-ext-view: session %s: no log "
+				"file in %s\n", session_id.c_str(),
+				join(files, ", ").c_str());
+			return 1;
+		}
+		files.clear();
+		for (const LogFile &f : story)
+			files.push_back(f.path);
+	}
 
 	// Either file of a split pair brings the other (a sealed pair, the
 	// sealed other).
@@ -288,9 +715,11 @@ int main(int argc, char **argv)
 		size_t first = records.size();
 		if (!read_log(l, ids, transcript, dir, records))
 			return 1;
-		for (size_t i = first; i < records.size(); i++)
+		for (size_t i = first; i < records.size(); i++) {
+			records[i].log = &l - &logs[0];
 			if (!records[i].has_time && !records[i].data.empty())
 				all_timed = false;
+		}
 	}
 	for (size_t i = 0; i < records.size(); i++)
 		records[i].order = i;
@@ -299,6 +728,8 @@ int main(int argc, char **argv)
 	// A transcript alone is in order already (its records are written as
 	// things happen; a clock step must not reorder them). Markers (no
 	// data, no time) go last.
+	// Without timestamps, a story's files by their names' time (they
+	// are in that order already).
 	const bool merging = logs.size() > 1 ||
 		(logs.size() == 1 && !ends_with(unsealed(logs[0]), ".log"));
 	if (all_timed && merging)
@@ -339,17 +770,122 @@ int main(int argc, char **argv)
 		}
 		renderer = text_renderer(out, bodies, tty);
 	}
-	// The protocol from the first file's name (the tracker guesses it
-	// from the first lines if the name does not say).
-	bool client_out = false;
-	const ViewProtocol protocol = view_protocol_from_name(logs[0], &client_out);
-	ViewTracker tracker(protocol, client_out ? Direction::out : Direction::in,
-			    [&](const ViewItem &item) { renderer->item(item); },
-			    !html.empty() || bodies != BodiesMode::fold);
+	// One conversation per file pair (stem) of a story, one for all the
+	// files given otherwise. Its protocol from its first file's name
+	// (the tracker guesses it from the first lines if the name does not
+	// say).
+	std::vector<size_t> conv_of(logs.size(), 0);
+	std::vector<std::string> conv_stems;
+	for (size_t i = 0; i < logs.size() && session_mode; i++) {
+		const std::string &stem = story[i].name.stem;
+		auto it = std::find(conv_stems.begin(), conv_stems.end(), stem);
+		conv_of[i] = it - conv_stems.begin();
+		if (it == conv_stems.end())
+			conv_stems.push_back(stem);
+	}
+	const size_t convs = std::max<size_t>(conv_stems.size(), 1);
+	std::vector<size_t> conv_first(convs, logs.size());
+	for (size_t i = logs.size(); i-- > 0;)
+		conv_first[conv_of[i]] = i;
+	size_t shown = convs;
+	Scan total;
+	std::vector<std::unique_ptr<ViewTracker>> trackers;
+	auto make_trackers = [&](bool counting, bool body_lines) {
+		trackers.clear();
+		for (size_t c = 0; c < convs; c++) {
+			bool client_out = false;
+			const ViewProtocol protocol = view_protocol_from_name(
+				logs[conv_first[c]], &client_out);
+			trackers.push_back(std::make_unique<ViewTracker>(
+				protocol, client_out ? Direction::out : Direction::in,
+				[&, c, counting](const ViewItem &item) {
+				if (counting) {
+					count_item(item, total);
+					return;
+				}
+				// A story: each leg's lines under its label.
+				if (session_mode && c != shown) {
+					shown = c;
+					const LogFile &f = story[conv_first[c]];
+					renderer->notice("[" + leg_of(f.name.parts.service) +
+							 "] " + f.name.stem);
+				}
+				renderer->item(item);
+			}, body_lines));
+		}
+	};
+	if (session_mode && renderer) {
+		// The header: counted by a first pass over what was read.
+		make_trackers(true, false);
+		for (const Record &r : records) {
+			if (r.data.empty())
+				continue;
+			const LogFile &f = story[r.log];
+			bool client_out = false;
+			(void)view_protocol_from_name(f.path, &client_out);
+			if (r.has_time)
+				total.time(r.time);
+			((r.direction == Direction::out) == client_out ?
+			 total.client_bytes : total.server_bytes) += r.data.size();
+			trackers[conv_of[r.log]]->feed(r.direction, r.has_time,
+						       r.time, r.data.data(),
+						       r.data.size());
+		}
+		for (auto &t : trackers)
+			t->flush();
+		std::vector<std::string> services, addresses, users;
+		uint64_t name_bytes = 0;
+		time_t last_mtime = 0;
+		for (const LogFile &f : story) {
+			const std::string u = user_of(f);
+			if (!u.empty() && std::find(users.begin(), users.end(), u) ==
+			    users.end())
+				users.push_back(u);
+			if (std::find(services.begin(), services.end(),
+				      f.name.parts.service) == services.end())
+				services.push_back(f.name.parts.service);
+			for (const std::string &a : { f.name.parts.ip, f.name.parts.peer })
+				if (!a.empty() && std::find(addresses.begin(),
+				    addresses.end(), a) == addresses.end())
+					addresses.push_back(a);
+			name_bytes += f.size;
+			last_mtime = std::max(last_mtime, f.mtime);
+		}
+		std::string start = utc_iso(story[0].name.parts.time),
+			end = utc_iso(last_mtime), duration = "-";
+		if (total.has_time) {
+			char b[64];
+			start = utc_iso(total.first.tv_sec);
+			end = utc_iso(total.last.tv_sec);
+			snprintf(b, sizeof(b), "%.3f s",
+				 seconds(total.last) - seconds(total.first));
+			duration = b;
+		}
+		renderer->notice("session " + session_id + ": user " +
+				 (users.empty() ? "-" : join(users, ", ")) +
+				 ", service " + join(services, ", ") +
+				 ", addresses " + (addresses.empty() ? "-" :
+						   join(addresses, ", ")));
+		renderer->notice("start " + start + ", end " + end +
+				 ", duration " + duration);
+		renderer->notice("bytes from the client " +
+				 std::to_string(total.client_bytes) +
+				 ", from the server " +
+				 std::to_string(total.server_bytes) +
+				 "; commands " + std::to_string(total.commands) +
+				 "; failures " + std::to_string(total.failures) +
+				 "; " + std::to_string(story.size()) + " files, " +
+				 std::to_string(name_bytes) + " bytes");
+	}
+	make_trackers(false, !html.empty() || bodies != BodiesMode::fold);
 	if (renderer && !all_timed && logs.size() > 1)
-		renderer->notice("no timestamps: the directions cannot be "
+		renderer->notice(session_mode ?
+				 "no timestamps: the files are shown one after "
+				 "the other, in the order of their names' time" :
+				 "no timestamps: the directions cannot be "
 				 "interleaved; shown one after the other");
 	for (const Record &r : records) {
+		ViewTracker &tracker = *trackers[conv_of[r.log]];
 		if (renderer) {
 			if (r.data.empty() && !r.has_time) {
 				tracker.flush();
@@ -369,13 +905,20 @@ int main(int argc, char **argv)
 				 (long)r.time.tv_usec);
 			t = b;
 		}
-		fprintf(out, "{\"time\": %s, \"from\": \"%s\", \"leg\": \"session\", "
+		// A leg Dovecot opens: its ".out" is the client's (ours).
+		bool client_out = false;
+		(void)view_protocol_from_name(r.file, &client_out);
+		const std::string leg = session_mode ?
+			leg_of(story[r.log].name.parts.service) : "session";
+		fprintf(out, "{\"time\": %s, \"from\": \"%s\", \"leg\": \"%s\", "
 			"\"file\": %s, \"data_b64\": \"%s\"}\n", t.c_str(),
-			r.direction == Direction::in ? "client" : "server",
+			(r.direction == Direction::out) == client_out ? "client" :
+			"server", leg.c_str(),
 			json_string(r.file).c_str(), base64(r.data).c_str());
 	}
 	if (renderer) {
-		tracker.flush();
+		for (auto &t : trackers)
+			t->flush();
 		renderer->finish();
 	}
 	if (out != stdout && html.empty())

@@ -1,0 +1,80 @@
+// The viewer's reading of log file names (the inverse of log_base_name(),
+// naming.hh) and their grouping into sessions, for `rawlog-ext-view list`
+// and --session (issue #17 items 2 and 7). No I/O here: the walk of a
+// tree is view.cc's.
+#ifndef RAWLOG_EXT_VIEW_SESSIONS_HH
+#define RAWLOG_EXT_VIEW_SESSIONS_HH
+
+#include "core/naming.hh"
+
+#include <cstdint>
+#include <ctime>
+#include <string>
+#include <vector>
+
+namespace rawlog_ext {
+
+struct LogName {
+	NameParts parts;	// as sanitized in the name
+	std::string ext;	// "in", "out" or "log"
+	bool sealed = false;	// ".age" after it
+	unsigned int n = 0;	// the collision counter, 0 = none
+	std::string stem;	// the name without ".in"/".out"/".log"[".age"]
+};
+
+// "<YYYYMMDD>T<HHMMSS>Z_<service>_<session>_<pid>_<hostname>[_<peer>][_<ip>][_<n>]"
+// + ".in"/".out"/".log" [+ ".age"]; false for any other name. A peer is
+// only read for a leg's service (ending in "-proxy" or "-relay": the
+// only files the module gives one).
+bool parse_log_name(const std::string &file_name, LogName &r);
+
+// The leg a file is of, as --json's "leg": "pre-login" (the login
+// companion's <service>-login file), "backend" (<service>-login-proxy,
+// lmtp-proxy: Dovecot's connection to a backend), "relay"
+// (submission-relay), "session" (a mail process's own log).
+std::string leg_of(const std::string &service);
+
+// A login-companion user directory's name back to the user (its %XX
+// escapes undone, see login_user_dir()).
+std::string user_from_login_dir(const std::string &component);
+
+// "YYYY-MM-DD[THH:MM[:SS]]" (UTC) to seconds; false if malformed.
+bool parse_utc_time(const std::string &text, time_t &r);
+// Seconds to "YYYY-MM-DDTHH:MM:SSZ".
+std::string utc_iso(time_t t);
+
+struct LogFile {
+	std::string path;
+	// The name of the directory that holds the file, below the tree
+	// given ("" when it is the tree's top).
+	std::string dir_name;
+	LogName name;
+	uint64_t size = 0;
+	time_t mtime = 0;
+};
+
+struct SessionEntry {
+	std::string id;
+	std::vector<LogFile> files;	// by name time, then name
+	time_t start = 0;		// earliest name time
+	time_t last_mtime = 0;
+	uint64_t bytes = 0;
+	std::string user;		// "" = unknown
+	std::vector<std::string> services;	// in order of first file
+	std::vector<std::string> ips;		// sanitized, as in names
+};
+
+// The user a file tells: a login-companion file (<service>-login,
+// <service>-login-proxy) in a user's subdirectory its decoded name; a
+// mail process's file in a subdirectory that directory's name (the last
+// component of rawlog_ext_dir, usually %u); "" when in the top directory.
+std::string user_of(const LogFile &file);
+
+// Groups files by session id, sorted by start (then id). A session's user
+// is the login companion's if any of its files tells it, else the first
+// one a file tells.
+std::vector<SessionEntry> group_sessions(std::vector<LogFile> files);
+
+} // namespace rawlog_ext
+
+#endif
