@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <map>
+#include <unordered_map>
 
 namespace rawlog_ext {
 
@@ -24,7 +24,16 @@ bool all_digits(const std::string &s)
 // What sanitize_name_field() can give: a field read back must be one.
 bool name_field(const std::string &s)
 {
-	return !s.empty() && sanitize_name_field(s) == s;
+	// As sanitize_name_field() keeps bytes (without building a copy:
+	// this runs for every field of every file of a tree).
+	if (s.empty() || s == "." || s == "..")
+		return false;
+	for (unsigned char c : s)
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '+' ||
+		      c == '=' || c == '-'))
+			return false;
+	return true;
 }
 
 bool leg_service(const std::string &service)
@@ -213,16 +222,27 @@ std::string user_of(const LogFile &file)
 
 std::vector<SessionEntry> group_sessions(std::vector<LogFile> files)
 {
-	std::sort(files.begin(), files.end(),
-		  [](const LogFile &a, const LogFile &b) {
+	// By time, then session, then path: each session is then met first
+	// at its start, in the order wanted (start, then id). Indices are
+	// sorted, not the files (100,000s of them, each a few strings).
+	std::vector<uint32_t> order(files.size());
+	for (size_t i = 0; i < order.size(); i++)
+		order[i] = (uint32_t)i;
+	std::sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) {
+		const LogFile &a = files[x], &b = files[y];
 		if (a.name.parts.time != b.name.parts.time)
 			return a.name.parts.time < b.name.parts.time;
+		int c = a.name.parts.session.compare(b.name.parts.session);
+		if (c != 0)
+			return c < 0;
 		return a.path < b.path;
 	});
-	std::map<std::string, size_t> index;
+	std::unordered_map<std::string, size_t> index;
+	index.reserve(files.size());
 	std::vector<SessionEntry> sessions;
 	std::vector<bool> login_user;
-	for (LogFile &f : files) {
+	for (uint32_t i : order) {
+		LogFile &f = files[i];
 		auto it = index.find(f.name.parts.session);
 		if (it == index.end()) {
 			it = index.emplace(f.name.parts.session,
@@ -251,12 +271,6 @@ std::vector<SessionEntry> group_sessions(std::vector<LogFile> files)
 		s.last_mtime = std::max(s.last_mtime, f.mtime);
 		s.files.push_back(std::move(f));
 	}
-	std::stable_sort(sessions.begin(), sessions.end(),
-			 [](const SessionEntry &a, const SessionEntry &b) {
-		if (a.start != b.start)
-			return a.start < b.start;
-		return a.id < b.id;
-	});
 	return sessions;
 }
 
