@@ -579,7 +579,10 @@ int list_main(int argc, char **argv)
 
 const char usage_text[] =
 	"usage: rawlog-ext-view [--json | --html OUT] [--bodies[=headers]] "
-	"[--no-pager] [--identity KEYFILE]... FILE...\n";
+	"[--no-pager] [--identity KEYFILE]... FILE...\n"
+	"       rawlog-ext-view [options] --session ID DIR...\n"
+	"       rawlog-ext-view [options] --session FILE [DIR...]\n"
+	"       rawlog-ext-view list [--help] [filters] DIR...\n";
 
 int usage()
 {

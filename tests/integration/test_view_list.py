@@ -204,3 +204,28 @@ def test_session_stitches_pre_login_and_post_login(three_sessions):
     assert "user -" in r.stdout.decode() and "failures 1" in r.stdout.decode()
     r = view("--session", "no-such-session", *dirs)
     assert r.returncode == 1 and b"no log file" in r.stderr
+
+
+def test_list_never_follows_symlinks(tmp_path):
+    """Names only (nothing is read): a linked directory or file is not
+    listed, a real one is, a file that is no log name is ignored."""
+    tree, outside = tmp_path / "tree", tmp_path / "outside"
+    (tree / "alice").mkdir(parents=True)
+    outside.mkdir()
+    (tree / "alice" / "20261202T101010Z_imap_S1_10_mx.in").write_bytes(b"x")
+    (tree / "alice" / "20261202T101010Z_imap_S1_10_mx.out").write_bytes(b"yy")
+    (tree / "alice" / "notes.txt").write_bytes(b"")
+    (outside / "20261202T101011Z_imap_S2_11_mx.in").write_bytes(b"")
+    (outside / "20261202T101012Z_imap_S3_12_mx.log").write_bytes(b"")
+    (tree / "linked").symlink_to(outside)
+    (tree / "20261202T101012Z_imap_S3_12_mx.log").symlink_to(
+        outside / "20261202T101012Z_imap_S3_12_mx.log")
+    r = view("list", tree)
+    assert r.returncode == 0, r.stderr
+    assert [line.split() for line in r.stdout.decode().splitlines()] == \
+        [["2026-12-02T10:10:10Z", "alice", "imap", "S1"] +
+         r.stdout.decode().split()[4:5] + ["3", "-"]]
+    # The top given may be a link: it is the user's choice.
+    r = view("list", tree / "linked")
+    assert [line.split()[3] for line in r.stdout.decode().splitlines()] == ["S2", "S3"]
+    assert [line.split()[1] for line in r.stdout.decode().splitlines()] == ["-", "-"]
