@@ -220,9 +220,22 @@ std::string user_of(const LogFile &file)
 		user_from_login_dir(file.dir_name) : file.dir_name;
 }
 
+bool file_before(const LogFile &a, const LogFile &b)
+{
+	if (a.name.parts.time != b.name.parts.time)
+		return a.name.parts.time < b.name.parts.time;
+	auto rank = [](const LogFile &f) {
+		const std::string leg = leg_of(f.name.parts.service);
+		return leg == "pre-login" ? 0 : leg == "session" ? 1 : 2;
+	};
+	if (rank(a) != rank(b))
+		return rank(a) < rank(b);
+	return a.path < b.path;
+}
+
 std::vector<SessionEntry> group_sessions(std::vector<LogFile> files)
 {
-	// By time, then session, then path: each session is then met first
+	// By time, then session, then file_before(): each session is then met first
 	// at its start, in the order wanted (start, then id). Indices are
 	// sorted, not the files (100,000s of them, each a few strings).
 	std::vector<uint32_t> order(files.size());
@@ -235,7 +248,7 @@ std::vector<SessionEntry> group_sessions(std::vector<LogFile> files)
 		int c = a.name.parts.session.compare(b.name.parts.session);
 		if (c != 0)
 			return c < 0;
-		return a.path < b.path;
+		return file_before(a, b);
 	});
 	std::unordered_map<std::string, size_t> index;
 	index.reserve(files.size());

@@ -70,6 +70,10 @@ struct SessionEntry {
 // component of rawlog_ext_dir, usually %u); "" when in the top directory.
 std::string user_of(const LogFile &file);
 
+// The order of a session's files: by name time; in one second the login
+// companion's first, then the mail process's, then legs; then by path.
+bool file_before(const LogFile &a, const LogFile &b);
+
 // Groups files by session id, sorted by start (then id). A session's user
 // is the login companion's if any of its files tells it, else the first
 // one a file tells.

@@ -669,12 +669,7 @@ int main(int argc, char **argv)
 		for (LogFile &f : found)
 			if (f.name.parts.session == session_id)
 				story.push_back(std::move(f));
-		std::sort(story.begin(), story.end(),
-			  [](const LogFile &a, const LogFile &b) {
-			if (a.name.parts.time != b.name.parts.time)
-				return a.name.parts.time < b.name.parts.time;
-			return a.path < b.path;
-		});
+		std::sort(story.begin(), story.end(), file_before);
 		if (story.empty()) {
 			fprintf(stderr, "rawlog-ext-view: session %s: no log "
 				"file in %s\n", session_id.c_str(),

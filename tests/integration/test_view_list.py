@@ -229,3 +229,47 @@ def test_list_never_follows_symlinks(tmp_path):
     r = view("list", tree / "linked")
     assert [line.split()[3] for line in r.stdout.decode().splitlines()] == ["S2", "S3"]
     assert [line.split()[1] for line in r.stdout.decode().splitlines()] == ["-", "-"]
+
+
+def test_session_stitches_the_relay_leg(dovecot_factory, rawlog_dir):
+    """A submission with its relay leg: one story, the leg labelled
+    "relay", Dovecot the client on it."""
+    from test_imap import message
+    from rawlog import SmtpSink
+    from test_submission import submit
+    dc = dovecot_factory(mail_plugins="$mail_plugins rawlog_ext",
+                         protocols=("submission",), users=[User("alice")],
+                         plugin={"rawlog_ext_dir": str(rawlog_dir)})
+    relay = SmtpSink(dc.relay_port)
+    try:
+        c = submit(dc.submission_port, b"Subject: relayed\r\n\r\n" +
+                   message(20 * 1024, seed=4) + b"\r\n")
+    finally:
+        dc.wait_log(r"submission\(alice\).*Disconnected")
+        relay.close()
+    files = log_files(rawlog_dir)
+    assert len(files) == 4, files
+    (session,) = {session_of(p) for p in files}
+    r = view("--json", "--session", session, rawlog_dir)
+    assert r.returncode == 0, r.stderr
+    got = {}
+    for rec in map(json.loads, r.stdout.splitlines()):
+        key = (rec["leg"], rec["from"])
+        got[key] = got.get(key, b"") + base64.b64decode(rec["data_b64"])
+    assert set(got) == {("session", "client"), ("session", "server"),
+                        ("relay", "client"), ("relay", "server")}
+    assert got[("relay", "client")] == bytes(relay.sessions[0]["in"])
+    assert got[("relay", "server")] == bytes(relay.sessions[0]["out"])
+    # The mail process logs from the login on.
+    sent, received = bytes(c.sent), bytes(c.received)
+    assert got[("session", "client")] == sent[sent.index(b"MAIL FROM"):]
+    assert got[("session", "server")] == received[received.index(b"235 "):]
+
+    r = view("--no-pager", "--session", session, rawlog_dir)
+    assert r.returncode == 0, r.stderr
+    text = r.stdout.decode()
+    assert "service submission, submission-relay" in text.splitlines()[0]
+    assert f"127.0.0.1-{dc.relay_port}" in text.splitlines()[0]
+    # The relay's lines come after the client's DATA body, under their label.
+    assert text.index("[session]") < text.index("[relay]")
+    assert "failures 0" in text.splitlines()[2]

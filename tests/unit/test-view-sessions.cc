@@ -172,7 +172,7 @@ void test_group_sessions(void **)
 	NameParts later = parts("submission", "S2", "", "");
 	later.time += 60;
 	NameParts relay = parts("submission-relay", "S2", "mx:25", "");
-	relay.time += 61;
+	relay.time += 60;	// the submission's second: still after it
 	NameParts nobody = parts("imap-login", "S3", "", "");
 	nobody.time += 120;
 	std::vector<LogFile> files = {
@@ -196,10 +196,10 @@ void test_group_sessions(void **)
 	assert_int_equal(s[1].bytes, 1310);
 	assert_int_equal(s[1].start, login.time);
 	assert_int_equal(s[1].last_mtime, login.time + 9);
+	// In one second: the mail process's file before the leg's, though
+	// "imap-login-proxy_" sorts before "imap_".
 	assert_true(s[1].services == std::vector<std::string>({ "imap-login",
-		"imap", "imap-login-proxy" }) ||
-		    s[1].services == std::vector<std::string>({ "imap-login",
-		"imap-login-proxy", "imap" }));
+		"imap", "imap-login-proxy" }));
 	assert_int_equal(s[1].ips.size(), 1);
 	assert_string_equal(s[1].ips[0].c_str(), "127.0.0.1");
 	assert_string_equal(s[1].files[0].name.parts.service.c_str(), "imap-login");
