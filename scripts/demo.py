@@ -1,10 +1,12 @@
 """Starts a throwaway Dovecot with rawlog_ext, runs an IMAP and a POP3
-session with Python's own clients, and prints the resulting logs."""
+session with Python's own clients, prints the resulting logs, then shows
+the IMAP session through rawlog-ext-view and writes it as an HTML page."""
 import imaplib
 import os
 import pathlib
 import poplib
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -57,6 +59,18 @@ def main() -> int:
         for line in dc.log().splitlines():
             if "rawlog_ext" in line and "plugin" not in line:
                 print(line)
+
+        # The way an admin reads it: one conversation, bodies folded.
+        viewer = pathlib.Path(module_dir).parent / "view" / "rawlog-ext-view"
+        imap_in = next(p for p in sorted(logs.rglob("*_imap_*.in")))
+        print(f"\n== rawlog-ext-view {imap_in}")
+        sys.stdout.flush()
+        subprocess.run([str(viewer), "--no-pager", str(imap_in)], check=True)
+        fd, html = tempfile.mkstemp(prefix="rawlog-ext-demo-", suffix=".html")
+        os.close(fd)
+        subprocess.run([str(viewer), "--html", html, str(imap_in)], check=True)
+        os.chmod(html, 0o644)
+        print(f"\n== the same session as a web page: {html}")
         return 0
     finally:
         dc.stop()
