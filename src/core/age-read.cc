@@ -1,5 +1,6 @@
 #include "age-read.hh"
 #include "age-internal.hh"
+#include "age-openssl.hh"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -58,18 +59,9 @@ bool b64_decode(const std::string &s, std::vector<unsigned char> &out)
 	return acc == 0;
 }
 
-struct PkeyFree {
-	void operator()(EVP_PKEY *p) const { EVP_PKEY_free(p); }
-};
-struct PkeyCtxFree {
-	void operator()(EVP_PKEY_CTX *p) const { EVP_PKEY_CTX_free(p); }
-};
-struct CipherCtxFree {
-	void operator()(EVP_CIPHER_CTX *p) const { EVP_CIPHER_CTX_free(p); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using PkeyCtx = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
-using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
+using age_detail::CipherCtx;
+using age_detail::Pkey;
+using age_detail::PkeyCtx;
 
 enum class Open { ok, refused, internal };
 

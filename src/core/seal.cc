@@ -68,6 +68,17 @@ void append_output(void *context, const void *data, size_t size) noexcept
 	}
 }
 
+// How a call into the module went: its own error, or a failed append.
+bool outcome(bool ok, const Output &output, const char *error,
+	     std::string &error_r)
+{
+	if (!ok)
+		error_r = error;
+	else if (output.failed)
+		error_r = "out of memory";
+	return ok && !output.failed;
+}
+
 } // namespace
 
 void seal_module_set_path(const std::string &path)
@@ -142,15 +153,7 @@ bool SealedFile::begin(const std::vector<AgeRecipient> &recipients,
 	Output output{out};
 	writer_ = abi->begin(keys, recipients.size(), append_output, &output,
 			     error, sizeof(error));
-	if (writer_ == nullptr) {
-		error_r = error;
-		return false;
-	}
-	if (output.failed) {
-		error_r = "out of memory";
-		return false;
-	}
-	return true;
+	return outcome(writer_ != nullptr, output, error, error_r);
 }
 
 bool SealedFile::write(const void *data, size_t size, std::string &out,
@@ -162,16 +165,9 @@ bool SealedFile::write(const void *data, size_t size, std::string &out,
 	}
 	char error[256] = "";
 	Output output{out};
-	if (abi->write(writer_, data, size, append_output, &output, error,
-		       sizeof(error)) < 0) {
-		error_r = error;
-		return false;
-	}
-	if (output.failed) {
-		error_r = "out of memory";
-		return false;
-	}
-	return true;
+	return outcome(abi->write(writer_, data, size, append_output, &output,
+				  error, sizeof(error)) == 0,
+		       output, error, error_r);
 }
 
 bool SealedFile::finish(std::string &out, std::string &error_r)
@@ -188,15 +184,7 @@ bool SealedFile::finish(std::string &out, std::string &error_r)
 	// The key and the tail are wiped now, not at the session's end.
 	abi->free(writer_);
 	writer_ = nullptr;
-	if (ret < 0) {
-		error_r = error;
-		return false;
-	}
-	if (output.failed) {
-		error_r = "out of memory";
-		return false;
-	}
-	return true;
+	return outcome(ret == 0, output, error, error_r);
 }
 
 } // namespace rawlog_ext

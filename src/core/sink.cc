@@ -1,4 +1,5 @@
 #include "sink.hh"
+#include "fd-io.hh"
 
 #include <cerrno>
 #include <cstring>
@@ -60,22 +61,6 @@ OpenResult dir_open_failed(int err, const std::string &dir, bool autocreate,
 	message_r = "open(" + dir + ") failed: " + errno_text(err) +
 		": not logging";
 	return OpenResult::failed;
-}
-
-// All of data, or false with errno set.
-bool write_all(int fd, const char *data, size_t size)
-{
-	while (size > 0) {
-		ssize_t ret = write(fd, data, size);
-		if (ret < 0) {
-			if (errno == EINTR)
-				continue;
-			return false;
-		}
-		data += ret;
-		size -= (size_t)ret;
-	}
-	return true;
 }
 
 } // namespace

@@ -1,4 +1,5 @@
 #include "spool.hh"
+#include "fd-io.hh"
 
 #include <cerrno>
 #include <cstdlib>
@@ -9,21 +10,6 @@
 namespace rawlog_ext {
 
 namespace {
-
-bool write_all(int fd, const unsigned char *data, size_t size)
-{
-	while (size > 0) {
-		ssize_t ret = write(fd, data, size);
-		if (ret < 0) {
-			if (errno == EINTR)
-				continue;
-			return false;
-		}
-		data += ret;
-		size -= (size_t)ret;
-	}
-	return true;
-}
 
 // An anonymous file in dir: O_TMPFILE where the filesystem has it, else a
 // unique name unlinked at once.

@@ -70,16 +70,16 @@ void *seal_begin(const unsigned char (*recipients)[32], size_t count,
 	}
 }
 
-int seal_write(void *writer, const void *data, size_t size,
-	       rawlog_ext_seal_output *output, void *context, char *error,
-	       size_t error_size)
+// One writer call: its output passed on, its failure (or an exception)
+// as the error.
+template <typename Call>
+int run(Call call, rawlog_ext_seal_output *output, void *context,
+	char *error, size_t error_size)
 {
 	try {
 		Output out;
 		std::string why;
-		bool ok = static_cast<AgeWriter *>(writer)->write(
-			static_cast<const unsigned char *>(data), size,
-			out.bytes, why);
+		bool ok = call(out.bytes, why);
 		out.emit(output, context);
 		if (!ok)
 			set_error(error, error_size, why);
@@ -90,22 +90,24 @@ int seal_write(void *writer, const void *data, size_t size,
 	}
 }
 
+int seal_write(void *writer, const void *data, size_t size,
+	       rawlog_ext_seal_output *output, void *context, char *error,
+	       size_t error_size)
+{
+	return run([&](std::string &bytes, std::string &why) {
+			return static_cast<AgeWriter *>(writer)->write(
+				static_cast<const unsigned char *>(data), size,
+				bytes, why);
+		}, output, context, error, error_size);
+}
+
 int seal_finish(void *writer, rawlog_ext_seal_output *output, void *context,
 		char *error, size_t error_size)
 {
-	try {
-		Output out;
-		std::string why;
-		bool ok = static_cast<AgeWriter *>(writer)->finish(out.bytes,
-								   why);
-		out.emit(output, context);
-		if (!ok)
-			set_error(error, error_size, why);
-		return ok ? 0 : -1;
-	} catch (...) {
-		set_error(error, error_size, "out of memory");
-		return -1;
-	}
+	return run([&](std::string &bytes, std::string &why) {
+			return static_cast<AgeWriter *>(writer)->finish(bytes,
+									why);
+		}, output, context, error, error_size);
 }
 
 void seal_free(void *writer)
