@@ -51,6 +51,15 @@ class RawClient:
         m = self.read_until(rb"^" + re.escape(tag.encode()) + rb" (OK|NO|BAD)[^\r\n]*\r\n", start)
         return bytes(self.received[start:m.end()])
 
+    def imap_append(self, tag: str, body: bytes, mailbox: bytes = b"INBOX") -> None:
+        """APPENDs body as a synchronising literal; returns once it is OK."""
+        start = len(self.received)
+        self.send(tag.encode() + b" APPEND " + mailbox + b" {%d}\r\n" % len(body))
+        self.read_until(rb"^\+ [^\r\n]*\r\n", start)
+        start = len(self.received)
+        self.send(body + b"\r\n")
+        self.read_until(rb"^" + re.escape(tag.encode()) + rb" OK[^\r\n]*\r\n", start)
+
     def starttls(self, tls) -> None:
         """Continues over TLS (after the server's go-ahead was read)."""
         self.sock = tls.wrap_socket(self.sock)

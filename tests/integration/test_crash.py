@@ -28,6 +28,21 @@ def logged(path) -> bytes:
     return strip_timestamps(path.read_bytes(), killed=True)
 
 
+def kill_mid_fetch(dc, c, received: int, user: str = "alice") -> None:
+    """Sends FETCH 1 BODY.PEEK[], kills the user's imap process once the
+    client has received that many bytes of the answer, reads what is left."""
+    fetch_start = len(c.received)
+    c.send(b"f FETCH 1 BODY.PEEK[]\r\n")
+    while len(c.received) - fetch_start < received:
+        c.received += c.sock.recv(65536)
+    kill_and_wait(imap_pid(dc, user))
+    try:
+        c.read_to_eof()
+    except (ConnectionError, OSError):
+        pass
+    c.close()
+
+
 def bystander(dc, user: str = "bob"):
     c, _, _ = imap_login(dc.imap_port, user=user)
     c.imap("b1", b"SELECT INBOX")
@@ -39,24 +54,11 @@ def test_kill_during_large_fetch(logged_dovecot, rawlog_dir):
     body = message(8 * 1024 * 1024, seed=6)
     c, sent_from, received_from = imap_login(dc.imap_port)
     c.imap("s", b"SELECT INBOX")
-    c.send(b"a APPEND INBOX {%d}\r\n" % len(body))
-    c.read_until(rb"^\+ [^\r\n]*\r\n")
-    start = len(c.received)
-    c.send(body + b"\r\n")
-    c.read_until(rb"^a OK[^\r\n]*\r\n", start)
+    c.imap_append("a", body)
     other = bystander(dc)
 
-    fetch_start = len(c.received)
-    c.send(b"f FETCH 1 BODY.PEEK[]\r\n")
     # Read about 1 MB of the 8 MB answer, then kill the server side.
-    while len(c.received) - fetch_start < 1024 * 1024:
-        c.received += c.sock.recv(65536)
-    kill_and_wait(imap_pid(dc, "alice"))
-    try:
-        c.read_to_eof()
-    except (ConnectionError, OSError):
-        pass
-    c.close()
+    kill_mid_fetch(dc, c, 1024 * 1024)
 
     out = logged(session_files(rawlog_dir / "alice", "imap")[".out"])
     received = bytes(c.received[received_from:])

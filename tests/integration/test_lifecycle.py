@@ -35,10 +35,7 @@ def test_client_vanishing_mid_command(logged_dovecot, rawlog_dir, where):
         c.send(b"i IDLE\r\n")
         c.read_until(rb"^\+ idling\r\n")
     elif where == "fetch":
-        c.send(b"a APPEND INBOX {%d}\r\n" % len(big))
-        c.read_until(rb"^\+ [^\r\n]*\r\n")
-        c.send(big + b"\r\n")
-        c.read_until(rb"^a OK[^\r\n]*\r\n")
+        c.imap_append("a", big)
         c.send(b"f FETCH 1 BODY.PEEK[]\r\n")
         c.read_until(rb"^\* 1 FETCH ")
     else:

@@ -16,7 +16,7 @@ import pytest
 
 from dovecot_fixture import User, conf_value
 from rawlog import RawClient, imap_login, log_files, strip_timestamps, wait_closed
-from test_crash import imap_pid, kill_and_wait
+from test_crash import kill_mid_fetch
 from test_imap import message
 from test_lmtp import UIDS, deliver, make_lmtp, lmtp_dirs  # noqa: F401 (fixture)
 from test_login import login_dir, login_user, make as make_login, wait_login, SECRET  # noqa: F401
@@ -87,11 +87,7 @@ def test_imap_session_sealed_is_the_wire(logged_dovecot, rawlog_dir, keys, form)
     body = message(300 * 1024, seed=11)
     c, sent_from, received_from = imap_login(dc.imap_port)
     c.imap("s", b"SELECT INBOX")
-    c.send(b"a APPEND INBOX {%d}\r\n" % len(body))
-    c.read_until(rb"^\+ [^\r\n]*\r\n")
-    start = len(c.received)
-    c.send(body + b"\r\n")
-    c.read_until(rb"^a OK[^\r\n]*\r\n", start)
+    c.imap_append("a", body)
     c.imap("f", b"FETCH 1 BODY.PEEK[]")
     c.imap("x", b"LOGOUT")
     wait_closed(c)
@@ -165,21 +161,8 @@ def test_kill_9_leaves_the_sealed_chunks(logged_dovecot, rawlog_dir, keys):
     body = message(2 * 1024 * 1024, seed=12)
     c, sent_from, received_from = imap_login(dc.imap_port)
     c.imap("s", b"SELECT INBOX")
-    c.send(b"a APPEND INBOX {%d}\r\n" % len(body))
-    c.read_until(rb"^\+ [^\r\n]*\r\n")
-    start = len(c.received)
-    c.send(body + b"\r\n")
-    c.read_until(rb"^a OK[^\r\n]*\r\n", start)
-    fetch_start = len(c.received)
-    c.send(b"f FETCH 1 BODY.PEEK[]\r\n")
-    while len(c.received) - fetch_start < 512 * 1024:
-        c.received += c.sock.recv(65536)
-    kill_and_wait(imap_pid(dc, "alice"))
-    try:
-        c.read_to_eof()
-    except (ConnectionError, OSError):
-        pass
-    c.close()
+    c.imap_append("a", body)
+    kill_mid_fetch(dc, c, 512 * 1024)
 
     files = sealed_files(rawlog_dir)
     r = age_decrypt(files[".out"], keys["k1"], check=False)

@@ -52,10 +52,7 @@ def imap_session(logged_dovecot, layout: dict, size: int) -> RawClient:
     c = RawClient(dc.imap_port)
     c.read_until(rb"^\* OK[^\r\n]*\r\n")
     c.imap("l", b"LOGIN alice pass")
-    c.send(b"a APPEND INBOX {%d}\r\n" % len(body))
-    c.read_until(rb"^\+ [^\r\n]*\r\n")
-    c.send(body + b"\r\n")
-    c.read_until(rb"^a OK[^\r\n]*\r\n")
+    c.imap_append("a", body)
     # Selected, so that the FETCH sends the mail back: both files big.
     c.imap("s", b"SELECT INBOX")
     c.imap("f", b"FETCH 1 BODY.PEEK[]")
