@@ -14,12 +14,18 @@
 //   - the viewer's protocol tracker (src/view/fold.cc), given that wire
 //     data as IMAP, POP3, SMTP or unknown, cuts it into the same items
 //     whether each chunk comes whole or byte by byte, every body begun
-//     ends, and no body is larger than the bytes given.
+//     ends, and no body is larger than the bytes given;
+//   - the reading of log file names (src/view/sessions.cc), given the
+//     input as a name: a name it takes, written again by the module's own
+//     log_base_name(), is taken again with the same parts (the module's
+//     names and the viewer's reading cannot drift apart unseen).
 //
 // Built with -DRAWLOG_EXT_FUZZ_DRIVER it has its own main() (no libFuzzer
 // needed; tests/fuzz/fuzz-driver.hh).
 #include "core/log-parse.hh"
+#include "core/naming.hh"
 #include "view/fold.hh"
+#include "view/sessions.hh"
 
 #include <cstdint>
 #include <cstdio>
@@ -194,12 +200,43 @@ void round_trip(unsigned int layout, const uint8_t *data, size_t size)
 	}
 }
 
+
+bool same_name(const LogName &a, const LogName &b)
+{
+	return a.parts.time == b.parts.time &&
+		a.parts.service == b.parts.service &&
+		a.parts.session == b.parts.session &&
+		a.parts.pid == b.parts.pid &&
+		a.parts.hostname == b.parts.hostname &&
+		a.parts.peer == b.parts.peer && a.parts.ip == b.parts.ip &&
+		a.ext == b.ext && a.sealed == b.sealed && a.n == b.n;
+}
+
+void check_name(const uint8_t *data, size_t size)
+{
+	const std::string name((const char *)data, size < 256 ? size : 256);
+	LogName first;
+	if (!parse_log_name(name, first))
+		return;
+	(void)leg_of(first.parts.service);
+	const std::string again = log_base_name(first.parts, first.n) + "." +
+		first.ext + (first.sealed ? ".age" : "");
+	LogName second;
+	if (!parse_log_name(again, second) || !same_name(first, second)) {
+		fprintf(stderr, "log name read back differs: %s -> %s\n",
+			name.c_str(), again.c_str());
+		abort();
+	}
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
 		return 0;
+	check_name(data + 1, size - 1);
+	(void)user_from_login_dir(std::string((const char *)data, size));
 	const char *p = (const char *)data + 1;
 	const size_t n = size - 1;
 	if (data[0] % 2 == 0) {

@@ -52,8 +52,8 @@ if [ "$target" = redact ]; then
 	libs=""
 elif [ "$target" = view ]; then
 	name=fuzz-view-parse
-	# The tracker hashes bodies with libcrypto.
-	core="$core src/view/fold.cc"
+	# The tracker hashes bodies with libcrypto; sessions.cc reads names.
+	core="$core src/view/fold.cc src/view/sessions.cc"
 	flags="$flags $(pkg-config --cflags libcrypto)"
 	libs=$(pkg-config --libs libcrypto)
 elif [ "$target" = age ]; then
@@ -131,6 +131,10 @@ if [ "$target" = view ]; then
 	seed '3f FETCH 1 BODY[]\r\n\002* 1 FETCH (BODY[] ~{3}\r\nabc)\r\nf NO x\r\n\002b APPEND x {9}\r\n\002b NO\r\n'
 	seed '5\002220 mx\r\n\002MAIL FROM:<a>\r\nDATA\r\n\002250 ok\r\n354 go\r\n\002..x\r\n.\r\nBDAT 3 LAST\r\nabcQUIT\r\n'
 	seed '7\002+OK\r\n\002PASS ***\r\n\002-ERR no\r\n\002AUTH PLAIN ***\r\n'
+	# Log file names (read from the second byte on, whatever the mode).
+	seed '020261201T120000Z_imap_Ab+c=_4242_mx1_127.0.0.1.in'
+	seed '220261201T120000Z_imap-login-proxy_x_7_mx1_10.0.0.2-143_--1_3.out.age'
+	seed '420261201T120000Z_lmtp_s_1_h.log'
 	cat >"$work/fuzz.dict" <<'EOF'
 "1700000000.000001 "
 "<<<\x0a"
