@@ -200,7 +200,6 @@ void round_trip(unsigned int layout, const uint8_t *data, size_t size)
 	}
 }
 
-
 bool same_name(const LogName &a, const LogName &b)
 {
 	return a.parts.time == b.parts.time &&
