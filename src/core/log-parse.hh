@@ -29,8 +29,8 @@ public:
 	// split_direction: what a split file holds (ignored for transcript).
 	// Timestamps and boundaries are recognised from the first line.
 	LogParser(bool transcript, Direction split_direction, Emit emit)
-		: transcript_(transcript), split_dir_(split_direction),
-		  emit_(std::move(emit)), cur_dir_(split_direction) {}
+		: transcript_(transcript), emit_(std::move(emit)),
+		  cur_dir_(split_direction) {}
 
 	// false on bad input: error() says why, error_offset() where.
 	bool feed(const char *data, size_t size);
@@ -52,7 +52,6 @@ private:
 	bool bad(const std::string &why, uint64_t offset);
 
 	bool transcript_;
-	Direction split_dir_;
 	Emit emit_;
 	Direction cur_dir_;
 	bool first_line_ = true;

@@ -365,9 +365,11 @@ private:
 		emit(c);
 		if (c == ' ' || c == '\r') {
 			if (name_.size() == 0) {
-				// Refused; a name after more spaces is still
-				// read, for what it may hide.
+				// Refused by both lines (an empty name); a
+				// name after more spaces is still read, for
+				// what it may hide.
 				rejected_ = true;
+				name_empty_ = true;
 				if (c == ' ')
 					return;
 				lex_ = Lex::skip;
@@ -768,6 +770,9 @@ private:
 	// whether a literal header on the line counts is not known.
 	bool ambiguous() const
 	{
+		// An empty name: both refuse, whatever comes after it.
+		if (name_empty_)
+			return false;
 		return tag_ok_ != tag_ok_24_ || name_bad_ != name_bad_24_;
 	}
 
@@ -794,7 +799,7 @@ private:
 		lists_ = 0;
 		lists_refused_ = false;
 		tag_ok_24_ = true;
-		name_bad_ = name_bad_24_ = brace_ = false;
+		name_bad_ = name_bad_24_ = name_empty_ = brace_ = false;
 		id_ = Id::list;
 		arg_ = Arg::atom;
 		arg_len_ = 0;
@@ -829,6 +834,7 @@ private:
 	// ']' is a tag byte, 0x7f is neither a tag nor a name byte.
 	bool tag_ok_24_;
 	bool name_bad_, name_bad_24_;
+	bool name_empty_;	// two spaces after the tag: refused by both
 	bool brace_;		// a '{' on the line
 	size_t mech_len_;
 	uint64_t line_size_;	// bytes of the command so far

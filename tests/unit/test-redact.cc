@@ -535,6 +535,12 @@ void test_imap_dovecot_divergences(void **)
 		  false },
 		{ "']' in the tag, no literal: read on", {
 			C("a]b NOOP\r\n" + next) }, false },
+		// An empty name (two spaces after the tag) is refused by both
+		// lines whatever follows: no literal, the next line is read.
+		{ "empty name, then 0x7f: refused by both", {
+			C("a  \x7f {10}\r\nb NOOP\r\n" + next) }, false },
+		{ "empty name, then LOGIN: still hidden", {
+			C("a  LOGIN alice [[s3cret]]\r\nb NOOP\r\n") }, false },
 	});
 }
 
