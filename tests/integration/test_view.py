@@ -39,6 +39,19 @@ def json_bytes(path: pathlib.Path) -> tuple[bytes, bytes, list[dict]]:
     return data["client"], data["server"], records
 
 
+def json_legs(*args) -> tuple[dict[tuple[str, str], bytes], list[dict]]:
+    """--json of args (a file, or --session ID DIR...): each leg's bytes
+    by (leg, "client"/"server"), and the records."""
+    r = view("--json", *args)
+    assert r.returncode == 0, r.stderr
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    got: dict[tuple[str, str], bytes] = {}
+    for rec in records:
+        key = (rec["leg"], rec["from"])
+        got[key] = got.get(key, b"") + base64.b64decode(rec["data_b64"])
+    return got, records
+
+
 LAYOUTS = {
     "split-lines": {},
     "split-chunks-boundaries": {"rawlog_ext_timestamps": "chunks",
