@@ -14,6 +14,15 @@ namespace {
 
 enum BodyKind { no_body = 0, counted_body, data_body };
 
+// POP3: what the reply to a client's command is, once it says "+OK".
+enum Pop3Reply {
+	pop3_line = 0,	// one line
+	pop3_list,	// lines up to ".": LIST, UIDL (no argument), CAPA,
+			// AUTH without a mechanism (Dovecot lists them)
+	pop3_message,	// a dot-stuffed message up to ".": RETR, TOP
+	pop3_auth,	// AUTH <mechanism>: "+ " challenges, then one line
+};
+
 // Bytes outside any body: the IMAP tag map is dropped when it grows past
 // this (a client that never waits for completions).
 constexpr size_t max_tags = 4096;
@@ -288,10 +297,29 @@ void ViewTracker::client_line(Side &s, ViewItem &item)
 		return;
 	}
 	case ViewProtocol::pop3: {
+		if (!s.cmd_start)
+			return;
+		if (pop3_sasl_) {
+			// A SASL response to the server's "+ " challenge.
+			pop3_sasl_ = false;
+			return;
+		}
 		std::string w = upper_word(t, 0, &e);
 		if ((w == "PASS" || w == "APOP" || w == "AUTH") &&
 		    ends_with(t, " ***"))
 			item.redacted = t.size() - 3;
+		const bool arg = t.find_first_not_of(' ', e) != std::string::npos;
+		int reply = pop3_line;
+		if (w == "RETR" || w == "TOP")
+			reply = pop3_message;
+		else if (w == "CAPA" || (!arg && (w == "LIST" || w == "UIDL" ||
+						  w == "AUTH")))
+			reply = pop3_list;
+		else if (w == "AUTH")
+			reply = pop3_auth;
+		if (pop3_pending_.size() >= max_tags)
+			pop3_pending_.clear();
+		pop3_pending_.push_back(reply);
 		return;
 	}
 	case ViewProtocol::smtp: {
@@ -363,9 +391,42 @@ void ViewTracker::server_line(Side &s, ViewItem &item)
 		}
 		return;
 	}
-	case ViewProtocol::pop3:
-		item.failure = t.compare(0, 4, "-ERR") == 0;
+	case ViewProtocol::pop3: {
+		if (s.cmd_start) {
+			if (pop3_in_list_) {
+				// A multi-line reply's line ("." ends it; a
+				// line starting with "." is stuffed: "..").
+				if (t == ".")
+					pop3_in_list_ = false;
+				return;
+			}
+			item.failure = t.compare(0, 4, "-ERR") == 0;
+			// Nothing asked (the greeting; in a post-login log the
+			// reply to the login process's PASS): one line.
+			if (pop3_pending_.empty())
+				return;
+			const int reply = pop3_pending_.front();
+			if (reply == pop3_auth &&
+			    (t == "+" || t.compare(0, 2, "+ ") == 0)) {
+				pop3_sasl_ = true;	// the client answers next
+				return;
+			}
+			pop3_pending_.pop_front();
+			if (t.compare(0, 3, "+OK") == 0 &&
+			    (reply == pop3_message || reply == pop3_list))
+				pop3_next_ = reply;
+		}
+		// What follows the "+OK" starts after its line's end (a long
+		// line comes in pieces).
+		if (item.newline && pop3_next_ != pop3_line) {
+			if (pop3_next_ == pop3_message)
+				begin_body(s, data_body, 0, "message");
+			else
+				pop3_in_list_ = true;
+			pop3_next_ = pop3_line;
+		}
 		return;
+	}
 	case ViewProtocol::smtp: {
 		const bool code = t.size() >= 3 && isdigit((unsigned char)t[0]) &&
 			isdigit((unsigned char)t[1]) && isdigit((unsigned char)t[2]);
@@ -464,7 +525,7 @@ const char *ViewTracker::body_bytes(Side &s, const char *p, const char *end)
 			end_body(s, true);
 		return p;
 	}
-	// DATA: dot-stuffed up to the "." line.
+	// DATA, POP3 RETR/TOP: dot-stuffed up to the "." line.
 	while (p < end) {
 		switch (s.dot) {
 		case 0: {
@@ -516,7 +577,8 @@ done:
 		item.text = ".";
 		emit_(item);
 	}
-	commands_++;	// the "." has its reply
+	if (s.client)
+		commands_++;	// SMTP: the "." has its reply
 	return p;
 }
 

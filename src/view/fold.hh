@@ -1,7 +1,8 @@
 // The viewer's protocol tracker (issue #17 item 3): follows one IMAP,
 // POP3 or SMTP/LMTP conversation far enough to tell commands and replies
 // from bodies (IMAP literals both ways, SMTP DATA up to its "." line,
-// BDAT chunks), to pair IMAP tags with their tagged completion and to
+// BDAT chunks, the message after a POP3 "+OK" to RETR or TOP up to its
+// "." line), to pair IMAP tags with their tagged completion and to
 // spot the redactor's "***". It cuts the byte stream into display items;
 // renderers (render.hh) decide what to show. Memory stays bounded: a line
 // longer than max_line is handed out in pieces, bodies are hashed as they
@@ -12,6 +13,7 @@
 #include "core/format.hh"
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -41,7 +43,7 @@ struct ViewItem {
 	// line: the bytes without their line end.
 	std::string text;
 	bool newline = true;	// the line ended with LF
-	bool body = false;	// a line of a body (literal, DATA, BDAT)
+	bool body = false;	// a line of a body (literal, DATA, BDAT, RETR/TOP)
 	bool failure = false;	// NO/BAD/-ERR/4xx/5xx
 	// Offset of a redaction marker "***" in text, or npos.
 	size_t redacted = std::string::npos;
@@ -53,7 +55,7 @@ struct ViewItem {
 	bool after_literal = false;
 	// body_begin / body_end:
 	const char *what = "";	// "literal", "message", "BDAT chunk"
-	uint64_t size = 0;	// body_end: bytes of the body (DATA: unstuffed)
+	uint64_t size = 0;	// body_end: its bytes (DATA, RETR: unstuffed)
 	std::string sha256;	// body_end: hex, all 64 digits
 	bool complete = true;	// body_end: false if the log ended inside
 };
@@ -107,6 +109,15 @@ private:
 	uint64_t commands_ = 0, replies_ = 0;
 	bool greeted_ = false;
 	int64_t data_reply_ = -1;
+	// POP3: the replies the client's commands still wait for, in order
+	// (Pop3Reply in fold.cc: what "+OK" is followed by); whether the
+	// server is inside a multi-line reply that is no message (LIST,
+	// UIDL, CAPA) and whether the client's next line answers a SASL
+	// challenge; pop3_next_: what follows the "+OK" line being read.
+	std::deque<int> pop3_pending_;
+	int pop3_next_ = 0;
+	bool pop3_in_list_ = false;
+	bool pop3_sasl_ = false;
 };
 
 } // namespace rawlog_ext

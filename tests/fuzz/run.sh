@@ -131,6 +131,8 @@ if [ "$target" = view ]; then
 	seed '3f FETCH 1 BODY[]\r\n\002* 1 FETCH (BODY[] ~{3}\r\nabc)\r\nf NO x\r\n\002b APPEND x {9}\r\n\002b NO\r\n'
 	seed '5\002220 mx\r\n\002MAIL FROM:<a>\r\nDATA\r\n\002250 ok\r\n354 go\r\n\002..x\r\n.\r\nBDAT 3 LAST\r\nabcQUIT\r\n'
 	seed '7\002+OK\r\n\002PASS ***\r\n\002-ERR no\r\n\002AUTH PLAIN ***\r\n'
+	# POP3: RETR/TOP messages, a -ERR, LIST's lines, AUTH's challenge.
+	seed '9\002+OK\r\n\002RETR 1\r\nTOP 1 0\r\nLIST\r\nRETR 9\r\n\002+OK\r\nS: x\r\n\r\n..a\r\n.\r\n+OK\r\n\r\n.\r\n+OK\r\n1 2\r\n.\r\n-ERR no\r\n\002AUTH PLAIN\r\n\002+ \r\n\002RETR 1\r\n'
 	# Log file names (read from the second byte on, whatever the mode).
 	seed '020261201T120000Z_imap_Ab+c=_4242_mx1_127.0.0.1.in'
 	seed '220261201T120000Z_imap-login-proxy_x_7_mx1_10.0.0.2-143_--1_3.out.age'
@@ -143,6 +145,9 @@ if [ "$target" = view ]; then
 "O: "
 "I+ "
 "O+ "
+"RETR 1\x0d\x0a"
+"TOP 1 0\x0d\x0a"
+"\x0d\x0a.\x0d\x0a"
 "*** rawlog_ext: log truncated: "
 "\x0a"
 "\x01"

@@ -1,4 +1,5 @@
 """Helpers for the integration tests: a recording client and log readers."""
+import os
 import pathlib
 import re
 import socket
@@ -91,6 +92,36 @@ def imap_login(port: int, user: str = "alice", password: str = "pass",
     c.send(login + pipelined)
     c.read_until(rb"^L (OK|NO|BAD)[^\r\n]*\r\n", greeting_end)
     return c, len(login), greeting_end
+
+
+# imap_hibernate_timeout with the sockets imap (as the mail user) must
+# reach: imap-hibernate's and imap-master.
+HIBERNATE_CONF = """imap_hibernate_timeout = 1s
+mail_debug = yes
+service imap-hibernate {
+  unix_listener imap-hibernate {
+    mode = 0666
+  }
+}
+service imap {
+  unix_listener imap-master {
+    mode = 0666
+  }
+}
+"""
+
+
+def idle_until_hibernated(dc, c: RawClient) -> int:
+    """Sends IDLE and waits until the imap process has handed the client
+    to imap-hibernate and exited; returns its pid."""
+    c.send(b"i IDLE\r\n")
+    c.read_until(rb"^\+ idling\r\n")
+    pid = int(dc.wait_log(r"imap\(alice\)<(\d+)>").group(1))
+    deadline = time.monotonic() + 15
+    while os.path.exists(f"/proc/{pid}"):
+        assert time.monotonic() < deadline, "imap never hibernated"
+        time.sleep(0.1)
+    return pid
 
 
 def wait_closed(c: RawClient) -> None:

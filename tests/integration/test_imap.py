@@ -8,9 +8,9 @@ import zlib
 import pytest
 
 from dovecot_fixture import for_line, line_under_test
-from rawlog import (RawClient, imap_login, parse_transcript, session_files,
-                    strip_boundaries, strip_chunk_timestamps, strip_timestamps,
-                    wait_closed)
+from rawlog import (HIBERNATE_CONF, RawClient, idle_until_hibernated, imap_login,
+                    parse_transcript, session_files, strip_boundaries,
+                    strip_chunk_timestamps, strip_timestamps, wait_closed)
 
 
 def message(size: int, seed: int = 1) -> bytes:
@@ -283,20 +283,6 @@ COMPRESS_PLUGINS = dict(for_line(
      "protocol_mail_plugins": {"imap": "$mail_plugins imap_zlib"}},
     {"mail_plugins": "$mail_plugins rawlog_ext"}))
 
-HIBERNATE_CONF = """imap_hibernate_timeout = 1s
-mail_debug = yes
-service imap-hibernate {
-  unix_listener imap-hibernate {
-    mode = 0666
-  }
-}
-service imap {
-  unix_listener imap-master {
-    mode = 0666
-  }
-}
-"""
-
 
 def core_rawlog_dir(rawlog_dir):
     core_dir = rawlog_dir / "core"
@@ -359,13 +345,7 @@ def test_compress_after_unhibernation_beside_core_rawlog_dir(logged_dovecot, raw
     dc = logged_dovecot(extra_conf=conf + HIBERNATE_CONF, **COMPRESS_PLUGINS)
     c, sent_from, received_from = imap_login(dc.imap_port)
     c.imap("s", b"SELECT INBOX")
-    c.send(b"i IDLE\r\n")
-    c.read_until(rb"^\+ idling\r\n")
-    pid = int(dc.wait_log(r"imap\(alice\)<(\d+)>").group(1))
-    deadline = time.monotonic() + 15
-    while os.path.exists(f"/proc/{pid}"):
-        assert time.monotonic() < deadline, "imap never hibernated"
-        time.sleep(0.1)
+    pid = idle_until_hibernated(dc, c)
     start_in, start_out = len(c.sent), len(c.received)
     c.send(b"DONE\r\nn NOOP\r\n")
     c.read_until(rb"^n OK[^\r\n]*\r\n", start_out)

@@ -6,7 +6,8 @@ import time
 import pytest
 
 from dovecot_fixture import User, for_line
-from rawlog import RawClient, imap_login, session_files, strip_timestamps, wait_closed
+from rawlog import (HIBERNATE_CONF, RawClient, idle_until_hibernated, imap_login,
+                    session_files, strip_timestamps, wait_closed)
 from test_failures import assert_session_works, rawlog_lines
 from test_imap import message
 
@@ -62,29 +63,11 @@ def test_client_vanishing_mid_command(logged_dovecot, rawlog_dir, where):
 
 def test_hibernation_and_back(logged_dovecot, rawlog_dir):
     # imap (as the mail user) must reach both sockets.
-    dc = logged_dovecot(extra_conf="""imap_hibernate_timeout = 1s
-mail_debug = yes
-service imap-hibernate {
-  unix_listener imap-hibernate {
-    mode = 0666
-  }
-}
-service imap {
-  unix_listener imap-master {
-    mode = 0666
-  }
-}
-""")
+    dc = logged_dovecot(extra_conf=HIBERNATE_CONF)
     c, sent_from, received_from = imap_login(dc.imap_port)
     c.imap("s", b"SELECT INBOX")
-    c.send(b"i IDLE\r\n")
-    c.read_until(rb"^\+ idling\r\n")
     # Hibernation: the imap process hands the client to imap-hibernate and exits.
-    pid = int(dc.wait_log(r"imap\(alice\)<(\d+)>").group(1))
-    deadline = time.monotonic() + 15
-    while os.path.exists(f"/proc/{pid}"):
-        assert time.monotonic() < deadline, "imap never hibernated"
-        time.sleep(0.1)
+    pid = idle_until_hibernated(dc, c)
     c.send(b"DONE\r\n")
     c.read_until(rb"^i OK[^\r\n]*\r\n")
     c.imap("n", b"NOOP")

@@ -313,14 +313,10 @@ def test_unwritable_dir_login_still_works(dovecot_factory, login_dir):
     assert len(errors) == 1 and "Permission denied" in errors[0], errors
 
 
-@pytest.mark.parametrize("client_tls", [False, True])
-@pytest.mark.parametrize("trusted", [False, True], ids=["", "trusted"])
-def test_proxied_session_both_legs(dovecot_factory, login_dir, client_tls,
-                                   trusted):
-    """A user proxied to a second Dovecot: the whole client conversation is
-    in the log, and the backend leg (with the proxy's own login, redacted)
-    in files of its own. A 2.4 backend that trusts the proxy multiplexes
-    its output (x-multiplex): the leg is logged without the framing."""
+def proxied_login(dovecot_factory, login_dir, client_tls=False, trusted=False):
+    """alice, logged by the companion, proxied to a second Dovecot: LOGIN
+    (b), SELECT (c), NOOP (d), LOGOUT (e). Returns the proxy, the backend
+    and the client, once both have logged the disconnection."""
     backend = dovecot_factory(
         protocols=("imap",), users=[User("alice", password=SECRET)],
         extra_conf="login_trusted_networks = 127.0.0.0/8\n" if trusted else "")
@@ -340,6 +336,18 @@ def test_proxied_session_both_legs(dovecot_factory, login_dir, client_tls,
     c.read_to_eof()
     backend.wait_log(r"imap\(alice\).*Disconnected")
     dc.wait_log(r"imap-login: .*Disconnected")
+    return dc, backend, c
+
+
+@pytest.mark.parametrize("client_tls", [False, True])
+@pytest.mark.parametrize("trusted", [False, True], ids=["", "trusted"])
+def test_proxied_session_both_legs(dovecot_factory, login_dir, client_tls,
+                                   trusted):
+    """A user proxied to a second Dovecot: the whole client conversation is
+    in the log, and the backend leg (with the proxy's own login, redacted)
+    in files of its own. A 2.4 backend that trusts the proxy multiplexes
+    its output (x-multiplex): the leg is logged without the framing."""
+    dc, backend, c = proxied_login(dovecot_factory, login_dir, client_tls, trusted)
     found = sessions(login_dir)
     client_leg = {k: v for k, v in found.items() if "_imap-login_" in k}
     backend_leg = {k: v for k, v in found.items() if "_imap-login-proxy_" in k}

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from rawlog import RawClient, session_files, wait_closed
+from rawlog import RawClient, imap_login, session_files, wait_closed
 from test_imap import message
 
 
@@ -37,6 +37,19 @@ def json_bytes(path: pathlib.Path) -> tuple[bytes, bytes, list[dict]]:
         assert set(rec) >= {"time", "from", "leg", "file", "data_b64"}
         data[rec["from"]] += base64.b64decode(rec["data_b64"])
     return data["client"], data["server"], records
+
+
+def json_legs(*args) -> tuple[dict[tuple[str, str], bytes], list[dict]]:
+    """--json of args (a file, or --session ID DIR...): each leg's bytes
+    by (leg, "client"/"server"), and the records."""
+    r = view("--json", *args)
+    assert r.returncode == 0, r.stderr
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    got: dict[tuple[str, str], bytes] = {}
+    for rec in records:
+        key = (rec["leg"], rec["from"])
+        got[key] = got.get(key, b"") + base64.b64decode(rec["data_b64"])
+    return got, records
 
 
 LAYOUTS = {
@@ -112,6 +125,66 @@ def test_view_json_is_the_pop3_wire(logged_dovecot, rawlog_dir):
     client, server, _ = json_bytes(files[".out"])
     assert client == bytes(c.sent[len(b"USER alice\r\n") + len(login):])
     assert server == bytes(c.received[reply_end:])
+
+
+def undot(wire: bytes) -> bytes:
+    """A dot-stuffed body without its "." line, stuffing undone."""
+    return re.sub(rb"(?m)^\.", b"", wire)
+
+
+def test_view_folds_pop3_retr_and_top(logged_dovecot, rawlog_dir):
+    """The messages of a real RETR and TOP n 0 are folded with the size and
+    sha256 of the message (dot-stuffing undone); LIST's lines and a RETR
+    answered -ERR are lines."""
+    dc = logged_dovecot()
+    mail = b"Subject: pop\r\n\r\n.dot\r\n..two\r\n" + message(8 * 1024, seed=7)
+    c, _, _ = imap_login(dc.imap_port, password="pass")
+    c.imap_append("a", mail)
+    c.imap("x", b"LOGOUT")
+    wait_closed(c)
+    dc.wait_log(r"imap\(alice\).*Disconnected: Logged out")
+
+    c = RawClient(dc.pop3_port)
+    c.read_until(rb"^\+OK[^\r\n]*\r\n")
+    c.send(b"USER alice\r\nPASS pass\r\n")
+    c.read_until(rb"^\+OK Logged in[^\r\n]*\r\n")
+    start = len(c.received)
+    # Pipelined: the tracker pairs each reply with its command.
+    c.send(b"RETR 1\r\nTOP 1 0\r\nLIST\r\nRETR 2\r\nQUIT\r\n")
+    wait_closed(c)
+    dc.wait_log(r"pop3\(alice\).*Disconnected: Logged out")
+    replies = bytes(c.received[start:])
+    m = re.match(rb"\+OK[^\r\n]*\r\n(.*?\r\n)\.\r\n\+OK[^\r\n]*\r\n(.*?\r\n)\.\r\n"
+                 rb"\+OK[^\r\n]*\r\n1 \d+\r\n\.\r\n-ERR[^\r\n]*\r\n\+OK", replies, re.S)
+    assert m, replies[-500:]
+    retr, top = undot(m.group(1)), undot(m.group(2))
+    assert retr == mail
+    assert top == b"Subject: pop\r\n\r\n"
+
+    def fold(body: bytes, after_headers: bool = False) -> str:
+        return "S: {%d bytes, sha256 %s%s}\n" % (
+            len(body), hashlib.sha256(body).hexdigest()[:16],
+            ", after the headers folded" if after_headers else "")
+
+    path = session_files(rawlog_dir, "pop3")[".out"]
+    r = view(path)
+    assert r.returncode == 0, r.stderr
+    text = r.stdout.decode("utf-8", "replace")
+    assert fold(retr) in text and fold(top) in text
+    assert "..two" not in text and "Subject: pop" not in text
+    assert re.search(r"^S: 1 \d+$", text, re.M) and "S: -ERR" in text
+    assert text.count("S: .\n") == 3         # RETR, TOP, LIST
+    r = view("--bodies", path)
+    text = r.stdout.decode("utf-8", "replace")
+    # The wire's lines, dot-stuffed.
+    assert "S: ..dot\nS: ...two\n" in text and "S: Subject: pop\n" in text
+    assert fold(retr) not in text
+    r = view("--bodies=headers", path)
+    text = r.stdout.decode("utf-8", "replace")
+    assert "S: Subject: pop\n" in text and "..two" not in text
+    assert fold(retr, after_headers=True) in text
+    # TOP 1 0 is all headers: nothing left to fold but the empty rest.
+    assert fold(top, after_headers=True) in text
 
 
 def test_view_bad_input_and_usage(tmp_path):

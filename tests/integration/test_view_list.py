@@ -14,7 +14,7 @@ import pytest
 from dovecot_fixture import User, conf_value
 from rawlog import RawClient, log_files
 from test_login import SECRET, login_dir, make, wait_login  # noqa: F401
-from test_view import view
+from test_view import json_legs, view
 
 NAME = re.compile(r"^\d{8}T\d{6}Z_([^_]+)_([^_]+)_")
 
@@ -250,12 +250,7 @@ def test_session_stitches_the_relay_leg(dovecot_factory, rawlog_dir):
     files = log_files(rawlog_dir)
     assert len(files) == 4, files
     (session,) = {session_of(p) for p in files}
-    r = view("--json", "--session", session, rawlog_dir)
-    assert r.returncode == 0, r.stderr
-    got = {}
-    for rec in map(json.loads, r.stdout.splitlines()):
-        key = (rec["leg"], rec["from"])
-        got[key] = got.get(key, b"") + base64.b64decode(rec["data_b64"])
+    got, _ = json_legs("--session", session, rawlog_dir)
     assert set(got) == {("session", "client"), ("session", "server"),
                         ("relay", "client"), ("relay", "server")}
     assert got[("relay", "client")] == bytes(relay.sessions[0]["in"])

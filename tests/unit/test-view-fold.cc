@@ -237,6 +237,117 @@ void test_smtp_bdat(void **)
 	});
 }
 
+void test_pop3_retr_and_top(void **)
+{
+	// Pipelined RETR RETR: each "+OK" is followed by a message up to
+	// its "." line ("..dot" a stuffed "."), folded as DATA's is; a
+	// -ERR has no body; TOP n 0 is the headers; LIST, UIDL and CAPA
+	// are lines (their "." too), whatever they hold.
+	const std::string sha_a =
+		"2f848ace40bc2e247c438a5d811cc75f6ed529289b90b034432bc499dc5fa3a1";
+	check(ViewProtocol::pop3, {
+		{ S, "+OK ready\r\n", 0 },
+		{ C, "USER a\r\n", 10 },
+		{ S, "+OK\r\n", 20 },
+		{ C, "PASS ***\r\n", 30 },
+		{ S, "+OK Logged in.\r\n", 40 },
+		{ C, "RETR 1\r\nRETR 2\r\n", 50 },
+		{ S, "+OK 23 octets\r\nSubject: a\r\n\r\n..dot\r\nx\r\n.\r\n"
+		     "+OK 18 octets\r\nSubject: b\r\n\r\nhi\r\n.\r\n", 60 },
+		{ C, "RETR 9\r\nTOP 1 0\r\nLIST\r\n", 70 },
+		{ S, "-ERR There's no message 9.\r\n"
+		     "+OK\r\nSubject: a\r\n\r\n.\r\n"
+		     "+OK 2 messages:\r\n1 23\r\n..x\r\n.\r\n", 80 },
+		{ C, "UIDL 1\r\nCAPA\r\n", 90 },
+		{ S, "+OK 1 a\r\n+OK\r\nTOP\r\n.\r\n", 100 },
+		{ C, "RETR 1\r\nQUIT\r\n", 110 },
+		{ S, "+OK\r\n..\r\n.\r\n+OK bye\r\n", 120 },
+	}, {
+		"S line +OK ready",
+		"C line USER a",
+		"S line +OK",
+		"C line PASS *** redacted@5",
+		"S line +OK Logged in.",
+		"C line RETR 1",
+		"C line RETR 2",
+		"S line +OK 23 octets",
+		"S begin message",
+		"S body Subject: a",
+		"S body ",
+		"S body ..dot",
+		"S body x",
+		"S end 23 " + sha_a + " complete",
+		"S line .",
+		"S line +OK 18 octets",
+		"S begin message",
+		"S body Subject: b",
+		"S body ",
+		"S body hi",
+		"S end 18 ae253d147d06313e4334b64a712022e0e042051b4f03bf7f515e3d58ad9422eb complete",
+		"S line .",
+		"C line RETR 9",
+		"C line TOP 1 0",
+		"C line LIST",
+		"S line -ERR There's no message 9. fail",
+		"S line +OK",
+		"S begin message",
+		"S body Subject: a",
+		"S body ",
+		"S end 14 7e6153f6b7ffbdad88e9b6cc06050b419ada6c43264efe58787864c77c7d8019 complete",
+		"S line .",
+		"S line +OK 2 messages:",
+		"S line 1 23",
+		"S line ..x",
+		"S line .",
+		"C line UIDL 1",
+		"C line CAPA",
+		"S line +OK 1 a",
+		"S line +OK",
+		"S line TOP",
+		"S line .",
+		"C line RETR 1",
+		"C line QUIT",
+		"S line +OK",
+		"S begin message",
+		"S body ..",
+		"S end 3 c0a317f60910eed08bbfc7b3ac6e6de1b2029bf4922d0b0d7d3759313a24b16c complete",
+		"S line .",
+		"S line +OK bye",
+	});
+}
+
+void test_pop3_sasl_and_refused_retr(void **)
+{
+	// AUTH's "+ " challenge is answered by a line that is no command;
+	// a RETR refused is followed by a reply, not a body; AUTH without
+	// a mechanism (Dovecot lists them) is a multi-line reply.
+	check(ViewProtocol::pop3, {
+		{ S, "+OK ready\r\n", 0 },
+		{ C, "AUTH\r\n", 10 },
+		{ S, "+OK\r\nPLAIN\r\n.\r\n", 20 },
+		{ C, "AUTH PLAIN\r\n", 30 },
+		{ S, "+ \r\n", 40 },
+		{ C, "***\r\n", 50 },
+		{ S, "+OK Logged in.\r\n", 60 },
+		{ C, "RETR 5\r\nSTAT\r\n", 70 },
+		{ S, "-ERR no such message\r\n+OK 0 0\r\n", 80 },
+	}, {
+		"S line +OK ready",
+		"C line AUTH",
+		"S line +OK",
+		"S line PLAIN",
+		"S line .",
+		"C line AUTH PLAIN",
+		"S line + ",
+		"C line *** redacted@0",
+		"S line +OK Logged in.",
+		"C line RETR 5",
+		"C line STAT",
+		"S line -ERR no such message fail",
+		"S line +OK 0 0",
+	});
+}
+
 void test_log_ending_inside_a_body(void **)
 {
 	check(ViewProtocol::imap, {
@@ -300,6 +411,17 @@ void test_long_lines_come_in_pieces(void **)
 	assert_true(got[1] == "C line " + big.substr(0, 10 + 15) + " {5}");
 	assert_true(got[2] == "C begin literal");
 	assert_true(got[4] == "C end 5 " + sha_hello + " complete");
+
+	// A POP3 "+OK" line to RETR in pieces: the message starts after
+	// its last piece.
+	got = run(ViewProtocol::pop3, {
+		{ C, "RETR 1\r\n", 0 },
+		{ S, "+OK " + big + "\r\nhello\r\n.\r\n", 10 },
+	});
+	assert_int_equal(got.size(), 7);
+	assert_true(got[2] == "S line " + big.substr(0, 10 + 4));
+	assert_true(got[3] == "S begin message");
+	assert_true(got[5].compare(0, 8, "S end 7 ") == 0);
 }
 
 } // namespace
@@ -313,6 +435,8 @@ int main(void)
 		cmocka_unit_test(test_smtp_data_dot_stuffing),
 		cmocka_unit_test(test_smtp_data_refused),
 		cmocka_unit_test(test_smtp_bdat),
+		cmocka_unit_test(test_pop3_retr_and_top),
+		cmocka_unit_test(test_pop3_sasl_and_refused_retr),
 		cmocka_unit_test(test_log_ending_inside_a_body),
 		cmocka_unit_test(test_protocol_from_name_and_guess),
 		cmocka_unit_test(test_long_lines_come_in_pieces),
