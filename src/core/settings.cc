@@ -82,6 +82,15 @@ bool parse_seal_recipients(const std::string &value, Settings &set,
 	return age_parse_recipients(value, set.seal_recipients, detail_r);
 }
 
+bool parse_enabled(const std::string &value, Settings &set, std::string &)
+{
+	bool on;
+	if (!parse_bool(value, on))
+		return false;
+	set.enabled = on ? Enabled::yes : Enabled::no;
+	return true;
+}
+
 bool parse_max_size(const std::string &value, Settings &set, std::string &)
 {
 	return parse_size(value, set.max_size);
@@ -89,6 +98,7 @@ bool parse_max_size(const std::string &value, Settings &set, std::string &)
 
 const SettingDef setting_defs[] = {
 	{ "rawlog_ext_dir", parse_dir, "a directory" },
+	{ "rawlog_ext_enabled", parse_enabled, "yes or no" },
 	{ "rawlog_ext_autocreate", parse_bool_field<&Settings::autocreate>, "yes or no" },
 	{ "rawlog_ext_timestamps", parse_timestamps, "yes, no or chunks" },
 	{ "rawlog_ext_boundaries", parse_bool_field<&Settings::boundaries>, "yes or no" },
@@ -107,7 +117,8 @@ const SettingDef setting_defs[] = {
 } // namespace
 
 const char *const setting_names[] = {
-	"rawlog_ext_dir", "rawlog_ext_autocreate", "rawlog_ext_timestamps",
+	"rawlog_ext_dir", "rawlog_ext_enabled", "rawlog_ext_autocreate",
+	"rawlog_ext_timestamps",
 	"rawlog_ext_boundaries", "rawlog_ext_direction",
 	"rawlog_ext_ip_in_name", "rawlog_ext_format", "rawlog_ext_max_size",
 	"rawlog_ext_lmtp_dir", "rawlog_ext_lmtp_recipients",

@@ -7,15 +7,28 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace rawlog_ext {
 
 enum class Format { split, transcript };
+// rawlog_ext_enabled: unset = by rawlog_ext_dir (and, with a control
+// dict, by the dict); yes = logged whatever the dict says; no = never.
+enum class Enabled { unset, yes, no };
+
+// Told how many bytes a session's log took, once, when its Sink goes
+// (the control dict's byte budget, doveadm rawlog enable --max-size).
+class SessionAccounting {
+public:
+	virtual ~SessionAccounting() = default;
+	virtual void add(uint64_t bytes) noexcept = 0;
+};
 
 struct Settings {
 	std::string dir;		// empty = logging off
+	Enabled enabled = Enabled::unset;
 	bool autocreate = false;
 	Timestamps timestamps = Timestamps::lines;
 	bool boundaries = false;
@@ -32,6 +45,10 @@ struct Settings {
 	// rawlog_ext_seal_recipients, read (and a recipients file read) at
 	// parse time: non-empty = every file of the session is sealed.
 	std::vector<AgeRecipient> seal_recipients;
+	// Not a setting: set by the glue when a control dict enabled the
+	// session (shared by the session's logs, e.g. submission's relay leg).
+	std::shared_ptr<SessionAccounting> accounting;
+	bool max_size_is_budget = false;	// max_size is what the budget left
 };
 
 // Returns the value of a setting, or nullptr when it is not set.

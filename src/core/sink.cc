@@ -126,7 +126,8 @@ Sink::Sink(const Settings &settings)
 				 settings.timestamps, settings.boundaries)) },
 	  transcript_(settings.format == Format::transcript),
 	  wanted_{ settings.log_in, settings.log_out },
-	  max_size_(settings.max_size)
+	  max_size_(settings.max_size), accounting_(settings.accounting),
+	  max_size_is_budget_(settings.max_size_is_budget)
 {
 }
 
@@ -141,6 +142,8 @@ Sink::~Sink()
 		if (file.fd != -1)
 			close(file.fd);
 	}
+	if (accounting_ != nullptr)
+		accounting_->add(written_);
 }
 
 OpenResult Sink::open(const Settings &settings, const NameParts &parts,
@@ -621,9 +624,15 @@ void Sink::truncate_at_cap()
 	}
 	stopped_ = true;
 	finish_sealed();
-	report(Level::warning, "log reached rawlog_ext_max_size=" +
-	       std::to_string(max_size_) + " bytes: truncated, "
-	       "logging stopped for this session");
+	if (max_size_is_budget_)
+		report(Level::warning, "log reached what was left of the byte "
+		       "budget of doveadm rawlog enable (" +
+		       std::to_string(max_size_) + " bytes): truncated, "
+		       "logging stopped for this session");
+	else
+		report(Level::warning, "log reached rawlog_ext_max_size=" +
+		       std::to_string(max_size_) + " bytes: truncated, "
+		       "logging stopped for this session");
 }
 
 void Sink::end_session()

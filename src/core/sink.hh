@@ -171,6 +171,8 @@ private:
 	bool wanted_[2];	// rawlog_ext_direction: in, out
 	uint64_t max_size_;
 	uint64_t written_ = 0;
+	std::shared_ptr<SessionAccounting> accounting_;	// told written_ at the end
+	bool max_size_is_budget_;
 	bool stopped_ = false;
 	bool abandoned_ = false;
 	// Sealed files: never a byte in clear, even on a path that lost its

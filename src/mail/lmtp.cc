@@ -252,6 +252,15 @@ void log_delivery(LmtpClientContext *ctx, struct lmtp_recipient *lrcpt,
 		}
 		return;
 	}
+	{
+		struct event *event = log_event_create(user->event);
+		bool ok = guard(event, "asking the control dict", [&] {
+			control_apply(user, settings, event);
+		});
+		event_unref(&event);
+		if (!ok)
+			return;
+	}
 	SessionLog *user_log = session_log_open(user, settings);
 	if (user_log == nullptr)
 		return;
@@ -429,9 +438,10 @@ void rcpt_decide(LmtpClientContext *ctx, struct lmtp_recipient *lrcpt)
 	Settings settings;
 	std::string error;
 	// Values as configured (not expanded yet): only whether there is
-	// a directory matters here.
+	// a directory matters here (with a control dict, whether the user is
+	// enabled is known at delivery only: kept, in case).
 	if (connection_settings_get(source, settings, error) &&
-	    settings.dir.empty())
+	    (settings.dir.empty() || settings.enabled == Enabled::no))
 		return;
 	std::string address = smtp_address_encode(lrcpt->rcpt->path);
 	if (!splitter.keep_for_recipient(address)) {

@@ -1,12 +1,111 @@
 #include "session.hh"
+#include "../core/control.hh"
+#include "../dovecot/control-dict.hh"
 #include "../dovecot/guard.hh"
 #include "../dovecot/user-settings.hh"
 
+#include <set>
 #include <unistd.h>
 
 namespace rawlog_ext {
 
 struct module *mail_module = nullptr;
+
+namespace {
+
+// Once per process and cause (an unreachable dict must not fill the log).
+void warn_once(struct event *event, const std::string &what)
+{
+	static std::set<std::string> said;
+	if (said.size() < 64 && said.insert(what).second)
+		e_warning(event, "%s", what.c_str());
+}
+
+// Adds a session's bytes to the user's used/ counter when its Sink goes.
+class DictAccounting final : public SessionAccounting {
+public:
+	DictAccounting(std::unique_ptr<ControlDict> dict, std::string key,
+		       struct event *event)
+		: dict_(std::move(dict)), key_(std::move(key)), event_(event)
+	{ event_ref(event_); }
+	~DictAccounting() override
+	{
+		(void)guard(event_, "closing the control dict", [&] {
+			dict_.reset();
+		});
+		event_unref(&event_);
+	}
+
+	void add(uint64_t bytes) noexcept override
+	{
+		if (bytes == 0)
+			return;
+		(void)guard(event_, "counting the log's bytes", [&] {
+			std::string error;
+			if (dict_->add(key_, bytes, error) < 0)
+				warn_once(event_, "control dict: adding to " +
+					  key_ + " failed: " + error);
+		});
+	}
+
+private:
+	std::unique_ptr<ControlDict> dict_;
+	std::string key_;
+	struct event *event_;
+};
+
+} // namespace
+
+void control_apply(struct mail_user *user, Settings &settings,
+		   struct event *event)
+{
+	if (settings.dir.empty() || settings.enabled == Enabled::yes)
+		return;
+	if (settings.enabled == Enabled::no) {
+		e_debug(event, "rawlog_ext_enabled=no: not logging");
+		return;
+	}
+	std::unique_ptr<ControlDict> dict;
+	std::string error;
+	int ret = ControlDict::open(user, event, dict, error);
+	if (ret == 0)
+		return;
+	std::string value, used;
+	int found = ret < 0 ? -1 :
+		dict->lookup(control_enabled_key(user->username), value, error);
+	int found_used = found <= 0 ? 0 :
+		dict->lookup(control_used_key(user->username), used, error);
+	if (found < 0 || found_used < 0) {
+		warn_once(event, (ret < 0 ? error : "control dict: " + error) +
+			  ": logging only sessions rawlog_ext_enabled=yes "
+			  "selects");
+		settings.enabled = Enabled::no;
+		return;
+	}
+	uint64_t left;
+	ControlState state = control_state(found > 0 ? &value : nullptr,
+					   found_used > 0 ? &used : nullptr,
+					   ioloop_time, left);
+	if (state == ControlState::invalid)
+		warn_once(event, "control dict: " +
+			  control_enabled_key(user->username) + "=" + value +
+			  ", used=" + used + ": invalid entry: not logging");
+	if (state != ControlState::on) {
+		e_debug(event, "control dict: %s: not logging",
+			control_state_name(state));
+		settings.enabled = Enabled::no;
+		return;
+	}
+	if (left > 0 && (settings.max_size == 0 || left <= settings.max_size)) {
+		settings.max_size = left;
+		settings.max_size_is_budget = true;
+	}
+	e_debug(event, "control dict: enabled%s", left == 0 ? "" :
+		t_strdup_printf(", %llu bytes of its budget left",
+				(unsigned long long)left));
+	settings.accounting = std::make_shared<DictAccounting>(
+		std::move(dict), control_used_key(user->username), event);
+}
 
 namespace {
 
@@ -16,13 +115,19 @@ SessionLog *session_log_open_with(struct mail_user *user, const Leg *leg,
 {
 	Settings read_settings;
 	std::string message;
-	if (user_settings == nullptr &&
-	    !user_settings_get(user, read_settings, message)) {
-		e_error(event, "%s: not logging this session", message.c_str());
-		return nullptr;
+	if (user_settings == nullptr) {
+		if (!user_settings_get(user, read_settings, message)) {
+			e_error(event, "%s: not logging this session",
+				message.c_str());
+			return nullptr;
+		}
+		control_apply(user, read_settings, event);
 	}
 	const Settings &settings = user_settings != nullptr ? *user_settings :
 		read_settings;
+	// Said why already (control_apply()).
+	if (settings.enabled == Enabled::no)
+		return nullptr;
 	if (leg != nullptr && !settings.relay) {
 		e_debug(event, "rawlog_ext_relay=no: not logging the %s leg",
 			leg->service);

@@ -28,6 +28,18 @@ SessionLog *session_log_open(struct mail_user *user,
 SessionLog *session_log_open(struct mail_user *user, const Settings &settings,
 			     const Leg *leg = nullptr);
 
+// With a control dict (doveadm rawlog enable, issue #15): whether the
+// user's session is logged. Sets settings.enabled to no when it is not
+// (saying why at Debug, or a Warning once per process and cause: an
+// unreachable dict leaves only rawlog_ext_enabled=yes users logged), so
+// that session_log_open() opens nothing and says nothing more; when it is,
+// caps max_size at what is left of the enablement's budget and sets
+// settings.accounting. One lookup; call it once per session, right
+// after user_settings_get(). Without a control dict: nothing changes
+// (rawlog_ext_enabled=no still turns logging off). Guard it.
+void control_apply(struct mail_user *user, Settings &settings,
+		   struct event *event);
+
 // Per-protocol glue, registered by the plugin entry. Each returns false
 // where its binary is not the current process.
 bool imap_glue_init();

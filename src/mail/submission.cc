@@ -131,6 +131,7 @@ void submission_client_created(struct client **clientp)
 					error.c_str());
 				return;
 			}
+			control_apply(client->user, *settings, event);
 			ctx->settings = settings.release();
 		});
 		event_unref(&event);

@@ -40,6 +40,10 @@ SETTINGS_SO = "lib90_rawlog_ext_settings.so"
 SETTINGS_GLOB = "lib*_rawlog_ext*_settings.so"
 SETTINGS_MODULE_DIR = SYSTEM_MODULE_DIR / "settings"
 LOGIN_PLUGIN_SO = "lib20_rawlog_ext_login_plugin.so"
+# doveadm loads plugins only from this compiled-in dir (both lines): doveadm()
+# bind-mounts a private one holding ours over it, in a private namespace.
+DOVEADM_PLUGIN_SO = "lib10_doveadm_rawlog_ext_plugin.so"
+DOVEADM_MODULE_DIR = SYSTEM_MODULE_DIR / "doveadm"
 
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
@@ -646,6 +650,30 @@ mail_plugins {{
         return ["unshare", "-m", "--propagation", "private",
                 "sh", "-c", _CHROOT_SCRIPT, "sh", str(self.root),
                 *self._binds(), "--", *argv]
+
+    def doveadm(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+        """Runs `doveadm -c <this instance's config> ARGS` with the doveadm
+        plugin under test (module_dir's) in place of any installed one."""
+        ours = pathlib.Path(self.module_dir or SYSTEM_MODULE_DIR / "doveadm").absolute()
+        ours = ours / DOVEADM_PLUGIN_SO
+        private = self.base / "doveadm-modules"
+        if not private.exists():
+            if not ours.exists():
+                raise FileNotFoundError(f"doveadm plugin under test not found: {ours}")
+            private.mkdir(mode=0o755)
+            shutil.copy2(ours, private / DOVEADM_PLUGIN_SO)
+        argv = ["/usr/bin/doveadm", "-c", str(self.conf_path), *args]
+        if self.root is None:
+            cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                   'mount --bind "$1" "$2" && shift 2 && exec "$@"', "sh",
+                   str(private), str(DOVEADM_MODULE_DIR), *argv]
+        else:
+            cmd = ["unshare", "-m", "--propagation", "private",
+                   "sh", "-c", _CHROOT_SCRIPT, "sh", str(self.root),
+                   *self._binds(), str(private), str(DOVEADM_MODULE_DIR),
+                   "--", *argv]
+        return subprocess.run(cmd, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
 
     # -- lifecycle --------------------------------------------------------
 

@@ -60,8 +60,15 @@ void test_nothing_else_is_declared(void **)
 	size_t declared = 0, parsed = 0;
 	for (const struct setting_define *def =
 		     rawlog_ext_setting_parser_info.defines;
-	     def->key != nullptr; def++)
+	     def->key != nullptr; def++) {
+		// The control dict's filter (rawlog_ext_control { dict ... }),
+		// which the dict code reads, not settings_parse().
+		if (def->type == SET_FILTER_NAME) {
+			assert_string_equal(def->key, "rawlog_ext_control");
+			continue;
+		}
 		declared++;
+	}
 	for (const char *const *name = setting_names; *name != nullptr;
 	     name++)
 		parsed++;

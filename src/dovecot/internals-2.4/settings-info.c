@@ -16,6 +16,7 @@
 
 static const struct setting_define rawlog_ext_setting_defines[] = {
 	DEF_TEMPLATE(rawlog_ext_dir),
+	DEF(rawlog_ext_enabled),
 	DEF(rawlog_ext_autocreate),
 	DEF(rawlog_ext_timestamps),
 	DEF(rawlog_ext_boundaries),
@@ -28,6 +29,9 @@ static const struct setting_define rawlog_ext_setting_defines[] = {
 	DEF(rawlog_ext_relay),
 	DEF(rawlog_ext_redact),
 	DEF(rawlog_ext_seal_recipients),
+	/* rawlog_ext_control { dict <driver> { ... } }: the control dict
+	   (doveadm rawlog), opened with dict_init_auto() in that filter. */
+	{ .type = SET_FILTER_NAME, .key = "rawlog_ext_control" },
 
 	SETTING_DEFINE_LIST_END
 };
@@ -35,6 +39,7 @@ static const struct setting_define rawlog_ext_setting_defines[] = {
 /* Empty means "the default" to settings_parse(), as unset does on 2.3. */
 static const struct rawlog_ext_settings rawlog_ext_default_settings = {
 	.rawlog_ext_dir = "",
+	.rawlog_ext_enabled = "",
 	.rawlog_ext_autocreate = "",
 	.rawlog_ext_timestamps = "",
 	.rawlog_ext_boundaries = "",

@@ -11,6 +11,7 @@
 struct rawlog_ext_settings {
 	pool_t pool;
 	const char *rawlog_ext_dir;
+	const char *rawlog_ext_enabled;
 	const char *rawlog_ext_autocreate;
 	const char *rawlog_ext_timestamps;
 	const char *rawlog_ext_boundaries;

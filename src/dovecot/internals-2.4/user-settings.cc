@@ -6,6 +6,7 @@
 // directory. The template is read with 2.4's grammar ("%%{" is the text
 // "%{", any other '%' outside an expression is itself).
 #include "../user-settings.hh"
+#include "../control-dict.hh"
 #include "../../core/naming.hh"
 
 #include <cstring>
@@ -14,6 +15,7 @@
 DOVECOT_EXTERN_C_BEGIN
 #include "settings.h"
 #include "var-expand.h"
+#include "dict.h"
 #include "settings-info.h"
 DOVECOT_EXTERN_C_END
 
@@ -216,6 +218,23 @@ bool expand_dir_template(const char *setting, const std::string &tmpl,
 	struct var_expand_params params = {};
 	params.table = table.data();
 	return expand_with(setting, tmpl, vars, &params, dir_r, error_r);
+}
+
+int control_dict_init(struct mail_user *user, struct event *event,
+		      struct dict **dict_r, std::string &error_r)
+{
+	// The dict inside rawlog_ext_control { }, as last_login and
+	// quota_clone read theirs (a dict at the top level is inherited).
+	struct event *filter = event_create(user != nullptr ? user->event :
+					    event);
+	settings_event_add_filter_name(filter, "rawlog_ext_control");
+	const char *error = nullptr;
+	int ret = dict_init_auto(filter, dict_r, &error);
+	event_unref(&filter);
+	if (ret < 0)
+		error_r = std::string("rawlog_ext_control: ") +
+			(error != nullptr ? error : "dict_init_auto() failed");
+	return ret < 0 ? -1 : ret;
 }
 
 } // namespace rawlog_ext

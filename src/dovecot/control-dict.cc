@@ -1,0 +1,143 @@
+#include "control-dict.hh"
+
+#include <functional>
+
+DOVECOT_EXTERN_C_BEGIN
+#include "dict.h"
+DOVECOT_EXTERN_C_END
+
+namespace rawlog_ext {
+
+namespace {
+
+struct CommitWait {
+	bool done = false;
+	enum dict_commit_ret ret = DICT_COMMIT_RET_FAILED;
+	std::string error;
+};
+
+void commit_callback(const struct dict_commit_result *result,
+		     CommitWait *wait)
+{
+	wait->done = true;
+	wait->ret = result->ret;
+	if (result->error != nullptr)
+		wait->error = result->error;
+}
+
+} // namespace
+
+int ControlDict::open(struct mail_user *user, struct event *event,
+		      std::unique_ptr<ControlDict> &dict_r,
+		      std::string &error_r)
+{
+	struct dict *dict = nullptr;
+	int ret = control_dict_init(user, event, &dict, error_r);
+	if (ret <= 0)
+		return ret;
+	dict_r.reset(new ControlDict(dict, user != nullptr ?
+				     user->username : ""));
+	return 1;
+}
+
+ControlDict::ControlDict(struct dict *dict, const char *username)
+	: dict_(dict), username_(username)
+{
+}
+
+ControlDict::~ControlDict()
+{
+	dict_wait(dict_);
+	dict_deinit(&dict_);
+}
+
+int ControlDict::lookup(const std::string &key, std::string &value_r,
+			std::string &error_r)
+{
+	struct dict_op_settings set;
+	i_zero(&set);
+	set.username = username_.c_str();
+	const char *value = nullptr, *error = nullptr;
+	int ret;
+	T_BEGIN {
+		ret = dict_lookup(dict_, &set, pool_datastack_create(),
+				  key.c_str(), &value, &error);
+		if (ret > 0)
+			value_r = value;
+		else if (ret < 0)
+			error_r = error != nullptr ? error : "lookup failed";
+	} T_END;
+	return ret;
+}
+
+int ControlDict::commit(struct dict_transaction_context *t,
+			std::string &error_r)
+{
+	CommitWait wait;
+	dict_transaction_commit_async(&t, commit_callback, &wait);
+	if (!wait.done)
+		dict_wait(dict_);
+	if (!wait.done) {
+		error_r = "commit did not finish";
+		return -1;
+	}
+	switch (wait.ret) {
+	case DICT_COMMIT_RET_OK:
+		return 1;
+	case DICT_COMMIT_RET_NOTFOUND:
+		return 0;
+	default:
+		error_r = wait.error.empty() ? "commit failed" : wait.error;
+		return -1;
+	}
+}
+
+int ControlDict::change(const Change *changes, size_t count,
+			std::string &error_r)
+{
+	struct dict_op_settings set;
+	i_zero(&set);
+	set.username = username_.c_str();
+	struct dict_transaction_context *t = dict_transaction_begin(dict_, &set);
+	for (size_t i = 0; i < count; i++) {
+		if (changes[i].value != nullptr)
+			dict_set(t, changes[i].key.c_str(),
+				 changes[i].value->c_str());
+		else
+			dict_unset(t, changes[i].key.c_str());
+	}
+	return commit(t, error_r) < 0 ? -1 : 0;
+}
+
+int ControlDict::add(const std::string &key, uint64_t n,
+		     std::string &error_r)
+{
+	struct dict_op_settings set;
+	i_zero(&set);
+	set.username = username_.c_str();
+	struct dict_transaction_context *t = dict_transaction_begin(dict_, &set);
+	dict_atomic_inc(t, key.c_str(), (long long)n);
+	return commit(t, error_r);
+}
+
+bool ControlDict::iterate(const std::string &prefix,
+			  const std::function<void(const char *, const char *)> &each,
+			  std::string &error_r)
+{
+	struct dict_op_settings set;
+	i_zero(&set);
+	set.username = username_.c_str();
+	struct dict_iterate_context *iter =
+		dict_iterate_init(dict_, &set, prefix.c_str(),
+				  DICT_ITERATE_FLAG_RECURSE);
+	const char *key, *value, *error;
+	while (dict_iterate(iter, &key, &value))
+		each(key, value);
+	if (dict_iterate_deinit(&iter, &error) < 0) {
+		error_r = error;
+		return false;
+	}
+	return true;
+}
+
+} // namespace rawlog_ext
