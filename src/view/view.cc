@@ -174,7 +174,10 @@ public:
 		if (state_ == State::ended || state_ == State::failed)
 			return state_;
 		static char buf[65536];
-		ssize_t n = read(fd_, buf, sizeof(buf));
+		// A file that grew since it was checked: only what was checked.
+		const size_t want = limit_ - read_bytes_ < sizeof(buf) ?
+			(size_t)(limit_ - read_bytes_) : sizeof(buf);
+		ssize_t n = want == 0 ? 0 : read(fd_, buf, want);
 		if (n < 0) {
 			fprintf(stderr, "rawlog-ext-view: %s: %s\n",
 				path.c_str(), strerror(errno));
@@ -213,6 +216,8 @@ public:
 	}
 
 	bool ended() const { return state_ == State::ended; }
+	uint64_t bytes_read() const { return read_bytes_; }
+	void limit(uint64_t bytes) { limit_ = bytes; }
 	bool marker() const { return marker_; }	// the max-size marker seen
 	bool has_piece() const { return next_ < pieces_.size(); }
 	const Piece &head() const { return pieces_[next_]; }
@@ -306,6 +311,7 @@ private:
 	bool marker_ = false;
 	bool closed_seen_ = false;
 	uint64_t read_bytes_ = 0;
+	uint64_t limit_ = UINT64_MAX;
 	struct timespec opened_ = { 0, 0 };
 	bool any_ = false, last_has_time_ = false;
 	Direction last_dir_ = Direction::in;
@@ -1006,6 +1012,7 @@ int main(int argc, char **argv)
 	// The files are read whole first: bad input is refused before any
 	// output. Then read again as they are shown (a --session header
 	// is counted by a pass of its own): memory does not grow with them.
+	std::vector<uint64_t> checked(logs.size(), UINT64_MAX);
 	if (!follow_mode) {
 		for (size_t i = 0; i < logs.size(); i++) {
 			LogReader r(logs[i], i, ids, false, true, false);
@@ -1015,6 +1022,7 @@ int main(int argc, char **argv)
 			while ((st = r.read_more()) != LogReader::State::ended)
 				if (st == LogReader::State::failed)
 					return 1;
+			checked[i] = r.bytes_read();
 		}
 	}
 	auto open_readers = [&](Readers &rs) {
@@ -1024,6 +1032,7 @@ int main(int argc, char **argv)
 				logs[i], i, ids, true, follow_mode, follow_mode));
 			if (!rs.back()->open())
 				return false;
+			rs.back()->limit(checked[i]);
 		}
 		return true;
 	};
