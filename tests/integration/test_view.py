@@ -329,6 +329,8 @@ def test_view_follow_usage(tmp_path):
     r = view("--follow", "--json", log)
     assert r.returncode == 0, r.stderr
     assert base64.b64decode(json.loads(r.stdout)["data_b64"]) == b"a1 NOOP\r\n"
+    r = view("-f", log)
+    assert r.returncode == 0 and b"C: a1 NOOP" in r.stdout, r.stderr
 
 
 def test_view_json_of_a_big_log_is_its_wire(tmp_path):
