@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -255,6 +256,10 @@ OpenResult Sink::open_files(int dirfd, const std::string &dir,
 				}
 				break;
 			}
+			// Held until the file is closed: tells a follower
+			// (rawlog-ext-view --follow) the file is still being
+			// written. Logging never depends on it.
+			(void)flock(fd, LOCK_EX | LOCK_NB);
 			File &file = sink->files_[(int)wanted[created].direction];
 			file.fd = fd;
 			file.path = dir + "/" + name;

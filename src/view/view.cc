@@ -15,7 +15,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <functional>
+#include <memory>
+#include <ctime>
 #include <string>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -23,16 +26,6 @@
 using namespace rawlog_ext;
 
 namespace {
-
-struct Record {
-	Direction direction;
-	bool has_time;
-	struct timeval time;
-	std::string file;
-	std::string data;
-	size_t order;
-	size_t log = 0;		// index in the logs shown
-};
 
 bool ends_with(const std::string &s, const char *suffix)
 {
@@ -116,42 +109,337 @@ Bytes file_bytes(const std::string &path, const AgeIdentities &ids,
 	return got;
 }
 
-// Reads one log file into records; false (message printed) on bad input.
-bool read_log(const std::string &path, const AgeIdentities &ids,
-	      bool transcript, Direction dir, std::vector<Record> &records)
-{
-	LogParser parser(transcript, dir, [&](const LogPiece &piece) {
-		// Pieces of one stamp and direction form one record.
-		if (!records.empty() && records.back().file == path &&
-		    records.back().direction == piece.direction &&
-		    records.back().has_time == piece.has_time &&
-		    (!piece.has_time ||
-		     (records.back().time.tv_sec == piece.time.tv_sec &&
-		      records.back().time.tv_usec == piece.time.tv_usec))) {
-			records.back().data.append(piece.data, piece.size);
-			return;
+// One log file read a block at a time (decrypted when it is sealed:
+// only authenticated chunks): its pieces wait in a small queue, each
+// marked whether it starts a record (a new stamp or direction: what a
+// JSON line shows). Memory stays bounded: a read's worth of pieces.
+struct Piece {
+	Direction direction;
+	bool has_time;
+	struct timeval time;
+	size_t offset, size;	// in the reader's arena
+	bool starts;
+};
+
+class LogReader {
+public:
+	enum class State { more, waiting, ended, failed };
+
+	// keep: pieces are queued (else only checked); notes: a sealed
+	// file's truncation note is kept for after the output; follow: at
+	// the end of the file, wait while its writer holds it (flock).
+	LogReader(const std::string &path, size_t index,
+		  const AgeIdentities &ids, bool keep, bool notes, bool follow)
+		: path(path), index(index), sealed_(ends_with(path, ".age")),
+		  ids_(ids), keep_(keep), notes_(notes), follow_(follow),
+		  age_(ids, [this](const unsigned char *p, size_t n) {
+			if (taken_)
+				taken_ = parser_.feed((const char *)p, n);
+		  }),
+		  parser_(ends_with(unsealed(path), ".log"),
+			  ends_with(unsealed(path), ".out") ? Direction::out :
+			  Direction::in,
+			  [this](const LogPiece &piece) { take(piece); }) {}
+	~LogReader()
+	{
+		if (fd_ != -1)
+			close(fd_);
+	}
+	LogReader(const LogReader &) = delete;
+	LogReader &operator=(const LogReader &) = delete;
+
+	// false: a message is printed.
+	bool open()
+	{
+		if (sealed_ && ids_.size() == 0) {
+			fprintf(stderr, "rawlog-ext-view: %s: sealed: give "
+				"--identity\n", path.c_str());
+			return false;
 		}
-		records.push_back({ piece.direction, piece.has_time, piece.time,
-				    path, std::string(piece.data, piece.size),
-				    records.size() });
-	});
-	Bytes got = file_bytes(path, ids, [&](const char *p, size_t n) {
-		return parser.feed(p, n);
-	});
-	// Truncated: what the sealed file holds is shown, its unfinished
-	// last record (if any) is not an error of its own.
-	bool ok = got == Bytes::all ? parser.finish() : got == Bytes::truncated;
-	if (got == Bytes::truncated)
-		(void)parser.finish();
-	if (!ok && !parser.error().empty())
-		fprintf(stderr, "rawlog-ext-view: %s: %sbyte %llu: %s\n",
-			path.c_str(), ends_with(path, ".age") ? "decrypted " : "",
-			(unsigned long long)parser.error_offset(),
-			parser.error().c_str());
-	if (ok && parser.truncated())
-		records.push_back({ Direction::out, false, { 0, 0 }, path,
-				    std::string(), records.size() });
-	return ok;
+		fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+		if (fd_ == -1) {
+			fprintf(stderr, "rawlog-ext-view: %s: %s\n", path.c_str(),
+				strerror(errno));
+			return false;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &opened_);
+		return true;
+	}
+
+	// One read: more (perhaps pieces), waiting (follow: nothing new
+	// yet), ended (the file is read; pieces may still wait), failed
+	// (a message printed).
+	State read_more()
+	{
+		if (state_ == State::ended || state_ == State::failed)
+			return state_;
+		static char buf[65536];
+		// A file that grew since it was checked: only what was checked.
+		const size_t want = limit_ - read_bytes_ < sizeof(buf) ?
+			(size_t)(limit_ - read_bytes_) : sizeof(buf);
+		ssize_t n = want == 0 ? 0 : read(fd_, buf, want);
+		if (n < 0) {
+			fprintf(stderr, "rawlog-ext-view: %s: %s\n",
+				path.c_str(), strerror(errno));
+			return end(Bytes::failed);
+		}
+		if (n == 0) {
+			if (follow_ && !closed_seen_) {
+				if (live())
+					return State::waiting;
+				// Unlocked: what it holds now is all; one more
+				// read to its end, then done.
+				closed_seen_ = true;
+				return State::more;
+			}
+			bool ok = !sealed_ || age_.finish();
+			return end(ok && taken_ ? Bytes::all : Bytes::failed);
+		}
+		read_bytes_ += n;
+		bool ok = !sealed_ ? parser_.feed(buf, n) : age_.feed(buf, n);
+		if (!ok || !taken_)
+			return end(Bytes::failed);
+		return State::more;
+	}
+
+	// Reads until a piece waits or the file is done; false on bad input.
+	bool fill()
+	{
+		while (!has_piece()) {
+			State st = read_more();
+			if (st == State::failed)
+				return false;
+			if (st == State::ended)
+				break;
+		}
+		return true;
+	}
+
+	bool ended() const { return state_ == State::ended; }
+	uint64_t bytes_read() const { return read_bytes_; }
+	void limit(uint64_t bytes) { limit_ = bytes; }
+	bool marker() const { return marker_; }	// the max-size marker seen
+	bool has_piece() const { return next_ < pieces_.size(); }
+	const Piece &head() const { return pieces_[next_]; }
+	const char *data(const Piece &p) const { return arena_.data() + p.offset; }
+	void pop()
+	{
+		if (++next_ == pieces_.size()) {
+			pieces_.clear();
+			arena_.clear();
+			next_ = 0;
+		}
+	}
+
+	const std::string path;
+	const size_t index;
+
+private:
+	void take(const LogPiece &piece)
+	{
+		// Pieces of one stamp and direction form one record.
+		const bool starts = !any_ || last_dir_ != piece.direction ||
+			last_has_time_ != piece.has_time ||
+			(piece.has_time &&
+			 (last_time_.tv_sec != piece.time.tv_sec ||
+			  last_time_.tv_usec != piece.time.tv_usec));
+		any_ = true;
+		last_dir_ = piece.direction;
+		last_has_time_ = piece.has_time;
+		last_time_ = piece.time;
+		if (!keep_)
+			return;
+		pieces_.push_back({ piece.direction, piece.has_time, piece.time,
+				    arena_.size(), piece.size, starts });
+		arena_.append(piece.data, piece.size);
+	}
+
+	// A writer (the module) holds its file locked until it closes it; a
+	// file still empty just after it was created is given a moment.
+	bool live()
+	{
+		if (flock(fd_, LOCK_SH | LOCK_NB) != 0)
+			return errno == EWOULDBLOCK || errno == EINTR;
+		(void)flock(fd_, LOCK_UN);
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		const double waited = (now.tv_sec - opened_.tv_sec) +
+			(now.tv_nsec - opened_.tv_nsec) / 1e9;
+		return read_bytes_ == 0 && waited < 1.0;
+	}
+
+	State end(Bytes got)
+	{
+		close(fd_);
+		fd_ = -1;
+		if (sealed_ && taken_ && age_.kind() != AgeReadError::none) {
+			std::string msg = "rawlog-ext-view: " + path + ": ";
+			if (age_.kind() != AgeReadError::no_identity)
+				msg += "byte " + std::to_string(age_.error_offset()) +
+					": ";
+			msg += age_.error();
+			if (age_.kind() == AgeReadError::truncated) {
+				if (notes_)
+					sealed_notes.push_back(msg);
+				got = Bytes::truncated;
+			} else {
+				fprintf(stderr, "%s\n", msg.c_str());
+			}
+		}
+		// Truncated: what the sealed file holds is shown, its
+		// unfinished last record (if any) is not an error of its own.
+		bool ok = got == Bytes::all ? parser_.finish() :
+			got == Bytes::truncated;
+		if (got == Bytes::truncated)
+			(void)parser_.finish();
+		if (!ok && !parser_.error().empty())
+			fprintf(stderr, "rawlog-ext-view: %s: %sbyte %llu: %s\n",
+				path.c_str(), sealed_ ? "decrypted " : "",
+				(unsigned long long)parser_.error_offset(),
+				parser_.error().c_str());
+		marker_ = ok && parser_.truncated();
+		state_ = ok ? State::ended : State::failed;
+		return state_;
+	}
+
+	const bool sealed_;
+	const AgeIdentities &ids_;
+	const bool keep_, notes_, follow_;
+	int fd_ = -1;
+	State state_ = State::more;
+	bool taken_ = true;
+	bool marker_ = false;
+	bool closed_seen_ = false;
+	uint64_t read_bytes_ = 0;
+	uint64_t limit_ = UINT64_MAX;
+	struct timespec opened_ = { 0, 0 };
+	bool any_ = false, last_has_time_ = false;
+	Direction last_dir_ = Direction::in;
+	struct timeval last_time_ = { 0, 0 };
+	std::string arena_;
+	std::vector<Piece> pieces_;
+	size_t next_ = 0;
+	AgeReader age_;
+	LogParser parser_;
+};
+
+using Readers = std::vector<std::unique_ptr<LogReader>>;
+
+bool piece_before(const Piece &a, const Piece &b)
+{
+	if (a.time.tv_sec != b.time.tv_sec)
+		return a.time.tv_sec < b.time.tv_sec;
+	if (a.time.tv_usec != b.time.tv_usec)
+		return a.time.tv_usec < b.time.tv_usec;
+	return a.direction < b.direction;
+}
+
+struct MergeOut {
+	// Before the first piece: whether every record has a timestamp.
+	std::function<void(bool all_timed)> start;
+	std::function<void(LogReader &, const Piece &, const char *)> piece;
+	std::function<void(LogReader &)> marker;	// max-size truncation
+	std::function<void()> batch;			// follow: a pause
+};
+
+// The files' pieces in the order shown: by time (then input before
+// output, then file order), the k-way merge of the files' own orders;
+// without timestamps (or a transcript alone: it is in order already,
+// a clock step must not reorder it) one file after the other. Markers
+// go last. Only each file's next read is held. false on bad input.
+bool merge(Readers &rs, bool merging, const MergeOut &out)
+{
+	for (auto &r : rs)
+		if (!r->fill())
+			return false;
+	// A file's stamps start with its first record or never come.
+	bool all_timed = true;
+	for (auto &r : rs)
+		if (r->has_piece() && !r->head().has_time)
+			all_timed = false;
+	out.start(all_timed);
+	if (!(all_timed && merging)) {
+		for (auto &r : rs) {
+			for (;;) {
+				while (r->has_piece()) {
+					out.piece(*r, r->head(), r->data(r->head()));
+					r->pop();
+				}
+				if (r->ended())
+					break;
+				if (!r->fill())
+					return false;
+			}
+			if (r->marker())
+				out.marker(*r);
+		}
+		return true;
+	}
+	for (;;) {
+		LogReader *best = nullptr;
+		for (auto &r : rs)
+			if (r->has_piece() &&
+			    (best == nullptr || piece_before(r->head(), best->head())))
+				best = r.get();
+		if (best == nullptr)
+			break;
+		// Its record (one stamp and direction) whole.
+		do {
+			out.piece(*best, best->head(), best->data(best->head()));
+			best->pop();
+			if (!best->fill())
+				return false;
+		} while (best->has_piece() && !best->head().starts);
+	}
+	for (auto &r : rs)
+		if (r->marker())
+			out.marker(*r);
+	return true;
+}
+
+// --follow: what the files hold, then what they get while their writer
+// has them open, in the order it comes (by time where the files have
+// it); done once every file is closed by its writer and read.
+bool follow(Readers &rs, const MergeOut &out)
+{
+	out.start(true);
+	std::vector<bool> marked(rs.size(), false);
+	for (;;) {
+		bool progress = false, all_ended = true;
+		for (auto &r : rs) {
+			LogReader::State st = r->read_more();
+			if (st == LogReader::State::failed)
+				return false;
+			if (st == LogReader::State::more)
+				progress = true;
+			if (st != LogReader::State::ended)
+				all_ended = false;
+		}
+		for (;;) {
+			LogReader *best = nullptr;
+			for (auto &r : rs)
+				if (r->has_piece() &&
+				    (best == nullptr ||
+				     (r->head().has_time && best->head().has_time &&
+				      piece_before(r->head(), best->head()))))
+					best = r.get();
+			if (best == nullptr)
+				break;
+			out.piece(*best, best->head(), best->data(best->head()));
+			best->pop();
+		}
+		for (auto &r : rs)
+			if (r->ended() && r->marker() && !marked[r->index]) {
+				marked[r->index] = true;
+				out.marker(*r);
+			}
+		if (all_ended)
+			return true;
+		if (!progress) {
+			out.batch();
+			usleep(150 * 1000);
+		}
+	}
 }
 
 // After the output: the sealed files that lack their final chunk; 1 if
@@ -580,6 +868,8 @@ int list_main(int argc, char **argv)
 const char usage_text[] =
 	"usage: rawlog-ext-view [--json | --html OUT] [--bodies[=headers]] "
 	"[--no-pager] [--identity KEYFILE]... FILE...\n"
+	"       rawlog-ext-view --follow [--json] [--bodies[=headers]] "
+	"[--identity KEYFILE]... FILE...\n"
 	"       rawlog-ext-view [options] --session ID DIR...\n"
 	"       rawlog-ext-view [options] --session FILE [DIR...]\n"
 	"       rawlog-ext-view list [--help] [filters] DIR...\n";
@@ -594,7 +884,7 @@ int usage()
 
 int main(int argc, char **argv)
 {
-	bool json = false, pager = true;
+	bool json = false, pager = true, follow_mode = false;
 	BodiesMode bodies = BodiesMode::fold;
 	std::string html;
 	std::vector<std::string> files;
@@ -609,6 +899,8 @@ int main(int argc, char **argv)
 			json = true;
 		else if (a == "--no-pager")
 			pager = false;
+		else if (a == "--follow" || a == "-f")
+			follow_mode = true;
 		else if (a == "--identity" || a.compare(0, 11, "--identity=") == 0) {
 			// age -i's identity files, for sealed (.age) logs.
 			if (a == "--identity" && i + 1 == argc)
@@ -640,6 +932,13 @@ int main(int argc, char **argv)
 	}
 	if ((files.empty() && !session_mode) || (json && !html.empty()))
 		return usage();
+	if (follow_mode && (!html.empty() || session_mode)) {
+		fprintf(stderr, "rawlog-ext-view: --follow: not with %s\n",
+			session_mode ? "--session" : "--html");
+		return usage();
+	}
+	if (follow_mode)
+		pager = false;	// as tail -f
 
 	// --session ID DIR...: every file of that session in the trees;
 	// --session FILE [DIR...]: the session of that file (by default in
@@ -706,43 +1005,44 @@ int main(int argc, char **argv)
 				logs.push_back(l);
 	}
 
-	std::vector<Record> records;
-	bool all_timed = true;
-	for (const std::string &l : logs) {
-		const bool transcript = ends_with(unsealed(l), ".log");
-		const Direction dir = ends_with(unsealed(l), ".out") ?
-			Direction::out : Direction::in;
-		size_t first = records.size();
-		if (!read_log(l, ids, transcript, dir, records))
-			return 1;
-		for (size_t i = first; i < records.size(); i++) {
-			records[i].log = &l - &logs[0];
-			if (!records[i].has_time && !records[i].data.empty())
-				all_timed = false;
-		}
-	}
-	for (size_t i = 0; i < records.size(); i++)
-		records[i].order = i;
-	// By time; without timestamps one file after the other. Input the
-	// module wrote before the output that followed it comes first.
-	// A transcript alone is in order already (its records are written as
-	// things happen; a clock step must not reorder them). Markers (no
-	// data, no time) go last.
-	// Without timestamps, a story's files by their names' time (they
-	// are in that order already).
+	// A transcript alone is in order already (its records are written
+	// as things happen; a clock step must not reorder it).
 	const bool merging = logs.size() > 1 ||
 		(logs.size() == 1 && !ends_with(unsealed(logs[0]), ".log"));
-	if (all_timed && merging)
-		std::stable_sort(records.begin(), records.end(),
-				 [](const Record &a, const Record &b) {
-			if (a.data.empty() || b.data.empty())
-				return !a.data.empty() && b.data.empty();
-			if (a.time.tv_sec != b.time.tv_sec)
-				return a.time.tv_sec < b.time.tv_sec;
-			if (a.time.tv_usec != b.time.tv_usec)
-				return a.time.tv_usec < b.time.tv_usec;
-			return a.direction < b.direction;
-		});
+	// The files are read whole first: bad input is refused before any
+	// output. Then read again as they are shown (a --session header
+	// is counted by a pass of its own): memory does not grow with them.
+	std::vector<uint64_t> checked(logs.size(), UINT64_MAX);
+	if (!follow_mode) {
+		for (size_t i = 0; i < logs.size(); i++) {
+			LogReader r(logs[i], i, ids, false, true, false);
+			if (!r.open())
+				return 1;
+			LogReader::State st;
+			while ((st = r.read_more()) != LogReader::State::ended)
+				if (st == LogReader::State::failed)
+					return 1;
+			checked[i] = r.bytes_read();
+		}
+	}
+	auto open_readers = [&](Readers &rs) {
+		rs.clear();
+		for (size_t i = 0; i < logs.size(); i++) {
+			rs.push_back(std::make_unique<LogReader>(
+				logs[i], i, ids, true, follow_mode, follow_mode));
+			if (!rs.back()->open())
+				return false;
+			rs.back()->limit(checked[i]);
+		}
+		return true;
+	};
+	// A leg Dovecot opens: its ".out" is the client's (ours).
+	std::vector<bool> client_out_of(logs.size(), false);
+	for (size_t i = 0; i < logs.size(); i++) {
+		bool client_out = false;
+		(void)view_protocol_from_name(logs[i], &client_out);
+		client_out_of[i] = client_out;
+	}
 
 	FILE *out = stdout;
 	const bool tty = isatty(STDOUT_FILENO);
@@ -817,20 +1117,21 @@ int main(int argc, char **argv)
 	if (session_mode && renderer) {
 		// The header: counted by a first pass over what was read.
 		make_trackers(true, false);
-		for (const Record &r : records) {
-			if (r.data.empty())
-				continue;
-			const LogFile &f = story[r.log];
-			bool client_out = false;
-			(void)view_protocol_from_name(f.path, &client_out);
-			if (r.has_time)
-				total.time(r.time);
-			((r.direction == Direction::out) == client_out ?
-			 total.client_bytes : total.server_bytes) += r.data.size();
-			trackers[conv_of[r.log]]->feed(r.direction, r.has_time,
-						       r.time, r.data.data(),
-						       r.data.size());
-		}
+		Readers rs;
+		MergeOut counting;
+		counting.start = [](bool) {};
+		counting.piece = [&](LogReader &r, const Piece &p, const char *d) {
+			if (p.has_time)
+				total.time(p.time);
+			((p.direction == Direction::out) == client_out_of[r.index] ?
+			 total.client_bytes : total.server_bytes) += p.size;
+			trackers[conv_of[r.index]]->feed(p.direction, p.has_time,
+							 p.time, d, p.size);
+		};
+		counting.marker = [](LogReader &) {};
+		counting.batch = [] {};
+		if (!open_readers(rs) || !merge(rs, merging, counting))
+			return 1;
 		for (auto &t : trackers)
 			t->flush();
 		std::vector<std::string> services, addresses, users;
@@ -878,43 +1179,84 @@ int main(int argc, char **argv)
 				 std::to_string(name_bytes) + " bytes");
 	}
 	make_trackers(false, !html.empty() || bodies != BodiesMode::fold);
-	if (renderer && !all_timed && logs.size() > 1)
-		renderer->notice(session_mode ?
-				 "no timestamps: the files are shown one after "
-				 "the other, in the order of their names' time" :
-				 "no timestamps: the directions cannot be "
-				 "interleaved; shown one after the other");
-	for (const Record &r : records) {
-		ViewTracker &tracker = *trackers[conv_of[r.log]];
-		if (renderer) {
-			if (r.data.empty() && !r.has_time) {
-				tracker.flush();
-				renderer->truncated();
-			} else {
-				tracker.feed(r.direction, r.has_time, r.time,
-					     r.data.data(), r.data.size());
-			}
-			continue;
-		}
-		if (r.data.empty())
-			continue;
+	// --json: one line per record (a record longer than json_max is
+	// cut into lines of its own stamp and direction).
+	const size_t json_max = 1 << 20;
+	struct {
+		LogReader *src = nullptr;
+		Direction direction = Direction::in;
+		bool has_time = false;
+		struct timeval time = { 0, 0 };
+		std::string data;
+	} rec;
+	auto json_line = [&] {
+		if (rec.src == nullptr)
+			return;
 		std::string t = "null";
-		if (r.has_time) {
+		if (rec.has_time) {
 			char b[40];
-			snprintf(b, sizeof(b), "%lld.%06ld", (long long)r.time.tv_sec,
-				 (long)r.time.tv_usec);
+			snprintf(b, sizeof(b), "%lld.%06ld",
+				 (long long)rec.time.tv_sec, (long)rec.time.tv_usec);
 			t = b;
 		}
-		// A leg Dovecot opens: its ".out" is the client's (ours).
-		bool client_out = false;
-		(void)view_protocol_from_name(r.file, &client_out);
 		const std::string leg = session_mode ?
-			leg_of(story[r.log].name.parts.service) : "session";
+			leg_of(story[rec.src->index].name.parts.service) : "session";
 		fprintf(out, "{\"time\": %s, \"from\": \"%s\", \"leg\": \"%s\", "
 			"\"file\": %s, \"data_b64\": \"%s\"}\n", t.c_str(),
-			(r.direction == Direction::out) == client_out ? "client" :
-			"server", leg.c_str(),
-			json_string(r.file).c_str(), base64(r.data).c_str());
+			(rec.direction == Direction::out) ==
+			client_out_of[rec.src->index] ? "client" : "server",
+			leg.c_str(), json_string(rec.src->path).c_str(),
+			base64(rec.data).c_str());
+		rec.src = nullptr;
+		rec.data.clear();
+	};
+	MergeOut shown_out;
+	shown_out.start = [&](bool all_timed) {
+		if (renderer && !all_timed && logs.size() > 1)
+			renderer->notice(session_mode ?
+					 "no timestamps: the files are shown one "
+					 "after the other, in the order of their "
+					 "names' time" :
+					 "no timestamps: the directions cannot be "
+					 "interleaved; shown one after the other");
+	};
+	shown_out.piece = [&](LogReader &r, const Piece &p, const char *d) {
+		if (renderer) {
+			trackers[conv_of[r.index]]->feed(p.direction, p.has_time,
+							 p.time, d, p.size);
+			return;
+		}
+		if (rec.src != nullptr && (p.starts || rec.src != &r ||
+					   rec.data.size() >= json_max))
+			json_line();
+		if (rec.src == nullptr) {
+			rec.src = &r;
+			rec.direction = p.direction;
+			rec.has_time = p.has_time;
+			rec.time = p.time;
+		}
+		rec.data.append(d, p.size);
+	};
+	shown_out.marker = [&](LogReader &r) {
+		if (renderer) {
+			trackers[conv_of[r.index]]->flush();
+			renderer->truncated();
+		}
+	};
+	shown_out.batch = [&] {
+		json_line();
+		fflush(out);
+	};
+	{
+		Readers rs;
+		if (!open_readers(rs) ||
+		    !(follow_mode ? follow(rs, shown_out) :
+		      merge(rs, merging, shown_out))) {
+			json_line();
+			fflush(out);
+			return 1;
+		}
+		json_line();
 	}
 	if (renderer) {
 		for (auto &t : trackers)

@@ -329,3 +329,117 @@ def test_view_html_in_a_browser_shows_hostile_mail_inert(logged_dovecot,
     assert "&lt;/pre&gt;&lt;/div&gt;&lt;/details&gt;" in dom
     assert "<img" not in dom and "<script>document" not in dom
     assert re.search(r'class="l s fail"|class="l s"', dom)
+
+
+def test_view_follow_shows_a_live_session_and_ends_with_it(logged_dovecot,
+                                                           rawlog_dir):
+    import select
+    import time
+
+    dc = logged_dovecot()
+    c = RawClient(dc.imap_port)
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    greeting_end = len(c.received)
+    login = b"l LOGIN alice pass\r\n"
+    c.send(login + b"n NOOP\r\n")
+    c.read_until(rb"^n OK[^\r\n]*\r\n", greeting_end)
+    files = session_files(rawlog_dir, "imap")
+    p = subprocess.Popen([str(viewer()), "--follow", "--json", str(files[".in"])],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    got = bytearray()
+
+    def read_until(want: bytes, timeout: float = 10) -> None:
+        end = time.monotonic() + timeout
+        while True:
+            # Whole lines only: a line may come in pieces.
+            data = {"client": b"", "server": b""}
+            for line in got[:got.rfind(b"\n") + 1].splitlines():
+                rec = json.loads(line)
+                data[rec["from"]] += base64.b64decode(rec["data_b64"])
+            if want in data["client"] + data["server"]:
+                return
+            left = end - time.monotonic()
+            assert left > 0, (want, bytes(got), p.poll())
+            if select.select([p.stdout], [], [], left)[0]:
+                chunk = os.read(p.stdout.fileno(), 65536)
+                assert chunk, (want, bytes(got), p.poll())
+                got.extend(chunk)
+
+    try:
+        read_until(b"n NOOP")
+        for i in range(3):
+            # Each command shows up while the session goes on.
+            c.imap(f"s{i}", b"SELECT INBOX" if i == 0 else b"NOOP")
+            read_until(f"s{i} OK".encode())
+            assert p.poll() is None
+        c.imap_append("a", message(100 * 1024, seed=9))
+        read_until(b"a OK")
+        assert p.poll() is None
+        c.imap("x", b"LOGOUT")
+        wait_closed(c)
+        # The session's end (its files closed) ends the viewer.
+        out, err = p.communicate(timeout=5)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    got.extend(out)
+    data = {"client": b"", "server": b""}
+    for line in got.splitlines():
+        rec = json.loads(line)
+        data[rec["from"]] += base64.b64decode(rec["data_b64"])
+    assert data["client"] == bytes(c.sent[len(login):])
+    assert data["server"] == bytes(c.received[greeting_end:])
+
+
+def test_view_follow_usage(tmp_path):
+    log = tmp_path / "x.log"
+    log.write_bytes(b"I: a1 NOOP\r\n")
+    assert view("--follow", "--html", tmp_path / "o.html", log).returncode == 2
+    assert view("-f", "--session", log).returncode == 2
+    # A file no writer holds: what it has, then done.
+    r = view("--follow", "--json", log)
+    assert r.returncode == 0, r.stderr
+    assert base64.b64decode(json.loads(r.stdout)["data_b64"]) == b"a1 NOOP\r\n"
+    r = view("-f", log)
+    assert r.returncode == 0 and b"C: a1 NOOP" in r.stdout, r.stderr
+
+
+def test_view_json_of_a_big_log_is_its_wire(tmp_path):
+    # 50 MB in 16 KiB chunks, each its own stamp, input and output taking
+    # turns, and one 3 MiB chunk: read in constant memory, the records
+    # come back whole and in order, the big one in lines of at most 1 MiB
+    # (plus a read) of its own stamp.
+    line = b"".join(bytes([65 + (i * 7) % 58]) for i in range(76)) + b"\r\n"
+    chunk = line * (16384 // len(line))
+    big = line * (3 * 1024 * 1024 // len(line))
+    stem = tmp_path / "20251202T000000Z_imap_BIGjsonAAAB_1_mx1"
+    wire = {".in": bytearray(), ".out": bytearray()}
+    files = {".in": bytearray(), ".out": bytearray()}
+    want = []
+    t = 1764633600 * 1000000
+    n = 0
+    while len(files[".in"]) + len(files[".out"]) < 50 * 1024 * 1024:
+        ext = (".in", ".out")[n % 2]
+        data = big if n == 101 else chunk
+        stamp = b"%d.%06d " % divmod(t, 1000000)
+        files[ext] += b"".join(stamp + l for l in data.splitlines(keepends=True))
+        wire[ext] += data
+        want.append((t / 1e6, "client" if ext == ".in" else "server", len(data)))
+        t += 37
+        n += 1
+    for ext, data in files.items():
+        stem.with_suffix(ext).write_bytes(data)
+    client, server, records = json_bytes(stem.with_suffix(".in"))
+    assert client == wire[".in"] and server == wire[".out"]
+    got = []
+    for r in records:
+        size = len(base64.b64decode(r["data_b64"]))
+        assert size <= (1 << 20) + 65536
+        if got and got[-1][:2] == (r["time"], r["from"]):
+            got[-1] = (r["time"], r["from"], got[-1][2] + size)
+        else:
+            got.append((r["time"], r["from"], size))
+    assert got == want
+    assert len(records) > len(want)

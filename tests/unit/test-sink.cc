@@ -4,6 +4,7 @@
 
 #include "core/sink.hh"
 
+#include <sys/file.h>
 #include <sys/mount.h>
 
 using namespace rawlog_ext;
@@ -116,6 +117,41 @@ std::string marker(uint64_t max_size)
 {
 	return "*** rawlog_ext: log truncated: rawlog_ext_max_size=" +
 		std::to_string(max_size) + " bytes reached ***\n";
+}
+
+// A follower (rawlog-ext-view --follow) tells a live file by its lock:
+// held while the sink has the file open, gone once it is closed.
+bool is_locked(const std::string &path)
+{
+	int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+	assert_true(fd != -1);
+	bool locked = flock(fd, LOCK_SH | LOCK_NB) != 0;
+	if (locked)
+		assert_int_equal(errno, EWOULDBLOCK);
+	close(fd);
+	return locked;
+}
+
+void test_sink_files_are_locked_while_open(void **state)
+{
+	for (Format format : { Format::split, Format::transcript }) {
+		std::string dir = make_dir(tmpdir(state).path(
+			format == Format::split ? "split" : "transcript"));
+		Settings set = plain_settings(dir);
+		set.format = format;
+		std::unique_ptr<Sink> sink = open_ok(set);
+		std::vector<std::string> paths;
+		for (const char *ext : format == Format::split ?
+		     std::vector<const char *>{ ".in", ".out" } :
+		     std::vector<const char *>{ ".log" })
+			paths.push_back(dir + "/" + base + ext);
+		put(*sink, Direction::in, "a1 NOOP\r\n");
+		for (const std::string &p : paths)
+			assert_true(is_locked(p));
+		sink.reset();
+		for (const std::string &p : paths)
+			assert_false(is_locked(p));
+	}
 }
 
 void test_sink_creates_files_for_format_and_direction(void **state)
@@ -819,6 +855,7 @@ int main(void)
 	umask(022);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sink_creates_files_for_format_and_direction, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_sink_files_are_locked_while_open, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test(test_sink_without_dir_is_not_enabled),
 		cmocka_unit_test_setup_teardown(test_sink_missing_dir_without_autocreate_is_not_enabled, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_autocreate_makes_nested_dirs_0700, tmpdir_setup, tmpdir_teardown),
