@@ -329,6 +329,11 @@ void ViewTracker::client_line(Side &s, ViewItem &item)
 		if (w == "AUTH" && ends_with(t, " ***"))
 			item.redacted = t.size() - 3;
 		commands_++;
+		// A body starts after its command's line end, as IMAP's
+		// literals and POP3's messages do: the first piece of a long
+		// line ("DATA" and spaces) is no DATA command.
+		if (!item.newline)
+			return;
 		if (w == "DATA" && t.find_first_not_of(' ', e) == std::string::npos) {
 			data_reply_ = (int64_t)commands_ - 1;
 			begin_body(s, data_body, 0, "message");

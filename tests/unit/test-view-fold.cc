@@ -424,6 +424,39 @@ void test_long_lines_come_in_pieces(void **)
 	assert_true(got[5].compare(0, 8, "S end 7 ") == 0);
 }
 
+void test_smtp_body_only_after_the_command_line(void **)
+{
+	// "DATA" or "BDAT 5" and spaces up to max_line, with no line end:
+	// the first piece of a long line, no command; what follows its end
+	// are lines, not a body.
+	const std::string pad(ViewTracker::max_line, ' ');
+	for (const std::string cmd : { "DATA", "BDAT 5" }) {
+		for (size_t cut : { 0, 1, 3 }) {
+			std::vector<std::string> got = run(ViewProtocol::smtp, {
+				{ S, "220 mx\r\n", 0 },
+				{ C, cmd + pad + "\r\nhello\r\n.\r\n", 10 },
+				{ S, "500 5.5.2 Line too long\r\n", 20 },
+				{ C, "QUIT\r\n", 30 },
+			}, cut);
+			const std::vector<std::string> expected = {
+				"S line 220 mx",
+				"C line " + (cmd + pad).substr(0, ViewTracker::max_line) +
+					" [nl]",
+				"C line " + pad.substr(0, cmd.size()),
+				"C line hello",
+				"C line .",
+				"S line 500 5.5.2 Line too long fail",
+				"C line QUIT",
+			};
+			if (got != expected) {
+				for (const std::string &s : got)
+					print_error("got: %.80s\n", s.c_str());
+				fail_msg("%s: items differ (cut %zu)", cmd.c_str(), cut);
+			}
+		}
+	}
+}
+
 } // namespace
 
 int main(void)
@@ -440,6 +473,7 @@ int main(void)
 		cmocka_unit_test(test_log_ending_inside_a_body),
 		cmocka_unit_test(test_protocol_from_name_and_guess),
 		cmocka_unit_test(test_long_lines_come_in_pieces),
+		cmocka_unit_test(test_smtp_body_only_after_the_command_line),
 	};
 	return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
