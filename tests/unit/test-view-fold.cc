@@ -457,6 +457,56 @@ void test_smtp_body_only_after_the_command_line(void **)
 	}
 }
 
+void test_pop3_commands_before_the_greeting(void **)
+{
+	// A client that does not wait for the greeting: it answers none of
+	// them (a log from the start: the first command is one of before
+	// the login), and the replies after it stay paired.
+	const std::string sha_a =
+		"345c998765510e871193cd99636bf6de2affcaf40779cc3d8f8cac382b2dc555";
+	check(ViewProtocol::pop3, {
+		{ C, "USER a\r\nPASS ***\r\nRETR 1\r\nQUIT\r\n", 0 },
+		{ S, "+OK ready\r\n+OK\r\n+OK Logged in.\r\n", 10 },
+		{ S, "+OK 17 octets\r\nSubject: a\r\n\r\nx\r\n.\r\n+OK bye\r\n", 20 },
+	}, {
+		"C line USER a",
+		"C line PASS *** redacted@5",
+		"C line RETR 1",
+		"C line QUIT",
+		"S line +OK ready",
+		"S line +OK",
+		"S line +OK Logged in.",
+		"S line +OK 17 octets",
+		"S begin message",
+		"S body Subject: a",
+		"S body ",
+		"S body x",
+		"S end 17 " + sha_a + " complete",
+		"S line .",
+		"S line +OK bye",
+	});
+	// A post-login log: the commands pipelined with PASS are handed
+	// over and logged before pop3's "+OK Logged in.", the reply to the
+	// PASS of the pre-login log.
+	check(ViewProtocol::pop3, {
+		{ C, "RETR 1\r\nQUIT\r\n", 0 },
+		{ S, "+OK Logged in.\r\n+OK 17 octets\r\nSubject: a\r\n\r\nx\r\n"
+		     ".\r\n+OK bye\r\n", 10 },
+	}, {
+		"C line RETR 1",
+		"C line QUIT",
+		"S line +OK Logged in.",
+		"S line +OK 17 octets",
+		"S begin message",
+		"S body Subject: a",
+		"S body ",
+		"S body x",
+		"S end 17 " + sha_a + " complete",
+		"S line .",
+		"S line +OK bye",
+	});
+}
+
 } // namespace
 
 int main(void)
@@ -474,6 +524,7 @@ int main(void)
 		cmocka_unit_test(test_protocol_from_name_and_guess),
 		cmocka_unit_test(test_long_lines_come_in_pieces),
 		cmocka_unit_test(test_smtp_body_only_after_the_command_line),
+		cmocka_unit_test(test_pop3_commands_before_the_greeting),
 	};
 	return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
