@@ -305,6 +305,13 @@ void ViewTracker::client_line(Side &s, ViewItem &item)
 			return;
 		}
 		std::string w = upper_word(t, 0, &e);
+		// Sent before the server's first line: whether it is one only
+		// pop3-login answers (this log starts before the login, so
+		// that line is the greeting).
+		if (!pop3_server_spoke_ && pop3_pending_.empty())
+			pop3_login_cmd_ = w == "USER" || w == "PASS" ||
+				w == "APOP" || w == "AUTH" || w == "STLS" ||
+				w == "XCLIENT";
 		if ((w == "PASS" || w == "APOP" || w == "AUTH") &&
 		    ends_with(t, " ***"))
 			item.redacted = t.size() - 3;
@@ -329,6 +336,11 @@ void ViewTracker::client_line(Side &s, ViewItem &item)
 		if (w == "AUTH" && ends_with(t, " ***"))
 			item.redacted = t.size() - 3;
 		commands_++;
+		// A body starts after its command's line end, as IMAP's
+		// literals and POP3's messages do: the first piece of a long
+		// line ("DATA" and spaces) is no DATA command.
+		if (!item.newline)
+			return;
 		if (w == "DATA" && t.find_first_not_of(' ', e) == std::string::npos) {
 			data_reply_ = (int64_t)commands_ - 1;
 			begin_body(s, data_body, 0, "message");
@@ -401,9 +413,19 @@ void ViewTracker::server_line(Side &s, ViewItem &item)
 				return;
 			}
 			item.failure = t.compare(0, 4, "-ERR") == 0;
+			const bool first = !pop3_server_spoke_;
+			pop3_server_spoke_ = true;
 			// Nothing asked (the greeting; in a post-login log the
 			// reply to the login process's PASS): one line.
 			if (pop3_pending_.empty())
+				return;
+			// The same when the client did not wait for it: a log
+			// from the connection's start (its first command one of
+			// before the login) opens with the greeting, a post-login
+			// log with pop3's "+OK Logged in." (the commands pipelined
+			// with PASS come before it). A log with neither (pop3 run
+			// standalone) starts with the first command's reply.
+			if (first && (pop3_login_cmd_ || t == "+OK Logged in."))
 				return;
 			const int reply = pop3_pending_.front();
 			if (reply == pop3_auth &&

@@ -113,11 +113,16 @@ private:
 	// (Pop3Reply in fold.cc: what "+OK" is followed by); whether the
 	// server is inside a multi-line reply that is no message (LIST,
 	// UIDL, CAPA) and whether the client's next line answers a SASL
-	// challenge; pop3_next_: what follows the "+OK" line being read.
+	// challenge; pop3_next_: what follows the "+OK" line being read;
+	// whether the server's first line (a greeting or "+OK Logged in.":
+	// no reply) was read, and whether the client's first command came
+	// before it and is one of before the login.
 	std::deque<int> pop3_pending_;
 	int pop3_next_ = 0;
 	bool pop3_in_list_ = false;
 	bool pop3_sasl_ = false;
+	bool pop3_server_spoke_ = false;
+	bool pop3_login_cmd_ = false;
 };
 
 } // namespace rawlog_ext

@@ -424,6 +424,89 @@ void test_long_lines_come_in_pieces(void **)
 	assert_true(got[5].compare(0, 8, "S end 7 ") == 0);
 }
 
+void test_smtp_body_only_after_the_command_line(void **)
+{
+	// "DATA" or "BDAT 5" and spaces up to max_line, with no line end:
+	// the first piece of a long line, no command; what follows its end
+	// are lines, not a body.
+	const std::string pad(ViewTracker::max_line, ' ');
+	for (const std::string cmd : { "DATA", "BDAT 5" }) {
+		for (size_t cut : { 0, 1, 3 }) {
+			std::vector<std::string> got = run(ViewProtocol::smtp, {
+				{ S, "220 mx\r\n", 0 },
+				{ C, cmd + pad + "\r\nhello\r\n.\r\n", 10 },
+				{ S, "500 5.5.2 Line too long\r\n", 20 },
+				{ C, "QUIT\r\n", 30 },
+			}, cut);
+			const std::vector<std::string> expected = {
+				"S line 220 mx",
+				"C line " + (cmd + pad).substr(0, ViewTracker::max_line) +
+					" [nl]",
+				"C line " + pad.substr(0, cmd.size()),
+				"C line hello",
+				"C line .",
+				"S line 500 5.5.2 Line too long fail",
+				"C line QUIT",
+			};
+			if (got != expected) {
+				for (const std::string &s : got)
+					print_error("got: %.80s\n", s.c_str());
+				fail_msg("%s: items differ (cut %zu)", cmd.c_str(), cut);
+			}
+		}
+	}
+}
+
+void test_pop3_commands_before_the_greeting(void **)
+{
+	// A client that does not wait for the greeting: it answers none of
+	// them (a log from the start: the first command is one of before
+	// the login), and the replies after it stay paired.
+	const std::string sha_a =
+		"345c998765510e871193cd99636bf6de2affcaf40779cc3d8f8cac382b2dc555";
+	check(ViewProtocol::pop3, {
+		{ C, "USER a\r\nPASS ***\r\nRETR 1\r\nQUIT\r\n", 0 },
+		{ S, "+OK ready\r\n+OK\r\n+OK Logged in.\r\n", 10 },
+		{ S, "+OK 17 octets\r\nSubject: a\r\n\r\nx\r\n.\r\n+OK bye\r\n", 20 },
+	}, {
+		"C line USER a",
+		"C line PASS *** redacted@5",
+		"C line RETR 1",
+		"C line QUIT",
+		"S line +OK ready",
+		"S line +OK",
+		"S line +OK Logged in.",
+		"S line +OK 17 octets",
+		"S begin message",
+		"S body Subject: a",
+		"S body ",
+		"S body x",
+		"S end 17 " + sha_a + " complete",
+		"S line .",
+		"S line +OK bye",
+	});
+	// A post-login log: the commands pipelined with PASS are handed
+	// over and logged before pop3's "+OK Logged in.", the reply to the
+	// PASS of the pre-login log.
+	check(ViewProtocol::pop3, {
+		{ C, "RETR 1\r\nQUIT\r\n", 0 },
+		{ S, "+OK Logged in.\r\n+OK 17 octets\r\nSubject: a\r\n\r\nx\r\n"
+		     ".\r\n+OK bye\r\n", 10 },
+	}, {
+		"C line RETR 1",
+		"C line QUIT",
+		"S line +OK Logged in.",
+		"S line +OK 17 octets",
+		"S begin message",
+		"S body Subject: a",
+		"S body ",
+		"S body x",
+		"S end 17 " + sha_a + " complete",
+		"S line .",
+		"S line +OK bye",
+	});
+}
+
 } // namespace
 
 int main(void)
@@ -440,6 +523,8 @@ int main(void)
 		cmocka_unit_test(test_log_ending_inside_a_body),
 		cmocka_unit_test(test_protocol_from_name_and_guess),
 		cmocka_unit_test(test_long_lines_come_in_pieces),
+		cmocka_unit_test(test_smtp_body_only_after_the_command_line),
+		cmocka_unit_test(test_pop3_commands_before_the_greeting),
 	};
 	return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
