@@ -24,7 +24,8 @@ import tempfile
 
 import pytest
 
-from dovecot_fixture import _CHROOT_SCRIPT, PLUGIN_SO, ROOT_ENV, User, line_under_test
+from dovecot_fixture import (_CHROOT_SCRIPT, DOVEADM_PLUGIN_SO, PLUGIN_SO, ROOT_ENV, User,
+                             line_under_test)
 from rawlog import imap_login, log_files, session_files, strip_timestamps, wait_closed
 from test_login import login_user
 from test_sealed import age_decrypt_complete
@@ -346,6 +347,12 @@ def test_deb_install_log_remove_purge(package_env, dovecot_factory, rawlog_dir,
         dc.command("doveadm", "-c", str(dc.conf_path), "mailbox", "list", "-u", "alice"),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
     assert (listing.returncode, listing.stdout.split()) == (0, ["INBOX"]), listing.stdout
+    # The installed doveadm plugin: doveadm knows its commands (no control
+    # dict is configured here: exit 78, EX_CONFIG, and says so).
+    rawlog = subprocess.run(
+        dc.command("doveadm", "-c", str(dc.conf_path), "rawlog", "list"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
+    assert rawlog.returncode == 78 and "no control dict" in rawlog.stdout, rawlog.stdout
     dc.wait_log(r"imap\(alice\).*(Disconnected|Logged out)")
     assert not re.search(r"Error|Fatal|Panic", dc.log()), dc.log()
     dc.stop()
@@ -459,7 +466,7 @@ def test_rpm_builds_for_the_line_and_its_config_loads(tmp_path, dovecot_factory,
         listed = set(run(["rpm", "-qpl", str(rpms[0])]).stdout.split())
         modules = pathlib.Path("/usr/lib/dovecot/modules")
         wanted = {str(modules / PLUGIN_SO), str(modules / "login" / "lib20_rawlog_ext_login_plugin.so"),
-                  str(SEAL_MODULE),
+                  str(SEAL_MODULE), str(modules / "doveadm" / DOVEADM_PLUGIN_SO),
                   str(CONFFILE), "/usr/bin/rawlog-ext-view"}
         settings = {str(SETTINGS_MODULE),
                     str(modules / "settings" / "lib90_rawlog_ext_login_settings.so")}
