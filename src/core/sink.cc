@@ -147,6 +147,73 @@ Sink::~Sink()
 		accounting_->add(written_);
 }
 
+OpenResult Sink::check(const Settings &settings, std::string &message_r)
+{
+	if (settings.dir.empty()) {
+		message_r = "rawlog_ext_dir is not set: not logging";
+		return OpenResult::not_enabled;
+	}
+	if (!check_dir_path(settings.dir, message_r))
+		return OpenResult::failed;
+	std::string dir = settings.dir;
+	while (dir.size() > 1 && dir.back() == '/')
+		dir.pop_back();
+	int dirfd = open_dir_nofollow(AT_FDCWD, dir.c_str());
+	if (dirfd == -1 && errno == ENOENT && settings.autocreate) {
+		// Created at the first session: the deepest existing
+		// ancestor must let this uid do that.
+		std::string existing = dir;
+		for (;;) {
+			size_t slash = existing.find_last_of('/');
+			existing.erase(slash == 0 ? 1 : slash);
+			struct stat st;
+			if (stat(existing.c_str(), &st) == 0)
+				break;
+			if (errno != ENOENT || existing == "/") {
+				message_r = "stat(" + existing + ") failed: " +
+					errno_text(errno) + ": not logging";
+				return OpenResult::failed;
+			}
+		}
+		if (faccessat(AT_FDCWD, existing.c_str(), W_OK | X_OK,
+			      AT_EACCESS) < 0) {
+			message_r = dir + " does not exist and " + existing +
+				" is not writable by uid " +
+				std::to_string(geteuid()) + " (" +
+				errno_text(errno) + "): not logging";
+			return OpenResult::failed;
+		}
+		message_r = "would log into " + dir + " (created by the "
+			"first session: rawlog_ext_autocreate=yes)";
+		return OpenResult::opened;
+	}
+	if (dirfd == -1) {
+		int err = errno;
+		struct stat st;
+		if ((err == ELOOP || err == ENOTDIR) &&
+		    lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+			message_r = "open(" + dir + ") failed: " +
+				errno_text(err) + " (a symlink is never "
+				"followed for the last component): not logging";
+			return OpenResult::failed;
+		}
+		return dir_open_failed(err, dir, settings.autocreate,
+				       message_r);
+	}
+	bool owner_ok = check_dir_owner(dirfd, dir, message_r);
+	close(dirfd);
+	if (!owner_ok)
+		return OpenResult::failed;
+	if (faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) < 0) {
+		message_r = dir + " is not writable by uid " +
+			std::to_string(geteuid()) + " (" + errno_text(errno) +
+			"): not logging";
+		return OpenResult::failed;
+	}
+	message_r = "would log into " + dir;
+	return OpenResult::opened;
+}
+
 OpenResult Sink::open(const Settings &settings, const NameParts &parts,
 		      std::unique_ptr<Sink> &sink_r, std::string &message_r)
 {

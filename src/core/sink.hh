@@ -84,6 +84,11 @@ private:
 
 class Sink {
 public:
+	// What open() would do now, creating nothing (doveadm rawlog
+	// status): opened = it would log (message: where), else why not.
+	// Checks as the effective uid.
+	static OpenResult check(const Settings &settings,
+				std::string &message_r);
 	// Creates the session's log file(s) in settings.dir.
 	static OpenResult open(const Settings &settings, const NameParts &parts,
 			       std::unique_ptr<Sink> &sink_r,

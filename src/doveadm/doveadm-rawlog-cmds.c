@@ -9,6 +9,7 @@
 struct doveadm_mail_cmd_context *rawlog_ext_cmd_enable_alloc(void);
 struct doveadm_mail_cmd_context *rawlog_ext_cmd_disable_alloc(void);
 void rawlog_ext_cmd_list(struct doveadm_cmd_context *cctx);
+struct doveadm_mail_cmd_context *rawlog_ext_cmd_status_alloc(void);
 
 extern struct doveadm_cmd_ver2 rawlog_ext_doveadm_commands[];
 extern const unsigned int rawlog_ext_doveadm_command_count;
@@ -28,6 +29,14 @@ DOVEADM_CMD_PARAMS_END
 	{
 		.mail_cmd = rawlog_ext_cmd_disable_alloc,
 		.name = "rawlog disable",
+		.usage = DOVEADM_CMD_MAIL_USAGE_PREFIX,
+DOVEADM_CMD_PARAMS_START
+DOVEADM_CMD_MAIL_COMMON
+DOVEADM_CMD_PARAMS_END
+	},
+	{
+		.mail_cmd = rawlog_ext_cmd_status_alloc,
+		.name = "rawlog status",
 		.usage = DOVEADM_CMD_MAIL_USAGE_PREFIX,
 DOVEADM_CMD_PARAMS_START
 DOVEADM_CMD_MAIL_COMMON

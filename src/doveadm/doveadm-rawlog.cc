@@ -189,8 +189,10 @@ void cmd_list_impl(struct doveadm_cmd_context *cctx)
 		doveadm_print_init(DOVEADM_PRINT_TYPE_TABLE);
 		std::unique_ptr<ControlDict> dict;
 		std::string error;
-		int ret = ControlDict::open(nullptr, doveadm_settings_event(cctx),
-					    dict, error);
+		struct dict *raw = nullptr;
+		int ret = control_dict_init_global(cctx, &raw, error);
+		if (ret > 0)
+			dict = ControlDict::adopt(raw, "");
 		if (ret <= 0) {
 			if (ret == 0)
 				i_error("rawlog list: no control dict is "

@@ -35,9 +35,14 @@ int ControlDict::open(struct mail_user *user, struct event *event,
 	int ret = control_dict_init(user, event, &dict, error_r);
 	if (ret <= 0)
 		return ret;
-	dict_r.reset(new ControlDict(dict, user != nullptr ?
-				     user->username : ""));
+	dict_r = adopt(dict, user->username);
 	return 1;
+}
+
+std::unique_ptr<ControlDict> ControlDict::adopt(struct dict *dict,
+						const char *username)
+{
+	return std::unique_ptr<ControlDict>(new ControlDict(dict, username));
 }
 
 ControlDict::ControlDict(struct dict *dict, const char *username)

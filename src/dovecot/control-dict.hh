@@ -20,12 +20,14 @@ namespace rawlog_ext {
 
 class ControlDict {
 public:
-	// 1 opened, 0 none configured, -1 error_r says why. For a user
-	// (its settings, userdb fields included) or, with user == nullptr,
-	// the configuration's (doveadm's commands without -u).
+	// 1 opened, 0 none configured, -1 error_r says why: the dict of
+	// user's settings (userdb fields included).
 	static int open(struct mail_user *user, struct event *event,
 			std::unique_ptr<ControlDict> &dict_r,
 			std::string &error_r);
+	// Takes a dict opened otherwise (doveadm's commands without -u).
+	static std::unique_ptr<ControlDict> adopt(struct dict *dict,
+						  const char *username);
 	~ControlDict();
 	ControlDict(const ControlDict &) = delete;
 	ControlDict &operator=(const ControlDict &) = delete;
@@ -59,8 +61,8 @@ private:
 	std::string username_;
 };
 
-// Per line: the dict configured for user (nullptr: the configuration's).
-// 1 dict_r set, 0 none configured, -1 error_r.
+// Per line (internals-<line>/user-settings.cc): the dict configured for
+// user. 1 dict_r set, 0 none configured, -1 error_r.
 int control_dict_init(struct mail_user *user, struct event *event,
 		      struct dict **dict_r, std::string &error_r);
 

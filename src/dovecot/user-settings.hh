@@ -36,6 +36,13 @@ struct ConnectionSettingsSource {
 bool connection_settings_get(const ConnectionSettingsSource &source,
 			     Settings &settings_r, std::string &error_r);
 
+// rawlog_ext_dir's template tmpl expanded for user as a session of
+// service would expand it (doveadm rawlog status), with the same checks
+// as user_settings_get().
+bool expand_user_dir(struct mail_user *user, const char *service,
+		     const std::string &tmpl, std::string &dir_r,
+		     std::string &error_r);
+
 // One variable of a directory template, known by its 2.3 letter (or
 // '\0') and its 2.4 name (the 2.3 %{long} form).
 struct TemplateVariable {

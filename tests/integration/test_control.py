@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from dovecot_fixture import User, for_line
+from dovecot_fixture import User, conf_value, for_line
 from rawlog import RawClient, log_files, wait_closed
 
 
@@ -28,7 +28,7 @@ def controlled(dovecot_factory, rawlog_dir):
     """make(plugin=None, dict_conf=None) -> (Dovecot, control file):
     rawlog_ext_dir set for alice and bob, logging decided by a control
     dict (by default a file dict; dict_conf: (plugin, extra config))."""
-    def make(plugin=None, dict_conf=None):
+    def make(plugin=None, dict_conf=None, extra_conf="", **kwargs):
         ctl_dir = rawlog_dir.parent / (rawlog_dir.name + "-control")
         ctl_dir.mkdir(exist_ok=True)
         # Written by doveadm as the user, read by the mail processes.
@@ -38,9 +38,10 @@ def controlled(dovecot_factory, rawlog_dir):
         settings, extra = dict_conf or control_conf(path)
         settings = dict(settings, rawlog_ext_dir=str(rawlog_dir))
         settings.update(plugin or {})
-        dc = dovecot_factory(plugin=settings, extra_conf=extra + "mail_debug = yes\n",
+        dc = dovecot_factory(plugin=settings,
+                             extra_conf=extra + "mail_debug = yes\n" + extra_conf,
                              users=[User("alice"), User("bob")],
-                             mail_plugins="$mail_plugins rawlog_ext")
+                             mail_plugins="$mail_plugins rawlog_ext", **kwargs)
         return dc, path
     yield make
     ctl_dir = rawlog_dir.parent / (rawlog_dir.name + "-control")
@@ -228,3 +229,68 @@ def test_unreachable_dict_leaves_sessions_alone(controlled, rawlog_dir):
     assert all("logging only sessions rawlog_ext_enabled=yes selects" in w
                and "reply took" not in w for w in warnings), warnings
     assert "Error" not in dc.log()
+
+
+def status(dc, user="alice") -> dict[str, tuple[str, str]]:
+    r = ok(dc.doveadm("-f", "json", "rawlog", "status", "-u", user))
+    return {e["protocol"]: (e["logged"], e["why"]) for e in json.loads(r.stdout)}
+
+
+def test_status_names_each_cause(controlled, rawlog_dir):
+    # pop3 without the module: 2.4 turns a boollist item off by name.
+    no_pop3 = for_line({"protocol_mail_plugins": {"pop3": ""}},
+                       {"extra_conf": "protocol pop3 {\n  mail_plugins {\n"
+                                      "    rawlog_ext = no\n  }\n}\n"})
+    dc, _ = controlled(
+        protocol_plugin={"submission": {"rawlog_ext_dir": ""},
+                         "lmtp": {"rawlog_ext_lmtp_recipients": "no"}},
+        **no_pop3)
+    st = status(dc)
+    assert set(st) == {"imap", "pop3", "submission", "lmtp"}, st
+    assert st["imap"] == ("no", "not enabled in the control dict "
+                                "(doveadm rawlog enable)"), st
+    assert st["pop3"] == ("no", "rawlog_ext is not in pop3's mail_plugins"), st
+    assert st["submission"] == ("no", "no directory configured (rawlog_ext_dir)"), st
+    assert st["lmtp"] == ("no", "rawlog_ext_lmtp_recipients=no"), st
+
+    ok(dc.doveadm("rawlog", "enable", "-u", "alice", "--max-size", "1M"))
+    st = status(dc)
+    assert st["imap"] == ("yes", f"would log into {rawlog_dir}, enabled in the "
+                                 "control dict with 1048576 bytes of its budget left"), st
+    # The verdict is the session's: the next session is logged.
+    imap_session(dc)
+    assert len(sessions(rawlog_dir, "imap")) == 1
+    assert not status(dc, "bob")["imap"][0] == "yes"
+
+    rawlog_dir.chmod(0o555)
+    try:
+        assert status(dc)["imap"] == ("no", f"{rawlog_dir} is not writable by uid 65534 "
+                                            "(Permission denied)")
+    finally:
+        rawlog_dir.chmod(0o755)
+
+    ok(dc.doveadm("rawlog", "enable", "-u", "alice", "--max-size", "1"))
+    imap_session(dc)
+    assert status(dc)["imap"] == ("no", "byte budget used (doveadm rawlog enable "
+                                        "starts a new one)")
+    ok(dc.doveadm("rawlog", "enable", "-u", "alice", "--for", "1s"))
+    time.sleep(1.2)
+    assert status(dc)["imap"] == ("no", "enablement expired (doveadm rawlog enable "
+                                        "starts a new one)")
+
+
+def test_status_directory_and_setting_causes(controlled, rawlog_dir):
+    dc, _ = controlled(plugin={"rawlog_ext_dir": conf_value(f"{rawlog_dir}/%{{user}}"),
+                               "rawlog_ext_enabled": "yes"},
+                       protocol_plugin={"pop3": {"rawlog_ext_timestamps": "sometimes"}})
+    st = status(dc)
+    assert st["imap"] == ("no", f"{rawlog_dir}/alice does not exist "
+                                "(rawlog_ext_autocreate=no)"), st
+    assert st["pop3"][0] == "no" and st["pop3"][1].startswith(
+        "invalid setting: Invalid setting rawlog_ext_timestamps=sometimes"), st
+    (rawlog_dir / "alice").mkdir()
+    os.chown(rawlog_dir / "alice", 65534, 65534)
+    assert status(dc)["imap"] == ("yes", f"would log into {rawlog_dir}/alice "
+                                         "(rawlog_ext_enabled=yes)")
+    r = dc.doveadm("rawlog", "status", "-u", "nobody-here")
+    assert r.returncode == 67, (r.returncode, r.stderr)

@@ -849,6 +849,40 @@ void test_sink_write_error_reports_once_and_stops(void **state)
 
 } // namespace
 
+// What doveadm rawlog status asks: Sink::check() says what open() would
+// do, and creates nothing.
+void test_sink_check_creates_nothing(void **state)
+{
+	const std::string base = tmpdir(state).path();
+	Settings set;
+	std::string message;
+	assert_int_equal(Sink::check(set, message), OpenResult::not_enabled);
+	set.dir = base + "/a/b";
+	assert_int_equal(Sink::check(set, message), OpenResult::not_enabled);
+	assert_contains(message, "does not exist (rawlog_ext_autocreate=no)");
+	set.autocreate = true;
+	assert_int_equal(Sink::check(set, message), OpenResult::opened);
+	assert_contains(message, "created by the first session");
+	struct stat st;
+	assert_int_equal(stat((base + "/a").c_str(), &st), -1);
+	set.dir = base;
+	assert_int_equal(Sink::check(set, message), OpenResult::opened);
+	assert_string_equal(message.c_str(), ("would log into " + base).c_str());
+	assert_names(base, {});
+	assert_int_equal(symlink(base.c_str(), (base + "/link").c_str()), 0);
+	set.dir = base + "/link";
+	assert_int_equal(Sink::check(set, message), OpenResult::failed);
+	assert_contains(message, "a symlink is never followed");
+	set.dir = base + "/../x";
+	assert_int_equal(Sink::check(set, message), OpenResult::failed);
+	assert_int_equal(chmod(base.c_str(), 0777), 0);
+	set.dir = base;
+	assert_int_equal(Sink::check(set, message), OpenResult::failed);
+	assert_contains(message, "writable by everyone");
+	assert_int_equal(unlink((base + "/link").c_str()), 0);
+	assert_int_equal(chmod(base.c_str(), 0700), 0);
+}
+
 int main(void)
 {
 	// The file and directory modes checked below assume this umask.
@@ -878,6 +912,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sink_max_size_never_cuts_a_timestamp, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_max_size_transcript_marker_has_no_leading_lf, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_write_error_reports_once_and_stops, fullfs_setup, fullfs_teardown),
+		cmocka_unit_test_setup_teardown(test_sink_check_creates_nothing, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,17 +5,12 @@
 #include "../control-dict.hh"
 #include "../../core/naming.hh"
 
-#include <cerrno>
-#include <climits>
 #include <cstring>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <vector>
 
 DOVECOT_EXTERN_C_BEGIN
 #include "var-expand.h"
 #include "dict.h"
-#include "master-service.h"
-#include "master-service-settings.h"
 DOVECOT_EXTERN_C_END
 
 namespace rawlog_ext {
@@ -100,92 +95,50 @@ bool expand_dir_template(const char *setting, const std::string &tmpl,
 	return true;
 }
 
-namespace {
-
-// Without a user (doveadm's commands without -u), 2.3 has no public way
-// to read plugin {} settings in doveadm: ask the doveconf beside this
-// doveadm, with the configuration doveadm read.
-bool global_control_uri(std::string &uri_r, std::string &error_r)
+bool expand_user_dir(struct mail_user *user, const char *service,
+		     const std::string &tmpl, std::string &dir_r,
+		     std::string &error_r)
 {
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0) {
-		error_r = std::string("readlink(/proc/self/exe) failed: ") +
-			strerror(errno);
+	// The user's variables, with service as %s.
+	std::vector<struct var_expand_table> table;
+	for (const struct var_expand_table *t = mail_user_var_expand_table(user);
+	     t->key != '\0' || t->long_key != nullptr; t++) {
+		struct var_expand_table entry = *t;
+		if (entry.key == 's')
+			entry.value = service;
+		table.push_back(entry);
+	}
+	table.push_back({ '\0', nullptr, nullptr });
+	auto expand = [&](const std::string &t, std::string &value_r,
+			  std::string &error_r) {
+		return expand_one(t, table.data(),
+				  mail_user_var_expand_func_table, user,
+				  value_r, error_r);
+	};
+	if (!check_template_variables("rawlog_ext_dir", tmpl, expand, error_r))
+		return false;
+	std::string error;
+	if (!expand(tmpl, dir_r, error)) {
+		error_r = "rawlog_ext_dir=" + tmpl + ": " + error;
 		return false;
 	}
-	exe[n] = '\0';
-	std::string doveconf(exe);
-	doveconf = doveconf.substr(0, doveconf.rfind('/') + 1) + "doveconf";
-	const char *config = master_service_get_config_path(master_service);
-	int fds[2];
-	if (pipe(fds) < 0) {
-		error_r = std::string("pipe() failed: ") + strerror(errno);
-		return false;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		error_r = std::string("fork() failed: ") + strerror(errno);
-		close(fds[0]);
-		close(fds[1]);
-		return false;
-	}
-	if (pid == 0) {
-		dup2(fds[1], STDOUT_FILENO);
-		close(fds[0]);
-		close(fds[1]);
-		execl(doveconf.c_str(), "doveconf", "-c", config, "-h",
-		      "plugin/rawlog_ext_control_dict", (char *)nullptr);
-		_exit(127);
-	}
-	close(fds[1]);
-	std::string out;
-	char buf[1024];
-	for (;;) {
-		ssize_t r = read(fds[0], buf, sizeof(buf));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		out.append(buf, (size_t)r);
-	}
-	close(fds[0]);
-	int status;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR) ;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		error_r = doveconf + " -h plugin/rawlog_ext_control_dict failed";
-		return false;
-	}
-	while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
-		out.pop_back();
-	uri_r = out;
 	return true;
 }
-
-} // namespace
 
 int control_dict_init(struct mail_user *user, struct event *event,
 		      struct dict **dict_r, std::string &error_r)
 {
-	std::string uri;
-	if (user != nullptr) {
-		const char *value =
-			mail_user_plugin_getenv(user, "rawlog_ext_control_dict");
-		uri = value != nullptr ? value : "";
-	} else if (!global_control_uri(uri, error_r)) {
-		return -1;
-	}
-	if (uri.empty())
+	const char *uri = mail_user_plugin_getenv(user, "rawlog_ext_control_dict");
+	if (uri == nullptr || *uri == '\0')
 		return 0;
 	struct dict_settings set;
 	i_zero(&set);
-	set.base_dir = user != nullptr ? user->set->base_dir :
-		master_service_settings_get(master_service)->base_dir;
+	set.base_dir = user->set->base_dir;
 	set.event_parent = event;
 	const char *error;
-	if (dict_init(uri.c_str(), &set, dict_r, &error) < 0) {
-		error_r = "rawlog_ext_control_dict: dict_init(" + uri +
-			") failed: " + error;
+	if (dict_init(uri, &set, dict_r, &error) < 0) {
+		error_r = std::string("rawlog_ext_control_dict: dict_init(") +
+			uri + ") failed: " + error;
 		return -1;
 	}
 	return 1;

@@ -5,15 +5,26 @@
 // A mail command's init().
 #define RAWLOG_EXT_DOVEADM_INIT_ARGS struct doveadm_mail_cmd_context *ctx
 
+#include "../control-dict.hh"
+
+#include <string>
+
 namespace rawlog_ext {
 
 // 2.4 reads every parameter from ctx->cctx; nothing to register.
 inline void doveadm_take_options(struct doveadm_mail_cmd_context *) {}
 
-// Where a command without a user reads its settings.
-inline struct event *doveadm_settings_event(struct doveadm_cmd_context *cctx)
+// doveconf prints rawlog_ext's settings at the top level.
+inline bool doveconf_plugin_block()
 {
-	return cctx->set_event;
+	return false;
+}
+
+// The configuration's control dict, for a command without a user.
+inline int control_dict_init_global(struct doveadm_cmd_context *cctx,
+				    struct dict **dict_r, std::string &error_r)
+{
+	return control_dict_init(nullptr, cctx->set_event, dict_r, error_r);
 }
 
 } // namespace rawlog_ext

@@ -220,13 +220,38 @@ bool expand_dir_template(const char *setting, const std::string &tmpl,
 	return expand_with(setting, tmpl, vars, &params, dir_r, error_r);
 }
 
+bool expand_user_dir(struct mail_user *user, const char *service,
+		     const std::string &tmpl, std::string &dir_r,
+		     std::string &error_r)
+{
+	// The user's variables, with service as %{service}/%{protocol}.
+	struct var_expand_params params = *mail_user_var_expand_params(user);
+	std::vector<struct var_expand_table> table;
+	if (params.table != nullptr) {
+		for (const struct var_expand_table *t = params.table;
+		     t->key != nullptr; t++) {
+			struct var_expand_table entry = *t;
+			if (strcmp(t->key, "service") == 0 ||
+			    strcmp(t->key, "protocol") == 0) {
+				entry.value = service;
+				entry.func = nullptr;
+			}
+			table.push_back(entry);
+		}
+		table.push_back({});
+		params.table = table.data();
+	}
+	return expand_with("rawlog_ext_dir", tmpl, nullptr, &params, dir_r,
+			   error_r);
+}
+
 int control_dict_init(struct mail_user *user, struct event *event,
 		      struct dict **dict_r, std::string &error_r)
 {
 	// The dict inside rawlog_ext_control { }, as last_login and
 	// quota_clone read theirs (a dict at the top level is inherited).
 	struct event *filter = event_create(user != nullptr ? user->event :
-					    event);
+					    event);	// doveadm: its event
 	settings_event_add_filter_name(filter, "rawlog_ext_control");
 	const char *error = nullptr;
 	int ret = dict_init_auto(filter, dict_r, &error);

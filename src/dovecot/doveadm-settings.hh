@@ -1,0 +1,24 @@
+// The settings a user's session of another protocol would have, for
+// doveadm rawlog status (doveadm's own settings are doveadm's protocol's;
+// see doveconf-run.hh for why doveconf is asked).
+#ifndef RAWLOG_EXT_DOVEADM_SETTINGS_HH
+#define RAWLOG_EXT_DOVEADM_SETTINGS_HH
+
+#include "compat.hh"
+#include "../core/settings.hh"
+
+#include <string>
+
+namespace rawlog_ext {
+
+// protocol ("imap", "pop3", "lmtp", "submission"): that protocol's
+// settings with user's userdb fields over them, rawlog_ext_dir expanded
+// (%s / %{service} as protocol); loaded_r: rawlog_ext is in that
+// protocol's mail_plugins.
+bool user_protocol_settings_get(struct mail_user *user, const char *protocol,
+				Settings &settings_r, bool &loaded_r,
+				std::string &error_r);
+
+} // namespace rawlog_ext
+
+#endif
