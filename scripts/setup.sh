@@ -5,14 +5,16 @@
 #
 # Installing dovecot-core on a fresh machine would start the system's own
 # Dovecot on the standard ports; the tests never use it, so a temporary
-# policy-rc.d keeps it from being started by this install.
+# policy-rc.d keeps it from being started by this install. The same goes
+# for redis-server (the control dict tests start their own on a free
+# loopback port): it is installed, never enabled or left running on 6379.
 set -eu
 cd "$(dirname "$0")/.."
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
 dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-submissiond
 dovecot-dev libcmocka-dev libssl-dev age valgrind python3 python3-pytest openssl debhelper lintian rpm
-debootstrap chromium"
+debootstrap chromium redis-server"
 
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -42,6 +44,25 @@ if [ -n "$missing" ]; then
 		if command -v systemctl >/dev/null 2>&1; then
 			as_root systemctl disable dovecot.service dovecot.socket \
 				>/dev/null 2>&1 || true
+		fi ;;
+	esac
+	case "$missing" in
+	*redis-server*)
+		if [ -d /run/systemd/system ]; then
+			as_root systemctl disable --now redis-server.service \
+				>/dev/null 2>&1 || true
+		elif command -v systemctl >/dev/null 2>&1; then
+			as_root systemctl disable redis-server.service \
+				>/dev/null 2>&1 || true
+		fi
+		# Without systemd (a container) an init script may have run
+		# anyway: whatever the package started goes.
+		pidfile=/run/redis/redis-server.pid
+		if [ -s "$pidfile" ]; then
+			as_root sh -c "kill \$(cat $pidfile)" 2>/dev/null || true
+		fi
+		if grep -q '^ *[0-9]*: [0-9A-F]*:18EB .* 0A ' /proc/net/tcp 2>/dev/null; then
+			echo "setup: warning: something listens on port 6379" >&2
 		fi ;;
 	esac
 fi

@@ -3,11 +3,13 @@
 
 #include <cctype>
 #include <cstring>
+#include <set>
 
 namespace rawlog_ext {
 
 const char control_enabled_prefix[] = "shared/rawlog-ext/enabled/";
 const char control_used_prefix[] = "shared/rawlog-ext/used/";
+const char control_index_key[] = "shared/rawlog-ext/index";
 
 namespace {
 
@@ -50,15 +52,12 @@ std::string control_used_key(const std::string &user)
 	return control_used_prefix + login_user_dir(user);
 }
 
-bool control_key_user(const std::string &key, std::string &user_r)
+namespace {
+
+// The user a login_user_dir() name stands for; false if name is not the
+// one spelling login_user_dir() gives for any user.
+bool decode_name(const std::string &name, std::string &user_r)
 {
-	std::string name;
-	for (const char *prefix : { control_enabled_prefix, control_used_prefix }) {
-		if (key.compare(0, strlen(prefix), prefix) == 0) {
-			name = key.substr(strlen(prefix));
-			break;
-		}
-	}
 	std::string user;
 	for (size_t i = 0; i < name.size(); i++) {
 		if (name[i] != '%') {
@@ -72,11 +71,83 @@ bool control_key_user(const std::string &key, std::string &user_r)
 		user += (char)(hi * 16 + lo);
 		i += 2;
 	}
-	// Only the one spelling login_user_dir() gives.
 	if (user.empty() || login_user_dir(user) != name)
 		return false;
 	user_r = user;
 	return true;
+}
+
+// The valid names of an index value, in its order.
+std::vector<std::string> index_tokens(const std::string &value)
+{
+	std::vector<std::string> names;
+	size_t i = 0;
+	while (i < value.size()) {
+		while (i < value.size() && isspace((unsigned char)value[i]))
+			i++;
+		size_t start = i;
+		while (i < value.size() && !isspace((unsigned char)value[i]))
+			i++;
+		std::string name = value.substr(start, i - start), user;
+		if (!name.empty() && decode_name(name, user))
+			names.push_back(name);
+	}
+	return names;
+}
+
+std::set<std::string> index_names(const std::string &value)
+{
+	std::vector<std::string> tokens = index_tokens(value);
+	return std::set<std::string>(tokens.begin(), tokens.end());
+}
+
+std::string index_value(const std::set<std::string> &names)
+{
+	std::string value;
+	for (const std::string &name : names) {
+		if (!value.empty())
+			value += ' ';
+		value += name;
+	}
+	return value;
+}
+
+} // namespace
+
+bool control_key_user(const std::string &key, std::string &user_r)
+{
+	for (const char *prefix : { control_enabled_prefix, control_used_prefix }) {
+		if (key.compare(0, strlen(prefix), prefix) == 0)
+			return decode_name(key.substr(strlen(prefix)), user_r);
+	}
+	return false;
+}
+
+std::vector<std::string> control_index_users(const std::string &value)
+{
+	std::vector<std::string> users;
+	std::set<std::string> seen;
+	for (const std::string &name : index_tokens(value)) {
+		std::string user;
+		if (seen.insert(name).second && decode_name(name, user))
+			users.push_back(user);
+	}
+	return users;
+}
+
+std::string control_index_add(const std::string &value, const std::string &user)
+{
+	std::set<std::string> names = index_names(value);
+	names.insert(login_user_dir(user));
+	return index_value(names);
+}
+
+std::string control_index_remove(const std::string &value,
+				 const std::string &user)
+{
+	std::set<std::string> names = index_names(value);
+	names.erase(login_user_dir(user));
+	return index_value(names);
 }
 
 std::string control_value(const Enablement &e)

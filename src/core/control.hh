@@ -10,6 +10,11 @@
 //                                     budget over all sessions, 0 = none
 //   shared/rawlog-ext/used/<user>     bytes the user's logs took so far
 //                                     (added to at each session's end)
+//   shared/rawlog-ext/index           the users enable wrote (and disable
+//                                     did not remove): their names as
+//                                     below, sorted, unique, one space
+//                                     between; for `rawlog list` on a
+//                                     dict that cannot iterate (redis)
 // <user> as login_user_dir() writes it: [A-Za-z0-9-_.+=@] as is, any
 // other byte %XX, so no user name can reach another user's key.
 #ifndef RAWLOG_EXT_CONTROL_HH
@@ -18,17 +23,29 @@
 #include <cstdint>
 #include <ctime>
 #include <string>
+#include <vector>
 
 namespace rawlog_ext {
 
 extern const char control_enabled_prefix[];	// "shared/rawlog-ext/enabled/"
 extern const char control_used_prefix[];	// "shared/rawlog-ext/used/"
+extern const char control_index_key[];		// "shared/rawlog-ext/index"
 
 std::string control_enabled_key(const std::string &user);
 std::string control_used_key(const std::string &user);
 // The user of an enabled/ or used/ key (its %XX decoded); false if the
 // key is neither or its name is not one control_*_key() writes.
 bool control_key_user(const std::string &key, std::string &user_r);
+
+// The index (control_index_key's value): the users it names, decoded, in
+// its order. Names separated by any whitespace; a name control_*_key()
+// would not write is skipped (and dropped by the two below).
+std::vector<std::string> control_index_users(const std::string &value);
+// The index value with user added or removed: sorted, unique, one space
+// between names; "" when no user is left.
+std::string control_index_add(const std::string &value, const std::string &user);
+std::string control_index_remove(const std::string &value,
+				 const std::string &user);
 
 struct Enablement {
 	time_t expires = 0;

@@ -6,7 +6,11 @@
 //   doveadm rawlog list
 // enable and disable are mail commands: doveadm looks the user up (an
 // unknown one: "User doesn't exist", exit 67) and the user's own settings,
-// userdb fields included, name the dict.
+// userdb fields included, name the dict. Both also keep the index entry
+// (control_index_key) that list reads on a dict that cannot iterate
+// (redis): read, changed and written with the user's keys in one
+// transaction, so two admins writing at once may leave a user out of the
+// index (or an old one in it, which list skips), never a user's own keys.
 #include "../dovecot/compat.hh"
 #include "../dovecot/control-dict.hh"
 #include "../core/control.hh"
@@ -101,14 +105,23 @@ int cmd_enable_run(struct doveadm_mail_cmd_context *ctx,
 		Enablement e;
 		e.expires = time(nullptr) + ectx->duration;
 		e.max_bytes = ectx->max_bytes;
+		std::string index, error;
+		int found = dict->lookup(control_index_key, index, error);
+		if (found < 0) {
+			i_error("rawlog: enabling %s failed: %s", user->username,
+				error.c_str());
+			ctx->exit_code = EX_TEMPFAIL;
+			return -1;
+		}
+		index = control_index_add(found > 0 ? index : "", user->username);
 		// A new enablement starts a new budget.
 		const std::string value = control_value(e), zero = "0";
 		const ControlDict::Change changes[] = {
 			{ control_enabled_key(user->username), &value },
 			{ control_used_key(user->username), &zero },
+			{ control_index_key, &index },
 		};
-		std::string error;
-		if (dict->change(changes, 2, error) < 0) {
+		if (dict->change(changes, 3, error) < 0) {
 			i_error("rawlog: enabling %s failed: %s", user->username,
 				error.c_str());
 			ctx->exit_code = EX_TEMPFAIL;
@@ -159,12 +172,23 @@ int cmd_disable_run(struct doveadm_mail_cmd_context *ctx,
 		std::unique_ptr<ControlDict> dict = user_dict(ctx, user);
 		if (dict == nullptr)
 			return -1;
+		std::string index, error;
+		int found = dict->lookup(control_index_key, index, error);
+		if (found < 0) {
+			i_error("rawlog: disabling %s failed: %s",
+				user->username, error.c_str());
+			ctx->exit_code = EX_TEMPFAIL;
+			return -1;
+		}
+		index = control_index_remove(found > 0 ? index : "",
+					     user->username);
 		const ControlDict::Change changes[] = {
 			{ control_enabled_key(user->username), nullptr },
 			{ control_used_key(user->username), nullptr },
+			// The last one out removes the entry.
+			{ control_index_key, index.empty() ? nullptr : &index },
 		};
-		std::string error;
-		if (dict->change(changes, 2, error) < 0) {
+		if (dict->change(changes, found > 0 ? 3 : 2, error) < 0) {
 			i_error("rawlog: disabling %s failed: %s",
 				user->username, error.c_str());
 			ctx->exit_code = EX_TEMPFAIL;
@@ -182,7 +206,41 @@ struct doveadm_mail_cmd_context *cmd_disable_alloc_impl()
 	return ctx;
 }
 
-// Every enablement in the configuration's dict, with its state now.
+// A dict that cannot iterate (iterate() failed with error): the entries of
+// the users in the index, looked up one by one. A user in the index without
+// an enabled/ entry is left out (an index line a racing disable left
+// behind). False with error_r on a failed lookup.
+bool index_entries(ControlDict &dict, std::string &error_r,
+		   std::map<std::string, std::string> &enabled,
+		   std::map<std::string, std::string> &used)
+{
+	if (!control_dict_unsupported(error_r))
+		i_warning("rawlog list: cannot iterate the dict (%s): listing "
+			  "the users in %s", error_r.c_str(), control_index_key);
+	enabled.clear();
+	used.clear();
+	std::string index, value;
+	int ret = dict.lookup(control_index_key, index, error_r);
+	if (ret <= 0)
+		return ret == 0;
+	for (const std::string &user : control_index_users(index)) {
+		ret = dict.lookup(control_enabled_key(user), value, error_r);
+		if (ret < 0)
+			return false;
+		if (ret == 0)
+			continue;
+		enabled[user] = value;
+		ret = dict.lookup(control_used_key(user), value, error_r);
+		if (ret < 0)
+			return false;
+		if (ret > 0)
+			used[user] = value;
+	}
+	return true;
+}
+
+// Every enablement in the configuration's dict, with its state now:
+// iterated where the dict can, from the index where it cannot.
 void cmd_list_impl(struct doveadm_cmd_context *cctx)
 {
 	(void)guarded(nullptr, [&] {
@@ -216,7 +274,7 @@ void cmd_list_impl(struct doveadm_cmd_context *cctx)
 				if (control_key_user(key, user))
 					used[user] = value;
 			}, error);
-		if (!ok) {
+		if (!ok && !index_entries(*dict, error, enabled, used)) {
 			i_error("rawlog list: %s", error.c_str());
 			doveadm_exit_code = EX_TEMPFAIL;
 			return -1;

@@ -145,4 +145,10 @@ bool ControlDict::iterate(const std::string &prefix,
 	return true;
 }
 
+bool control_dict_unsupported(const std::string &error)
+{
+	static const char unsupported[] = "Unsupported operation";
+	return error.compare(0, sizeof(unsupported) - 1, unsupported) == 0;
+}
+
 } // namespace rawlog_ext

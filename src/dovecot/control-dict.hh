@@ -47,7 +47,8 @@ public:
 	// meanwhile stays so). 1 added, 0 no such key, -1 error.
 	int add(const std::string &key, uint64_t n, std::string &error_r);
 	// Every key under prefix (recursively) with its value; false with
-	// error_r if the dict cannot iterate (redis) or failed.
+	// error_r if the dict cannot iterate (redis: see
+	// control_dict_unsupported()) or failed.
 	bool iterate(const std::string &prefix,
 		     const std::function<void(const char *key,
 					      const char *value)> &each,
@@ -60,6 +61,11 @@ private:
 	struct dict *dict_;
 	std::string username_;
 };
+
+// Whether error (of iterate()) says the dict's driver cannot do it at all
+// (lib-dict's dict-fail, the same words on both lines), rather than that
+// it failed.
+bool control_dict_unsupported(const std::string &error);
 
 // Per line (internals-<line>/user-settings.cc): the dict configured for
 // user. 1 dict_r set, 0 none configured, -1 error_r.

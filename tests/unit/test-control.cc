@@ -5,6 +5,7 @@
 #include "core/control.hh"
 
 #include <string>
+#include <vector>
 
 using namespace rawlog_ext;
 
@@ -93,6 +94,46 @@ void test_state(void **)
 			    "byte budget used");
 }
 
+void test_index(void **)
+{
+	// Built up in any order: sorted by name, each once.
+	std::string v = control_index_add("", "bob");
+	assert_string_equal(v.c_str(), "bob");
+	v = control_index_add(v, "alice");
+	v = control_index_add(v, "a b");
+	v = control_index_add(v, "alice");
+	assert_string_equal(v.c_str(), "a%20b alice bob");
+	std::vector<std::string> users = control_index_users(v);
+	assert_int_equal(users.size(), 3);
+	assert_string_equal(users[0].c_str(), "a b");
+	assert_string_equal(users[1].c_str(), "alice");
+	assert_string_equal(users[2].c_str(), "bob");
+	v = control_index_remove(v, "alice");
+	assert_string_equal(v.c_str(), "a%20b bob");
+	assert_string_equal(control_index_remove(v, "carol").c_str(), v.c_str());
+	v = control_index_remove(control_index_remove(v, "bob"), "a b");
+	assert_string_equal(v.c_str(), "");
+	assert_true(control_index_users("").empty());
+	assert_true(control_index_users(" \n\t ").empty());
+
+	// Read with any whitespace, duplicates once; names login_user_dir()
+	// would not write skipped, and dropped when the index is rewritten.
+	users = control_index_users("carol\nbob  bob\t%61 a/b a%2 x%2Fy dave\r\n");
+	assert_int_equal(users.size(), 4);
+	assert_string_equal(users[0].c_str(), "carol");
+	assert_string_equal(users[1].c_str(), "bob");
+	assert_string_equal(users[2].c_str(), "x/y");
+	assert_string_equal(users[3].c_str(), "dave");
+	assert_string_equal(control_index_add("carol\n%61 bob\n", "x/y").c_str(),
+			    "bob carol x%2Fy");
+	// Odd bytes in a user name stay one name.
+	assert_string_equal(control_index_add("", "a\nb c").c_str(),
+			    "a%0Ab%20c");
+	users = control_index_users(control_index_add("", "a\nb c"));
+	assert_int_equal(users.size(), 1);
+	assert_string_equal(users[0].c_str(), "a\nb c");
+}
+
 void test_durations(void **)
 {
 	static const struct {
@@ -125,6 +166,7 @@ int main(void)
 		cmocka_unit_test(test_keys_round_trip_and_stay_one_component),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_state),
+		cmocka_unit_test(test_index),
 		cmocka_unit_test(test_durations),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,180 @@
+"""doveadm rawlog (issue #15) with the control dict in Redis: a real
+redis-server (Debian's, installed by scripts/setup.sh, never the system
+service) on a free loopback port, through Dovecot's own redis dict driver,
+shared by two Dovecot instances. Redis cannot iterate, so `rawlog list`
+reads the index entry that enable and disable keep."""
+import pathlib
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from dovecot_fixture import _free_ports, _listening_ports, for_line
+from rawlog import log_files
+from test_control import controlled, imap_session, listed, ok, sessions  # noqa: F401
+
+REDIS_SERVER = "/usr/bin/redis-server"
+REDIS_CLI = "/usr/bin/redis-cli"
+INDEX = "rawlog-ext/index"   # Dovecot's redis dict drops "shared/"
+
+
+class Redis:
+    """A throw-away redis-server: loopback, a free port, nothing saved."""
+
+    def __init__(self, tmpdir: pathlib.Path):
+        self.dir = tmpdir
+        self.port = _free_ports(1)[0]
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        if not pathlib.Path(REDIS_SERVER).exists():
+            pytest.fail(f"{REDIS_SERVER} missing: run scripts/setup.sh")
+        log = open(self.dir / "redis.log", "wb")
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        log.close()
+        deadline = time.monotonic() + 10
+        while self.port not in _listening_ports():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start: " +
+                                   (self.dir / "redis.log").read_text())
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def cli(self, *args: str) -> str:
+        r = subprocess.run([REDIS_CLI, "-h", "127.0.0.1", "-p", str(self.port),
+                            *args], capture_output=True, text=True, timeout=10,
+                           check=True)
+        return r.stdout.rstrip("\n")
+
+    def dict_conf(self) -> tuple[dict, str]:
+        """(plugin settings, extra config) naming this server's dict."""
+        plugin = for_line({"rawlog_ext_control_dict":
+                           f"redis:host=127.0.0.1:port={self.port}"}, {})
+        extra = for_line("", f"rawlog_ext_control {{\n  dict redis {{\n"
+                             f"    redis_host = 127.0.0.1\n"
+                             f"    redis_port = {self.port}\n  }}\n}}\n")
+        return plugin, extra
+
+
+@pytest.fixture
+def redis():
+    tmpdir = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-redis-"))
+    server = Redis(tmpdir)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def test_enable_list_disable(controlled, rawlog_dir, redis):
+    dc, _ = controlled(dict_conf=redis.dict_conf())
+    imap_session(dc)
+    assert log_files(rawlog_dir) == []
+    assert "control dict: not enabled: not logging" in dc.log()
+
+    ok(dc.doveadm("rawlog", "enable", "-u", "alice", "--max-size", "1M"),
+       "alice")
+    assert redis.cli("GET", INDEX) == "alice"
+    imap_session(dc)
+    assert len(sessions(rawlog_dir, "imap")) == 1
+    imap_session(dc, "bob")
+    assert len(sessions(rawlog_dir, "imap")) == 1
+
+    entry = listed(dc)
+    assert set(entry) == {"alice"}
+    assert entry["alice"]["state"] == "enabled"
+    assert entry["alice"]["max-size"] == str(1 << 20)
+    logged = sum(p.stat().st_size for p in log_files(rawlog_dir))
+    assert logged > 0 and int(entry["alice"]["used"]) == logged
+
+    # Redis cannot iterate: the index is read, and that is no news.
+    assert ok(dc.doveadm("rawlog", "list")).stderr == ""
+    ok(dc.doveadm("rawlog", "enable", "-u", "bob"))
+    assert redis.cli("GET", INDEX) == "alice bob"
+    assert set(listed(dc)) == {"alice", "bob"}
+    ok(dc.doveadm("rawlog", "disable", "-u", "alice"))
+    assert redis.cli("GET", INDEX) == "bob"
+    assert set(listed(dc)) == {"bob"}
+    imap_session(dc)
+    assert len(sessions(rawlog_dir, "imap")) == 1
+    ok(dc.doveadm("rawlog", "disable", "-u", "bob"))
+    # The last one out removes the index and every key of the users.
+    assert redis.cli("KEYS", "*") == ""
+    assert listed(dc) == {}
+    assert "Error" not in dc.log() and "Warning" not in dc.log()
+
+
+def test_list_skips_what_a_race_left_in_the_index(controlled, rawlog_dir, redis):
+    # Two admins writing the index at once: one's change may be lost. An
+    # entry without its user's keys is not listed; a user missing from the
+    # index is still enabled (sessions read the user's own key).
+    dc, _ = controlled(dict_conf=redis.dict_conf())
+    ok(dc.doveadm("rawlog", "enable", "-u", "alice"))
+    redis.cli("SET", INDEX, "carol alice")
+    assert set(listed(dc)) == {"alice"}
+    ok(dc.doveadm("rawlog", "enable", "-u", "bob"))
+    assert redis.cli("GET", INDEX) == "alice bob carol"
+    redis.cli("SET", INDEX, "alice")
+    assert set(listed(dc)) == {"alice"}
+    imap_session(dc, "bob")
+    assert len(sessions(rawlog_dir, "imap")) == 1
+
+
+def test_two_instances_share_one_redis(controlled, rawlog_dir, redis):
+    a, _ = controlled(dict_conf=redis.dict_conf())
+    other_dir = pathlib.Path(tempfile.mkdtemp(prefix="rawlog-ext-logs-b-"))
+    try:
+        other_dir.chmod(0o755)
+        shutil.chown(other_dir, 65534, 65534)
+        b, _ = controlled(dict_conf=redis.dict_conf(),
+                          plugin={"rawlog_ext_dir": str(other_dir)})
+        assert a.imap_port != b.imap_port
+        ok(a.doveadm("rawlog", "enable", "-u", "alice"))
+        imap_session(a)
+        imap_session(b)
+        assert len(sessions(rawlog_dir, "imap")) == 1
+        assert len(sessions(other_dir, "imap")) == 1
+        # Both sessions' bytes went to the one counter, seen from either.
+        logged = sum(p.stat().st_size for d in (rawlog_dir, other_dir)
+                     for p in log_files(d))
+        assert int(listed(b)["alice"]["used"]) == logged
+        ok(b.doveadm("rawlog", "disable", "-u", "alice"))
+        imap_session(a)
+        assert len(sessions(rawlog_dir, "imap")) == 1
+        assert listed(a) == {}
+    finally:
+        shutil.rmtree(other_dir, ignore_errors=True)
+
+
+def test_redis_down_leaves_sessions_alone(controlled, rawlog_dir, redis):
+    dc, _ = controlled(dict_conf=redis.dict_conf())
+    ok(dc.doveadm("rawlog", "enable", "-u", "alice"))
+    redis.stop()
+    c = imap_session(dc, extra=b"still works")
+    assert b"n OK" in bytes(c.received)
+    assert log_files(rawlog_dir) == []
+    warnings = [line for line in dc.log().splitlines()
+                if "Warning: rawlog_ext:" in line]
+    assert len(warnings) == 1, warnings
+    assert "logging only sessions rawlog_ext_enabled=yes selects" in warnings[0]
+    # The one Error is lib-dict's redis driver's own, on the dict's event.
+    errors = [line for line in dc.log().splitlines() if "Error:" in line]
+    assert all("dict(redis)" in e and "connect() failed" in e
+               for e in errors), errors
+    r = dc.doveadm("rawlog", "list")
+    assert r.returncode == 75, (r.returncode, r.stderr)
