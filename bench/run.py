@@ -8,7 +8,7 @@
 For each workload (long sessions, short-session mix) it starts one private
 Dovecot (tests/integration/dovecot_fixture.py) on 127.0.0.1 per variant
 (none, core, ext-split, ext-sealed, ext-transcript, ext-chunks, ext-bare,
-ext-unselected; --variants picks some, none always runs), each
+ext-unselected, ext-control; --variants picks some, none always runs), each
 with its own bench/loadgen.py clients, and lets the variants take turns:
 in each round every variant runs the same window of commands (about
 --seconds of work for "none") while the others idle. Instances and logs
@@ -36,11 +36,11 @@ import time
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "bench"))
-from dovecot_fixture import DOVECOT_BIN, PLUGIN_SO, Dovecot, User  # noqa: E402
+from dovecot_fixture import DOVECOT_BIN, PLUGIN_SO, Dovecot, User, line_under_test  # noqa: E402
 import loadgen  # noqa: E402
 
 VARIANTS = ("none", "core", "ext-split", "ext-sealed", "ext-transcript", "ext-chunks",
-            "ext-bare", "ext-unselected")
+            "ext-bare", "ext-unselected", "ext-control")
 # ext-sealed: split, timestamps as default, sealed to this public key (made
 # by age-keygen; its private half was not kept: the logs are not read).
 SEAL_RECIPIENT = "age1sw4qyr40lmrjyssk5maffaz43z4x0kjf809xvzjv48a2mqqyd5zqgm5xmw"
@@ -72,6 +72,22 @@ def variant_config(variant: str, logdir: pathlib.Path) -> dict:
         return {"extra_conf": COMMON_CONF + f"protocol imap {{\n  rawlog_dir = {logdir}\n}}\n"}
     if variant == "ext-unselected":
         return {"mail_plugins": ext, "extra_conf": COMMON_CONF}
+    if variant == "ext-control":
+        # doveadm rawlog (issue #15): a control dict in which the users are
+        # not enabled; each session looks itself up once and logs nothing.
+        ctl = logdir.parent / "control-dict"
+        ctl.mkdir(exist_ok=True)
+        os.chown(ctl, 65534, 65534)
+        (ctl / "control").write_text("shared/rawlog-ext/enabled/someone-else\n"
+                                     "4102444800 0\n")
+        os.chown(ctl / "control", 65534, 65534)
+        if line_under_test() == "2.3":
+            return {"mail_plugins": ext, "extra_conf": COMMON_CONF,
+                    "plugin": {"rawlog_ext_dir": str(logdir),
+                               "rawlog_ext_control_dict": f"file:{ctl}/control"}}
+        return {"mail_plugins": ext, "plugin": {"rawlog_ext_dir": str(logdir)},
+                "extra_conf": COMMON_CONF + "rawlog_ext_control {\n  dict file {\n"
+                              f"    path = {ctl}/control\n  }}\n}}\n"}
     plugin = {"rawlog_ext_dir": str(logdir)}
     if variant == "ext-sealed":
         plugin["rawlog_ext_seal_recipients"] = SEAL_RECIPIENT
