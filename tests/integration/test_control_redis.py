@@ -178,3 +178,49 @@ def test_redis_down_leaves_sessions_alone(controlled, rawlog_dir, redis):
                for e in errors), errors
     r = dc.doveadm("rawlog", "list")
     assert r.returncode == 75, (r.returncode, r.stderr)
+
+
+def test_redis_that_never_answers_delays_a_session_by_its_timeout(controlled, rawlog_dir):
+    """A hung Redis holds each session's start for the driver's timeout
+    (30 s by default): the documented short timeout bounds it."""
+    import socket
+    import threading
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    accepted = []
+    stop = threading.Event()
+
+    def swallow():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+                accepted.append(conn)   # read nothing, answer nothing
+            except OSError:
+                pass
+    thread = threading.Thread(target=swallow, daemon=True)
+    thread.start()
+    try:
+        plugin = for_line({"rawlog_ext_control_dict":
+                           f"redis:host=127.0.0.1:port={port}:timeout_msecs=500"}, {})
+        extra = for_line("", "rawlog_ext_control {\n  dict redis {\n"
+                             f"    redis_host = 127.0.0.1\n    redis_port = {port}\n"
+                             "    redis_request_timeout = 500ms\n  }\n}\n")
+        dc, _ = controlled(dict_conf=(plugin, extra))
+        started = time.monotonic()
+        c = imap_session(dc, extra=b"still works")
+        took = time.monotonic() - started
+        assert b"n OK" in bytes(c.received)
+        assert accepted, "the session never asked the dict"
+        # 30 s without the timeout; well below it with it.
+        assert took < 15, took
+        assert log_files(rawlog_dir) == []
+        assert "logging only sessions rawlog_ext_enabled=yes selects" in dc.log()
+    finally:
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        listener.close()
