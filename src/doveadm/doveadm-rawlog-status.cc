@@ -73,18 +73,19 @@ std::string control_reason(struct mail_user *user, uint64_t &budget_r,
 	}
 }
 
-// One protocol's verdict: yes/no and why.
-void protocol_status(struct mail_user *user, const char *protocol,
+// One protocol's verdict: yes/no and why. False: it could not be judged.
+bool protocol_status(struct mail_user *user, const char *protocol,
 		     const std::string &control, bool control_configured,
 		     uint64_t budget)
 {
 	Settings settings;
-	bool loaded = false;
+	bool loaded = false, tool_failed = false;
 	std::string error, why;
 	bool logged = false;
 	if (!user_protocol_settings_get(user, protocol, settings, loaded,
-					error)) {
-		why = "invalid setting: " + error;
+					tool_failed, error)) {
+		why = (tool_failed ? "settings not read: " :
+		       "invalid setting: ") + error;
 	} else if (!loaded) {
 		why = std::string("rawlog_ext is not in ") + protocol +
 			"'s mail_plugins";
@@ -115,6 +116,7 @@ void protocol_status(struct mail_user *user, const char *protocol,
 	doveadm_print(protocol);
 	doveadm_print(logged ? "yes" : "no");
 	doveadm_print(why.c_str());
+	return !tool_failed;
 }
 
 int cmd_status_run(struct doveadm_mail_cmd_context *ctx,
@@ -124,10 +126,12 @@ int cmd_status_run(struct doveadm_mail_cmd_context *ctx,
 		uint64_t budget;
 		bool configured;
 		std::string control = control_reason(user, budget, configured);
+		bool judged = true;
 		for (const char *protocol : protocols)
-			protocol_status(user, protocol, control, configured,
-					budget);
-		return 0;
+			judged = protocol_status(user, protocol, control,
+						 configured, budget) && judged;
+		if (judged)
+			return 0;
 	} catch (const std::exception &e) {
 		i_error("rawlog status: %s", e.what());
 	} catch (...) {

@@ -45,6 +45,7 @@ struct EnableContext {
 	struct doveadm_mail_cmd_context ctx;
 	time_t duration;
 	uint64_t max_bytes;
+	bool bad_option;	// said why in init(): nobody is changed
 };
 
 std::string utc_time(time_t t)
@@ -99,6 +100,9 @@ int cmd_enable_run(struct doveadm_mail_cmd_context *ctx,
 {
 	return guarded(ctx, [&] {
 		auto *ectx = reinterpret_cast<EnableContext *>(ctx);
+		// init() said why and set the exit code.
+		if (ectx->bad_option)
+			return -1;
 		std::unique_ptr<ControlDict> dict = user_dict(ctx, user);
 		if (dict == nullptr)
 			return -1;
@@ -136,19 +140,30 @@ int cmd_enable_run(struct doveadm_mail_cmd_context *ctx,
 }
 
 // Options are read once, before any user: a bad one changes nothing.
+// Not i_fatal(): under doveadm-server that would end the server process.
 void cmd_enable_init(RAWLOG_EXT_DOVEADM_INIT_ARGS)
 {
 	auto *ectx = reinterpret_cast<EnableContext *>(ctx);
-	const char *value;
 	ectx->duration = default_duration;
-	if (doveadm_cmd_param_str(ctx->cctx, "for", &value) &&
-	    !parse_duration(value, ectx->duration))
-		i_fatal_status(EX_USAGE, "rawlog enable: --for %s: expected a "
-			       "duration such as 90s, 30m, 1h or 2d", value);
-	if (doveadm_cmd_param_str(ctx->cctx, "max-size", &value) &&
-	    (!parse_size(value, ectx->max_bytes) || ectx->max_bytes == 0))
-		i_fatal_status(EX_USAGE, "rawlog enable: --max-size %s: expected "
-			       "a size such as 512k, 100M or 2G", value);
+	if (guarded(ctx, [&] {
+		const char *value;
+		if (doveadm_cmd_param_str(ctx->cctx, "for", &value) &&
+		    !parse_duration(value, ectx->duration)) {
+			i_error("rawlog enable: --for %s: expected a duration "
+				"such as 90s, 30m, 1h or 2d", value);
+			ectx->bad_option = true;
+		} else if (doveadm_cmd_param_str(ctx->cctx, "max-size", &value) &&
+			   (!parse_size(value, ectx->max_bytes) ||
+			    ectx->max_bytes == 0)) {
+			i_error("rawlog enable: --max-size %s: expected a size "
+				"such as 512k, 100M or 2G", value);
+			ectx->bad_option = true;
+		}
+		if (ectx->bad_option)
+			ctx->exit_code = EX_USAGE;
+		return 0;
+	}) < 0)
+		ectx->bad_option = true;	// exit_code: EX_TEMPFAIL
 	doveadm_print_header("user", "User", no_flags);
 	doveadm_print_header("until", "Until", no_flags);
 	doveadm_print_header("max-size", "Max size",

@@ -1,6 +1,7 @@
 #include "control-dict.hh"
 
 #include <functional>
+#include <new>
 
 DOVECOT_EXTERN_C_BEGIN
 #include "dict.h"
@@ -42,7 +43,12 @@ int ControlDict::open(struct mail_user *user, struct event *event,
 std::unique_ptr<ControlDict> ControlDict::adopt(struct dict *dict,
 						const char *username)
 {
-	return std::unique_ptr<ControlDict>(new ControlDict(dict, username));
+	ControlDict *control = new (std::nothrow) ControlDict(dict, username);
+	if (control == nullptr) {
+		dict_deinit(&dict);
+		throw std::bad_alloc();
+	}
+	return std::unique_ptr<ControlDict>(control);
 }
 
 ControlDict::ControlDict(struct dict *dict, const char *username)
@@ -62,37 +68,53 @@ int ControlDict::lookup(const std::string &key, std::string &value_r,
 	struct dict_op_settings set;
 	i_zero(&set);
 	set.username = username_.c_str();
+	// Its own pool, not the data stack: copying the value may throw,
+	// which must not skip a T_END.
+	pool_t pool = pool_alloconly_create("rawlog_ext control lookup", 512);
 	const char *value = nullptr, *error = nullptr;
-	int ret;
-	T_BEGIN {
-		ret = dict_lookup(dict_, &set, pool_datastack_create(),
-				  key.c_str(), &value, &error);
+	int ret = dict_lookup(dict_, &set, pool, key.c_str(), &value, &error);
+	try {
 		if (ret > 0)
 			value_r = value;
 		else if (ret < 0)
 			error_r = error != nullptr ? error : "lookup failed";
-	} T_END;
+	} catch (...) {
+		pool_unref(&pool);
+		throw;
+	}
+	pool_unref(&pool);
 	return ret;
 }
 
 int ControlDict::commit(struct dict_transaction_context *t,
 			std::string &error_r)
 {
-	CommitWait wait;
-	dict_transaction_commit_async(&t, commit_callback, &wait);
-	if (!wait.done)
-		dict_wait(dict_);
-	if (!wait.done) {
-		error_r = "commit did not finish";
+	// On the heap: if the callback had not come by the end of
+	// dict_wait() (it always should), it may still come later.
+	CommitWait *wait = new (std::nothrow) CommitWait();
+	if (wait == nullptr) {
+		dict_transaction_rollback(&t);
+		error_r = "out of memory";
 		return -1;
 	}
-	switch (wait.ret) {
+	dict_transaction_commit_async(&t, commit_callback, wait);
+	if (!wait->done)
+		dict_wait(dict_);
+	if (!wait->done) {
+		error_r = "commit did not finish";
+		return -1;	// wait stays for the late callback
+	}
+	enum dict_commit_ret ret = wait->ret;
+	std::string error;
+	error.swap(wait->error);
+	delete wait;
+	switch (ret) {
 	case DICT_COMMIT_RET_OK:
 		return 1;
 	case DICT_COMMIT_RET_NOTFOUND:
 		return 0;
 	default:
-		error_r = wait.error.empty() ? "commit failed" : wait.error;
+		error_r = error.empty() ? "commit failed" : error;
 		return -1;
 	}
 }
@@ -136,8 +158,13 @@ bool ControlDict::iterate(const std::string &prefix,
 		dict_iterate_init(dict_, &set, prefix.c_str(),
 				  DICT_ITERATE_FLAG_RECURSE);
 	const char *key, *value, *error;
-	while (dict_iterate(iter, &key, &value))
-		each(key, value);
+	try {
+		while (dict_iterate(iter, &key, &value))
+			each(key, value);
+	} catch (...) {
+		(void)dict_iterate_deinit(&iter, &error);
+		throw;
+	}
 	if (dict_iterate_deinit(&iter, &error) < 0) {
 		error_r = error;
 		return false;

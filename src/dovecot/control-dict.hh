@@ -43,8 +43,9 @@ public:
 		const std::string *value;	// nullptr: unset
 	};
 	int change(const Change *changes, size_t count, std::string &error_r);
-	// Adds n to a counter that exists (not created: a user disabled
-	// meanwhile stays so). 1 added, 0 no such key, -1 error.
+	// Adds n to a counter. 1 added, 0 no such key (the file dict does
+	// not create it: a user disabled meanwhile stays without one; Redis's
+	// INCRBY does create it, harmless without an enabled/ key), -1 error.
 	int add(const std::string &key, uint64_t n, std::string &error_r);
 	// Every key under prefix (recursively) with its value; false with
 	// error_r if the dict cannot iterate (redis: see

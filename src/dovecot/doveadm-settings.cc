@@ -73,8 +73,9 @@ DoveconfOutput parse_doveconf(const std::string &out)
 
 bool user_protocol_settings_get(struct mail_user *user, const char *protocol,
 				Settings &settings_r, bool &loaded_r,
-				std::string &error_r)
+				bool &tool_failed_r, std::string &error_r)
 {
+	tool_failed_r = false;
 	const bool plugin_block = doveconf_plugin_block();
 	std::vector<std::string> args = { "-f", std::string("protocol=") +
 					  protocol, "mail_plugins" };
@@ -84,10 +85,18 @@ bool user_protocol_settings_get(struct mail_user *user, const char *protocol,
 		for (const char *const *name = setting_names; *name != nullptr;
 		     name++)
 			args.push_back(*name);
-	std::string out;
-	if (!doveconf_run(args, out, error_r))
-		return false;
-	DoveconfOutput conf = parse_doveconf(out);
+	// The same for every user: once per protocol and doveadm run (-A).
+	static std::map<std::string, std::string> outputs;
+	auto cached = outputs.find(protocol);
+	if (cached == outputs.end()) {
+		std::string out;
+		if (!doveconf_run(args, out, error_r)) {
+			tool_failed_r = true;
+			return false;
+		}
+		cached = outputs.emplace(protocol, out).first;
+	}
+	DoveconfOutput conf = parse_doveconf(cached->second);
 	std::map<std::string, std::string> &values =
 		plugin_block ? conf.plugin : conf.top;
 	std::string mail_plugins = conf.top["mail_plugins"];

@@ -14,10 +14,11 @@ namespace rawlog_ext {
 // protocol ("imap", "pop3", "lmtp", "submission"): that protocol's
 // settings with user's userdb fields over them, rawlog_ext_dir expanded
 // (%s / %{service} as protocol); loaded_r: rawlog_ext is in that
-// protocol's mail_plugins.
+// protocol's mail_plugins. False with error_r: an invalid setting, or
+// (tool_failed_r) doveconf could not be run.
 bool user_protocol_settings_get(struct mail_user *user, const char *protocol,
 				Settings &settings_r, bool &loaded_r,
-				std::string &error_r);
+				bool &tool_failed_r, std::string &error_r);
 
 } // namespace rawlog_ext
 

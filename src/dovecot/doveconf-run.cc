@@ -15,6 +15,8 @@ namespace rawlog_ext {
 bool doveconf_run(const std::vector<std::string> &args, std::string &out_r,
 		  std::string &error_r)
 {
+	// Beside this doveadm (/usr/bin); for doveadm-server (in
+	// $libexecdir/dovecot) the bin dir of the same prefix.
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0) {
@@ -23,8 +25,21 @@ bool doveconf_run(const std::vector<std::string> &args, std::string &out_r,
 		return false;
 	}
 	exe[n] = '\0';
-	std::string doveconf(exe);
-	doveconf = doveconf.substr(0, doveconf.rfind('/') + 1) + "doveconf";
+	std::string dir(exe);
+	dir.erase(dir.rfind('/') + 1);
+	std::string doveconf;
+	for (const std::string &candidate : { dir + "doveconf",
+					      dir + "../../bin/doveconf",
+					      std::string("/usr/bin/doveconf") }) {
+		if (access(candidate.c_str(), X_OK) == 0) {
+			doveconf = candidate;
+			break;
+		}
+	}
+	if (doveconf.empty()) {
+		error_r = "doveconf not found beside " + std::string(exe);
+		return false;
+	}
 	std::vector<const char *> argv = { "doveconf", "-c",
 		master_service_get_config_path(master_service) };
 	for (const std::string &a : args)
@@ -44,8 +59,8 @@ bool doveconf_run(const std::vector<std::string> &args, std::string &out_r,
 	}
 	if (pid == 0) {
 		dup2(fds[1], STDOUT_FILENO);
-		close(fds[0]);
-		close(fds[1]);
+		// Nothing of doveadm's but stdin, stdout, stderr.
+		closefrom(STDERR_FILENO + 1);
 		execv(doveconf.c_str(), const_cast<char *const *>(argv.data()));
 		_exit(127);
 	}
@@ -61,12 +76,13 @@ bool doveconf_run(const std::vector<std::string> &args, std::string &out_r,
 		out.append(buf, (size_t)r);
 	}
 	close(fds[0]);
-	int status;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR) ;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	int status = 0;
+	pid_t waited;
+	while ((waited = waitpid(pid, &status, 0)) < 0 && errno == EINTR) ;
+	if (waited != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		error_r = doveconf + " failed (exit status " +
-			std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) :
-				       -1) + ")";
+			std::to_string(waited == pid && WIFEXITED(status) ?
+				       WEXITSTATUS(status) : -1) + ")";
 		return false;
 	}
 	out_r = out;

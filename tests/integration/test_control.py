@@ -294,3 +294,18 @@ def test_status_directory_and_setting_causes(controlled, rawlog_dir):
                                          "(rawlog_ext_enabled=yes)")
     r = dc.doveadm("rawlog", "status", "-u", "nobody-here")
     assert r.returncode == 67, (r.returncode, r.stderr)
+
+
+def test_24_top_level_dict_is_not_a_control_dict(dovecot_factory, rawlog_dir):
+    """2.4: a named filter inherits a top-level dict; one there (for
+    something else) must not switch control mode on."""
+    other = rawlog_dir.parent / (rawlog_dir.name + "-other-dict")
+    extra = f"dict file {{\n  path = {other}\n}}\nmail_debug = yes\n"
+    dc = dovecot_factory(plugin={"rawlog_ext_dir": str(rawlog_dir)},
+                         extra_conf=extra, users=[User("alice")],
+                         mail_plugins="$mail_plugins rawlog_ext")
+    imap_session(dc)
+    assert len(sessions(rawlog_dir, "imap")) == 1
+    assert "control dict" not in dc.log()
+    r = dc.doveadm("rawlog", "enable", "-u", "alice")
+    assert r.returncode == 78, (r.returncode, r.stderr)

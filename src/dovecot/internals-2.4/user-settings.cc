@@ -245,21 +245,63 @@ bool expand_user_dir(struct mail_user *user, const char *service,
 			   error_r);
 }
 
+namespace {
+
+// The names of the dicts an event's settings see (its dict { } list).
+bool dict_names(struct event *event, std::vector<std::string> &names_r,
+		std::string &error_r)
+{
+	const struct dict_settings *set = nullptr;
+	const char *error;
+	if ((settings_get)(event, &dict_setting_parser_info,
+			   static_cast<enum settings_get_flags>(0),
+			   __FILE__, __LINE__,
+			   reinterpret_cast<const void **>(&set), &error) < 0) {
+		error_r = error;
+		return false;
+	}
+	names_r.clear();
+	if (array_is_created(&set->dicts)) {
+		const char *name;
+		array_foreach_elem(&set->dicts, name)
+			names_r.emplace_back(name);
+	}
+	settings_free(set);
+	return true;
+}
+
+} // namespace
+
 int control_dict_init(struct mail_user *user, struct event *event,
 		      struct dict **dict_r, std::string &error_r)
 {
 	// The dict inside rawlog_ext_control { }, as last_login and
-	// quota_clone read theirs (a dict at the top level is inherited).
-	struct event *filter = event_create(user != nullptr ? user->event :
-					    event);	// doveadm: its event
+	// quota_clone read theirs. A named filter inherits a dict from the
+	// top level: one there (for something else) is not a control dict,
+	// or every user not enabled would stop being logged.
+	struct event *parent = user != nullptr ? user->event : event;	// doveadm: its event
+	struct event *filter = event_create(parent);
 	settings_event_add_filter_name(filter, "rawlog_ext_control");
-	const char *error = nullptr;
-	int ret = dict_init_auto(filter, dict_r, &error);
+	std::vector<std::string> inside, outside;
+	std::string error;
+	int ret;
+	if (!dict_names(filter, inside, error) ||
+	    !dict_names(parent, outside, error)) {
+		error_r = "rawlog_ext_control: " + error;
+		ret = -1;
+	} else if (inside.empty() || inside == outside) {
+		ret = 0;
+	} else {
+		const char *init_error = nullptr;
+		ret = dict_init_auto(filter, dict_r, &init_error);
+		if (ret < 0)
+			error_r = std::string("rawlog_ext_control: ") +
+				(init_error != nullptr ? init_error :
+				 "dict_init_auto() failed");
+		ret = ret < 0 ? -1 : ret;
+	}
 	event_unref(&filter);
-	if (ret < 0)
-		error_r = std::string("rawlog_ext_control: ") +
-			(error != nullptr ? error : "dict_init_auto() failed");
-	return ret < 0 ? -1 : ret;
+	return ret;
 }
 
 } // namespace rawlog_ext
