@@ -325,8 +325,15 @@ OpenResult Sink::open_files(int dirfd, const std::string &dir,
 			}
 			// Held until the file is closed: tells a follower
 			// (rawlog-ext-view --follow) the file is still being
-			// written. Logging never depends on it.
-			(void)flock(fd, LOCK_EX | LOCK_NB);
+			// written. Logging never depends on it, and never
+			// waits for it more than a moment: a follower's probe
+			// (LOCK_SH, released at once) may hold it just now.
+			for (int tries = 0; tries < 5; tries++) {
+				if (flock(fd, LOCK_EX | LOCK_NB) == 0 ||
+				    errno != EWOULDBLOCK)
+					break;
+				usleep(200);
+			}
 			File &file = sink->files_[(int)wanted[created].direction];
 			file.fd = fd;
 			file.path = dir + "/" + name;
