@@ -4,6 +4,7 @@
 #include "../user-settings.hh"
 #include "../control-dict.hh"
 #include "../../core/naming.hh"
+#include "doveconf.hh"
 
 #include <cerrno>
 #include <climits>
@@ -100,13 +101,13 @@ bool expand_dir_template(const char *setting, const std::string &tmpl,
 	return true;
 }
 
-namespace {
-
 // Without a user (doveadm's commands without -u), 2.3 has no public way
 // to read plugin {} settings in doveadm: ask the doveconf beside this
 // doveadm, with the configuration doveadm read.
-bool global_control_uri(std::string &uri_r, std::string &error_r)
+bool doveconf_plugin_value(const char *name, std::string &value_r,
+			   std::string &error_r)
 {
+	const std::string key = std::string("plugin/") + name;
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0) {
@@ -135,7 +136,7 @@ bool global_control_uri(std::string &uri_r, std::string &error_r)
 		close(fds[0]);
 		close(fds[1]);
 		execl(doveconf.c_str(), "doveconf", "-c", config, "-h",
-		      "plugin/rawlog_ext_control_dict", (char *)nullptr);
+		      key.c_str(), (char *)nullptr);
 		_exit(127);
 	}
 	close(fds[1]);
@@ -153,16 +154,14 @@ bool global_control_uri(std::string &uri_r, std::string &error_r)
 	int status;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR) ;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		error_r = doveconf + " -h plugin/rawlog_ext_control_dict failed";
+		error_r = doveconf + " -h " + key + " failed";
 		return false;
 	}
 	while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
 		out.pop_back();
-	uri_r = out;
+	value_r = out;
 	return true;
 }
-
-} // namespace
 
 int control_dict_init(struct mail_user *user, struct event *event,
 		      struct dict **dict_r, std::string &error_r)
@@ -172,7 +171,8 @@ int control_dict_init(struct mail_user *user, struct event *event,
 		const char *value =
 			mail_user_plugin_getenv(user, "rawlog_ext_control_dict");
 		uri = value != nullptr ? value : "";
-	} else if (!global_control_uri(uri, error_r)) {
+	} else if (!doveconf_plugin_value("rawlog_ext_control_dict", uri,
+					  error_r)) {
 		return -1;
 	}
 	if (uri.empty())

@@ -1,0 +1,20 @@
+// Dovecot 2.3: the plugin {} values from doveconf (see doveconf.hh).
+#include "../global-dirs.hh"
+#include "doveconf.hh"
+
+namespace rawlog_ext {
+
+bool configured_log_dirs(struct event *, std::vector<ConfiguredDir> &dirs_r,
+			 std::string &error_r)
+{
+	for (const char *setting : { "rawlog_ext_dir", "rawlog_ext_lmtp_dir" }) {
+		std::string value;
+		if (!doveconf_plugin_value(setting, value, error_r))
+			return false;
+		if (!value.empty())
+			dirs_r.push_back({ setting, value });
+	}
+	return true;
+}
+
+} // namespace rawlog_ext
