@@ -8,7 +8,7 @@ import pathlib
 import shutil
 import time
 
-from dovecot_fixture import for_line
+from dovecot_fixture import conf_value, for_line
 from rawlog import RawClient, log_files, wait_closed
 
 DAY = 86400
@@ -165,6 +165,24 @@ def test_bad_options_exit_64_and_delete_nothing(logged_dovecot, rawlog_dir):
         assert r.returncode == 64, (args, r.returncode, r.stdout, r.stderr)
         assert said in r.stderr, (args, r.stderr)
         assert log_files(rawlog_dir) == before
+
+
+def test_per_user_tree_from_the_configuration(logged_dovecot, rawlog_dir):
+    # rawlog_ext_dir=<dir>/%u: the tree pruned is <dir>, users' directories
+    # included; the emptied directories stay.
+    dc = logged_dovecot({"rawlog_ext_dir": conf_value(f"{rawlog_dir}/%{{user}}"),
+                         "rawlog_ext_autocreate": "yes"})
+    imap_session(dc, "alice")
+    imap_session(dc, "bob")
+    current = log_files(rawlog_dir)
+    assert {p.parent.name for p in current} == {"alice", "bob"}
+    old = [aged(p, 40 * DAY, session="old") for p in current]
+    rows, _ = prune(dc, "--older-than", "30d")
+    assert sorted(rows) == sorted(str(p) for p in old)
+    assert log_files(rawlog_dir) == current
+    rows, _ = prune(dc, "--max-total", "0")
+    assert log_files(rawlog_dir) == []
+    assert (rawlog_dir / "alice").is_dir() and (rawlog_dir / "bob").is_dir()
 
 
 def test_dir_starting_with_a_variable_is_skipped(dovecot_factory, rawlog_dir):
