@@ -10,6 +10,7 @@ struct doveadm_mail_cmd_context *rawlog_ext_cmd_enable_alloc(void);
 struct doveadm_mail_cmd_context *rawlog_ext_cmd_disable_alloc(void);
 void rawlog_ext_cmd_list(struct doveadm_cmd_context *cctx);
 struct doveadm_mail_cmd_context *rawlog_ext_cmd_status_alloc(void);
+void rawlog_ext_cmd_prune(struct doveadm_cmd_context *cctx);
 
 extern struct doveadm_cmd_ver2 rawlog_ext_doveadm_commands[];
 extern const unsigned int rawlog_ext_doveadm_command_count;
@@ -47,6 +48,18 @@ DOVEADM_CMD_PARAMS_END
 		.name = "rawlog list",
 		.usage = "",
 DOVEADM_CMD_PARAMS_START
+DOVEADM_CMD_PARAMS_END
+	},
+	{
+		.cmd = rawlog_ext_cmd_prune,
+		.name = "rawlog prune",
+		.usage = "[--older-than <duration>] [--max-total <size>] "
+			"[--dry-run] [<dir> ...]",
+DOVEADM_CMD_PARAMS_START
+DOVEADM_CMD_PARAM('\0', "older-than", CMD_PARAM_STR, 0)
+DOVEADM_CMD_PARAM('\0', "max-total", CMD_PARAM_STR, 0)
+DOVEADM_CMD_PARAM('\0', "dry-run", CMD_PARAM_BOOL, 0)
+DOVEADM_CMD_PARAM('\0', "dir", CMD_PARAM_ARRAY, CMD_PARAM_FLAG_POSITIONAL)
 DOVEADM_CMD_PARAMS_END
 	},
 };

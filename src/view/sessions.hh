@@ -1,11 +1,11 @@
-// The viewer's reading of log file names (the inverse of log_base_name(),
-// naming.hh) and their grouping into sessions, for `rawlog-ext-view list`
+// The viewer's grouping of log files (names read by parse_log_name(),
+// core/log-name.hh) into sessions, for `rawlog-ext-view list`
 // and --session (issue #17 items 2 and 7). No I/O here: the walk of a
 // tree is view.cc's.
 #ifndef RAWLOG_EXT_VIEW_SESSIONS_HH
 #define RAWLOG_EXT_VIEW_SESSIONS_HH
 
-#include "core/naming.hh"
+#include "core/log-name.hh"
 
 #include <cstdint>
 #include <ctime>
@@ -13,20 +13,6 @@
 #include <vector>
 
 namespace rawlog_ext {
-
-struct LogName {
-	NameParts parts;	// as sanitized in the name
-	std::string ext;	// "in", "out" or "log"
-	bool sealed = false;	// ".age" after it
-	unsigned int n = 0;	// the collision counter, 0 = none
-	std::string stem;	// the name without ".in"/".out"/".log"[".age"]
-};
-
-// "<YYYYMMDD>T<HHMMSS>Z_<service>_<session>_<pid>_<hostname>[_<peer>][_<ip>][_<n>]"
-// + ".in"/".out"/".log" [+ ".age"]; false for any other name. A peer is
-// only read for a leg's service (ending in "-proxy" or "-relay": the
-// only files the module gives one).
-bool parse_log_name(const std::string &file_name, LogName &r);
 
 // The leg a file is of, as --json's "leg": "pre-login" (the login
 // companion's <service>-login file), "backend" (<service>-login-proxy,

@@ -287,6 +287,10 @@ def test_deb_install_log_remove_purge(package_env, dovecot_factory, rawlog_dir,
         assert str(path) in listed, sorted(listed)
         assert P(path).is_file(), path
     assert not [p for p in listed if p.endswith(".la")], listed
+    # doveadm rawlog prune's daily timer: installed, not enabled.
+    for unit in ("rawlog-ext-prune.service", "rawlog-ext-prune.timer"):
+        assert [p for p in listed if p.endswith("/systemd/system/" + unit)], sorted(listed)
+    assert not P("/etc/systemd/system/timers.target.wants/rawlog-ext-prune.timer").exists()
     conffiles = run(["dpkg-query", "-W", "-f=${Conffiles}", PACKAGE]).stdout.split()
     assert sorted(conffiles[0::2]) == sorted(
         [str(CONFFILE)] + ([str(SETTINGS_CONFFILE)] if line != "2.3" else [])), conffiles
@@ -353,6 +357,11 @@ def test_deb_install_log_remove_purge(package_env, dovecot_factory, rawlog_dir,
         dc.command("doveadm", "-c", str(dc.conf_path), "rawlog", "list"),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
     assert rawlog.returncode == 78 and "no control dict" in rawlog.stdout, rawlog.stdout
+    prune = subprocess.run(
+        dc.command("doveadm", "-c", str(dc.conf_path), "rawlog", "prune",
+                   "--older-than", "30d", str(rawlog_dir)),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
+    assert prune.returncode == 0 and files[".in"].exists(), prune.stdout
     dc.wait_log(r"imap\(alice\).*(Disconnected|Logged out)")
     assert not re.search(r"Error|Fatal|Panic", dc.log()), dc.log()
     dc.stop()
@@ -477,6 +486,8 @@ def test_rpm_builds_for_the_line_and_its_config_loads(tmp_path, dovecot_factory,
             assert settings <= listed, sorted(listed)
         assert not [p for p in listed if p.endswith(".la")], listed
         assert [p for p in listed if re.fullmatch(r"/usr/share/man/man1/rawlog-ext-view\.1.*", p)]
+        assert {"/usr/lib/systemd/system/rawlog-ext-prune.service",
+                "/usr/lib/systemd/system/rawlog-ext-prune.timer"} <= listed, sorted(listed)
         assert run(["rpm", "-qpc", str(rpms[0])]).stdout.split() == [str(CONFFILE)]
 
         # The rpm's files as installed, from its buildroot (rpm 4.20, Debian
