@@ -60,6 +60,13 @@ inline int control_dict_init_global(struct doveadm_cmd_context *,
 	return 1;
 }
 
+// The event a command without a user reads settings from (2.3: none;
+// global-dirs.cc asks doveconf there).
+inline struct event *doveadm_settings_event(struct doveadm_cmd_context *)
+{
+	return nullptr;
+}
+
 } // namespace rawlog_ext
 
 #endif

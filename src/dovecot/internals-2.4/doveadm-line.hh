@@ -27,6 +27,13 @@ inline int control_dict_init_global(struct doveadm_cmd_context *cctx,
 	return control_dict_init(nullptr, cctx->set_event, dict_r, error_r);
 }
 
+// The event a command without a user reads settings from (2.3: none;
+// global-dirs.cc asks doveconf there).
+inline struct event *doveadm_settings_event(struct doveadm_cmd_context *cctx)
+{
+	return cctx->set_event;
+}
+
 } // namespace rawlog_ext
 
 #endif
