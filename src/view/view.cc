@@ -185,8 +185,16 @@ public:
 		}
 		if (n == 0) {
 			if (follow_ && !closed_seen_) {
-				if (live())
+				if (live()) {
+					// Nothing more for now: a line end
+					// held back for a marker is data
+					// (LogParser::release_held()). A
+					// sealed file's pieces come in whole
+					// chunks: left as they are.
+					if (!sealed_)
+						parser_.release_held();
 					return State::waiting;
+				}
 				// Unlocked: what it holds now is all; one more
 				// read to its end, then done.
 				closed_seen_ = true;

@@ -406,6 +406,75 @@ def test_view_follow_usage(tmp_path):
     assert r.returncode == 0 and b"C: a1 NOOP" in r.stdout, r.stderr
 
 
+class HeldLog:
+    """A split log pair being written: both files held (flock) as the
+    module holds them, lines appended as it writes them."""
+
+    def __init__(self, tmp_path, stem="20251202T000000Z_imap_FOLLOWxAAAAB_1_mx1"):
+        import fcntl
+        self.paths = {d: tmp_path / (stem + d) for d in (".in", ".out")}
+        self.files = {d: open(p, "ab", buffering=0) for d, p in self.paths.items()}
+        for f in self.files.values():
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+
+    def write(self, d, data: bytes) -> None:
+        self.files[d].write(data)
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()
+
+
+def follow_json(p, got: bytearray, until, timeout: float = 10) -> list[dict]:
+    """Reads p's --json lines until until(records) holds."""
+    import select
+    import time
+    end = time.monotonic() + timeout
+    while True:
+        recs = [json.loads(line) for line in got[:got.rfind(b"\n") + 1].splitlines()]
+        if until(recs):
+            return recs
+        left = end - time.monotonic()
+        assert left > 0, (bytes(got), p.poll())
+        if select.select([p.stdout], [], [], left)[0]:
+            chunk = os.read(p.stdout.fileno(), 65536)
+            assert chunk, (bytes(got), p.poll())
+            got.extend(chunk)
+
+
+def client_bytes(recs) -> bytes:
+    return b"".join(base64.b64decode(r["data_b64"]) for r in recs
+                    if r["from"] == "client")
+
+
+def test_view_follow_shows_the_last_line_whole_at_once(tmp_path):
+    # A split file's last line end is held back (it might be the
+    # truncation marker's): while following, nothing more coming means
+    # it is data, shown now, in the same record, not with the next line.
+    log = HeldLog(tmp_path)
+    log.write(".in", b"1700000000.000001 a1 NOOP\r\n")
+    p = subprocess.Popen([str(viewer()), "--follow", "--json",
+                          str(log.paths[".in"])],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    got = bytearray()
+    try:
+        recs = follow_json(p, got, lambda r: client_bytes(r) == b"a1 NOOP\r\n")
+        log.write(".in", b"1700000000.000002 a2 NOOP\r\n")
+        recs = follow_json(p, got, lambda r: client_bytes(r).endswith(b"a2 NOOP\r\n"))
+        log.close()
+        out, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    got.extend(out)
+    recs = [json.loads(line) for line in got.splitlines()]
+    assert [base64.b64decode(r["data_b64"]) for r in recs] == \
+        [b"a1 NOOP\r\n", b"a2 NOOP\r\n"]
+    assert [r["time"] for r in recs] == [1700000000.000001, 1700000000.000002]
+
+
 def test_view_json_of_a_big_log_is_its_wire(tmp_path):
     # 50 MB in 16 KiB chunks, each its own stamp, input and output taking
     # turns, and one 3 MiB chunk: read in constant memory, the records
