@@ -407,23 +407,31 @@ bool merge(Readers &rs, bool merging, const MergeOut &out)
 
 // --follow: what the files hold, then what they get while their writer
 // has them open, in the order it comes (by time where the files have
-// it); done once every file is closed by its writer and read.
+// it); done once every file is closed by its writer and read. Each poll
+// merges as far as every file has come: a piece is shown only once each
+// other file still being read has its next piece known, or is at its
+// end for now (idle) or done. Catching up on what is there interleaves
+// by time as a plain view does; memory stays a read per file.
 bool follow(Readers &rs, const MergeOut &out)
 {
 	out.start(true);
 	std::vector<bool> marked(rs.size(), false);
 	for (;;) {
-		bool progress = false, all_ended = true;
-		for (auto &r : rs) {
-			LogReader::State st = r->read_more();
-			if (st == LogReader::State::failed)
-				return false;
-			if (st == LogReader::State::more)
-				progress = true;
-			if (st != LogReader::State::ended)
-				all_ended = false;
-		}
+		bool progress = false;
+		std::vector<bool> idle(rs.size(), false);
 		for (;;) {
+			for (auto &r : rs) {
+				while (!r->has_piece() && !idle[r->index] &&
+				       !r->ended()) {
+					LogReader::State st = r->read_more();
+					if (st == LogReader::State::failed)
+						return false;
+					if (st == LogReader::State::more)
+						progress = true;
+					if (st == LogReader::State::waiting)
+						idle[r->index] = true;
+				}
+			}
 			LogReader *best = nullptr;
 			for (auto &r : rs)
 				if (r->has_piece() &&
@@ -436,17 +444,20 @@ bool follow(Readers &rs, const MergeOut &out)
 			out.piece(*best, best->head(), best->data(best->head()));
 			best->pop();
 		}
-		for (auto &r : rs)
+		bool all_ended = true;
+		for (auto &r : rs) {
 			if (r->ended() && r->marker() && !marked[r->index]) {
 				marked[r->index] = true;
 				out.marker(*r);
 			}
+			if (!r->ended())
+				all_ended = false;
+		}
 		if (all_ended)
 			return true;
-		if (!progress) {
-			out.batch();
+		out.batch();
+		if (!progress)
 			usleep(150 * 1000);
-		}
 	}
 }
 

@@ -475,6 +475,42 @@ def test_view_follow_shows_the_last_line_whole_at_once(tmp_path):
     assert [r["time"] for r in recs] == [1700000000.000001, 1700000000.000002]
 
 
+def test_view_follow_catching_up_interleaves_by_time(tmp_path):
+    # Much already there, lines of different lengths in the two files
+    # (a read covers different times in each): still one order by time.
+    log = HeldLog(tmp_path)
+    want = {"client": b"", "server": b""}
+    for i in range(3000):
+        c = b"c%d " % i + b"x" * 200 + b"\r\n"
+        sv = b"s%d " % i + b"y" * 20 + b"\r\n"
+        log.write(".in", b"1700000000.%06d " % (2 * i) + c)
+        log.write(".out", b"1700000000.%06d " % (2 * i + 1) + sv)
+        want["client"] += c
+        want["server"] += sv
+    p = subprocess.Popen([str(viewer()), "--follow", "--json",
+                          str(log.paths[".in"])],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    got = bytearray()
+    try:
+        follow_json(p, got, lambda r: b"s2999 " in b"".join(
+            base64.b64decode(x["data_b64"]) for x in r))
+        log.close()
+        out, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    got.extend(out)
+    recs = [json.loads(line) for line in got.splitlines()]
+    times = [r["time"] for r in recs]
+    assert times == sorted(times)
+    data = {"client": b"", "server": b""}
+    for r in recs:
+        data[r["from"]] += base64.b64decode(r["data_b64"])
+    assert data == want
+
+
 def test_view_json_of_a_big_log_is_its_wire(tmp_path):
     # 50 MB in 16 KiB chunks, each its own stamp, input and output taking
     # turns, and one 3 MiB chunk: read in constant memory, the records
