@@ -148,22 +148,61 @@ public:
 	LogReader(const LogReader &) = delete;
 	LogReader &operator=(const LogReader &) = delete;
 
-	// false: a message is printed.
-	bool open()
+	// false: a message is printed. kept: the file as an earlier pass
+	// opened it (this reader takes it over, read from its start), so a
+	// file replaced between the passes is not read as another; -1: open
+	// path. Only a regular file: a FIFO would block open() (so
+	// O_NONBLOCK, cleared after), a device could be read forever.
+	bool open(int kept = -1)
 	{
 		if (sealed_ && ids_.size() == 0) {
 			fprintf(stderr, "rawlog-ext-view: %s: sealed: give "
 				"--identity\n", path.c_str());
+			if (kept != -1)
+				close(kept);
 			return false;
 		}
-		fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+		if (kept != -1) {
+			fd_ = kept;
+			if (lseek(fd_, 0, SEEK_SET) == -1) {
+				fprintf(stderr, "rawlog-ext-view: %s: %s\n",
+					path.c_str(), strerror(errno));
+				return false;
+			}
+			clock_gettime(CLOCK_MONOTONIC, &opened_);
+			return true;
+		}
+		fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 		if (fd_ == -1) {
+			fprintf(stderr, "rawlog-ext-view: %s: %s\n", path.c_str(),
+				strerror(errno));
+			return false;
+		}
+		struct stat st;
+		if (fstat(fd_, &st) != 0) {
+			fprintf(stderr, "rawlog-ext-view: %s: %s\n", path.c_str(),
+				strerror(errno));
+			return false;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			fprintf(stderr, "rawlog-ext-view: %s: not a regular "
+				"file\n", path.c_str());
+			return false;
+		}
+		int fl = fcntl(fd_, F_GETFL);
+		if (fl == -1 || fcntl(fd_, F_SETFL, fl & ~O_NONBLOCK) == -1) {
 			fprintf(stderr, "rawlog-ext-view: %s: %s\n", path.c_str(),
 				strerror(errno));
 			return false;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &opened_);
 		return true;
+	}
+
+	// Another descriptor of the open file, for a later pass; -1 if not.
+	int dup_fd() const
+	{
+		return fd_ == -1 ? -1 : fcntl(fd_, F_DUPFD_CLOEXEC, 0);
 	}
 
 	// One read: more (perhaps pieces), waiting (follow: nothing new
@@ -1032,11 +1071,19 @@ int main(int argc, char **argv)
 	// output. Then read again as they are shown (a --session header
 	// is counted by a pass of its own): memory does not grow with them.
 	std::vector<uint64_t> checked(logs.size(), UINT64_MAX);
+	// The files as this first pass opened them, for the passes after it.
+	std::vector<int> kept(logs.size(), -1);
 	if (!follow_mode) {
 		for (size_t i = 0; i < logs.size(); i++) {
 			LogReader r(logs[i], i, ids, false, true, false);
 			if (!r.open())
 				return 1;
+			kept[i] = r.dup_fd();
+			if (kept[i] == -1) {
+				fprintf(stderr, "rawlog-ext-view: %s: %s\n",
+					logs[i].c_str(), strerror(errno));
+				return 1;
+			}
 			LogReader::State st;
 			while ((st = r.read_more()) != LogReader::State::ended)
 				if (st == LogReader::State::failed)
@@ -1044,12 +1091,25 @@ int main(int argc, char **argv)
 			checked[i] = r.bytes_read();
 		}
 	}
-	auto open_readers = [&](Readers &rs) {
+	// last: the pass that shows them takes the kept files over.
+	auto open_readers = [&](Readers &rs, bool last) {
 		rs.clear();
 		for (size_t i = 0; i < logs.size(); i++) {
 			rs.push_back(std::make_unique<LogReader>(
 				logs[i], i, ids, true, follow_mode, follow_mode));
-			if (!rs.back()->open())
+			int fd = kept[i];
+			if (fd != -1 && !last) {
+				fd = fcntl(kept[i], F_DUPFD_CLOEXEC, 0);
+				if (fd == -1) {
+					fprintf(stderr, "rawlog-ext-view: %s: "
+						"%s\n", logs[i].c_str(),
+						strerror(errno));
+					return false;
+				}
+			} else {
+				kept[i] = -1;
+			}
+			if (!rs.back()->open(fd))
 				return false;
 			rs.back()->limit(checked[i]);
 		}
@@ -1149,7 +1209,7 @@ int main(int argc, char **argv)
 		};
 		counting.marker = [](LogReader &) {};
 		counting.batch = [] {};
-		if (!open_readers(rs) || !merge(rs, merging, counting))
+		if (!open_readers(rs, false) || !merge(rs, merging, counting))
 			return 1;
 		for (auto &t : trackers)
 			t->flush();
@@ -1268,7 +1328,7 @@ int main(int argc, char **argv)
 	};
 	{
 		Readers rs;
-		if (!open_readers(rs) ||
+		if (!open_readers(rs, true) ||
 		    !(follow_mode ? follow(rs, shown_out) :
 		      merge(rs, merging, shown_out))) {
 			json_line();

@@ -201,6 +201,20 @@ def test_view_bad_input_and_usage(tmp_path):
     assert view(other).returncode == 1
 
 
+def test_view_refuses_what_is_not_a_regular_file(tmp_path):
+    # A FIFO would block open(), a device be read forever: refused, named.
+    fifo = tmp_path / "p.log"
+    os.mkfifo(fifo)
+    zero = tmp_path / "z.in"
+    zero.symlink_to("/dev/zero")
+    for args in ([fifo], [zero], ["--follow", fifo], ["-f", "--json", zero]):
+        r = subprocess.run([str(viewer()), "--no-pager", *map(str, args)],
+                           capture_output=True, timeout=20)
+        assert r.returncode == 1, r
+        assert r.stderr == f"rawlog-ext-view: {args[-1]}: not a regular file\n".encode()
+        assert r.stdout == b""
+
+
 def test_view_escapes_what_could_drive_a_terminal(tmp_path):
     """Log bytes are the client's: controls, C1 controls in UTF-8 (CSI,
     OSC) and bytes that are not UTF-8 are shown escaped; other UTF-8 as
