@@ -228,6 +228,21 @@ def test_view_escapes_what_could_drive_a_terminal(tmp_path):
                         b"e\\xff f\xc3\xa4\xe2\x82\xac\n"), r.stdout
 
 
+def test_view_session_header_escapes_names(tmp_path):
+    # A login directory's name is the client's user name (%XX decoded):
+    # the --session header shows it escaped, as the data lines are.
+    d = tmp_path / "%1B]2;PWNED%07"
+    d.mkdir()
+    stem = d / "20251202T000000Z_imap-login_ESCsessAAAB_1_mx1"
+    pathlib.Path(str(stem) + ".in").write_bytes(b"1700000000.000001 a1 NOOP\r\n")
+    pathlib.Path(str(stem) + ".out").write_bytes(b"1700000000.000002 a1 OK\r\n")
+    r = view("--no-pager", "--session", "ESCsessAAAB", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert b"PWNED" in r.stdout
+    assert b"\x1b" not in r.stdout and b"\x07" not in r.stdout, r.stdout
+    assert b"user \\x1b]2;PWNED\\x07," in r.stdout, r.stdout
+
+
 HOSTILE = (b"From: mallory@example.com\r\nSubject: hostile\r\n\r\n"
            b"<script>document.title='pwned'</script>\r\n"
            b"<img src=x onerror=\"document.title='pwned'\">\r\n"
