@@ -222,6 +222,8 @@ public:
 				path.c_str(), strerror(errno));
 			return end(Bytes::failed);
 		}
+		if (n == 0 && shrunk())
+			return end(Bytes::failed);
 		if (n == 0) {
 			if (follow_ && !closed_seen_) {
 				if (live()) {
@@ -299,6 +301,29 @@ private:
 		pieces_.push_back({ piece.direction, piece.has_time, piece.time,
 				    arena_.size(), piece.size, starts });
 		arena_.append(piece.data, piece.size);
+	}
+
+	// At the end of what can be read: whether the file lost bytes from
+	// outside (truncated while followed, or since the first pass checked
+	// it) instead of being read whole; a message is printed.
+	bool shrunk()
+	{
+		struct stat st;
+		uint64_t size = read_bytes_, had = read_bytes_;
+		if (follow_) {
+			if (fstat(fd_, &st) != 0)
+				return false;
+			size = (uint64_t)st.st_size;
+		} else if (limit_ != UINT64_MAX) {
+			had = limit_;	// what the first pass checked
+		}
+		if (size >= had)
+			return false;
+		fprintf(stderr, "rawlog-ext-view: %s: truncated from outside "
+			"at byte %llu: %llu bytes %s\n", path.c_str(),
+			(unsigned long long)size, (unsigned long long)had,
+			follow_ ? "had been read" : "had been checked");
+		return true;
 	}
 
 	// A writer (the module) holds its file locked until it closes it; a

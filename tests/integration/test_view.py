@@ -540,6 +540,28 @@ def test_view_follow_catching_up_interleaves_by_time(tmp_path):
     assert data == want
 
 
+def test_view_follow_a_file_truncated_from_outside_fails(tmp_path):
+    log = HeldLog(tmp_path)
+    line = b"1700000000.000001 a1 NOOP\r\n"
+    log.write(".in", line)
+    p = subprocess.Popen([str(viewer()), "--follow", "--json",
+                          str(log.paths[".in"])],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    got = bytearray()
+    try:
+        follow_json(p, got, lambda r: client_bytes(r) == b"a1 NOOP\r\n")
+        os.truncate(log.paths[".in"], 0)
+        out, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        log.close()
+    assert p.returncode == 1, err
+    assert err == (f"rawlog-ext-view: {log.paths['.in']}: truncated from "
+                   f"outside at byte 0: {len(line)} bytes had been read\n").encode()
+
+
 def test_view_json_of_a_big_log_is_its_wire(tmp_path):
     # 50 MB in 16 KiB chunks, each its own stamp, input and output taking
     # turns, and one 3 MiB chunk: read in constant memory, the records
