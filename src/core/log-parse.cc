@@ -269,6 +269,14 @@ bool LogParser::feed(const char *buf, size_t size)
 	return true;
 }
 
+void LogParser::release_held()
+{
+	if (failed_ || transcript_ || held_ != "\n" || !at_line_start_ ||
+	    !head_.empty() || !marker_.empty() || !tail_.empty())
+		return;
+	flush_held();
+}
+
 bool LogParser::finish()
 {
 	if (failed_)

@@ -35,6 +35,14 @@ public:
 	// false on bad input: error() says why, error_offset() where.
 	bool feed(const char *data, size_t size);
 	bool finish();
+	// Following a growing split file that has no more bytes for now: a
+	// line end held back because it might be the "\n" in front of the
+	// truncation marker is handed out as data. Sink::truncate_at_cap()
+	// writes the marker together with its leading "\n" in one write(),
+	// so a lone "\n" at the current end of the file is never the
+	// marker's. Only at a line start with nothing else pending; a held
+	// ">>>\n" (perhaps a chunk's end) stays. No effect on a transcript.
+	void release_held();
 
 	const std::string &error() const { return error_; }
 	uint64_t error_offset() const { return error_offset_; }

@@ -136,9 +136,14 @@ public:
 		print(item, std::string(), false);
 	}
 
+	// Notices carry names (a user from a directory's name, a file's
+	// stem): shown escaped as the data lines are.
 	void notice(const std::string &text) override
 	{
-		fprintf(out_, "(%s)\n", text.c_str());
+		std::string line = "(";
+		append_shown(line, text, 0, text.size(), false);
+		line += ")\n";
+		fputs(line.c_str(), out_);
 	}
 
 	void truncated() override

@@ -148,22 +148,61 @@ public:
 	LogReader(const LogReader &) = delete;
 	LogReader &operator=(const LogReader &) = delete;
 
-	// false: a message is printed.
-	bool open()
+	// false: a message is printed. kept: the file as an earlier pass
+	// opened it (this reader takes it over, read from its start), so a
+	// file replaced between the passes is not read as another; -1: open
+	// path. Only a regular file: a FIFO would block open() (so
+	// O_NONBLOCK, cleared after), a device could be read forever.
+	bool open(int kept = -1)
 	{
 		if (sealed_ && ids_.size() == 0) {
 			fprintf(stderr, "rawlog-ext-view: %s: sealed: give "
 				"--identity\n", path.c_str());
+			if (kept != -1)
+				close(kept);
 			return false;
 		}
-		fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+		if (kept != -1) {
+			fd_ = kept;
+			if (lseek(fd_, 0, SEEK_SET) == -1) {
+				fprintf(stderr, "rawlog-ext-view: %s: %s\n",
+					path.c_str(), strerror(errno));
+				return false;
+			}
+			clock_gettime(CLOCK_MONOTONIC, &opened_);
+			return true;
+		}
+		fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 		if (fd_ == -1) {
+			fprintf(stderr, "rawlog-ext-view: %s: %s\n", path.c_str(),
+				strerror(errno));
+			return false;
+		}
+		struct stat st;
+		if (fstat(fd_, &st) != 0) {
+			fprintf(stderr, "rawlog-ext-view: %s: %s\n", path.c_str(),
+				strerror(errno));
+			return false;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			fprintf(stderr, "rawlog-ext-view: %s: not a regular "
+				"file\n", path.c_str());
+			return false;
+		}
+		int fl = fcntl(fd_, F_GETFL);
+		if (fl == -1 || fcntl(fd_, F_SETFL, fl & ~O_NONBLOCK) == -1) {
 			fprintf(stderr, "rawlog-ext-view: %s: %s\n", path.c_str(),
 				strerror(errno));
 			return false;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &opened_);
 		return true;
+	}
+
+	// Another descriptor of the open file, for a later pass; -1 if not.
+	int dup_fd() const
+	{
+		return fd_ == -1 ? -1 : fcntl(fd_, F_DUPFD_CLOEXEC, 0);
 	}
 
 	// One read: more (perhaps pieces), waiting (follow: nothing new
@@ -183,10 +222,20 @@ public:
 				path.c_str(), strerror(errno));
 			return end(Bytes::failed);
 		}
+		if (n == 0 && shrunk())
+			return end(Bytes::failed);
 		if (n == 0) {
 			if (follow_ && !closed_seen_) {
-				if (live())
+				if (live()) {
+					// Nothing more for now: a line end
+					// held back for a marker is data
+					// (LogParser::release_held()). A
+					// sealed file's pieces come in whole
+					// chunks: left as they are.
+					if (!sealed_)
+						parser_.release_held();
 					return State::waiting;
+				}
 				// Unlocked: what it holds now is all; one more
 				// read to its end, then done.
 				closed_seen_ = true;
@@ -252,6 +301,29 @@ private:
 		pieces_.push_back({ piece.direction, piece.has_time, piece.time,
 				    arena_.size(), piece.size, starts });
 		arena_.append(piece.data, piece.size);
+	}
+
+	// At the end of what can be read: whether the file lost bytes from
+	// outside (truncated while followed, or since the first pass checked
+	// it) instead of being read whole; a message is printed.
+	bool shrunk()
+	{
+		struct stat st;
+		uint64_t size = read_bytes_, had = read_bytes_;
+		if (follow_) {
+			if (fstat(fd_, &st) != 0)
+				return false;
+			size = (uint64_t)st.st_size;
+		} else if (limit_ != UINT64_MAX) {
+			had = limit_;	// what the first pass checked
+		}
+		if (size >= had)
+			return false;
+		fprintf(stderr, "rawlog-ext-view: %s: truncated from outside "
+			"at byte %llu: %llu bytes %s\n", path.c_str(),
+			(unsigned long long)size, (unsigned long long)had,
+			follow_ ? "had been read" : "had been checked");
+		return true;
 	}
 
 	// A writer (the module) holds its file locked until it closes it; a
@@ -399,23 +471,31 @@ bool merge(Readers &rs, bool merging, const MergeOut &out)
 
 // --follow: what the files hold, then what they get while their writer
 // has them open, in the order it comes (by time where the files have
-// it); done once every file is closed by its writer and read.
+// it); done once every file is closed by its writer and read. Each poll
+// merges as far as every file has come: a piece is shown only once each
+// other file still being read has its next piece known, or is at its
+// end for now (idle) or done. Catching up on what is there interleaves
+// by time as a plain view does; memory stays a read per file.
 bool follow(Readers &rs, const MergeOut &out)
 {
 	out.start(true);
 	std::vector<bool> marked(rs.size(), false);
 	for (;;) {
-		bool progress = false, all_ended = true;
-		for (auto &r : rs) {
-			LogReader::State st = r->read_more();
-			if (st == LogReader::State::failed)
-				return false;
-			if (st == LogReader::State::more)
-				progress = true;
-			if (st != LogReader::State::ended)
-				all_ended = false;
-		}
+		bool progress = false;
+		std::vector<bool> idle(rs.size(), false);
 		for (;;) {
+			for (auto &r : rs) {
+				while (!r->has_piece() && !idle[r->index] &&
+				       !r->ended()) {
+					LogReader::State st = r->read_more();
+					if (st == LogReader::State::failed)
+						return false;
+					if (st == LogReader::State::more)
+						progress = true;
+					if (st == LogReader::State::waiting)
+						idle[r->index] = true;
+				}
+			}
 			LogReader *best = nullptr;
 			for (auto &r : rs)
 				if (r->has_piece() &&
@@ -428,17 +508,20 @@ bool follow(Readers &rs, const MergeOut &out)
 			out.piece(*best, best->head(), best->data(best->head()));
 			best->pop();
 		}
-		for (auto &r : rs)
+		bool all_ended = true;
+		for (auto &r : rs) {
 			if (r->ended() && r->marker() && !marked[r->index]) {
 				marked[r->index] = true;
 				out.marker(*r);
 			}
+			if (!r->ended())
+				all_ended = false;
+		}
 		if (all_ended)
 			return true;
-		if (!progress) {
-			out.batch();
+		out.batch();
+		if (!progress)
 			usleep(150 * 1000);
-		}
 	}
 }
 
@@ -1013,11 +1096,19 @@ int main(int argc, char **argv)
 	// output. Then read again as they are shown (a --session header
 	// is counted by a pass of its own): memory does not grow with them.
 	std::vector<uint64_t> checked(logs.size(), UINT64_MAX);
+	// The files as this first pass opened them, for the passes after it.
+	std::vector<int> kept(logs.size(), -1);
 	if (!follow_mode) {
 		for (size_t i = 0; i < logs.size(); i++) {
 			LogReader r(logs[i], i, ids, false, true, false);
 			if (!r.open())
 				return 1;
+			kept[i] = r.dup_fd();
+			if (kept[i] == -1) {
+				fprintf(stderr, "rawlog-ext-view: %s: %s\n",
+					logs[i].c_str(), strerror(errno));
+				return 1;
+			}
 			LogReader::State st;
 			while ((st = r.read_more()) != LogReader::State::ended)
 				if (st == LogReader::State::failed)
@@ -1025,12 +1116,25 @@ int main(int argc, char **argv)
 			checked[i] = r.bytes_read();
 		}
 	}
-	auto open_readers = [&](Readers &rs) {
+	// last: the pass that shows them takes the kept files over.
+	auto open_readers = [&](Readers &rs, bool last) {
 		rs.clear();
 		for (size_t i = 0; i < logs.size(); i++) {
 			rs.push_back(std::make_unique<LogReader>(
 				logs[i], i, ids, true, follow_mode, follow_mode));
-			if (!rs.back()->open())
+			int fd = kept[i];
+			if (fd != -1 && !last) {
+				fd = fcntl(kept[i], F_DUPFD_CLOEXEC, 0);
+				if (fd == -1) {
+					fprintf(stderr, "rawlog-ext-view: %s: "
+						"%s\n", logs[i].c_str(),
+						strerror(errno));
+					return false;
+				}
+			} else {
+				kept[i] = -1;
+			}
+			if (!rs.back()->open(fd))
 				return false;
 			rs.back()->limit(checked[i]);
 		}
@@ -1130,7 +1234,7 @@ int main(int argc, char **argv)
 		};
 		counting.marker = [](LogReader &) {};
 		counting.batch = [] {};
-		if (!open_readers(rs) || !merge(rs, merging, counting))
+		if (!open_readers(rs, false) || !merge(rs, merging, counting))
 			return 1;
 		for (auto &t : trackers)
 			t->flush();
@@ -1249,7 +1353,7 @@ int main(int argc, char **argv)
 	};
 	{
 		Readers rs;
-		if (!open_readers(rs) ||
+		if (!open_readers(rs, true) ||
 		    !(follow_mode ? follow(rs, shown_out) :
 		      merge(rs, merging, shown_out))) {
 			json_line();

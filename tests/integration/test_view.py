@@ -201,6 +201,20 @@ def test_view_bad_input_and_usage(tmp_path):
     assert view(other).returncode == 1
 
 
+def test_view_refuses_what_is_not_a_regular_file(tmp_path):
+    # A FIFO would block open(), a device be read forever: refused, named.
+    fifo = tmp_path / "p.log"
+    os.mkfifo(fifo)
+    zero = tmp_path / "z.in"
+    zero.symlink_to("/dev/zero")
+    for args in ([fifo], [zero], ["--follow", fifo], ["-f", "--json", zero]):
+        r = subprocess.run([str(viewer()), "--no-pager", *map(str, args)],
+                           capture_output=True, timeout=20)
+        assert r.returncode == 1, r
+        assert r.stderr == f"rawlog-ext-view: {args[-1]}: not a regular file\n".encode()
+        assert r.stdout == b""
+
+
 def test_view_escapes_what_could_drive_a_terminal(tmp_path):
     """Log bytes are the client's: controls, C1 controls in UTF-8 (CSI,
     OSC) and bytes that are not UTF-8 are shown escaped; other UTF-8 as
@@ -212,6 +226,21 @@ def test_view_escapes_what_could_drive_a_terminal(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout == (b"C: a\\x1b[2J b\\xc2\\x9b31m c\\x9b d\\xc2\\x9d52;c;eA\\x07 "
                         b"e\\xff f\xc3\xa4\xe2\x82\xac\n"), r.stdout
+
+
+def test_view_session_header_escapes_names(tmp_path):
+    # A login directory's name is the client's user name (%XX decoded):
+    # the --session header shows it escaped, as the data lines are.
+    d = tmp_path / "%1B]2;PWNED%07"
+    d.mkdir()
+    stem = d / "20251202T000000Z_imap-login_ESCsessAAAB_1_mx1"
+    pathlib.Path(str(stem) + ".in").write_bytes(b"1700000000.000001 a1 NOOP\r\n")
+    pathlib.Path(str(stem) + ".out").write_bytes(b"1700000000.000002 a1 OK\r\n")
+    r = view("--no-pager", "--session", "ESCsessAAAB", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert b"PWNED" in r.stdout
+    assert b"\x1b" not in r.stdout and b"\x07" not in r.stdout, r.stdout
+    assert b"user \\x1b]2;PWNED\\x07," in r.stdout, r.stdout
 
 
 HOSTILE = (b"From: mallory@example.com\r\nSubject: hostile\r\n\r\n"
@@ -404,6 +433,133 @@ def test_view_follow_usage(tmp_path):
     assert base64.b64decode(json.loads(r.stdout)["data_b64"]) == b"a1 NOOP\r\n"
     r = view("-f", log)
     assert r.returncode == 0 and b"C: a1 NOOP" in r.stdout, r.stderr
+
+
+class HeldLog:
+    """A split log pair being written: both files held (flock) as the
+    module holds them, lines appended as it writes them."""
+
+    def __init__(self, tmp_path, stem="20251202T000000Z_imap_FOLLOWxAAAAB_1_mx1"):
+        import fcntl
+        self.paths = {d: tmp_path / (stem + d) for d in (".in", ".out")}
+        self.files = {d: open(p, "ab", buffering=0) for d, p in self.paths.items()}
+        for f in self.files.values():
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+
+    def write(self, d, data: bytes) -> None:
+        self.files[d].write(data)
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()
+
+
+def follow_json(p, got: bytearray, until, timeout: float = 10) -> list[dict]:
+    """Reads p's --json lines until until(records) holds."""
+    import select
+    import time
+    end = time.monotonic() + timeout
+    while True:
+        recs = [json.loads(line) for line in got[:got.rfind(b"\n") + 1].splitlines()]
+        if until(recs):
+            return recs
+        left = end - time.monotonic()
+        assert left > 0, (bytes(got), p.poll())
+        if select.select([p.stdout], [], [], left)[0]:
+            chunk = os.read(p.stdout.fileno(), 65536)
+            assert chunk, (bytes(got), p.poll())
+            got.extend(chunk)
+
+
+def client_bytes(recs) -> bytes:
+    return b"".join(base64.b64decode(r["data_b64"]) for r in recs
+                    if r["from"] == "client")
+
+
+def test_view_follow_shows_the_last_line_whole_at_once(tmp_path):
+    # A split file's last line end is held back (it might be the
+    # truncation marker's): while following, nothing more coming means
+    # it is data, shown now, in the same record, not with the next line.
+    log = HeldLog(tmp_path)
+    log.write(".in", b"1700000000.000001 a1 NOOP\r\n")
+    p = subprocess.Popen([str(viewer()), "--follow", "--json",
+                          str(log.paths[".in"])],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    got = bytearray()
+    try:
+        recs = follow_json(p, got, lambda r: client_bytes(r) == b"a1 NOOP\r\n")
+        log.write(".in", b"1700000000.000002 a2 NOOP\r\n")
+        recs = follow_json(p, got, lambda r: client_bytes(r).endswith(b"a2 NOOP\r\n"))
+        log.close()
+        out, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    got.extend(out)
+    recs = [json.loads(line) for line in got.splitlines()]
+    assert [base64.b64decode(r["data_b64"]) for r in recs] == \
+        [b"a1 NOOP\r\n", b"a2 NOOP\r\n"]
+    assert [r["time"] for r in recs] == [1700000000.000001, 1700000000.000002]
+
+
+def test_view_follow_catching_up_interleaves_by_time(tmp_path):
+    # Much already there, lines of different lengths in the two files
+    # (a read covers different times in each): still one order by time.
+    log = HeldLog(tmp_path)
+    want = {"client": b"", "server": b""}
+    for i in range(3000):
+        c = b"c%d " % i + b"x" * 200 + b"\r\n"
+        sv = b"s%d " % i + b"y" * 20 + b"\r\n"
+        log.write(".in", b"1700000000.%06d " % (2 * i) + c)
+        log.write(".out", b"1700000000.%06d " % (2 * i + 1) + sv)
+        want["client"] += c
+        want["server"] += sv
+    p = subprocess.Popen([str(viewer()), "--follow", "--json",
+                          str(log.paths[".in"])],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    got = bytearray()
+    try:
+        follow_json(p, got, lambda r: b"s2999 " in b"".join(
+            base64.b64decode(x["data_b64"]) for x in r))
+        log.close()
+        out, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    got.extend(out)
+    recs = [json.loads(line) for line in got.splitlines()]
+    times = [r["time"] for r in recs]
+    assert times == sorted(times)
+    data = {"client": b"", "server": b""}
+    for r in recs:
+        data[r["from"]] += base64.b64decode(r["data_b64"])
+    assert data == want
+
+
+def test_view_follow_a_file_truncated_from_outside_fails(tmp_path):
+    log = HeldLog(tmp_path)
+    line = b"1700000000.000001 a1 NOOP\r\n"
+    log.write(".in", line)
+    p = subprocess.Popen([str(viewer()), "--follow", "--json",
+                          str(log.paths[".in"])],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    got = bytearray()
+    try:
+        follow_json(p, got, lambda r: client_bytes(r) == b"a1 NOOP\r\n")
+        os.truncate(log.paths[".in"], 0)
+        out, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        log.close()
+    assert p.returncode == 1, err
+    assert err == (f"rawlog-ext-view: {log.paths['.in']}: truncated from "
+                   f"outside at byte 0: {len(line)} bytes had been read\n").encode()
 
 
 def test_view_json_of_a_big_log_is_its_wire(tmp_path):

@@ -205,6 +205,46 @@ void test_marker_like_data_in_split_is_data(void **)
 	}
 }
 
+// --follow: at the file's current end a held line end is data (the
+// marker comes with its own "\n" in one write); a marker after it is
+// still recognised, a partial line or a chunk's ">>>" is not released.
+void test_release_held_at_a_followed_end(void **)
+{
+	const std::string marker = std::string(truncation_marker_prefix) +
+		"rawlog_ext_max_size=5 bytes reached ***\n";
+	std::string got;
+	LogParser parser(false, Direction::in, [&got](const LogPiece &p) {
+		got.append(p.data, p.size);
+	});
+	const std::string line = "1700000000.000001 a1 NOOP\r\n";
+	assert_true(parser.feed(line.data(), line.size()));
+	assert_string_equal(escape(got).c_str(), escape("a1 NOOP\r").c_str());
+	parser.release_held();
+	assert_string_equal(escape(got).c_str(), escape("a1 NOOP\r\n").c_str());
+	parser.release_held();
+	const std::string rest = "1700000000.000002 a2 NO";
+	assert_true(parser.feed(rest.data(), rest.size()));
+	parser.release_held();	// mid-line: the last bytes still wait
+	const std::string end = "OP\r\n" + std::string("\n") + marker;
+	assert_true(parser.feed(end.data(), end.size()));
+	parser.release_held();	// the marker's line: nothing
+	assert_true(parser.finish());
+	assert_true(parser.truncated());
+	assert_string_equal(escape(got).c_str(),
+			    escape("a1 NOOP\r\na2 NOOP\r\n").c_str());
+
+	std::string chunks;
+	LogParser bparser(false, Direction::in, [&chunks](const LogPiece &p) {
+		chunks.append(p.data, p.size);
+	});
+	const std::string b = "<<<\n1700000000.000001 a1 NOOP\r\n>>>\n";
+	assert_true(bparser.feed(b.data(), b.size()));
+	bparser.release_held();
+	assert_string_equal(escape(chunks).c_str(), escape("a1 NOOP\r\n").c_str());
+	assert_true(bparser.finish());
+	assert_string_equal(escape(chunks).c_str(), escape("a1 NOOP\r\n").c_str());
+}
+
 void test_stamp_syntax(void **)
 {
 	struct timeval tv;
@@ -225,6 +265,7 @@ int main()
 		cmocka_unit_test_setup_teardown(test_truncated_logs_give_a_prefix_and_the_marker, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test(test_bad_input_named_by_offset),
 		cmocka_unit_test(test_marker_like_data_in_split_is_data),
+		cmocka_unit_test(test_release_held_at_a_followed_end),
 		cmocka_unit_test(test_stamp_syntax),
 	};
 	return cmocka_run_group_tests(tests, nullptr, nullptr);
