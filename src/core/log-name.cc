@@ -143,4 +143,26 @@ bool parse_log_name(const std::string &file_name, LogName &r)
 	return i == rest.size();
 }
 
+bool parse_utc_time(const std::string &t, time_t &r)
+{
+	// YYYY-MM-DD, then optionally THH:MM, then optionally :SS.
+	if (t.size() != 10 && t.size() != 16 && t.size() != 19)
+		return false;
+	if (t[4] != '-' || t[7] != '-' ||
+	    (t.size() > 10 && (t[10] != 'T' || t[13] != ':')) ||
+	    (t.size() > 16 && t[16] != ':'))
+		return false;
+	int h = 0, mi = 0, s = 0;
+	if (t.size() > 10) {
+		h = number(t, 11, 2);
+		mi = number(t, 14, 2);
+		if (h < 0 || mi < 0)
+			return false;
+	}
+	if (t.size() > 16 && (s = number(t, 17, 2)) < 0)
+		return false;
+	return make_time(number(t, 0, 4), number(t, 5, 2), number(t, 8, 2),
+			 h, mi, s, r);
+}
+
 } // namespace rawlog_ext

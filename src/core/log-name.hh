@@ -5,6 +5,7 @@
 
 #include "naming.hh"
 
+#include <ctime>
 #include <string>
 
 namespace rawlog_ext {
@@ -22,6 +23,10 @@ struct LogName {
 // only read for a leg's service (ending in "-proxy" or "-relay": the
 // only files the module gives one).
 bool parse_log_name(const std::string &file_name, LogName &r);
+
+// "YYYY-MM-DD[THH:MM[:SS]]" (UTC) to seconds, with the same checks as a
+// name's time (rawlog-ext-view list --since/--until); false if malformed.
+bool parse_utc_time(const std::string &text, time_t &r);
 
 } // namespace rawlog_ext
 

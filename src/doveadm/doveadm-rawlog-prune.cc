@@ -12,38 +12,15 @@
 #include "../core/prune.hh"
 #include "../core/settings.hh"
 
-DOVECOT_EXTERN_C_BEGIN
-#include "doveadm.h"
-#include "doveadm-cmd.h"
-#include "doveadm-mail.h"
-#include "doveadm-print.h"
-DOVECOT_EXTERN_C_END
+#include "doveadm-rawlog.hh"
 
-#include "doveadm-line.hh"	// per Dovecot line
-
-#include <sysexits.h>
 #include <algorithm>
-#include <ctime>
-#include <exception>
 #include <string>
 #include <vector>
 
 using namespace rawlog_ext;
 
 namespace {
-
-const enum doveadm_print_header_flags no_flags =
-	static_cast<enum doveadm_print_header_flags>(0);
-
-std::string utc_time(time_t t)
-{
-	struct tm tm;
-	char buf[32];
-	if (gmtime_r(&t, &tm) == nullptr ||
-	    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		return std::to_string((long long)t);
-	return buf;
-}
 
 void print_row(const PruneFile &f, const std::string &action)
 {
@@ -215,14 +192,8 @@ void prune(struct doveadm_cmd_context *cctx)
 
 extern "C" void rawlog_ext_cmd_prune(struct doveadm_cmd_context *cctx)
 {
-	// A failure of ours must not take doveadm down: say it, exit tempfail.
-	try {
+	(void)guarded("rawlog prune", nullptr, [&] {
 		prune(cctx);
-		return;
-	} catch (const std::exception &e) {
-		i_error("rawlog prune: %s", e.what());
-	} catch (...) {
-		i_error("rawlog prune: unexpected failure");
-	}
-	doveadm_exit_code = EX_TEMPFAIL;
+		return 0;
+	});
 }

@@ -9,28 +9,15 @@
 #include "../core/control.hh"
 #include "../core/sink.hh"
 
-DOVECOT_EXTERN_C_BEGIN
-#include "doveadm.h"
-#include "doveadm-cmd.h"
-#include "doveadm-mail.h"
-#include "doveadm-print.h"
-DOVECOT_EXTERN_C_END
+#include "doveadm-rawlog.hh"
 
-#include "doveadm-line.hh"	// per Dovecot line
-
-#include <sysexits.h>
 #include <cstring>
-#include <ctime>
-#include <exception>
 #include <memory>
 #include <string>
 
 using namespace rawlog_ext;
 
 namespace {
-
-const enum doveadm_print_header_flags no_flags =
-	static_cast<enum doveadm_print_header_flags>(0);
 
 const char *const protocols[] = { "imap", "pop3", "submission", "lmtp" };
 
@@ -122,7 +109,7 @@ bool protocol_status(struct mail_user *user, const char *protocol,
 int cmd_status_run(struct doveadm_mail_cmd_context *ctx,
 		   struct mail_user *user)
 {
-	try {
+	return guarded("rawlog status", ctx, [&] {
 		uint64_t budget;
 		bool configured;
 		std::string control = control_reason(user, budget, configured);
@@ -132,13 +119,9 @@ int cmd_status_run(struct doveadm_mail_cmd_context *ctx,
 						 configured, budget) && judged;
 		if (judged)
 			return 0;
-	} catch (const std::exception &e) {
-		i_error("rawlog status: %s", e.what());
-	} catch (...) {
-		i_error("rawlog status: unexpected failure");
-	}
-	ctx->exit_code = EX_TEMPFAIL;
-	return -1;
+		ctx->exit_code = EX_TEMPFAIL;
+		return -1;
+	});
 }
 
 void cmd_status_init(RAWLOG_EXT_DOVEADM_INIT_ARGS)

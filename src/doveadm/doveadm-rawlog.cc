@@ -16,19 +16,12 @@
 #include "../core/control.hh"
 #include "../core/settings.hh"
 
+#include "doveadm-rawlog.hh"
+
 DOVECOT_EXTERN_C_BEGIN
 #include "module-dir.h"
-#include "doveadm.h"
-#include "doveadm-cmd.h"
-#include "doveadm-mail.h"
-#include "doveadm-print.h"
 DOVECOT_EXTERN_C_END
 
-#include "doveadm-line.hh"	// per Dovecot line
-
-#include <sysexits.h>
-#include <ctime>
-#include <exception>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,8 +31,6 @@ using namespace rawlog_ext;
 namespace {
 
 const time_t default_duration = 3600;
-const enum doveadm_print_header_flags no_flags =
-	static_cast<enum doveadm_print_header_flags>(0);
 
 struct EnableContext {
 	struct doveadm_mail_cmd_context ctx;
@@ -47,34 +38,6 @@ struct EnableContext {
 	uint64_t max_bytes;
 	bool bad_option;	// said why in init(): nobody is changed
 };
-
-std::string utc_time(time_t t)
-{
-	struct tm tm;
-	char buf[32];
-	if (gmtime_r(&t, &tm) == nullptr ||
-	    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		return std::to_string((long long)t);
-	return buf;
-}
-
-// A failure of ours must not take doveadm down: say it, exit tempfail.
-template <typename Body>
-int guarded(struct doveadm_mail_cmd_context *ctx, Body &&body) noexcept
-{
-	try {
-		return body();
-	} catch (const std::exception &e) {
-		i_error("rawlog: %s", e.what());
-	} catch (...) {
-		i_error("rawlog: unexpected failure");
-	}
-	if (ctx != nullptr)
-		ctx->exit_code = EX_TEMPFAIL;
-	else
-		doveadm_exit_code = EX_TEMPFAIL;
-	return -1;
-}
 
 // The user's control dict, or nullptr with the command failed and why.
 std::unique_ptr<ControlDict> user_dict(struct doveadm_mail_cmd_context *ctx,
@@ -98,7 +61,7 @@ std::unique_ptr<ControlDict> user_dict(struct doveadm_mail_cmd_context *ctx,
 int cmd_enable_run(struct doveadm_mail_cmd_context *ctx,
 		   struct mail_user *user)
 {
-	return guarded(ctx, [&] {
+	return guarded("rawlog", ctx, [&] {
 		auto *ectx = reinterpret_cast<EnableContext *>(ctx);
 		// init() said why and set the exit code.
 		if (ectx->bad_option)
@@ -145,7 +108,7 @@ void cmd_enable_init(RAWLOG_EXT_DOVEADM_INIT_ARGS)
 {
 	auto *ectx = reinterpret_cast<EnableContext *>(ctx);
 	ectx->duration = default_duration;
-	if (guarded(ctx, [&] {
+	if (guarded("rawlog", ctx, [&] {
 		const char *value;
 		if (doveadm_cmd_param_str(ctx->cctx, "for", &value) &&
 		    !parse_duration(value, ectx->duration)) {
@@ -183,7 +146,7 @@ struct doveadm_mail_cmd_context *cmd_enable_alloc_impl()
 int cmd_disable_run(struct doveadm_mail_cmd_context *ctx,
 		    struct mail_user *user)
 {
-	return guarded(ctx, [&] {
+	return guarded("rawlog", ctx, [&] {
 		std::unique_ptr<ControlDict> dict = user_dict(ctx, user);
 		if (dict == nullptr)
 			return -1;
@@ -258,7 +221,7 @@ bool index_entries(ControlDict &dict, std::string &error_r,
 // iterated where the dict can, from the index where it cannot.
 void cmd_list_impl(struct doveadm_cmd_context *cctx)
 {
-	(void)guarded(nullptr, [&] {
+	(void)guarded("rawlog", nullptr, [&] {
 		doveadm_print_init(DOVEADM_PRINT_TYPE_TABLE);
 		std::unique_ptr<ControlDict> dict;
 		std::string error;

@@ -20,39 +20,6 @@ bool login_service(const std::string &service)
 	return ends_with(service, "-login") || ends_with(service, "-login-proxy");
 }
 
-// Digits at text[pos..pos+n) as a number, or -1.
-int number(const std::string &text, size_t pos, size_t n)
-{
-	if (pos + n > text.size())
-		return -1;
-	int v = 0;
-	for (size_t i = pos; i < pos + n; i++) {
-		if (text[i] < '0' || text[i] > '9')
-			return -1;
-		v = v * 10 + (text[i] - '0');
-	}
-	return v;
-}
-
-bool make_time(int y, int mo, int d, int h, int mi, int s, time_t &r)
-{
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
-	    mi > 59 || s > 60)
-		return false;
-	struct tm tm = {};
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = s;
-	r = timegm(&tm);
-	// 31 February would become 3 March: refused.
-	struct tm back;
-	return r != (time_t)-1 && gmtime_r(&r, &back) != nullptr &&
-		back.tm_mday == d && back.tm_mon == mo - 1;
-}
-
 } // namespace
 
 std::string leg_of(const std::string &service)
@@ -85,28 +52,6 @@ std::string user_from_login_dir(const std::string &component)
 		}
 	}
 	return user;
-}
-
-bool parse_utc_time(const std::string &t, time_t &r)
-{
-	// YYYY-MM-DD, then optionally THH:MM, then optionally :SS.
-	if (t.size() != 10 && t.size() != 16 && t.size() != 19)
-		return false;
-	if (t[4] != '-' || t[7] != '-' ||
-	    (t.size() > 10 && (t[10] != 'T' || t[13] != ':')) ||
-	    (t.size() > 16 && t[16] != ':'))
-		return false;
-	int h = 0, mi = 0, s = 0;
-	if (t.size() > 10) {
-		h = number(t, 11, 2);
-		mi = number(t, 14, 2);
-		if (h < 0 || mi < 0)
-			return false;
-	}
-	if (t.size() > 16 && (s = number(t, 17, 2)) < 0)
-		return false;
-	return make_time(number(t, 0, 4), number(t, 5, 2), number(t, 8, 2),
-			 h, mi, s, r);
 }
 
 std::string utc_iso(time_t t)

@@ -24,8 +24,6 @@ std::string leg_of(const std::string &service);
 // escapes undone, see login_user_dir()).
 std::string user_from_login_dir(const std::string &component);
 
-// "YYYY-MM-DD[THH:MM[:SS]]" (UTC) to seconds; false if malformed.
-bool parse_utc_time(const std::string &text, time_t &r);
 // Seconds to "YYYY-MM-DDTHH:MM:SSZ".
 std::string utc_iso(time_t t);
 
