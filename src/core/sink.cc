@@ -64,6 +64,42 @@ OpenResult dir_open_failed(int err, const std::string &dir, bool autocreate,
 	return OpenResult::failed;
 }
 
+// The same for settings.dir itself, whose last component is opened
+// O_NOFOLLOW: a symlink there is named as such.
+OpenResult log_dir_open_failed(int err, const std::string &dir,
+			       bool autocreate, std::string &message_r)
+{
+	struct stat st;
+	if ((err == ELOOP || err == ENOTDIR) &&
+	    lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+		message_r = "open(" + dir + ") failed: " + errno_text(err) +
+			" (a symlink is never followed for the last "
+			"component): not logging";
+		return OpenResult::failed;
+	}
+	return dir_open_failed(err, dir, autocreate, message_r);
+}
+
+// settings.dir as open() and check() use it (no trailing '/'); false
+// with result_r and message_r when there is none or it is refused.
+bool usable_dir(const Settings &settings, std::string &dir_r,
+		OpenResult &result_r, std::string &message_r)
+{
+	if (settings.dir.empty()) {
+		message_r = "rawlog_ext_dir is not set: not logging";
+		result_r = OpenResult::not_enabled;
+		return false;
+	}
+	if (!check_dir_path(settings.dir, message_r)) {
+		result_r = OpenResult::failed;
+		return false;
+	}
+	dir_r = settings.dir;
+	while (dir_r.size() > 1 && dir_r.back() == '/')
+		dir_r.pop_back();
+	return true;
+}
+
 } // namespace
 
 int open_log_dir(const std::string &path, bool autocreate)
@@ -149,15 +185,10 @@ Sink::~Sink()
 
 OpenResult Sink::check(const Settings &settings, std::string &message_r)
 {
-	if (settings.dir.empty()) {
-		message_r = "rawlog_ext_dir is not set: not logging";
-		return OpenResult::not_enabled;
-	}
-	if (!check_dir_path(settings.dir, message_r))
-		return OpenResult::failed;
-	std::string dir = settings.dir;
-	while (dir.size() > 1 && dir.back() == '/')
-		dir.pop_back();
+	std::string dir;
+	OpenResult result;
+	if (!usable_dir(settings, dir, result, message_r))
+		return result;
 	int dirfd = open_dir_nofollow(AT_FDCWD, dir.c_str());
 	if (dirfd == -1 && errno == ENOENT && settings.autocreate) {
 		// Created at the first session: the deepest existing
@@ -187,19 +218,9 @@ OpenResult Sink::check(const Settings &settings, std::string &message_r)
 			"first session: rawlog_ext_autocreate=yes)";
 		return OpenResult::opened;
 	}
-	if (dirfd == -1) {
-		int err = errno;
-		struct stat st;
-		if ((err == ELOOP || err == ENOTDIR) &&
-		    lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-			message_r = "open(" + dir + ") failed: " +
-				errno_text(err) + " (a symlink is never "
-				"followed for the last component): not logging";
-			return OpenResult::failed;
-		}
-		return dir_open_failed(err, dir, settings.autocreate,
-				       message_r);
-	}
+	if (dirfd == -1)
+		return log_dir_open_failed(errno, dir, settings.autocreate,
+					   message_r);
 	bool owner_ok = check_dir_owner(dirfd, dir, message_r);
 	close(dirfd);
 	if (!owner_ok)
@@ -217,30 +238,15 @@ OpenResult Sink::check(const Settings &settings, std::string &message_r)
 OpenResult Sink::open(const Settings &settings, const NameParts &parts,
 		      std::unique_ptr<Sink> &sink_r, std::string &message_r)
 {
-	if (settings.dir.empty()) {
-		message_r = "rawlog_ext_dir is not set: not logging";
-		return OpenResult::not_enabled;
-	}
-	if (!check_dir_path(settings.dir, message_r))
-		return OpenResult::failed;
-	std::string dir = settings.dir;
-	while (dir.size() > 1 && dir.back() == '/')
-		dir.pop_back();
+	std::string dir;
+	OpenResult result;
+	if (!usable_dir(settings, dir, result, message_r))
+		return result;
 
 	int dirfd = open_log_dir(dir, settings.autocreate);
-	if (dirfd == -1) {
-		int err = errno;
-		struct stat st;
-		if ((err == ELOOP || err == ENOTDIR) &&
-		    lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-			message_r = "open(" + dir + ") failed: " +
-				errno_text(err) + " (a symlink is never "
-				"followed for the last component): not logging";
-			return OpenResult::failed;
-		}
-		return dir_open_failed(err, dir, settings.autocreate,
-				       message_r);
-	}
+	if (dirfd == -1)
+		return log_dir_open_failed(errno, dir, settings.autocreate,
+					   message_r);
 
 	return open_files(dirfd, dir, settings, parts, sink_r, message_r);
 }
