@@ -1,6 +1,7 @@
 """rawlog-ext-view on real sessions: --json gives back the client's own record."""
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -362,9 +363,6 @@ def test_view_html_in_a_browser_shows_hostile_mail_inert(logged_dovecot,
 
 def test_view_follow_shows_a_live_session_and_ends_with_it(logged_dovecot,
                                                            rawlog_dir):
-    import select
-    import time
-
     dc = logged_dovecot()
     c = RawClient(dc.imap_port)
     c.read_until(rb"^\* OK[^\r\n]*\r\n")
@@ -373,50 +371,29 @@ def test_view_follow_shows_a_live_session_and_ends_with_it(logged_dovecot,
     c.send(login + b"n NOOP\r\n")
     c.read_until(rb"^n OK[^\r\n]*\r\n", greeting_end)
     files = session_files(rawlog_dir, "imap")
-    p = subprocess.Popen([str(viewer()), "--follow", "--json", str(files[".in"])],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     got = bytearray()
 
-    def read_until(want: bytes, timeout: float = 10) -> None:
-        end = time.monotonic() + timeout
-        while True:
-            # Whole lines only: a line may come in pieces.
-            data = {"client": b"", "server": b""}
-            for line in got[:got.rfind(b"\n") + 1].splitlines():
-                rec = json.loads(line)
-                data[rec["from"]] += base64.b64decode(rec["data_b64"])
-            if want in data["client"] + data["server"]:
-                return
-            left = end - time.monotonic()
-            assert left > 0, (want, bytes(got), p.poll())
-            if select.select([p.stdout], [], [], left)[0]:
-                chunk = os.read(p.stdout.fileno(), 65536)
-                assert chunk, (want, bytes(got), p.poll())
-                got.extend(chunk)
+    def shows(want: bytes):
+        return lambda recs: want in b"".join(base64.b64decode(r["data_b64"])
+                                             for r in recs)
 
-    try:
-        read_until(b"n NOOP")
+    with follower(files[".in"]) as p:
+        follow_json(p, got, shows(b"n NOOP"))
         for i in range(3):
             # Each command shows up while the session goes on.
             c.imap(f"s{i}", b"SELECT INBOX" if i == 0 else b"NOOP")
-            read_until(f"s{i} OK".encode())
+            follow_json(p, got, shows(f"s{i} OK".encode()))
             assert p.poll() is None
         c.imap_append("a", message(100 * 1024, seed=9))
-        read_until(b"a OK")
+        follow_json(p, got, shows(b"a OK"))
         assert p.poll() is None
         c.imap("x", b"LOGOUT")
         wait_closed(c)
         # The session's end (its files closed) ends the viewer.
-        out, err = p.communicate(timeout=5)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+        recs, err = finish(p, got, timeout=5)
     assert p.returncode == 0, err
-    got.extend(out)
     data = {"client": b"", "server": b""}
-    for line in got.splitlines():
-        rec = json.loads(line)
+    for rec in recs:
         data[rec["from"]] += base64.b64decode(rec["data_b64"])
     assert data["client"] == bytes(c.sent[len(login):])
     assert data["server"] == bytes(c.received[greeting_end:])
@@ -471,6 +448,27 @@ def follow_json(p, got: bytearray, until, timeout: float = 10) -> list[dict]:
             got.extend(chunk)
 
 
+@contextlib.contextmanager
+def follower(path):
+    """rawlog-ext-view --follow --json PATH, running; killed if the test
+    leaves it so."""
+    p = subprocess.Popen([str(viewer()), "--follow", "--json", str(path)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        yield p
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def finish(p, got: bytearray, timeout: float = 10) -> tuple[list[dict], bytes]:
+    """Waits for the follower to end: all its records, its stderr."""
+    out, err = p.communicate(timeout=timeout)
+    got.extend(out)
+    return [json.loads(line) for line in got.splitlines()], err
+
+
 def client_bytes(recs) -> bytes:
     return b"".join(base64.b64decode(r["data_b64"]) for r in recs
                     if r["from"] == "client")
@@ -482,23 +480,14 @@ def test_view_follow_shows_the_last_line_whole_at_once(tmp_path):
     # it is data, shown now, in the same record, not with the next line.
     log = HeldLog(tmp_path)
     log.write(".in", b"1700000000.000001 a1 NOOP\r\n")
-    p = subprocess.Popen([str(viewer()), "--follow", "--json",
-                          str(log.paths[".in"])],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     got = bytearray()
-    try:
-        recs = follow_json(p, got, lambda r: client_bytes(r) == b"a1 NOOP\r\n")
+    with follower(log.paths[".in"]) as p:
+        follow_json(p, got, lambda r: client_bytes(r) == b"a1 NOOP\r\n")
         log.write(".in", b"1700000000.000002 a2 NOOP\r\n")
-        recs = follow_json(p, got, lambda r: client_bytes(r).endswith(b"a2 NOOP\r\n"))
+        follow_json(p, got, lambda r: client_bytes(r).endswith(b"a2 NOOP\r\n"))
         log.close()
-        out, err = p.communicate(timeout=10)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+        recs, err = finish(p, got)
     assert p.returncode == 0, err
-    got.extend(out)
-    recs = [json.loads(line) for line in got.splitlines()]
     assert [base64.b64decode(r["data_b64"]) for r in recs] == \
         [b"a1 NOOP\r\n", b"a2 NOOP\r\n"]
     assert [r["time"] for r in recs] == [1700000000.000001, 1700000000.000002]
@@ -516,22 +505,13 @@ def test_view_follow_catching_up_interleaves_by_time(tmp_path):
         log.write(".out", b"1700000000.%06d " % (2 * i + 1) + sv)
         want["client"] += c
         want["server"] += sv
-    p = subprocess.Popen([str(viewer()), "--follow", "--json",
-                          str(log.paths[".in"])],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     got = bytearray()
-    try:
+    with follower(log.paths[".in"]) as p:
         follow_json(p, got, lambda r: b"s2999 " in b"".join(
             base64.b64decode(x["data_b64"]) for x in r))
         log.close()
-        out, err = p.communicate(timeout=10)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+        recs, err = finish(p, got)
     assert p.returncode == 0, err
-    got.extend(out)
-    recs = [json.loads(line) for line in got.splitlines()]
     times = [r["time"] for r in recs]
     assert times == sorted(times)
     data = {"client": b"", "server": b""}
@@ -544,18 +524,13 @@ def test_view_follow_a_file_truncated_from_outside_fails(tmp_path):
     log = HeldLog(tmp_path)
     line = b"1700000000.000001 a1 NOOP\r\n"
     log.write(".in", line)
-    p = subprocess.Popen([str(viewer()), "--follow", "--json",
-                          str(log.paths[".in"])],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     got = bytearray()
     try:
-        follow_json(p, got, lambda r: client_bytes(r) == b"a1 NOOP\r\n")
-        os.truncate(log.paths[".in"], 0)
-        out, err = p.communicate(timeout=10)
+        with follower(log.paths[".in"]) as p:
+            follow_json(p, got, lambda r: client_bytes(r) == b"a1 NOOP\r\n")
+            os.truncate(log.paths[".in"], 0)
+            _, err = finish(p, got)
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
         log.close()
     assert p.returncode == 1, err
     assert err == (f"rawlog-ext-view: {log.paths['.in']}: truncated from "
