@@ -124,6 +124,23 @@ def idle_until_hibernated(dc, c: RawClient) -> int:
     return pid
 
 
+def hibernated_session(dc) -> tuple["RawClient", int, int, str]:
+    """alice logs in, SELECTs, IDLEs until her imap process hibernates,
+    wakes it with DONE, sends NOOP and LOGOUT; returns the client, its
+    post-login offsets (as imap_login()) and Dovecot's log once the
+    second process has logged the logout."""
+    c, sent_from, received_from = imap_login(dc.imap_port)
+    c.imap("s", b"SELECT INBOX")
+    pid = idle_until_hibernated(dc, c)
+    c.send(b"DONE\r\n")
+    c.read_until(rb"^i OK[^\r\n]*\r\n")
+    c.imap("n", b"NOOP")
+    c.imap("x", b"LOGOUT")
+    wait_closed(c)
+    log = dc.wait_log(rf"imap\(alice\)<(?!{pid}>)\d+>.*Disconnected: Logged out").string
+    return c, sent_from, received_from, log
+
+
 def wait_closed(c: RawClient) -> None:
     c.read_to_eof()
     c.close()

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from dovecot_fixture import User, for_line
-from rawlog import (HIBERNATE_CONF, RawClient, idle_until_hibernated, imap_login,
+from rawlog import (HIBERNATE_CONF, RawClient, hibernated_session, imap_login,
                     session_files, strip_timestamps, wait_closed)
 from test_failures import assert_session_works, rawlog_lines
 from test_imap import message
@@ -64,16 +64,8 @@ def test_client_vanishing_mid_command(logged_dovecot, rawlog_dir, where):
 def test_hibernation_and_back(logged_dovecot, rawlog_dir):
     # imap (as the mail user) must reach both sockets.
     dc = logged_dovecot(extra_conf=HIBERNATE_CONF)
-    c, sent_from, received_from = imap_login(dc.imap_port)
-    c.imap("s", b"SELECT INBOX")
     # Hibernation: the imap process hands the client to imap-hibernate and exits.
-    pid = idle_until_hibernated(dc, c)
-    c.send(b"DONE\r\n")
-    c.read_until(rb"^i OK[^\r\n]*\r\n")
-    c.imap("n", b"NOOP")
-    c.imap("x", b"LOGOUT")
-    wait_closed(c)
-    log = dc.wait_log(rf"imap\(alice\)<(?!{pid}>)\d+>.*Disconnected: Logged out").string
+    c, sent_from, received_from, log = hibernated_session(dc)
     assert not re.search(r"Fatal|Panic|killed with signal", log), log
     # One file pair per imap process: before hibernation and after it.
     ins = sorted(p for p in rawlog_dir.iterdir() if p.suffix == ".in")

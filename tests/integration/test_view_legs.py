@@ -9,8 +9,8 @@ import pathlib
 import re
 
 from dovecot_fixture import User
-from rawlog import (HIBERNATE_CONF, SmtpSink, idle_until_hibernated, imap_login,
-                    log_files, strip_timestamps, wait_closed)
+from rawlog import (HIBERNATE_CONF, SmtpSink, hibernated_session,
+                    log_files, strip_timestamps)
 from test_imap import message
 from test_lmtp import _expected_out, deliver, lmtp_dirs, make_lmtp  # noqa: F401
 from test_login import SECRET, login_dir, proxied_login  # noqa: F401
@@ -165,15 +165,7 @@ def test_hibernated_session_in_process_order(logged_dovecot, rawlog_dir):
     second's, together the client's record but the DONE imap-hibernate
     consumed."""
     dc = logged_dovecot(extra_conf=HIBERNATE_CONF)
-    c, sent_from, received_from = imap_login(dc.imap_port)
-    c.imap("s", b"SELECT INBOX")
-    pid = idle_until_hibernated(dc, c)
-    c.send(b"DONE\r\n")
-    c.read_until(rb"^i OK[^\r\n]*\r\n")
-    c.imap("n", b"NOOP")
-    c.imap("x", b"LOGOUT")
-    wait_closed(c)
-    dc.wait_log(rf"imap\(alice\)<(?!{pid}>)\d+>.*Disconnected: Logged out")
+    c, sent_from, received_from, _ = hibernated_session(dc)
     files = log_files(rawlog_dir)
     assert len(files) == 4, files
     (session,) = {session_of(p) for p in files}
