@@ -37,17 +37,12 @@ std::string control_reason(struct mail_user *user, uint64_t &budget_r,
 	if (ret < 0)
 		return "control dict unreachable (" + error +
 			"): only rawlog_ext_enabled=yes sessions are logged";
-	std::string value, used;
-	int found = dict->lookup(control_enabled_key(user->username), value,
-				 error);
-	int found_used = found <= 0 ? 0 :
-		dict->lookup(control_used_key(user->username), used, error);
-	if (found < 0 || found_used < 0)
+	ControlState state;
+	std::string entry;
+	if (dict->state(user->username, time(nullptr), state, budget_r, entry,
+			error) < 0)
 		return "control dict unreachable (" + error +
 			"): only rawlog_ext_enabled=yes sessions are logged";
-	ControlState state = control_state(found > 0 ? &value : nullptr,
-					   found_used > 0 ? &used : nullptr,
-					   time(nullptr), budget_r);
 	switch (state) {
 	case ControlState::on:
 		return "";

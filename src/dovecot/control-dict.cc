@@ -86,6 +86,23 @@ int ControlDict::lookup(const std::string &key, std::string &value_r,
 	return ret;
 }
 
+int ControlDict::state(const std::string &user, time_t now,
+		       ControlState &state_r, uint64_t &left_r,
+		       std::string &entry_r, std::string &error_r)
+{
+	const std::string key = control_enabled_key(user);
+	std::string value, used;
+	int found = lookup(key, value, error_r);
+	int found_used = found <= 0 ? 0 :
+		lookup(control_used_key(user), used, error_r);
+	if (found < 0 || found_used < 0)
+		return -1;
+	state_r = control_state(found > 0 ? &value : nullptr,
+				found_used > 0 ? &used : nullptr, now, left_r);
+	entry_r = key + "=" + value + ", used=" + used;
+	return 0;
+}
+
 int ControlDict::commit(struct dict_transaction_context *t,
 			std::string &error_r)
 {

@@ -8,6 +8,7 @@
 #define RAWLOG_EXT_CONTROL_DICT_HH
 
 #include "compat.hh"
+#include "../core/control.hh"
 
 #include <functional>
 #include <memory>
@@ -35,6 +36,12 @@ public:
 	// 1 found, 0 not, -1 error_r says why.
 	int lookup(const std::string &key, std::string &value_r,
 		   std::string &error_r);
+	// user's enablement and what it means for a session starting at now
+	// (control_state()). 0: state_r and left_r set, entry_r the entry as
+	// read ("<enabled key>=<value>, used=<value>", for messages); -1:
+	// a lookup failed, error_r says why.
+	int state(const std::string &user, time_t now, ControlState &state_r,
+		  uint64_t &left_r, std::string &entry_r, std::string &error_r);
 	// One transaction: set (value non-null) or unset each key. 0 on
 	// success, -1 error_r says why. Committed asynchronously and waited
 	// for (a synchronous commit to redis: crashes 2.3.19's doveadm).

@@ -85,26 +85,20 @@ void control_apply(struct mail_user *user, Settings &settings,
 	int ret = ControlDict::open(user, event, dict, error);
 	if (ret == 0)
 		return;
-	std::string value, used;
-	int found = ret < 0 ? -1 :
-		dict->lookup(control_enabled_key(user->username), value, error);
-	int found_used = found <= 0 ? 0 :
-		dict->lookup(control_used_key(user->username), used, error);
-	if (found < 0 || found_used < 0) {
+	ControlState state;
+	uint64_t left;
+	std::string entry;
+	if (ret < 0 || dict->state(user->username, ioloop_time, state, left,
+				   entry, error) < 0) {
 		warn_once(event, (ret < 0 ? error : "control dict: " + error) +
 			  ": logging only sessions rawlog_ext_enabled=yes "
 			  "selects");
 		settings.enabled = Enabled::no;
 		return;
 	}
-	uint64_t left;
-	ControlState state = control_state(found > 0 ? &value : nullptr,
-					   found_used > 0 ? &used : nullptr,
-					   ioloop_time, left);
 	if (state == ControlState::invalid)
-		warn_once(event, "control dict: " +
-			  control_enabled_key(user->username) + "=" + value +
-			  ", used=" + used + ": invalid entry: not logging");
+		warn_once(event, "control dict: " + entry +
+			  ": invalid entry: not logging");
 	if (state != ControlState::on) {
 		e_debug(event, "control dict: %s: not logging",
 			control_state_name(state));

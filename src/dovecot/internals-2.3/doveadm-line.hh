@@ -6,7 +6,7 @@
 #define RAWLOG_EXT_DOVEADM_INIT_ARGS \
 	struct doveadm_mail_cmd_context *ctx, const char *const args[] ATTR_UNUSED
 
-#include "../doveconf-run.hh"
+#include "doveconf.hh"
 
 #include <string>
 
@@ -41,11 +41,8 @@ inline int control_dict_init_global(struct doveadm_cmd_context *,
 				    struct dict **dict_r, std::string &error_r)
 {
 	std::string uri;
-	if (!doveconf_run({ "-h", "plugin/rawlog_ext_control_dict" }, uri,
-			  error_r))
+	if (!doveconf_plugin_value("rawlog_ext_control_dict", uri, error_r))
 		return -1;
-	while (!uri.empty() && (uri.back() == '\n' || uri.back() == '\r'))
-		uri.pop_back();
 	if (uri.empty())
 		return 0;
 	struct dict_settings set;
