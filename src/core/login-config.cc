@@ -158,7 +158,42 @@ bool login_config_parse(const Getenv &getenv, LoginConfig &config,
 			hold + ": expected a size such as 64k";
 		return false;
 	}
+
+	const char *socket = getenv("RAWLOG_EXT_LOGIN_CONTROL_SOCKET");
+	if (socket != nullptr)
+		config.control_socket = socket;
+	const char *name = getenv("RAWLOG_EXT_LOGIN_CONTROL_NAME");
+	if (name != nullptr && name[0] != '\0')
+		config.control_name = name;
+	// The dict proxy's protocol separates fields with tabs and ends
+	// lines with LF; the 2.3 URI separates its parts with ':'.
+	if (config.control_name.find_first_of("\t\n\r:") != std::string::npos) {
+		error_r = "Invalid setting RAWLOG_EXT_LOGIN_CONTROL_NAME=" +
+			config.control_name + ": a dict name has no ':', tab "
+			"or line break";
+		return false;
+	}
+	if (config.control_socket.find_first_of("\t\n\r:") !=
+	    std::string::npos) {
+		error_r = "Invalid setting RAWLOG_EXT_LOGIN_CONTROL_SOCKET=" +
+			config.control_socket + ": a socket path here has no "
+			"':', tab or line break";
+		return false;
+	}
 	return true;
+}
+
+bool login_user_deselected(const std::vector<std::string> &passdb_fields)
+{
+	for (const std::string &field : passdb_fields) {
+		const std::string key = "rawlog_ext=";
+		if (field.compare(0, key.size(), key) != 0)
+			continue;
+		bool value;
+		if (parse_bool(field.substr(key.size()), value))
+			return !value;
+	}
+	return false;
 }
 
 bool login_user_selected(const LoginConfig &config, const std::string &user,

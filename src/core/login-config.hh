@@ -38,6 +38,13 @@ struct LoginConfig {
 	std::vector<Network> networks;	// RAWLOG_EXT_LOGIN_NETWORKS
 	// Bytes kept per session until its user is known.
 	uint64_t hold_max = 256 * 1024;
+	// The control dict (doveadm rawlog enable) through Dovecot's dict
+	// proxy: RAWLOG_EXT_LOGIN_CONTROL_SOCKET, a dict service listener
+	// (empty = none; relative: to the login chroot, or without one to
+	// $base_dir/login), and RAWLOG_EXT_LOGIN_CONTROL_NAME, the dict's
+	// name in the dict service's configuration.
+	std::string control_socket;
+	std::string control_name = "rawlog-control";
 };
 
 // "rawlog_ext_dir" -> "RAWLOG_EXT_LOGIN_DIR".
@@ -55,6 +62,10 @@ bool login_config_parse(const Getenv &getenv, LoginConfig &config,
 bool login_user_selected(const LoginConfig &config, const std::string &user,
 			 const std::string &client_ip,
 			 const std::vector<std::string> &passdb_fields);
+
+// Whether passdb_fields have rawlog_ext=no (the control dict cannot
+// select the user then either).
+bool login_user_deselected(const std::vector<std::string> &passdb_fields);
 
 // The per-user subdirectory name: one safe path component, different for
 // different users (bytes other than [A-Za-z0-9-_.+=@] as %XX). "" for an

@@ -17,6 +17,8 @@
 
 #include <string>
 
+struct dict;
+
 namespace rawlog_ext {
 namespace login_internals {
 
@@ -33,6 +35,16 @@ namespace login_internals {
 // login_settings_free().
 bool login_settings_read(Getenv &getenv_r, std::string &error_r);
 void login_settings_free();
+
+// $base_dir, as the process knew it before its chroot.
+const char *base_dir();
+// The control dict through the dict proxy: a client of the dict service
+// listening at socket (a path as the process will see it, chroot and
+// all), for the dict it names name. Connects at the first lookup. 2.3: the
+// proxy: URI; 2.4: a dict_proxy from settings overrides of our own.
+bool control_dict_open(const std::string &socket, const std::string &name,
+		       struct event *event, struct dict **dict_r,
+		       std::string &error_r);
 
 // The proxy's own fields, valid while the proxy lives; find them again
 // (proxy_backend()) at each use rather than keep them.

@@ -23,6 +23,8 @@
 // with a backend that trusts the proxy and multiplexes).
 #include "../dovecot/client-log.hh"
 #include "../dovecot/guard.hh"
+#include "../dovecot/login-control.hh"
+#include "../dovecot/warn-once.hh"
 #include "../core/login-config.hh"
 #include "multiplex-tap.hh"
 
@@ -43,6 +45,8 @@ DOVECOT_EXTERN_C_END
 namespace rawlog_ext {
 
 namespace {
+
+struct Pending;
 
 struct LoginClientContext {
 	union login_client_module_context module_ctx;
@@ -67,6 +71,11 @@ struct LoginClientContext {
 	// Our filters cannot follow the client's streams any more (2.4:
 	// its output multiplexes): said once, not logged from then on.
 	bool streams_refused;
+	// The control dict is being asked about decided_user (referenced).
+	Pending *pending;
+	// The files' settings when the control dict enabled the user (its
+	// budget caps them); nullptr: config->settings.
+	Settings *file_settings;
 };
 
 MODULE_CONTEXT_DEFINE_INIT(login_client_module, &login_module_register);
@@ -130,12 +139,9 @@ void own_event_update(struct client *client, struct event *event)
 		event_add_str(event, "user", client->virtual_user);
 }
 
-// A new file (pair) in subdir of the base directory ("" = the base
-// itself); peer names a backend leg's far end.
-std::unique_ptr<Sink> open_file(struct client *client,
-				LoginClientContext *ctx,
-				const std::string &subdir,
-				const std::string &peer = "")
+// A file name's parts for client's session; peer names a backend leg's
+// far end.
+NameParts name_parts(struct client *client, const std::string &peer)
 {
 	NameParts parts;
 	parts.time = ioloop_time;
@@ -148,38 +154,213 @@ std::unique_ptr<Sink> open_file(struct client *client,
 	parts.peer = peer;
 	if (config->settings.ip_in_name)
 		parts.ip = net_ip2addr(&client->ip);
+	return parts;
+}
 
+// A new file (pair) in subdir of the base directory ("" = the base
+// itself).
+std::unique_ptr<Sink> open_named(const NameParts &parts,
+				 const std::string &subdir,
+				 const Settings &file_settings,
+				 struct event *event)
+{
 	// Users' subdirectories are ours to create: being selected, not the
 	// directory's existence, says whether a user is logged.
-	Settings settings = config->settings;
+	Settings settings = file_settings;
 	settings.autocreate = true;
 	std::unique_ptr<Sink> sink;
 	std::string message;
 	OpenResult result = Sink::open_in(base_fd, config->settings.dir, subdir,
 					  settings, parts, sink, message);
-	return sink_opened(result, std::move(sink), message, ctx->event);
+	return sink_opened(result, std::move(sink), message, event);
 }
 
-// Writes what was held, and everything from now on, to a new file (pair)
-// in subdir of the base directory ("" = the base itself).
+const Settings &file_settings(const LoginClientContext *ctx)
+{
+	return ctx->file_settings != nullptr ? *ctx->file_settings :
+		config->settings;
+}
+
+std::unique_ptr<Sink> open_file(struct client *client,
+				LoginClientContext *ctx,
+				const std::string &subdir,
+				const std::string &peer = "")
+{
+	return open_named(name_parts(client, peer), subdir,
+			  file_settings(ctx), ctx->event);
+}
+
+// Writes what log held, and everything from now on, to a new file
+// (pair) in subdir of the base directory ("" = the base itself).
+void start_named(SessionLog *log, const NameParts &parts,
+		 const std::string &subdir, const Settings &settings,
+		 struct event *event)
+{
+	// Stopped by a failure of ours: no new file with a gap in it.
+	if (log->failed())
+		return;
+	std::unique_ptr<Sink> sink = open_named(parts, subdir, settings, event);
+	if (sink != nullptr) {
+		if (log->held_dropped() > 0) {
+			e_warning(event, "%llu bytes before the log's start "
+				  "was known did not fit RAWLOG_EXT_LOGIN_HOLD "
+				  "and are not in the log", (unsigned long long)
+				  log->held_dropped());
+		}
+		log->attach_sink(std::move(sink));
+		return;
+	}
+	log->drop();
+}
+
 void start_file(struct client *client, LoginClientContext *ctx,
 		const std::string &subdir)
 {
-	// Stopped by a failure of ours: no new file with a gap in it.
-	if (ctx->log->failed())
+	start_named(ctx->log, name_parts(client, ""), subdir,
+		    file_settings(ctx), ctx->event);
+}
+
+// Adds a file's bytes to the user's used/ counter when its Sink goes.
+class LoginAccounting final : public SessionAccounting {
+public:
+	LoginAccounting(std::string user, struct event *event)
+		: user_(std::move(user)), event_(event)
+	{ event_ref(event_); }
+	~LoginAccounting() override { event_unref(&event_); }
+
+	void add(uint64_t bytes) noexcept override
+	{
+		(void)guard(event_, "counting the log's bytes", [&] {
+			login_control_add(user_, bytes, event_);
+		});
+	}
+
+private:
+	std::string user_;
+	struct event *event_;
+};
+
+// A login whose user the control dict is being asked about. The
+// session's logs hold their bytes until the answer, which may come after
+// the client is gone (a proxied session lives on in its streams).
+struct Pending {
+	unsigned int refcount = 2;	// the lookup's and the context's
+	LoginClientContext *ctx = nullptr;	// nullptr once the client is freed
+	bool cancelled = false;		// another login of the session since
+	bool answered = false;
+	std::string user;
+	std::string user_dir;
+	struct event *event = nullptr;	// referenced
+	SessionLog *client_log = nullptr;	// referenced until the answer
+	NameParts client_parts;
+	SessionLog *backend_leg = nullptr;	// referenced, held, if connected
+	NameParts backend_parts;
+};
+
+void pending_unref(Pending **pending)
+{
+	Pending *p = *pending;
+	*pending = nullptr;
+	if (p == nullptr || --p->refcount > 0)
 		return;
-	std::unique_ptr<Sink> sink = open_file(client, ctx, subdir);
-	if (sink != nullptr) {
-		if (ctx->log->held_dropped() > 0) {
-			e_warning(ctx->event, "%llu bytes before login did "
-				  "not fit RAWLOG_EXT_LOGIN_HOLD and are not "
-				  "in the log", (unsigned long long)
-				  ctx->log->held_dropped());
-		}
-		ctx->log->attach_sink(std::move(sink));
+	SessionLog::unref(&p->client_log);
+	SessionLog::unref(&p->backend_leg);
+	event_unref(&p->event);
+	delete p;
+}
+
+// The context lets go of its lookup (freed, or a new login decides).
+void pending_detach(LoginClientContext *ctx, bool cancel)
+{
+	if (ctx->pending == nullptr)
+		return;
+	ctx->pending->ctx = nullptr;
+	if (cancel)
+		ctx->pending->cancelled = true;
+	pending_unref(&ctx->pending);
+}
+
+void pending_answered(Pending *p, const LoginControlAnswer &answer)
+{
+	p->answered = true;
+	if (p->cancelled)
+		return;
+	if (!answer.ok) {
+		warn_once(p->event, answer.error + ": logging only the "
+			  "sessions RAWLOG_EXT_LOGIN_SELECT, _USERS, _NETWORKS "
+			  "or the passdb field rawlog_ext=yes select");
+	} else if (answer.state == ControlState::invalid) {
+		warn_once(p->event, "control dict: " + answer.entry +
+			  ": invalid entry: not logging");
+	}
+	if (!answer.ok || answer.state != ControlState::on) {
+		if (answer.ok)
+			e_debug(p->event, "control dict: %s: not logging",
+				control_state_name(answer.state));
+		p->client_log->drop();
+		if (p->backend_leg != nullptr)
+			p->backend_leg->drop();
 		return;
 	}
-	ctx->log->drop();
+	Settings settings = config->settings;
+	if (answer.left > 0 &&
+	    (settings.max_size == 0 || answer.left <= settings.max_size)) {
+		settings.max_size = answer.left;
+		settings.max_size_is_budget = true;
+	}
+	settings.accounting = std::make_shared<LoginAccounting>(p->user,
+								p->event);
+	e_debug(p->event, "control dict: enabled%s", answer.left == 0 ? "" :
+		t_strdup_printf(", %llu bytes of its budget left",
+				(unsigned long long)answer.left));
+	if (p->ctx != nullptr) {
+		// For a backend leg still to come.
+		p->ctx->file_settings = new Settings(settings);
+		p->ctx->user_dir = new std::string(p->user_dir);
+	}
+	start_named(p->client_log, p->client_parts, p->user_dir, settings,
+		    p->event);
+	if (p->backend_leg != nullptr)
+		start_named(p->backend_leg, p->backend_parts, p->user_dir,
+			    settings, p->event);
+}
+
+// Asks the control dict whether user is enabled; until the answer the
+// session's bytes stay held.
+void ask_control(struct client *client, LoginClientContext *ctx,
+		 const std::string &user)
+{
+	auto *p = new Pending();
+	p->ctx = ctx;
+	p->event = ctx->event;
+	event_ref(p->event);
+	p->client_log = ctx->log;
+	p->client_log->ref();
+	ctx->pending = p;
+	p->user = user;
+	p->user_dir = login_user_dir(user);
+	p->client_parts = name_parts(client, "");
+	try {
+		login_control_lookup(user, [p](const LoginControlAnswer &answer) {
+			Pending *lookup_ref = p;
+			if (!guard(p->event, "reading the control dict's answer",
+				   [&] { pending_answered(p, answer); })) {
+				p->client_log->abandon();
+				if (p->backend_leg != nullptr)
+					p->backend_leg->abandon();
+			}
+			// The logs wait for nothing any more.
+			SessionLog::unref(&p->client_log);
+			SessionLog::unref(&p->backend_leg);
+			pending_unref(&lookup_ref);
+		});
+	} catch (...) {
+		// No answer will come.
+		Pending *lookup_ref = p;
+		p->answered = true;
+		pending_unref(&lookup_ref);
+		throw;
+	}
 }
 
 // On a successful login: the user is known, log or drop. Again if a later
@@ -193,12 +374,15 @@ void decide(struct client *client, LoginClientContext *ctx,
 	if (ctx->decided_user != nullptr && *ctx->decided_user == user)
 		return;
 	own_event_update(client, ctx->event);
+	pending_detach(ctx, true);
 	// The previous decision goes first: a failure below must not leave
 	// another user's directory for the backend leg.
 	delete ctx->decided_user;
 	ctx->decided_user = nullptr;
 	delete ctx->user_dir;
 	ctx->user_dir = nullptr;
+	delete ctx->file_settings;
+	ctx->file_settings = nullptr;
 	ctx->decided = true;
 	if (!guard(ctx->event, "choosing the log", [&] {
 		ctx->decided_user = new std::string(user);
@@ -216,6 +400,9 @@ void decide(struct client *client, LoginClientContext *ctx,
 					       fields)) {
 			ctx->user_dir = new std::string(login_user_dir(user));
 			start_file(client, ctx, *ctx->user_dir);
+		} else if (login_control_configured() &&
+			   !login_user_deselected(fields)) {
+			ask_control(client, ctx, user);
 		} else {
 			e_debug(ctx->event, "user %s not selected: not logging",
 				user);
@@ -232,15 +419,37 @@ void wrap_backend(struct client *client, LoginClientContext *ctx,
 {
 	SessionLog *log = nullptr;
 	MultiplexTap *tap = nullptr;
-	if (!ctx->log->failed() &&
+	// Until the control dict answers, the leg holds its bytes as the
+	// client's log does.
+	Pending *held = ctx->pending != nullptr && !ctx->pending->answered ?
+		ctx->pending : nullptr;
+	if (!ctx->log->failed() && (held != nullptr || ctx->user_dir != nullptr) &&
 	    !guard(ctx->event, "opening the backend leg log", [&] {
 		std::string peer = std::string(backend.host) + ":" +
 			std::to_string(backend.port);
-		std::unique_ptr<Sink> sink =
-			open_file(client, ctx, *ctx->user_dir, peer);
-		if (sink == nullptr)
-			return;
+		std::unique_ptr<Sink> sink;
+		if (held == nullptr) {
+			sink = open_file(client, ctx, *ctx->user_dir, peer);
+			if (sink == nullptr)
+				return;
+		}
 		SessionLog *leg = new SessionLog(std::move(sink), ctx->event);
+		if (held != nullptr) {
+			try {
+				leg->hold(config->hold_max, config->settings);
+				NameParts parts = name_parts(client, peer);
+				// A reconnect: the earlier connection's leg.
+				if (held->backend_leg != nullptr)
+					held->backend_leg->drop();
+				SessionLog::unref(&held->backend_leg);
+				held->backend_parts = parts;
+			} catch (...) {
+				SessionLog::unref(&leg);
+				throw;
+			}
+			held->backend_leg = leg;
+			leg->ref();
+		}
 		std::unique_ptr<MultiplexTap> owned_tap;
 		try {
 			// We are the backend's client here.
@@ -354,8 +563,9 @@ void login_auth_result(struct client *client, enum client_auth_result result,
 		       reply->all_fields != nullptr ? reply->all_fields :
 		       client->auth_passdb_args);
 		// A session whose log a failure stopped gets no backend leg.
-		if (client->login_proxy != nullptr && ctx->user_dir != nullptr &&
-		    !ctx->log->failed())
+		if (client->login_proxy != nullptr && !ctx->log->failed() &&
+		    (ctx->user_dir != nullptr || (ctx->pending != nullptr &&
+						  !ctx->pending->answered)))
 			watch_backend(client, ctx);
 	}
 	if (ctx->module_ctx.super.auth_result != nullptr)
@@ -470,8 +680,11 @@ void login_free(struct client *client)
 	SessionLog::unref(&ctx->log);
 	event_unref(&ctx->event);
 	i_stream_unref(&ctx->backend_input);
+	pending_detach(ctx, false);
 	delete ctx->user_dir;
 	ctx->user_dir = nullptr;
+	delete ctx->file_settings;
+	ctx->file_settings = nullptr;
 	delete ctx->decided_user;
 	ctx->decided_user = nullptr;
 	if (super_free != nullptr)
@@ -621,6 +834,11 @@ bool init_config()
 		(void)close(fd);
 		return false;
 	}
+	// Not fatal: without it only the selection above logs, as when the
+	// dict cannot be reached.
+	if (login_control_init(*config, nullptr, error) < 0)
+		i_error("rawlog_ext_login: %s: the control dict is not used",
+			error.c_str());
 	// Also as root before the chroot: the module (and libcrypto) are
 	// not reachable from inside it.
 	if (!config->settings.seal_recipients.empty() &&
@@ -669,6 +887,9 @@ void rawlog_ext_login_plugin_init(struct module *module)
 void rawlog_ext_login_plugin_deinit(void)
 {
 	using namespace rawlog_ext;
+	// First: answers still on their way (a local login's process ends
+	// right after the handoff) open files through base_fd.
+	login_control_deinit();
 	if (base_fd != -1) {
 		login_client_hooks_remove(&client_hooks);
 		(void)close(base_fd);

@@ -74,6 +74,40 @@ void test_errors_name_the_variable(void **)
 	assert_true(error.find("age1nope") == std::string::npos);
 }
 
+void test_control_settings(void **)
+{
+	LoginConfig config;
+	std::string error;
+	assert_true(parse({}, config, error));
+	assert_string_equal(config.control_socket.c_str(), "");
+	assert_string_equal(config.control_name.c_str(), "rawlog-control");
+	assert_true(parse({ { "RAWLOG_EXT_LOGIN_CONTROL_SOCKET", "ctl" },
+			    { "RAWLOG_EXT_LOGIN_CONTROL_NAME", "other" } },
+			  config, error));
+	assert_string_equal(config.control_socket.c_str(), "ctl");
+	assert_string_equal(config.control_name.c_str(), "other");
+	// ':' would split 2.3's proxy: URI elsewhere; tabs and line breaks
+	// are the dict protocol's separators.
+	assert_false(parse({ { "RAWLOG_EXT_LOGIN_CONTROL_NAME", "a:b" } },
+			   config, error));
+	assert_true(error.find("RAWLOG_EXT_LOGIN_CONTROL_NAME=a:b") == 16);
+	assert_false(parse({ { "RAWLOG_EXT_LOGIN_CONTROL_SOCKET", "a\tb" } },
+			   config, error));
+	assert_true(error.find("RAWLOG_EXT_LOGIN_CONTROL_SOCKET=") == 16);
+}
+
+void test_deselected(void **)
+{
+	assert_false(login_user_deselected({}));
+	assert_false(login_user_deselected({ "rawlog_ext=yes", "rawlog_ext=no" }));
+	assert_true(login_user_deselected({ "proxy", "rawlog_ext=no" }));
+	// Not a boolean: not a "no" either (login_user_selected() agrees).
+	assert_false(login_user_deselected({ "rawlog_ext=maybe" }));
+	LoginConfig config;
+	assert_false(login_user_selected(config, "u", "127.0.0.1",
+					 { "rawlog_ext=maybe" }));
+}
+
 void test_selection(void **)
 {
 	LoginConfig config;
@@ -226,6 +260,8 @@ int main(void)
 		cmocka_unit_test(test_env_names),
 		cmocka_unit_test(test_defaults_and_values),
 		cmocka_unit_test(test_errors_name_the_variable),
+		cmocka_unit_test(test_control_settings),
+		cmocka_unit_test(test_deselected),
 		cmocka_unit_test(test_selection),
 		cmocka_unit_test(test_networks),
 		cmocka_unit_test(test_user_dir_is_one_safe_component),

@@ -6,6 +6,8 @@ DOVECOT_EXTERN_C_BEGIN
 #include "client-common.h"
 #include "login-proxy.h"
 #include "master-service.h"
+#include "master-service-settings.h"
+#include "dict.h"
 #include "smtp-server.h"
 #include "smtp-server-private.h"
 DOVECOT_EXTERN_C_END
@@ -200,6 +202,28 @@ bool submission_hook_start_tls(struct client *client,
 	}
 	conn->callbacks = &our_smtp_callbacks;
 	*theirs_r = smtp_callbacks->conn_start_tls;
+	return true;
+}
+
+const char *base_dir()
+{
+	return master_service_settings_get(master_service)->base_dir;
+}
+
+bool control_dict_open(const std::string &socket, const std::string &name,
+		       struct event *event, struct dict **dict_r,
+		       std::string &error_r)
+{
+	struct dict_settings set;
+	i_zero(&set);
+	set.base_dir = base_dir();
+	set.event_parent = event;
+	const char *error;
+	std::string uri = "proxy:" + socket + ":" + name;
+	if (dict_init(uri.c_str(), &set, dict_r, &error) < 0) {
+		error_r = std::string("dict_init(") + uri + ") failed: " + error;
+		return false;
+	}
 	return true;
 }
 

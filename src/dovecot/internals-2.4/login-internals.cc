@@ -6,6 +6,8 @@ DOVECOT_EXTERN_C_BEGIN
 #include "client-common.h"
 #include "login-proxy.h"
 #include "master-service.h"
+#include "master-service-settings.h"
+#include "dict.h"
 #include "settings.h"
 #include "login-settings-info.h"
 DOVECOT_EXTERN_C_END
@@ -284,6 +286,45 @@ bool submission_hook_start_tls(struct client *, submission_start_tls_t *,
 {
 	why_r = "not needed on 2.4";
 	return false;
+}
+
+const char *base_dir()
+{
+	return master_service_get_service_settings(master_service)->base_dir;
+}
+
+namespace {
+// Our dict's settings, for the process's life (its events point here).
+struct settings_instance *control_instance;
+}
+
+bool control_dict_open(const std::string &socket, const std::string &name,
+		       struct event *event, struct dict **dict_r,
+		       std::string &error_r)
+{
+	// A dict named "proxy" has the proxy driver (dict_settings_check());
+	// its socket and name are ours, whatever the configuration says at
+	// the top level. "*/": inside the dict's named list filter too.
+	if (control_instance == nullptr) {
+		control_instance = settings_instance_new(
+			master_service_get_settings_root(master_service));
+	}
+	settings_override(control_instance, "*/dict_proxy_socket_path",
+			  socket.c_str(), SETTINGS_OVERRIDE_TYPE_CODE);
+	settings_override(control_instance, "*/dict_proxy_name", name.c_str(),
+			  SETTINGS_OVERRIDE_TYPE_CODE);
+	settings_override(control_instance, "*/dict_driver", "proxy",
+			  SETTINGS_OVERRIDE_TYPE_CODE);
+	struct event *dict_event = event_create(event);
+	event_set_ptr(dict_event, SETTINGS_EVENT_INSTANCE, control_instance);
+	const char *error = nullptr;
+	int ret = dict_init_filter_auto(dict_event, "proxy", dict_r, &error);
+	event_unref(&dict_event);
+	if (ret < 0) {
+		error_r = error != nullptr ? error : "dict_init_filter_auto() failed";
+		return false;
+	}
+	return true;
 }
 
 } // namespace login_internals

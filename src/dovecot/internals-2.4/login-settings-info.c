@@ -31,6 +31,8 @@ static const struct setting_define rawlog_ext_login_setting_defines[] = {
 	DEF(rawlog_ext_login_networks),
 	DEF(rawlog_ext_login_hold),
 	DEF(rawlog_ext_login_outside_chroot),
+	DEF(rawlog_ext_login_control_socket),
+	DEF(rawlog_ext_login_control_name),
 
 	SETTING_DEFINE_LIST_END
 };
@@ -55,6 +57,8 @@ static const struct rawlog_ext_login_settings rawlog_ext_login_default_settings 
 	.rawlog_ext_login_networks = "",
 	.rawlog_ext_login_hold = "",
 	.rawlog_ext_login_outside_chroot = "",
+	.rawlog_ext_login_control_socket = "",
+	.rawlog_ext_login_control_name = "",
 };
 
 const struct setting_parser_info rawlog_ext_login_setting_parser_info = {

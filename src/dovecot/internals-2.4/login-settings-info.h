@@ -30,6 +30,8 @@ struct rawlog_ext_login_settings {
 	const char *rawlog_ext_login_networks;
 	const char *rawlog_ext_login_hold;
 	const char *rawlog_ext_login_outside_chroot;
+	const char *rawlog_ext_login_control_socket;
+	const char *rawlog_ext_login_control_name;
 };
 
 extern const struct setting_parser_info rawlog_ext_login_setting_parser_info;
