@@ -154,11 +154,9 @@ int login_control_init(const LoginConfig &config, struct event *event,
 
 void login_control_deinit()
 {
-	if (control_dict != nullptr) {
-		// Byte counts still on their way.
-		dict_wait(control_dict);
-		dict_deinit(&control_dict);
-	}
+	// Byte counts and answers still on their way are waited for.
+	if (control_dict != nullptr)
+		login_internals::control_dict_close(&control_dict);
 	if (drivers_registered) {
 		dict_drivers_unregister_builtin();
 		drivers_registered = false;

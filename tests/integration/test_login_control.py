@@ -4,6 +4,7 @@ one. The login processes are chrooted and run as dovenull: they ask
 through Dovecot's dict proxy, a dict service listener inside their chroot
 (RAWLOG_EXT_LOGIN_CONTROL_SOCKET), asynchronously, holding the session's
 bytes until the answer."""
+import fcntl
 import pathlib
 import shutil
 import tempfile
@@ -58,12 +59,26 @@ def imap_login(port: int, user: str = "alice", password: str = PASSWORD,
     return c
 
 
-def wait_files(directory: pathlib.Path, count: int, timeout: float = 10):
+def written(path: pathlib.Path) -> bool:
+    """Whether the writer is done with path: it holds an flock on each
+    log file until it closes it."""
+    with open(path, "rb") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+
+def wait_files(directory: pathlib.Path, count: int, timeout: float = 20):
+    """The sessions in directory once there are count of them (pairs), all
+    closed by their writers."""
     deadline = time.monotonic() + timeout
     while True:
-        found = sessions(directory)
-        if len(found) >= count or time.monotonic() > deadline:
-            return found
+        files = log_files(directory)
+        if (len(files) >= 2 * count and all(written(p) for p in files)
+                or time.monotonic() > deadline):
+            return sessions(directory)
         time.sleep(0.1)
 
 
@@ -156,8 +171,11 @@ def test_budget_caps_the_login_legs(dovecot_factory, controlled, login_dir,
     ok(backend.doveadm("rawlog", "enable", "-u", "alice", "--max-size", "200"))
     imap_login(proxy.imap_port, noop=b"x" * 500)
     proxy.wait_log(r"imap-login: .*Disconnected")
-    deadline = time.monotonic() + 10
-    while len(log_files(login_dir)) < 4 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        files = log_files(login_dir)
+        if len(files) == 4 and all(written(p) for p in files):
+            break
         time.sleep(0.1)
     files = log_files(login_dir)
     assert len(files) == 4, files

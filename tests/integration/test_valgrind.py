@@ -10,6 +10,7 @@ import pytest
 import test_imap
 import test_lmtp
 import test_login
+import test_login_control
 import test_pop3
 import test_sealed
 import test_submission
@@ -17,6 +18,9 @@ from test_sealed import keys  # noqa: F401 (fixture)
 from test_lmtp import lmtp_dirs  # noqa: F401 (fixture)
 from dovecot_fixture import line_under_test
 from test_login import login_dir  # noqa: F401 (fixture)
+from test_control import controlled  # noqa: F401 (fixture)
+from test_control_redis import redis  # noqa: F401 (fixture)
+from test_login_control import ctl_dir  # noqa: F401 (fixture)
 
 VALGRIND = shutil.which("valgrind")
 # Leaks of Dovecot itself, per line, that its later releases fixed.
@@ -137,6 +141,19 @@ def test_login_tls_and_proxy_are_valgrind_clean(valgrind_login_factory, login_di
         test_login.test_proxied_session_both_legs).parameters else {})
     test_login.test_proxied_session_both_legs(valgrind_login_factory, login_dir, True,
                                               **trusted)
+
+
+def test_login_control_is_valgrind_clean(valgrind_login_factory, controlled,
+                                         login_dir, rawlog_dir, redis, ctl_dir):
+    """The companion asking the control dict: a held backend leg, answers
+    after the client is gone, the byte count (only the proxy under
+    valgrind; unchrooted, so the socket is found below $base_dir/login)."""
+    test_login_control.test_one_enable_logs_proxy_and_backend(
+        valgrind_login_factory, controlled, login_dir, rawlog_dir, redis)
+    for p in list(login_dir.rglob("*"))[::-1]:
+        p.rmdir() if p.is_dir() else p.unlink()
+    test_login_control.test_file_dict_through_the_proxy_logs_a_local_login(
+        valgrind_login_factory, login_dir, ctl_dir)
 
 
 def test_login_pop3_and_submission_are_valgrind_clean(valgrind_login_factory, login_dir):

@@ -227,5 +227,11 @@ bool control_dict_open(const std::string &socket, const std::string &name,
 	return true;
 }
 
+void control_dict_close(struct dict **dict)
+{
+	dict_wait(*dict);
+	dict_deinit(dict);
+}
+
 } // namespace login_internals
 } // namespace rawlog_ext

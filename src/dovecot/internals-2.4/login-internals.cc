@@ -327,5 +327,13 @@ bool control_dict_open(const std::string &socket, const std::string &name,
 	return true;
 }
 
+void control_dict_close(struct dict **dict)
+{
+	dict_wait(*dict);
+	dict_deinit(dict);
+	if (control_instance != nullptr)
+		settings_instance_free(&control_instance);
+}
+
 } // namespace login_internals
 } // namespace rawlog_ext
