@@ -8,7 +8,8 @@
 For each workload (long sessions, short-session mix) it starts one private
 Dovecot (tests/integration/dovecot_fixture.py) on 127.0.0.1 per variant
 (none, core, ext-split, ext-sealed, ext-transcript, ext-chunks, ext-bare,
-ext-unselected, ext-control; --variants picks some, none always runs), each
+ext-unselected, ext-control, ext-control-redis; --variants picks some, none
+always runs), each
 with its own bench/loadgen.py clients, and lets the variants take turns:
 in each round every variant runs the same window of commands (about
 --seconds of work for "none") while the others idle. Instances and logs
@@ -37,10 +38,11 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "bench"))
 from dovecot_fixture import DOVECOT_BIN, PLUGIN_SO, Dovecot, User, line_under_test  # noqa: E402
+from redis_server import Redis  # noqa: E402
 import loadgen  # noqa: E402
 
 VARIANTS = ("none", "core", "ext-split", "ext-sealed", "ext-transcript", "ext-chunks",
-            "ext-bare", "ext-unselected", "ext-control")
+            "ext-bare", "ext-unselected", "ext-control", "ext-control-redis")
 # ext-sealed: split, timestamps as default, sealed to this public key (made
 # by age-keygen; its private half was not kept: the logs are not read).
 SEAL_RECIPIENT = "age1sw4qyr40lmrjyssk5maffaz43z4x0kjf809xvzjv48a2mqqyd5zqgm5xmw"
@@ -63,8 +65,9 @@ _libc.fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_
 COMMON_CONF = "service imap-login {\n  service_count = 0\n  process_min_avail = 1\n}\n"
 
 
-def variant_config(variant: str, logdir: pathlib.Path) -> dict:
-    """Dovecot fixture kwargs for one variant."""
+def variant_config(variant: str, logdir: pathlib.Path, redis_port: int = 0) -> dict:
+    """Dovecot fixture kwargs for one variant (redis_port: ext-control-redis's
+    server)."""
     ext = "$mail_plugins rawlog_ext"
     if variant == "none":
         return {"extra_conf": COMMON_CONF}
@@ -88,6 +91,18 @@ def variant_config(variant: str, logdir: pathlib.Path) -> dict:
         return {"mail_plugins": ext, "plugin": {"rawlog_ext_dir": str(logdir)},
                 "extra_conf": COMMON_CONF + "rawlog_ext_control {\n  dict file {\n"
                               f"    path = {ctl}/control\n  }}\n}}\n"}
+    if variant == "ext-control-redis":
+        # The same in Redis: one loopback round trip per lookup. The
+        # driver's own timeout stays at its default: Redis answers.
+        if line_under_test() == "2.3":
+            return {"mail_plugins": ext, "extra_conf": COMMON_CONF,
+                    "plugin": {"rawlog_ext_dir": str(logdir),
+                               "rawlog_ext_control_dict":
+                               f"redis:host=127.0.0.1:port={redis_port}"}}
+        return {"mail_plugins": ext, "plugin": {"rawlog_ext_dir": str(logdir)},
+                "extra_conf": COMMON_CONF + "rawlog_ext_control {\n  dict redis {\n"
+                              f"    redis_host = 127.0.0.1\n    redis_port = {redis_port}\n"
+                              "  }\n}\n"}
     plugin = {"rawlog_ext_dir": str(logdir)}
     if variant == "ext-sealed":
         plugin["rawlog_ext_seal_recipients"] = SEAL_RECIPIENT
@@ -328,12 +343,18 @@ class Instance:
         os.chown(self.logdir, MAIL_UID, MAIL_UID)
         self.trimmer = LogTrimmer(self.logdir)
         self.log_offset = 0   # of Dovecot's log, up to the last complete line
-        self.dc = self.clients = None
+        self.dc = self.clients = self.redis = None
         users = [f"bench{i + 1}" for i in range(args.clients)]
         try:
+            if variant == "ext-control-redis":
+                self.redis = Redis(self.work)
+                self.redis.start()
+                # A user that is not one of the clients: they stay off.
+                self.redis.cli("SET", "rawlog-ext/enabled/someone-else", "4102444800 0")
             self.dc = Dovecot(self.work / "dovecot", users=[User(u) for u in users],
                               protocols=("imap",), module_dir=args.module_dir,
-                              **variant_config(variant, self.logdir))
+                              **variant_config(variant, self.logdir,
+                                               self.redis.port if self.redis else 0))
             self.dc.start()
             self.clients = loadgen.Clients(self.dc.imap_port, users, workload, args.seed)
             self.clients.start()
@@ -360,6 +381,7 @@ class Instance:
         mon = Monitor(self.dc.master_pid, self.workload == "long")
         log0 = self.log_bytes()
         self0, busy0 = sum(os.times()[:2]), cpu_busy_ticks()
+        redis0 = self.redis_ticks()
         before = mon.snapshot()
         self.clients.go(commands)
         polls = 0
@@ -390,8 +412,9 @@ class Instance:
         machine = max(1, busy1[1] - busy0[1])
         # Whatever the machine did beyond this Dovecot, its clients and this
         # script is someone else's load: reported, as it skews the figures.
+        redis_ticks = self.redis_ticks() - redis0
         ours = ((after["tree"] - before["tree"]) + (self1 - self0) * TICK +
-                sum(r["client_cpu_s"] for r in res) * TICK)
+                sum(r["client_cpu_s"] for r in res) * TICK + redis_ticks)
         peaks = mon.peak.values()
         return {
             "variant": self.variant, "workload": self.workload, "commands": done,
@@ -399,6 +422,8 @@ class Instance:
             "sessions": sum(r["sessions"] for r in res),
             "imap_cpu_s": cpu, "imap_cpu_ms_per_1k": cpu * 1e6 / done,
             "client_cpu_ms_per_1k": sum(r["client_cpu_s"] for r in res) * 1e6 / done,
+            # ext-control-redis: redis-server's CPU (not in imap's).
+            "redis_cpu_ms_per_1k": redis_ticks / TICK * 1e6 / done if self.redis else None,
             "machine_busy": (busy1[0] - busy0[0]) / machine,
             "other_load": max(0.0, (busy1[0] - busy0[0] - ours) / machine),
             "log_bytes": log_bytes,
@@ -411,6 +436,10 @@ class Instance:
             "problems": (self.problems() + mon.vanished_others() + inexact)[:20],
         }
 
+    def redis_ticks(self) -> int:
+        st = proc_stat(self.redis.proc.pid) if self.redis and self.redis.proc else None
+        return st[3] if st else 0
+
     def close(self) -> list[str]:
         """Stops everything; the problems Dovecot logged at the end."""
         problems = []
@@ -419,6 +448,7 @@ class Instance:
                          self.clients.stop if self.clients else None,
                          (lambda: problems.extend(self.problems())) if self.dc else None,
                          self.dc.stop if self.dc else None,
+                         self.redis.stop if self.redis else None,
                          lambda: shutil.rmtree(self.work, ignore_errors=True)):
                 if step is None:
                     continue
@@ -587,11 +617,11 @@ def print_table(summary: dict, workload: str, args) -> None:
              "short": "Short-session mix: connect, LOGIN, SELECT, FETCH header, LOGOUT"}
     print(f"\n{title[workload]}\n{args.clients} clients, each variant in turn runs the same "
           f"window of commands, median of {args.rounds} rounds (about {args.seconds:g} s each)")
-    head = f"{'variant':15}" + "".join(f"{h:>{w}}" for _, h, w, _, _ in COLUMNS)
+    head = f"{'variant':17}" + "".join(f"{h:>{w}}" for _, h, w, _, _ in COLUMNS)
     print(head + "\n" + "-" * len(head))
     for v in args.variants:
         s = summary[f"{workload}/{v}"]
-        print(f"{v:15}" + "".join(f"{cell(s, k, fmt, how):>{w}}"
+        print(f"{v:17}" + "".join(f"{cell(s, k, fmt, how):>{w}}"
                                    for k, _, w, fmt, how in COLUMNS))
     print(f"load generator CPU (none): "
           f"{summary[f'{workload}/none']['client_cpu_ms_per_1k']:.1f} ms/1k cmds")
@@ -604,7 +634,7 @@ def print_table(summary: dict, workload: str, args) -> None:
                 parts.append(f"{name} {sp['iqr'][0]:.3f}-{sp['iqr'][1]:.3f} "
                              f"[{sp['ci95'][0]:.3f}-{sp['ci95'][1]:.3f}]")
         if parts:
-            lines.append(f"  {v:15}" + "   ".join(parts))
+            lines.append(f"  {v:17}" + "   ".join(parts))
     if lines:
         print("spread of the per-round ratios to none: middle half of the rounds "
               "[95% interval of the median, within this run]")
@@ -724,7 +754,7 @@ def main() -> int:
                         r = instances[v].window(commands)
                         r["round"] = rnd + 1
                         runs.append(r)
-                        print(f"  round {rnd + 1} {wl:5} {v:15} {r['cmds_per_s']:7.0f} cmds/s "
+                        print(f"  round {rnd + 1} {wl:5} {v:17} {r['cmds_per_s']:7.0f} cmds/s "
                               f"{r['imap_cpu_ms_per_1k']:7.1f} CPU ms/1k cmds, other load "
                               f"{r['other_load']:4.0%}", flush=True)
                         if r["other_load"] > OTHER_LOAD_MAX:
