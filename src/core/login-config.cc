@@ -166,18 +166,19 @@ bool login_config_parse(const Getenv &getenv, LoginConfig &config,
 	if (name != nullptr && name[0] != '\0')
 		config.control_name = name;
 	// The dict proxy's protocol separates fields with tabs and ends
-	// lines with LF; the 2.3 URI separates its parts with ':'.
-	if (config.control_name.find_first_of("\t\n\r:") != std::string::npos) {
+	// lines with LF; the 2.3 URI separates its parts with ':'; 2.4
+	// expands %variables in the settings they become.
+	const char *reserved = "\t\n\r:%";
+	if (config.control_name.find_first_of(reserved) != std::string::npos) {
 		error_r = "Invalid setting RAWLOG_EXT_LOGIN_CONTROL_NAME=" +
-			config.control_name + ": a dict name has no ':', tab "
-			"or line break";
+			config.control_name + ": a dict name here has no ':', "
+			"'%', tab or line break";
 		return false;
 	}
-	if (config.control_socket.find_first_of("\t\n\r:") !=
-	    std::string::npos) {
+	if (config.control_socket.find_first_of(reserved) != std::string::npos) {
 		error_r = "Invalid setting RAWLOG_EXT_LOGIN_CONTROL_SOCKET=" +
 			config.control_socket + ": a socket path here has no "
-			"':', tab or line break";
+			"':', '%', tab or line break";
 		return false;
 	}
 	return true;

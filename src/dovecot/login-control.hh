@@ -27,14 +27,14 @@ struct LoginControlAnswer {
 // At plugin init (before the chroot): opens the dict named by config's
 // control_socket and control_name. 0 none configured, 1 opened, -1
 // error_r says why.
-int login_control_init(const LoginConfig &config, struct event *event,
-		       std::string &error_r);
+int login_control_init(const LoginConfig &config, std::string &error_r);
 void login_control_deinit();
 bool login_control_configured();
 
 // Asks for user's enablement as of now. done runs exactly once: from the
-// ioloop, or before this returns if the dict failed at once. It must not
-// throw.
+// ioloop, or before this returns if the dict failed at once or is not
+// asked (64 lookups waiting in the process; for 30 s after a lookup
+// failed or took more than a second). It must not throw.
 void login_control_lookup(const std::string &user,
 			  std::function<void(const LoginControlAnswer &)> done);
 

@@ -45,7 +45,7 @@ const char *base_dir();
 bool control_dict_open(const std::string &socket, const std::string &name,
 		       struct event *event, struct dict **dict_r,
 		       std::string &error_r);
-// Closes it (waited for first) and what it took.
+// Closes it (nothing pending any more) and what it took.
 void control_dict_close(struct dict **dict);
 
 // The proxy's own fields, valid while the proxy lives; find them again

@@ -274,15 +274,21 @@ void pending_detach(LoginClientContext *ctx, bool cancel)
 {
 	if (ctx->pending == nullptr)
 		return;
-	ctx->pending->ctx = nullptr;
-	if (cancel)
-		ctx->pending->cancelled = true;
+	Pending *p = ctx->pending;
+	p->ctx = nullptr;
+	if (cancel && !p->answered) {
+		// Its answer is about another user: the earlier backend leg's
+		// held bytes are of no use any more.
+		p->cancelled = true;
+		if (p->backend_leg != nullptr)
+			p->backend_leg->drop();
+		SessionLog::unref(&p->backend_leg);
+	}
 	pending_unref(&ctx->pending);
 }
 
 void pending_answered(Pending *p, const LoginControlAnswer &answer)
 {
-	p->answered = true;
 	if (p->cancelled)
 		return;
 	if (!answer.ok) {
@@ -330,19 +336,23 @@ void pending_answered(Pending *p, const LoginControlAnswer &answer)
 void ask_control(struct client *client, LoginClientContext *ctx,
 		 const std::string &user)
 {
-	auto *p = new Pending();
+	std::unique_ptr<Pending> made(new Pending());
+	made->user = user;
+	made->user_dir = login_user_dir(user);
+	made->client_parts = name_parts(client, "");
+	// Complete: from here on nothing throws until the lookup.
+	Pending *p = made.release();
 	p->ctx = ctx;
 	p->event = ctx->event;
 	event_ref(p->event);
 	p->client_log = ctx->log;
 	p->client_log->ref();
 	ctx->pending = p;
-	p->user = user;
-	p->user_dir = login_user_dir(user);
-	p->client_parts = name_parts(client, "");
 	try {
 		login_control_lookup(user, [p](const LoginControlAnswer &answer) {
 			Pending *lookup_ref = p;
+			// Also if what follows fails: no leg waits for it then.
+			p->answered = true;
 			if (!guard(p->event, "reading the control dict's answer",
 				   [&] { pending_answered(p, answer); })) {
 				p->client_log->abandon();
@@ -836,7 +846,7 @@ bool init_config()
 	}
 	// Not fatal: without it only the selection above logs, as when the
 	// dict cannot be reached.
-	if (login_control_init(*config, nullptr, error) < 0)
+	if (login_control_init(*config, error) < 0)
 		i_error("rawlog_ext_login: %s: the control dict is not used",
 			error.c_str());
 	// Also as root before the chroot: the module (and libcrypto) are

@@ -188,11 +188,20 @@ def test_budget_caps_the_login_legs(dovecot_factory, controlled, login_dir,
     assert "log reached what was left of the byte budget" in proxy.log()
 
 
+# One login process for every connection: its warnings and its pause
+# after a failure are then seen across logins.
+ONE_LOGIN_PROCESS = for_line("service imap-login {\n  service_count = 0\n"
+                             "  process_limit = 1\n}\n",
+                             "service imap-login {\n  restart_request_count = unlimited\n"
+                             "  process_limit = 1\n}\n")
+
+
 def test_unreachable_dict_leaves_logins_alone(dovecot_factory, login_dir):
-    """No listener where the socket should be: the login works, one
-    Warning per process and cause, nothing logged."""
+    """No listener where the socket should be: the logins work, nothing is
+    logged, and one login process says so once per cause: the failure,
+    then that it does not ask again for a while."""
     dc = make(dovecot_factory, login_dir, protocols=("imap",),
-              env=login_env(),
+              env=login_env(), extra_conf=ONE_LOGIN_PROCESS,
               users=[User("alice", password=PASSWORD)])
     for _ in range(3):
         c = imap_login(dc.imap_port)
@@ -202,11 +211,34 @@ def test_unreachable_dict_leaves_logins_alone(dovecot_factory, login_dir):
     time.sleep(0.5)
     assert sessions(login_dir) == {}
     warnings = companion_lines(dc, "Warning")
-    assert warnings, dc.log()
+    assert len(warnings) == 2, warnings
     assert all("logging only the sessions RAWLOG_EXT_LOGIN_SELECT" in w
                for w in warnings), warnings
-    # One per process and cause (a login process per connection here).
-    assert len(warnings) <= 3
+    assert "looking up shared/rawlog-ext/enabled/alice failed" in warnings[0]
+    assert "not asked for 30 s after a lookup failed" in warnings[1]
+
+
+def test_answer_after_the_backend_connected(dovecot_factory, controlled,
+                                            login_dir, rawlog_dir, redis):
+    """Redis paused: the answer comes after the backend's greeting (the
+    backend leg held from its first byte) and, here, after the whole
+    session (the client and its streams gone, the legs still held)."""
+    backend, proxy = proxy_pair(dovecot_factory, controlled, login_dir, redis)
+    ok(backend.doveadm("rawlog", "enable", "-u", "alice"))
+    redis.cli("CLIENT", "PAUSE", "1500")
+    c = imap_login(proxy.imap_port, noop=b"paused")
+    found = wait_files(login_dir, 2)
+    client_leg = {k: v for k, v in found.items() if "_imap-login_" in k}
+    backend_leg = {k: v for k, v in found.items() if "_imap-login-proxy_" in k}
+    assert len(client_leg) == 1 and len(backend_leg) == 1, found
+    (got_in, got_out), = client_leg.values()
+    assert got_in == redact(bytes(c.sent), f"b LOGIN alice {PASSWORD}\r\n".encode(),
+                            b"b LOGIN alice ***\r\n")
+    assert got_out == bytes(c.received)
+    (back_in, back_out), = backend_leg.values()
+    assert back_in.startswith(b"* OK ")
+    assert back_out.endswith(b"n NOOP paused\r\ne LOGOUT\r\n")
+    assert companion_lines(proxy, "Warning") == []
 
 
 @pytest.fixture
@@ -250,3 +282,33 @@ def test_file_dict_through_the_proxy_logs_a_local_login(dovecot_factory,
     assert len(sessions(login_dir)) == 1
     assert companion_lines(dc, "Warning") == []
     assert companion_lines(dc, "Error") == []
+
+
+def test_control_dict_from_a_dict_only_instance(dovecot_factory, login_dir,
+                                                ctl_dir):
+    """The documented safe layout: a Dovecot instance of its own runs only
+    the dict service, serving the control dict alone, its listener below
+    the mail instance's login chroot; the mail instance's own dict service
+    (and its other dicts) stays out of the login processes' reach."""
+    ctl = ctl_dir / "control"
+    ctl.write_text(f"shared/rawlog-ext/enabled/alice\n{int(time.time()) + 3600} 0\n")
+    ctl.chmod(0o666)
+    dc = make(dovecot_factory, login_dir, protocols=("imap",),
+              env=login_env(), users=[User("alice", password=PASSWORD)])
+    listener = dc.base / "run" / "login" / LISTENER
+    served = for_line(f"dict {{\n  rawlog-control = file:{ctl}\n}}\n",
+                      f"dict_server {{\n  dict rawlog-control {{\n"
+                      f"    dict_driver = file\n    dict_file_path = {ctl}\n"
+                      f"  }}\n}}\n")
+    dovecot_factory(protocols=(), extra_conf=served +
+                    f"service dict {{\n  unix_listener {listener} {{\n"
+                    f"    user = dovenull\n    mode = 0600\n  }}\n}}\n")
+    deadline = time.monotonic() + 10
+    while not listener.is_socket() and time.monotonic() < deadline:
+        time.sleep(0.05)    # the master makes it once it is up
+    assert listener.is_socket()
+    imap_login(dc.imap_port)
+    dc.wait_log(r"imap\(alice\).*Disconnected")
+    found = wait_files(login_dir, 1)
+    assert len(found) == 1 and next(iter(found)).startswith("alice/"), found
+    assert companion_lines(dc, "Warning") == []

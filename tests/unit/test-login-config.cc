@@ -94,6 +94,8 @@ void test_control_settings(void **)
 	assert_false(parse({ { "RAWLOG_EXT_LOGIN_CONTROL_SOCKET", "a\tb" } },
 			   config, error));
 	assert_true(error.find("RAWLOG_EXT_LOGIN_CONTROL_SOCKET=") == 16);
+	assert_false(parse({ { "RAWLOG_EXT_LOGIN_CONTROL_SOCKET", "%{home}" } },
+			   config, error));
 }
 
 void test_deselected(void **)

@@ -229,7 +229,6 @@ bool control_dict_open(const std::string &socket, const std::string &name,
 
 void control_dict_close(struct dict **dict)
 {
-	dict_wait(*dict);
 	dict_deinit(dict);
 }
 

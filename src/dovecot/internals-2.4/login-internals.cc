@@ -321,6 +321,7 @@ bool control_dict_open(const std::string &socket, const std::string &name,
 	int ret = dict_init_filter_auto(dict_event, "proxy", dict_r, &error);
 	event_unref(&dict_event);
 	if (ret < 0) {
+		settings_instance_free(&control_instance);
 		error_r = error != nullptr ? error : "dict_init_filter_auto() failed";
 		return false;
 	}
@@ -329,7 +330,6 @@ bool control_dict_open(const std::string &socket, const std::string &name,
 
 void control_dict_close(struct dict **dict)
 {
-	dict_wait(*dict);
 	dict_deinit(dict);
 	if (control_instance != nullptr)
 		settings_instance_free(&control_instance);
