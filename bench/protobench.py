@@ -5,6 +5,7 @@ an SMTP sink in a process of its own."""
 
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import time
@@ -15,6 +16,16 @@ sys.path.insert(0, str(REPO / "bench"))
 from run import children, median, proc_stat, schedstat_ns, spread  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
+
+
+def interruptible() -> None:
+    """SIGINT (even if the shell that started us in the background ignores
+    it) and SIGTERM end the run the same way, through KeyboardInterrupt:
+    the instances are stopped and the tmpfs unmounted."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
 
 
 def service_cpu_s(master: int, comm: str) -> float:

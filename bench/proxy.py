@@ -49,8 +49,8 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "bench"))
 from dovecot_fixture import Dovecot, User, line_under_test  # noqa: E402
-from protobench import (LogWatch, fmt_ratio, rounds, service_cpu_s,  # noqa: E402
-                        summarize, wait_none)
+from protobench import (LogWatch, fmt_ratio, interruptible, rounds,  # noqa: E402
+                        service_cpu_s, summarize, wait_none)
 from run import tmpfs_root, wait_quiet  # noqa: E402
 
 VARIANTS = ("none", "core", "idle", "ext")
@@ -213,6 +213,7 @@ def main() -> int:
                     help="imap-login in performance mode with N processes")
     ap.add_argument("--json")
     args = ap.parse_args()
+    interruptible()
     if args.quick:
         args.rounds, args.sessions = 3, 10
     variants = [v for v in args.variants.split(",") if v]

@@ -45,8 +45,8 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "bench"))
 from dovecot_fixture import Dovecot, User, line_under_test  # noqa: E402
-from protobench import (LogWatch, SinkProcess, fmt_ratio, rounds,  # noqa: E402
-                        service_cpu_s, summarize, wait_none)
+from protobench import (LogWatch, SinkProcess, fmt_ratio, interruptible,  # noqa: E402
+                        rounds, service_cpu_s, summarize, wait_none)
 from run import tmpfs_root, wait_quiet  # noqa: E402
 from lmtp import message  # noqa: E402
 
@@ -201,6 +201,7 @@ def main() -> int:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--json")
     args = ap.parse_args()
+    interruptible()
     if args.quick:
         args.rounds, args.sessions, args.messages = 3, 2, 5
     variants = [v for v in args.variants.split(",") if v]
