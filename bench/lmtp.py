@@ -9,6 +9,8 @@
 Variants, each its own private Dovecot (tests/integration/dovecot_fixture.py)
 on 127.0.0.1, on a tmpfs:
   none   no module
+  core   Dovecot's own lmtp_rawlog_dir (2.3's name; the connection's
+         traffic, no module), to compare conn with
   idle   rawlog_ext in lmtp's mail_plugins, nothing configured
   conn   rawlog_ext_lmtp_dir: the connection log
   rcpt   each recipient's rawlog_ext_dir (a userdb field): per-recipient logs
@@ -39,11 +41,11 @@ import time
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "bench"))
-from dovecot_fixture import Dovecot, User  # noqa: E402
+from dovecot_fixture import Dovecot, User, line_under_test  # noqa: E402
 from run import (children, median, proc_stat, schedstat_ns, spread,  # noqa: E402
                  tmpfs_root, wait_quiet)
 
-VARIANTS = ("none", "idle", "conn", "rcpt", "idle-base")
+VARIANTS = ("none", "core", "idle", "conn", "rcpt", "idle-base")
 MAIL_UID = 65534
 TICK = os.sysconf("SC_CLK_TCK")
 EXT = {"lmtp": "$mail_plugins rawlog_ext"}
@@ -55,6 +57,11 @@ COMMON_CONF = ("service lmtp {\n  process_min_avail = %d\n}\n")
 def variant_config(variant: str, logdir: pathlib.Path, clients: int) -> dict:
     conf = {"extra_conf": COMMON_CONF % clients}
     if variant == "none":
+        return conf
+    if variant == "core":
+        # Dovecot's connection rawlog (written as root, like conn's logs).
+        # 2.3's setting; only 2.3 was measured.
+        conf["extra_conf"] += f"protocol lmtp {{\n  lmtp_rawlog_dir = {logdir}\n}}\n"
         return conf
     conf["protocol_mail_plugins"] = EXT
     if variant == "conn":
@@ -230,7 +237,7 @@ def main() -> int:
     ap.add_argument("--messages", type=int, default=150, help="per client per window")
     ap.add_argument("--size", type=int, default=50 * 1024)
     ap.add_argument("--recipients", default="1,3")
-    ap.add_argument("--variants", default=",".join(VARIANTS[:4]))
+    ap.add_argument("--variants", default=",".join(VARIANTS[:5]))
     ap.add_argument("--baseline-module-dir")
     ap.add_argument("--json")
     args = ap.parse_args()
@@ -242,6 +249,8 @@ def main() -> int:
     if unknown or not args.module_dir:
         ap.error(f"unknown variants {sorted(unknown)}" if unknown else
                  "--module-dir (or RAWLOG_EXT_MODULE_DIR) is needed")
+    if "core" in variants and line_under_test() != "2.3":
+        ap.error("core: lmtp_rawlog_dir is set as on 2.3; 2.4 was not checked")
     if "idle-base" in variants and not args.baseline_module_dir:
         ap.error("idle-base needs --baseline-module-dir")
     if "none" not in variants:
