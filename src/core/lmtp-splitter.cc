@@ -617,6 +617,7 @@ bool LmtpSplitter::attach(unsigned int rcpt_index, const std::string &address,
 			return false;
 		}
 	}
+	log->caught_up();
 	if (txn->logs.size() <= rcpt_index)
 		txn->logs.resize(rcpt_index + 1);
 	txn->logs[rcpt_index] = std::move(log);

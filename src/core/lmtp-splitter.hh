@@ -30,6 +30,10 @@ public:
 	virtual ~RecipientLog() = default;
 	virtual void write(Direction direction, const unsigned char *data,
 			   size_t size, const struct timeval &time) = 0;
+	// attach() has written what passed before it: from here on each
+	// write() is something passing now (the log may hold the replay's
+	// pieces until this, to write them together).
+	virtual void caught_up() {}
 };
 
 class LmtpSplitter {

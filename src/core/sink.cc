@@ -570,32 +570,37 @@ bool Sink::write_chunk(File &file, Direction direction,
 		       const unsigned char *data, size_t size,
 		       const struct timeval &now)
 {
-	if (sealed_ && !file.seal)
+	std::string &deferred = deferred_[&file - files_];
+	if (sealed_ && !file.seal) {
+		deferred.clear();
 		return false;
+	}
 	writer_.begin(file.fd, file.seal.get());
+	writer_(deferred.data(), deferred.size());
 	file.formatter.format(writer_, direction, data, size, now);
-	return end_write(file);
+	bool ok = end_write(file);
+	// Only now: the writer may point into it, and clear() writes a
+	// terminating NUL over the first byte.
+	deferred.clear();
+	return ok;
+}
+
+bool Sink::flush_deferred(unsigned int index)
+{
+	if (stopped_) {
+		deferred_[index].clear();
+		return false;
+	}
+	if (deferred_[index].empty())
+		return true;
+	return write_chunk(files_[index], Direction::in, nullptr, 0,
+			   timeval{0, 0});
 }
 
 bool Sink::flush_deferred()
 {
-	if (stopped_) {
-		deferred_.clear();
-		return false;
-	}
-	if (deferred_.empty())
-		return true;
-	File &file = file_for(Direction::in);
-	if (sealed_ && !file.seal) {
-		deferred_.clear();
-		return false;
-	}
-	writer_.begin(file.fd, file.seal.get());
-	writer_(deferred_.data(), deferred_.size());
-	bool ok = end_write(file);
-	// Only now: clear() writes a terminating NUL over the first byte.
-	deferred_.clear();
-	return ok;
+	bool ok = flush_deferred(0);
+	return flush_deferred(1) && ok;
 }
 
 bool Sink::write_text(File &file, const std::string &text)
@@ -643,26 +648,33 @@ void Sink::write(Direction direction, const void *data, size_t size,
 		return;
 
 	const unsigned char *bytes = (const unsigned char *)data;
-	if (max_size_ == 0 && direction == Direction::in &&
-	    wanted_[(int)Direction::out] && size <= max_deferred_chunk) {
+	const unsigned int index = file_index(direction);
+	if (max_size_ == 0 && size <= max_deferred_chunk &&
+	    (holding_output_ ||
+	     (direction == Direction::in && wanted_[(int)Direction::out]))) {
 		// What the client sent is written with the next output (or
 		// once enough gathered): commands arrive in many small reads,
-		// each a write(2) otherwise. Output is never held back. (Not
-		// when output is not logged: nothing would come to write it.)
-		auto append = [this](const char *piece, size_t n) {
-			deferred_.append(piece, n);
+		// each a write(2) otherwise. Output is held back only when
+		// asked to. (Not input either when output is not logged:
+		// nothing would come to write it.)
+		auto append = [this, index](const char *piece, size_t n) {
+			deferred_[index].append(piece, n);
 		};
 		file.formatter.format(append, direction, bytes, size, now);
-		if (deferred_.size() >= max_deferred)
-			(void)flush_deferred();
+		if (deferred_[index].size() >= max_deferred)
+			(void)flush_deferred(index);
 		return;
 	}
-	if (!flush_deferred())
+	// Output writes held input first, unless output is held as well;
+	// what is held for this chunk's own file goes with it.
+	if (!holding_output_ && !flush_deferred(1 - index))
 		return;
 	if (max_size_ == 0) {
 		(void)write_chunk(file, direction, bytes, size, now);
 		return;
 	}
+	if (!flush_deferred(index))
+		return;
 
 	// With a cap, measure first (formatting without copying is cheap).
 	auto formatted_size = [&](size_t prefix) {

@@ -111,11 +111,21 @@ public:
 		 file_for(direction).fd != -1; }
 	// Input (client to server) may be held back, formatted, until the
 	// next output, flush_deferred() or max_deferred bytes; output is
-	// written at once.
+	// written at once (unless held, below). A chunk too long to hold
+	// goes out in the same writev() as what is held for its file.
 	void write(Direction direction, const void *data, size_t size,
 		   const struct timeval &now);
-	// Writes held-back input now; false if logging has stopped.
+	// Writes held-back input (and output) now; false if logging has
+	// stopped.
 	bool flush_deferred();
+	// Until release_output(), short output is held back as input is:
+	// for a replay of what passed earlier (an LMTP recipient's part at
+	// delivery), whose many short pieces then cost one write per file,
+	// not one or two each. Without a cap only (the cap's exactness needs
+	// each chunk measured as it comes).
+	void hold_output() { holding_output_ = true; }
+	bool release_output()
+	{ holding_output_ = false; return flush_deferred(); }
 
 	// Stops logging for good, reporting why (once).
 	void stop(const std::string &why);
@@ -123,7 +133,8 @@ public:
 	// (the caller has reported a failure of its own). A sealed file stays
 	// without its last chunk: it reads as truncated.
 	void abandon() noexcept
-	{ stopped_ = true; abandoned_ = true; deferred_.clear(); }
+	{ stopped_ = true; abandoned_ = true; deferred_[0].clear();
+	  deferred_[1].clear(); }
 	// The session's end: writes held input and completes sealed files;
 	// a failure is reported (take_report()) rather than lost.
 	void end_session();
@@ -152,13 +163,18 @@ private:
 				     const NameParts &parts,
 				     std::unique_ptr<Sink> &sink_r,
 				     std::string &message_r);
+	unsigned int file_index(Direction direction) const
+	{ return transcript_ ? 0 : (unsigned int)direction; }
 	File &file_for(Direction direction)
-	{ return files_[transcript_ ? 0 : (int)direction]; }
+	{ return files_[file_index(direction)]; }
 	const File &file_for(Direction direction) const
-	{ return files_[transcript_ ? 0 : (int)direction]; }
+	{ return files_[file_index(direction)]; }
+	// Writes what is held for file, then the chunk (if any), in one
+	// writer run.
 	bool write_chunk(File &file, Direction direction,
 			 const unsigned char *data, size_t size,
 			 const struct timeval &now);
+	bool flush_deferred(unsigned int index);
 	bool write_text(File &file, const std::string &text);
 	// Flushes writer_; on failure reports it and stops logging.
 	bool end_write(File &file);
@@ -171,7 +187,10 @@ private:
 	static constexpr size_t max_deferred = 16 * 1024;
 
 	File files_[2];
-	std::string deferred_;		// formatted input, not yet written
+	// Formatted bytes not written yet, by file: input; with
+	// hold_output() also output.
+	std::string deferred_[2];
+	bool holding_output_ = false;
 	bool transcript_;
 	bool wanted_[2];	// rawlog_ext_direction: in, out
 	uint64_t max_size_;

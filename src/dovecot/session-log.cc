@@ -138,6 +138,17 @@ void SessionLog::flush() noexcept
 		abandon();
 }
 
+void SessionLog::release_output() noexcept
+{
+	if (sink_ == nullptr)
+		return;
+	if (!guard(event_, "writing the log", [&] {
+		(void)sink_->release_output();
+		report_problems();
+	}))
+		abandon();
+}
+
 void SessionLog::attach_sink(std::unique_ptr<Sink> sink) noexcept
 {
 	// Stopped for good: no log with a gap in it.

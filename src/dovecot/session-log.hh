@@ -58,6 +58,11 @@ public:
 	// Writes input the sink still holds back (e.g. before the protocol
 	// logs "Disconnected": whoever reads the log then finds it whole).
 	void flush() noexcept;
+	// Short output is held back too until release_output() (see
+	// Sink::hold_output()).
+	void hold_output() noexcept
+	{ if (sink_ != nullptr) sink_->hold_output(); }
+	void release_output() noexcept;
 	// Credentials in client_direction's bytes (which the client of this
 	// connection sends: "in" for a client session, "out" for a connection
 	// Dovecot opened) reach the sink as "***".

@@ -91,16 +91,20 @@ private:
 	bool failed_ = false;
 };
 
-// One recipient's log, fed by the splitter.
+// One recipient's log, fed by the splitter. The replay at attach() is
+// a dozen short pieces in both directions: held, they go out in one
+// write per file (the message with them), not one or two each.
 class UserDeliveryLog final : public RecipientLog {
 public:
-	explicit UserDeliveryLog(SessionLog *log) : log_(log) {}
+	explicit UserDeliveryLog(SessionLog *log) : log_(log)
+	{ log_->hold_output(); }
 	~UserDeliveryLog() override { SessionLog::unref(&log_); }
 	void write(Direction direction, const unsigned char *data, size_t size,
 		   const struct timeval &time) override
 	{
 		log_->write_at(direction, data, size, time);
 	}
+	void caught_up() override { log_->release_output(); }
 
 private:
 	SessionLog *log_;

@@ -551,6 +551,105 @@ void test_sink_input_waits_for_output(void **state)
 			    "a NOOP\r\n");
 }
 
+// hold_output(): a replay's short pieces wait for release_output(); a
+// long chunk takes what is held for its own file with it, not the other
+// file's; the bytes are those of the same writes unheld.
+void test_sink_held_output_waits_for_release(void **state)
+{
+	const TmpDir &tmp = tmpdir(state);
+	std::string message;
+	for (int i = 0; i < 300; i++)
+		message += "line " + std::to_string(i) + " of the message\r\n";
+	message += "1234 starts with a digit\r\n.\r\n";
+	auto replay = [&](Sink &sink) {
+		put(sink, Direction::in, "MAIL FROM:<a@b>\r\n");
+		put(sink, Direction::out, "250 2.1.0 OK\r\n");
+		put(sink, Direction::in, "RCPT TO:<c@d>\r\n");
+		put(sink, Direction::out, "250 2.1.5 OK\r\n");
+		put(sink, Direction::in, "DATA\r\n");
+		put(sink, Direction::out, "354 OK\r\n");
+		put(sink, Direction::in, message);
+	};
+	const Timestamps stamps[] = { Timestamps::none, Timestamps::lines,
+				      Timestamps::chunks };
+	int n = 0;
+	for (bool transcript : { false, true }) {
+		for (Timestamps ts : stamps) {
+			std::string name = "h" + std::to_string(n++);
+			Settings set = plain_settings(tmp.path(name));
+			set.timestamps = ts;
+			set.boundaries = ts == Timestamps::chunks;
+			if (transcript)
+				set.format = Format::transcript;
+			Settings ref_set = set;
+			ref_set.dir = tmp.path(name + "-ref");
+			make_dir(set.dir);
+			make_dir(ref_set.dir);
+			const char *in_ext = transcript ? ".log" : ".in";
+			const char *out_ext = transcript ? ".log" : ".out";
+			std::string in_path = set.dir + "/" + base + in_ext;
+			std::string out_path = set.dir + "/" + base + out_ext;
+
+			std::unique_ptr<Sink> ref = open_ok(ref_set);
+			replay(*ref);
+			put(*ref, Direction::out, "250 2.0.0 saved\r\n");
+			ref.reset();
+
+			std::unique_ptr<Sink> sink = open_ok(set);
+			sink->hold_output();
+			replay(*sink);
+			if (transcript) {
+				// One file: everything went with the message.
+				assert_true(read_file(in_path).size() >
+					    message.size());
+			} else {
+				assert_true(read_file(in_path).size() >
+					    message.size());
+				assert_string_equal(read_file(out_path).c_str(), "");
+			}
+			assert_true(sink->release_output());
+			std::string out_now = read_file(out_path);
+			assert_true(out_now.find("354 OK") != std::string::npos);
+			// Output after the release is written at once.
+			put(*sink, Direction::out, "250 2.0.0 saved\r\n");
+			assert_true(read_file(out_path).size() > out_now.size());
+			uint64_t written = sink->bytes_written();
+			sink.reset();
+			std::string ref_in = read_file(ref_set.dir + "/" + base + in_ext);
+			assert_true(read_file(in_path) == ref_in);
+			if (!transcript) {
+				std::string ref_out = read_file(ref_set.dir + "/" +
+								base + out_ext);
+				assert_true(read_file(out_path) == ref_out);
+				assert_int_equal(written, ref_in.size() + ref_out.size());
+			} else {
+				assert_int_equal(written, ref_in.size());
+			}
+		}
+	}
+	// With a cap, nothing is held (each chunk is measured as it comes).
+	Settings set = plain_settings(tmp.path("capped"));
+	set.max_size = 1000;
+	make_dir(set.dir);
+	std::unique_ptr<Sink> sink = open_ok(set);
+	sink->hold_output();
+	put(*sink, Direction::out, "250 OK\r\n");
+	assert_string_equal(read_file(set.dir + "/" + base + ".out").c_str(),
+			    "250 OK\r\n");
+	// Held pieces are written at the end of the session too.
+	Settings end_set = plain_settings(tmp.path("end"));
+	make_dir(end_set.dir);
+	sink = open_ok(end_set);
+	sink->hold_output();
+	put(*sink, Direction::in, "QUIT\r\n");
+	put(*sink, Direction::out, "221 Bye\r\n");
+	sink->end_session();
+	assert_string_equal(read_file(end_set.dir + "/" + base + ".in").c_str(),
+			    "QUIT\r\n");
+	assert_string_equal(read_file(end_set.dir + "/" + base + ".out").c_str(),
+			    "221 Bye\r\n");
+}
+
 void test_sink_write_is_byte_exact(void **state)
 {
 	const TmpDir &tmp = tmpdir(state);
@@ -904,6 +1003,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sink_dir_below_regular_file_fails_with_enotdir, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_open_in_base_fd, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_input_waits_for_output, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_sink_held_output_waits_for_release, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_write_is_byte_exact, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_large_chunks_match_the_formatter, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_sink_split_keeps_line_state_per_direction, tmpdir_setup, tmpdir_teardown),
