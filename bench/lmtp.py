@@ -4,7 +4,7 @@
     python3 bench/lmtp.py [--quick] [--module-dir DIR] [--rounds N]
                           [--clients N] [--messages N] [--size BYTES]
                           [--recipients 1,3] [--variants V,...] [--json FILE]
-                          [--baseline-module-dir DIR]
+                          [--baseline-module-dir DIR] [--rcpt-settings K=V,...]
 
 Variants, each its own private Dovecot (tests/integration/dovecot_fixture.py)
 on 127.0.0.1, on a tmpfs:
@@ -16,6 +16,9 @@ on 127.0.0.1, on a tmpfs:
   rcpt   each recipient's rawlog_ext_dir (a userdb field): per-recipient logs
   idle-base  as idle, with the module from --baseline-module-dir (another
          build, e.g. before a change; only with that option)
+  rcpt-base  as rcpt, with the module from --baseline-module-dir
+--rcpt-settings adds userdb fields to rcpt and rcpt-base, e.g.
+rawlog_ext_timestamps=no (the default layout stamps every line).
 In each round every variant (in a rotating order) delivers the same load
 while the others idle: --clients connections at once, each --messages
 pipelined deliveries (MAIL, RCPT per recipient, DATA, then the message) of
@@ -45,7 +48,7 @@ from dovecot_fixture import Dovecot, User, line_under_test  # noqa: E402
 from run import (children, median, proc_stat, schedstat_ns, spread,  # noqa: E402
                  tmpfs_root, wait_quiet)
 
-VARIANTS = ("none", "core", "idle", "conn", "rcpt", "idle-base")
+VARIANTS = ("none", "core", "idle", "conn", "rcpt", "idle-base", "rcpt-base")
 MAIL_UID = 65534
 TICK = os.sysconf("SC_CLK_TCK")
 EXT = {"lmtp": "$mail_plugins rawlog_ext"}
@@ -136,10 +139,11 @@ class Instance:
             d = self.logdir / u
             d.mkdir(mode=0o700)
             os.chown(d, MAIL_UID, MAIL_UID)
-            accounts.append(User(u, extra=f"userdb_rawlog_ext_dir={d}"
-                                 if variant == "rcpt" else ""))
+            fields = [f"rawlog_ext_dir={d}"] + args.rcpt_settings
+            accounts.append(User(u, extra=" ".join(f"userdb_{f}" for f in fields)
+                                 if variant in ("rcpt", "rcpt-base") else ""))
         self.dc = Dovecot(self.work / "dovecot", users=accounts, protocols=("lmtp",),
-                          module_dir=(args.baseline_module_dir if variant == "idle-base"
+                          module_dir=(args.baseline_module_dir if variant.endswith("-base")
                                       else args.module_dir),
                           **variant_config(variant, self.logdir, args.clients))
         self.dc.start()
@@ -239,11 +243,14 @@ def main() -> int:
     ap.add_argument("--recipients", default="1,3")
     ap.add_argument("--variants", default=",".join(VARIANTS[:5]))
     ap.add_argument("--baseline-module-dir")
+    ap.add_argument("--rcpt-settings", default="",
+                    help="userdb fields for rcpt, e.g. rawlog_ext_timestamps=no")
     ap.add_argument("--json")
     args = ap.parse_args()
     if args.quick:
         args.rounds, args.messages = 3, 20
     args.recipients = [int(x) for x in args.recipients.split(",")]
+    args.rcpt_settings = [f for f in args.rcpt_settings.split(",") if f]
     variants = [v for v in args.variants.split(",") if v]
     unknown = set(variants) - set(VARIANTS)
     if unknown or not args.module_dir:
@@ -251,8 +258,8 @@ def main() -> int:
                  "--module-dir (or RAWLOG_EXT_MODULE_DIR) is needed")
     if "core" in variants and line_under_test() != "2.3":
         ap.error("core: lmtp_rawlog_dir is set as on 2.3; 2.4 was not checked")
-    if "idle-base" in variants and not args.baseline_module_dir:
-        ap.error("idle-base needs --baseline-module-dir")
+    if any(v.endswith("-base") for v in variants) and not args.baseline_module_dir:
+        ap.error("idle-base and rcpt-base need --baseline-module-dir")
     if "none" not in variants:
         variants.insert(0, "none")
     msgs = [message(args.size, i) for i in range(args.messages)]
