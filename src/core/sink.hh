@@ -123,7 +123,7 @@ public:
 	// delivery), whose many short pieces then cost one write per file,
 	// not one or two each. Without a cap only (the cap's exactness needs
 	// each chunk measured as it comes).
-	void hold_output() { holding_output_ = true; }
+	void hold_output() { holding_output_ = max_size_ == 0; }
 	bool release_output()
 	{ holding_output_ = false; return flush_deferred(); }
 
