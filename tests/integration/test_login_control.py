@@ -312,3 +312,32 @@ def test_control_dict_from_a_dict_only_instance(dovecot_factory, login_dir,
     found = wait_files(login_dir, 1)
     assert len(found) == 1 and next(iter(found)).startswith("alice/"), found
     assert companion_lines(dc, "Warning") == []
+
+
+def test_second_login_cancels_the_first_answer(dovecot_factory, controlled,
+                                               login_dir, rawlog_dir, redis):
+    """alice (enabled) passes the proxy's auth but the backend refuses
+    her; bob (not enabled) then logs in on the same connection. alice's
+    answer, delayed past bob's login, must not log bob's session."""
+    backend, _ = controlled(dict_conf=redis.dict_conf(), protocols=("imap",))
+    to_backend = f"proxy=y host=127.0.0.1 port={backend.imap_port}"
+    proxy = make(dovecot_factory, login_dir, protocols=("imap",),
+                 env=login_env(),
+                 users=[User("alice", password=PASSWORD,
+                             extra=f"{to_backend} pass=wrong"),
+                        User("bob", password=PASSWORD, extra=to_backend)],
+                 extra_conf=redis_service(redis))
+    ok(backend.doveadm("rawlog", "enable", "-u", "alice"))
+    redis.cli("CLIENT", "PAUSE", "1500")
+    c = RawClient(proxy.imap_port)
+    c.read_until(rb"^\* OK[^\r\n]*\r\n")
+    reply = c.imap("a", f"LOGIN alice {PASSWORD}".encode())
+    assert b"a NO" in reply, reply
+    c.imap("b", f"LOGIN bob {PASSWORD}".encode())
+    c.imap("n", b"NOOP")
+    c.imap("e", b"LOGOUT")
+    c.read_to_eof()
+    backend.wait_log(r"imap\(bob\).*Disconnected")
+    time.sleep(2.5)     # both answers are in by now
+    assert log_files(login_dir) == []
+    assert companion_lines(proxy, "Error") == []
