@@ -184,31 +184,38 @@ bool login_config_parse(const Getenv &getenv, LoginConfig &config,
 	return true;
 }
 
-bool login_user_deselected(const std::vector<std::string> &passdb_fields)
+namespace {
+
+// Whether passdb_fields decide (the first rawlog_ext=<yes|no> field), and
+// how.
+bool passdb_choice(const std::vector<std::string> &passdb_fields,
+		   bool &selected_r)
 {
 	for (const std::string &field : passdb_fields) {
 		const std::string key = "rawlog_ext=";
 		if (field.compare(0, key.size(), key) != 0)
 			continue;
-		bool value;
-		if (parse_bool(field.substr(key.size()), value))
-			return !value;
+		if (parse_bool(field.substr(key.size()), selected_r))
+			return true;
 	}
 	return false;
+}
+
+} // namespace
+
+bool login_user_deselected(const std::vector<std::string> &passdb_fields)
+{
+	bool selected;
+	return passdb_choice(passdb_fields, selected) && !selected;
 }
 
 bool login_user_selected(const LoginConfig &config, const std::string &user,
 			 const std::string &client_ip,
 			 const std::vector<std::string> &passdb_fields)
 {
-	for (const std::string &field : passdb_fields) {
-		const std::string key = "rawlog_ext=";
-		if (field.compare(0, key.size(), key) != 0)
-			continue;
-		bool value;
-		if (parse_bool(field.substr(key.size()), value))
-			return value;
-	}
+	bool selected;
+	if (passdb_choice(passdb_fields, selected))
+		return selected;
 	if (config.select == LoginSelect::all)
 		return true;
 	for (const std::string &listed : config.users) {
