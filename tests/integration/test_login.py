@@ -313,6 +313,15 @@ def test_unwritable_dir_login_still_works(dovecot_factory, login_dir):
     assert len(errors) == 1 and "Permission denied" in errors[0], errors
 
 
+def proxy_legs(found: dict) -> tuple:
+    """The one client leg and the one backend leg of a proxied session in
+    sessions()' result: ((name, (in, out)), (name, (in, out)))."""
+    client_leg = {k: v for k, v in found.items() if "_imap-login_" in k}
+    backend_leg = {k: v for k, v in found.items() if "_imap-login-proxy_" in k}
+    assert len(client_leg) == 1 and len(backend_leg) == 1, found
+    return next(iter(client_leg.items())), next(iter(backend_leg.items()))
+
+
 def proxied_login(dovecot_factory, login_dir, client_tls=False, trusted=False):
     """alice, logged by the companion, proxied to a second Dovecot: LOGIN
     (b), SELECT (c), NOOP (d), LOGOUT (e). Returns the proxy, the backend
@@ -349,14 +358,10 @@ def test_proxied_session_both_legs(dovecot_factory, login_dir, client_tls,
     its output (x-multiplex): the leg is logged without the framing."""
     dc, backend, c = proxied_login(dovecot_factory, login_dir, client_tls, trusted)
     found = sessions(login_dir)
-    client_leg = {k: v for k, v in found.items() if "_imap-login_" in k}
-    backend_leg = {k: v for k, v in found.items() if "_imap-login-proxy_" in k}
-    assert len(client_leg) == 1 and len(backend_leg) == 1, found
-    (got_in, got_out), = client_leg.values()
+    (_, (got_in, got_out)), (name, (back_in, back_out)) = proxy_legs(found)
     assert got_in == redact(bytes(c.sent), f"b LOGIN alice {SECRET}\r\n".encode(),
                             b"b LOGIN alice ***\r\n")
     assert got_out == bytes(c.received)
-    (name, (back_in, back_out)), = backend_leg.items()
     assert name.startswith("alice/") and f"_127.0.0.1-{backend.imap_port}" in name
     assert back_in.startswith(b"* OK ")
     assert b"c SELECT INBOX\r\nd NOOP\r\ne LOGOUT\r\n" in back_out

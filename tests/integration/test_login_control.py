@@ -16,7 +16,7 @@ from dovecot_fixture import User, for_line
 from rawlog import RawClient, log_files
 from test_control import controlled, listed, ok  # noqa: F401
 from test_control_redis import redis  # noqa: F401
-from test_login import login_dir, make, redact, sessions  # noqa: F401
+from test_login import login_dir, make, proxy_legs, redact, sessions  # noqa: F401
 
 PASSWORD = "pass"        # the backend's (controlled()'s) password
 LISTENER = "rawlog-control"
@@ -130,15 +130,11 @@ def test_one_enable_logs_proxy_and_backend(dovecot_factory, controlled,
     c = imap_login(proxy.imap_port, noop=b"logged")
     backend.wait_log(r"imap\(alice\).*Disconnected.*\n(?:.*\n)*.*imap\(alice\).*Disconnected")
     found = wait_files(login_dir, 2)
-    client_leg = {k: v for k, v in found.items() if "_imap-login_" in k}
-    backend_leg = {k: v for k, v in found.items() if "_imap-login-proxy_" in k}
-    assert len(client_leg) == 1 and len(backend_leg) == 1, found
-    (name, (got_in, got_out)), = client_leg.items()
+    (name, (got_in, got_out)), (_, (back_in, back_out)) = proxy_legs(found)
     assert name.startswith("alice/")
     assert got_in == redact(bytes(c.sent), f"b LOGIN alice {PASSWORD}\r\n".encode(),
                             b"b LOGIN alice ***\r\n")
     assert got_out == bytes(c.received)
-    (_, (back_in, back_out)), = backend_leg.items()
     assert b"n NOOP logged\r\ne LOGOUT\r\n" in back_out
     assert b"***" in back_out and PASSWORD.encode() + b"\r\n" not in back_out
     # And the backend's own session log.
@@ -228,14 +224,10 @@ def test_answer_after_the_backend_connected(dovecot_factory, controlled,
     redis.cli("CLIENT", "PAUSE", "1500")
     c = imap_login(proxy.imap_port, noop=b"paused")
     found = wait_files(login_dir, 2)
-    client_leg = {k: v for k, v in found.items() if "_imap-login_" in k}
-    backend_leg = {k: v for k, v in found.items() if "_imap-login-proxy_" in k}
-    assert len(client_leg) == 1 and len(backend_leg) == 1, found
-    (got_in, got_out), = client_leg.values()
+    (_, (got_in, got_out)), (_, (back_in, back_out)) = proxy_legs(found)
     assert got_in == redact(bytes(c.sent), f"b LOGIN alice {PASSWORD}\r\n".encode(),
                             b"b LOGIN alice ***\r\n")
     assert got_out == bytes(c.received)
-    (back_in, back_out), = backend_leg.values()
     assert back_in.startswith(b"* OK ")
     assert back_out.endswith(b"n NOOP paused\r\ne LOGOUT\r\n")
     assert companion_lines(proxy, "Warning") == []
