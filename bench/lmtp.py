@@ -45,8 +45,8 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "bench"))
 from dovecot_fixture import Dovecot, User, line_under_test  # noqa: E402
-from run import (children, median, proc_stat, schedstat_ns, spread,  # noqa: E402
-                 tmpfs_root, wait_quiet)
+from protobench import print_table, summarize  # noqa: E402
+from run import children, proc_stat, schedstat_ns, tmpfs_root, wait_quiet  # noqa: E402
 
 VARIANTS = ("none", "core", "idle", "conn", "rcpt", "idle-base", "rcpt-base")
 MAIL_UID = 65534
@@ -206,32 +206,6 @@ class Instance:
             shutil.rmtree(self.work, ignore_errors=True)
 
 
-def summarize(runs: list[dict], nrcpt: int, variants) -> dict:
-    out = {}
-    base = {r["round"]: r for r in runs if r["recipients"] == nrcpt and r["variant"] == "none"}
-    for v in variants:
-        mine = [r for r in runs if r["recipients"] == nrcpt and r["variant"] == v]
-        s = {}
-        for key in ("messages_per_s", "cpu_ms_per_message"):
-            s[key] = median(r[key] for r in mine)
-            ratios = [r[key] / b[key] for r in mine
-                      if (b := base.get(r["round"])) is not None and b[key]]
-            s[key + "_ratio"] = median(ratios)
-            s[key + "_spread"] = spread(ratios)
-        s["log_bytes"] = median(r["log_bytes"] for r in mine)
-        out[v] = s
-    return out
-
-
-def fmt_ratio(s: dict, key: str) -> str:
-    r = s[key + "_ratio"]
-    text = f"{s[key]:.2f} ({r:.3f}x" if r is not None else f"{s[key]:.2f} (n/a"
-    sp = s[key + "_spread"]
-    if sp is not None:
-        text += f", 95% {sp['ci95'][0]:.3f}-{sp['ci95'][1]:.3f}"
-    return text + ")"
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="3 rounds, 20 messages")
@@ -289,16 +263,11 @@ def main() -> int:
             for inst in instances.values():
                 inst.close()
     for nrcpt in args.recipients:
-        summary = summarize(runs, nrcpt, variants)
-        print(f"\n{nrcpt} recipient(s), medians of {args.rounds} rounds "
-              f"(ratio to none of the same round)")
-        print(f"{'variant':8} {'messages/s':>32} {'lmtp CPU ms/message':>34} "
-              f"{'log MB/window':>14}")
-        for v in variants:
-            s = summary[v]
-            print(f"{v:8} {fmt_ratio(s, 'messages_per_s'):>32} "
-                  f"{fmt_ratio(s, 'cpu_ms_per_message'):>34} "
-                  f"{(s['log_bytes'] or 0) / 1e6:>14.1f}")
+        summary = summarize([r for r in runs if r["recipients"] == nrcpt], variants,
+                            ("messages_per_s", "cpu_ms_per_message", "log_bytes"))
+        print_table(f"{nrcpt} recipient(s), medians of {args.rounds} rounds", summary,
+                    variants, ("messages_per_s", "messages/s"),
+                    ("cpu_ms_per_message", "lmtp CPU ms/message"))
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(runs, indent=1))
     return 0

@@ -1,7 +1,8 @@
 """What bench/submission.py and bench/proxy.py share (the style of
-bench/lmtp.py): CPU of one kind of Dovecot process, the rotating rounds,
-the medians of the per-round ratios to "none" with run.py's spread(), and
-an SMTP sink in a process of its own."""
+bench/lmtp.py, which uses the summary and the table): CPU of one kind of
+Dovecot process, the rotating rounds, the medians of the per-round ratios
+to "none" with run.py's spread(), the table, and an SMTP sink in a
+process of its own."""
 
 import os
 import pathlib
@@ -108,6 +109,18 @@ def fmt_ratio(s: dict, key: str) -> str:
     if sp is not None:
         text += f", 95% {sp['ci95'][0]:.3f}-{sp['ci95'][1]:.3f}"
     return text + ")"
+
+
+def print_table(title: str, summary: dict, variants, rate: tuple[str, str],
+                cpu: tuple[str, str]) -> None:
+    """One table: per variant the rate and the CPU figure (key, column
+    heading) with their ratios to none, and the log written per window."""
+    print(f"\n{title} (ratio to none of the same round)")
+    print(f"{'variant':8} {rate[1]:>32} {cpu[1]:>34} {'log MB/window':>14}")
+    for v in variants:
+        s = summary[v]
+        print(f"{v:8} {fmt_ratio(s, rate[0]):>32} {fmt_ratio(s, cpu[0]):>34} "
+              f"{(s['log_bytes'] or 0) / 1e6:>14.1f}")
 
 
 SINK_CODE = """

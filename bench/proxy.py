@@ -49,7 +49,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "bench"))
 from dovecot_fixture import Dovecot, User, line_under_test  # noqa: E402
-from protobench import (LogWatch, fmt_ratio, interruptible, rounds,  # noqa: E402
+from protobench import (LogWatch, interruptible, print_table, rounds,  # noqa: E402
                         service_cpu_s, summarize, wait_none)
 from run import tmpfs_root, wait_quiet  # noqa: E402
 
@@ -243,15 +243,9 @@ def main() -> int:
     summary = summarize(runs, variants, KEYS + ("log_bytes",))
     mode = (f"imap-login service_count = 0, {args.login_processes} processes"
             if args.login_processes else "imap-login service_count = 1")
-    print(f"\nproxied IMAP logins ({mode}), medians of {args.rounds} rounds "
-          f"(ratio to none of the same round)")
-    print(f"{'variant':8} {'sessions/s':>32} {'imap-login CPU ms/session':>34} "
-          f"{'log MB/window':>14}")
-    for v in variants:
-        s = summary[v]
-        print(f"{v:8} {fmt_ratio(s, 'sessions_per_s'):>32} "
-              f"{fmt_ratio(s, 'cpu_ms_per_session'):>34} "
-              f"{(s['log_bytes'] or 0) / 1e6:>14.1f}")
+    print_table(f"proxied IMAP logins ({mode}), medians of {args.rounds} rounds",
+                summary, variants, ("sessions_per_s", "sessions/s"),
+                ("cpu_ms_per_session", "imap-login CPU ms/session"))
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(runs, indent=1))
     return 0

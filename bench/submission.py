@@ -45,7 +45,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "bench"))
 from dovecot_fixture import Dovecot, User, line_under_test  # noqa: E402
-from protobench import (LogWatch, SinkProcess, fmt_ratio, interruptible,  # noqa: E402
+from protobench import (LogWatch, SinkProcess, interruptible, print_table,  # noqa: E402
                         rounds, service_cpu_s, summarize, wait_none)
 from run import tmpfs_root, wait_quiet  # noqa: E402
 from lmtp import message  # noqa: E402
@@ -230,15 +230,9 @@ def main() -> int:
             for inst in instances.values():
                 inst.close()
     summary = summarize(runs, variants, KEYS + ("log_bytes",))
-    print(f"\nsubmission with relay, medians of {args.rounds} rounds "
-          f"(ratio to none of the same round)")
-    print(f"{'variant':8} {'messages/s':>32} {'submission CPU ms/msg':>34} "
-          f"{'log MB/window':>14}")
-    for v in variants:
-        s = summary[v]
-        print(f"{v:8} {fmt_ratio(s, 'messages_per_s'):>32} "
-              f"{fmt_ratio(s, 'cpu_ms_per_message'):>34} "
-              f"{(s['log_bytes'] or 0) / 1e6:>14.1f}")
+    print_table(f"submission with relay, medians of {args.rounds} rounds", summary,
+                variants, ("messages_per_s", "messages/s"),
+                ("cpu_ms_per_message", "submission CPU ms/msg"))
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(runs, indent=1))
     return 0
