@@ -113,7 +113,7 @@ void enabled_answered(const struct dict_lookup_result *result,
 	if (!guard(control_event, "reading the control dict", [&] {
 		lookup->value = result->value;
 	})) {
-		fail(lookup, "", "out of memory");
+		fail(lookup, lookup->enabled_key, "out of memory");
 		return;
 	}
 	struct dict_op_settings set;
