@@ -1,6 +1,9 @@
 #include "smtp-follow.hh"
 
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace rawlog_ext {
 
@@ -31,24 +34,73 @@ SmtpReplyLine smtp_reply_line(const unsigned char *line, size_t size)
 	return reply;
 }
 
+namespace {
+
+// The first i in [from, size) with data[i] == '.' and data[i - 1] == '\n'
+// (from >= 1), else size. Only a line that starts with a dot can end the
+// data, and most lines do not: this is the idle LMTP connection's per-byte
+// work, so it looks at 16 bytes at a time where SSE2 is there (every
+// x86-64), instead of a memchr() per line.
+size_t find_dot_line(const unsigned char *data, size_t from, size_t size)
+{
+	size_t i = from;
+#if defined(__SSE2__)
+	const __m128i dot = _mm_set1_epi8('.');
+	const __m128i lf = _mm_set1_epi8('\n');
+	for (; i + 16 <= size; i += 16) {
+		__m128i here = _mm_loadu_si128((const __m128i *)(data + i));
+		__m128i before = _mm_loadu_si128((const __m128i *)(data + i - 1));
+		int mask = _mm_movemask_epi8(_mm_and_si128(
+			_mm_cmpeq_epi8(here, dot), _mm_cmpeq_epi8(before, lf)));
+		if (mask != 0)
+			return i + (size_t)__builtin_ctz((unsigned int)mask);
+	}
+#endif
+	// The rest: each LF that has a byte after it.
+	for (size_t j = i - 1; j + 1 < size; j++) {
+		const void *lf = memchr(data + j, '\n', size - 1 - j);
+		if (lf == nullptr)
+			return size;
+		j = (size_t)((const unsigned char *)lf - data);
+		if (data[j + 1] == '.')
+			return j + 1;
+	}
+	return size;
+}
+
+} // namespace
+
 size_t SmtpDataEnd::scan(const unsigned char *data, size_t size,
 			 bool &ended_r)
 {
 	ended_r = false;
-	for (size_t i = 0; i < size; i++) {
+	size_t i = 0;
+	while (i < size) {
 		unsigned char c = data[i];
 		switch (state_) {
 		case State::line_start:
 			state_ = c == '.' ? State::dot :
 				c == '\n' ? State::line_start : State::mid_line;
+			i++;
 			break;
 		case State::mid_line: {
-			// Most of a message: skip to the line's end at once.
-			const void *lf = memchr(data + i, '\n', size - i);
-			if (lf == nullptr)
+			// Most of a message: on to the next line that starts
+			// with a dot (its predecessor in this piece ends a
+			// line, so i >= 1 here).
+			if (i == 0) {
+				if (c == '\n')
+					state_ = State::line_start;
+				i++;
+				break;
+			}
+			size_t next = find_dot_line(data, i, size);
+			if (next == size) {
+				state_ = data[size - 1] == '\n' ?
+					State::line_start : State::mid_line;
 				return size;
-			i = (size_t)((const unsigned char *)lf - data);
-			state_ = State::line_start;
+			}
+			state_ = State::dot;
+			i = next + 1;
 			break;
 		}
 		case State::dot:
@@ -60,6 +112,7 @@ size_t SmtpDataEnd::scan(const unsigned char *data, size_t size,
 			}
 			state_ = c == '\r' && state_ == State::dot ?
 				State::dot_cr : State::mid_line;
+			i++;
 			break;
 		}
 	}

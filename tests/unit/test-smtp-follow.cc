@@ -70,6 +70,58 @@ void test_data_end(void **)
 	check_data_end("", std::string::npos);
 }
 
+// The end of the data by the definition, one byte at a time: after a LF
+// (or at the start), ".\n" or ".\r\n". npos: not there.
+size_t data_end_reference(const std::string &data)
+{
+	for (size_t i = 0; i < data.size(); i++) {
+		if (data[i] != '.' || (i > 0 && data[i - 1] != '\n'))
+			continue;
+		if (i + 1 < data.size() && data[i + 1] == '\n')
+			return i + 2;
+		if (i + 2 < data.size() && data[i + 1] == '\r' &&
+		    data[i + 2] == '\n')
+			return i + 3;
+	}
+	return std::string::npos;
+}
+
+// Long random data (the scan looks at 16 bytes at a time) in random
+// pieces: the same end as the reference.
+void test_data_end_random(void **)
+{
+	uint32_t seed = 12345;
+	auto next = [&seed]() {
+		seed = seed * 1103515245u + 12345u;
+		return seed >> 16;
+	};
+	const char alphabet[] = { '.', '\r', '\n', 'a', 'a', 'a', '.', '\n' };
+	for (int round = 0; round < 20000; round++) {
+		std::string data;
+		size_t len = next() % 300;
+		for (size_t i = 0; i < len; i++)
+			data += alphabet[next() % sizeof(alphabet)];
+		size_t expected = data_end_reference(data);
+		SmtpDataEnd end;
+		size_t pos = 0;
+		bool ended = false;
+		while (pos < data.size() && !ended) {
+			size_t piece = 1 + next() % 40;
+			if (piece > data.size() - pos)
+				piece = data.size() - pos;
+			size_t n = end.scan((const unsigned char *)data.data() +
+					    pos, piece, ended);
+			assert_true(n <= piece);
+			assert_true(ended || n == piece);
+			pos += n;
+		}
+		if (ended != (expected != std::string::npos) ||
+		    (ended && pos != expected))
+			fail_msg("\"%s\": ended %d at %zu, expected %zu",
+				 escape(data).c_str(), ended, pos, expected);
+	}
+}
+
 void test_bdat(void **)
 {
 	uint64_t size = 99;
@@ -146,6 +198,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reply_lines),
 		cmocka_unit_test(test_data_end),
+		cmocka_unit_test(test_data_end_random),
 		cmocka_unit_test(test_bdat),
 		cmocka_unit_test(test_replies),
 	};
