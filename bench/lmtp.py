@@ -12,6 +12,8 @@ on 127.0.0.1, on a tmpfs:
   core   Dovecot's own lmtp_rawlog_dir (2.3's name; the connection's
          traffic, no module), to compare conn with
   idle   rawlog_ext in lmtp's mail_plugins, nothing configured
+  off    as idle, with rawlog_ext_lmtp_recipients = no: the module follows
+         no connection (no stream filters, no splitter)
   conn   rawlog_ext_lmtp_dir: the connection log
   rcpt   each recipient's rawlog_ext_dir (a userdb field): per-recipient logs
   idle-base  as idle, with the module from --baseline-module-dir (another
@@ -27,7 +29,15 @@ and lmtp CPU (the lmtp processes' run time) per message; reported as medians ove
 the rounds and the median of the per-round ratios to none, with the middle
 half and a 95% interval of that median from 6 rounds on (see run.py's
 spread()). The intervals cover this run's noise only, not drift between
-runs. Run as root (Dovecot drops to the test users itself).
+runs. Memory: during each window /proc/PID/status of every lmtp process
+is read every 10 ms; the table gives per variant the largest VmHWM (a
+process's peak resident set so far, shared file-backed pages such as the
+module's text included) and the largest RssAnon (private memory; sampled,
+so a peak shorter than 10 ms can be missed) seen in any window, their
+differences to none's, and how many lmtp processes served the variant
+(one figure per run, no interval). --json also has each window's read and
+write system calls per message of the live lmtp processes.
+Run as root (Dovecot drops to the test users itself).
 """
 
 import argparse
@@ -46,9 +56,10 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "bench"))
 from dovecot_fixture import Dovecot, User, line_under_test  # noqa: E402
 from protobench import print_table, summarize  # noqa: E402
-from run import children, proc_stat, schedstat_ns, tmpfs_root, wait_quiet  # noqa: E402
+from run import (children, proc_fields, proc_stat, schedstat_ns,  # noqa: E402
+                 tmpfs_root, wait_quiet)
 
-VARIANTS = ("none", "core", "idle", "conn", "rcpt", "idle-base", "rcpt-base")
+VARIANTS = ("none", "core", "idle", "conn", "rcpt", "off", "idle-base", "rcpt-base")
 MAIL_UID = 65534
 TICK = os.sysconf("SC_CLK_TCK")
 EXT = {"lmtp": "$mail_plugins rawlog_ext"}
@@ -69,6 +80,8 @@ def variant_config(variant: str, logdir: pathlib.Path, clients: int) -> dict:
     conf["protocol_mail_plugins"] = EXT
     if variant == "conn":
         conf["plugin"] = {"rawlog_ext_lmtp_dir": str(logdir)}
+    elif variant == "off":
+        conf["plugin"] = {"rawlog_ext_lmtp_recipients": "no"}
     return conf
 
 
@@ -161,6 +174,27 @@ class Instance:
         st = proc_stat(master)
         return total + (st[4] / TICK if st else 0.0)
 
+    def lmtp_syscalls(self) -> int:
+        """Read and write system calls of the live lmtp processes so far."""
+        total = 0
+        for pid, st in children(self.dc.master_pid).items():
+            if st[0] == "lmtp":
+                io = proc_fields(f"/proc/{pid}/io", ("syscr", "syscw"))
+                total += io.get("syscr", 0) + io.get("syscw", 0)
+        return total
+
+    def poll_memory(self, peak: dict, pids: set, stop: threading.Event) -> None:
+        """Until stop: every 10 ms the largest VmHWM and RssAnon (KiB) of
+        the live lmtp processes into peak, their pids into pids."""
+        while True:
+            for pid, st in children(self.dc.master_pid).items():
+                if st[0] == "lmtp":
+                    pids.add(pid)
+                    for k, v in proc_fields(f"/proc/{pid}/status", tuple(peak)).items():
+                        peak[k] = max(peak[k], v)
+            if stop.wait(0.01):
+                return
+
     def clean(self) -> int:
         """Removes the delivered mail and the logs; the logs' size."""
         size = 0
@@ -182,8 +216,12 @@ class Instance:
     def window(self, args, nrcpt: int, msgs: list[bytes]) -> dict:
         rcpts = self.users[:nrcpt]
         clients = [Client(self.dc.lmtp_port, rcpts, msgs) for _ in range(args.clients)]
-        cpu0 = self.lmtp_cpu_s()
+        peak, pids, stop = {"VmHWM": 0, "RssAnon": 0}, set(), threading.Event()
+        poller = threading.Thread(target=self.poll_memory, args=(peak, pids, stop),
+                                  daemon=True)
+        cpu0, sys0 = self.lmtp_cpu_s(), self.lmtp_syscalls()
         t0 = time.monotonic()
+        poller.start()
         for c in clients:
             c.start()
         for c in clients:
@@ -191,19 +229,47 @@ class Instance:
         elapsed = time.monotonic() - t0
         time.sleep(0.2)  # the last delivery's bookkeeping
         cpu = self.lmtp_cpu_s() - cpu0
+        syscalls = self.lmtp_syscalls() - sys0
+        stop.set()
+        poller.join()
         messages = args.clients * len(msgs)
         log_bytes = self.clean()
         errors = [c.error for c in clients if c.error]
         return {"variant": self.variant, "recipients": nrcpt,
                 "messages_per_s": messages / elapsed,
                 "cpu_ms_per_message": cpu * 1e3 / messages,
-                "log_bytes": log_bytes, "problems": (errors + self.problems())[:10]}
+                "syscalls_per_message": syscalls / messages,
+                "log_bytes": log_bytes, "problems": (errors + self.problems())[:10],
+                "lmtp_peak_kib": peak, "lmtp_pids": sorted(pids)}
 
     def close(self):
         try:
             self.dc.stop()
         finally:
             shutil.rmtree(self.work, ignore_errors=True)
+
+
+def print_memory(runs: list[dict], variants) -> None:
+    """Per variant, over all its windows: the largest VmHWM and RssAnon
+    its lmtp processes were seen with, against none's, and how many lmtp
+    processes it had."""
+    peak, pids = {}, {}
+    for r in runs:
+        p = peak.setdefault(r["variant"], {"VmHWM": 0, "RssAnon": 0})
+        for k, v in r["lmtp_peak_kib"].items():
+            p[k] = max(p[k], v)
+        pids.setdefault(r["variant"], set()).update(r["lmtp_pids"])
+    base = peak.get("none")
+    print("\nlmtp processes' memory, largest seen in any window (KiB; difference to none)")
+    print(f"{'variant':8} {'peak VmHWM':>21} {'peak RssAnon':>21} {'processes':>10}")
+    for v in variants:
+        m = peak.get(v)
+        if not m or not base or not m["VmHWM"]:
+            print(f"{v:8} {'n/a':>21} {'n/a':>21} {len(pids.get(v, ())):>10}")
+            continue
+        print(f"{v:8} {m['VmHWM']:>12} ({m['VmHWM'] - base['VmHWM']:+6}) "
+              f"{m['RssAnon']:>12} ({m['RssAnon'] - base['RssAnon']:+6}) "
+              f"{len(pids[v]):>10}")
 
 
 def main() -> int:
@@ -268,6 +334,7 @@ def main() -> int:
         print_table(f"{nrcpt} recipient(s), medians of {args.rounds} rounds", summary,
                     variants, ("messages_per_s", "messages/s"),
                     ("cpu_ms_per_message", "lmtp CPU ms/message"))
+    print_memory(runs, variants)
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(runs, indent=1))
     return 0
