@@ -11,11 +11,15 @@ on 127.0.0.1, on a tmpfs:
   none   no module
   core   Dovecot's own lmtp_rawlog_dir (2.3's name; the connection's
          traffic, no module), to compare conn with
-  idle   rawlog_ext in lmtp's mail_plugins, nothing configured
-  off    as idle, with rawlog_ext_lmtp_recipients = no: the module follows
-         no connection (no stream filters, no splitter)
+  idle   rawlog_ext in lmtp's mail_plugins, nothing configured (with
+         rawlog_ext_lmtp_recipients = auto, the default, it follows no
+         connection then)
+  follow as idle, with rawlog_ext_lmtp_recipients = yes: every connection
+         followed (stream filters, splitter) in case a recipient's userdb
+         fields name a directory, as idle was before auto
   conn   rawlog_ext_lmtp_dir: the connection log
-  rcpt   each recipient's rawlog_ext_dir (a userdb field): per-recipient logs
+  rcpt   each recipient's rawlog_ext_dir (a userdb field; and
+         rawlog_ext_lmtp_recipients = yes): per-recipient logs
   idle-base  as idle, with the module from --baseline-module-dir (another
          build, e.g. before a change; only with that option)
   rcpt-base  as rcpt, with the module from --baseline-module-dir
@@ -59,7 +63,7 @@ from protobench import print_table, summarize  # noqa: E402
 from run import (children, proc_fields, proc_stat, schedstat_ns,  # noqa: E402
                  tmpfs_root, wait_quiet)
 
-VARIANTS = ("none", "core", "idle", "conn", "rcpt", "off", "idle-base", "rcpt-base")
+VARIANTS = ("none", "core", "idle", "conn", "rcpt", "follow", "idle-base", "rcpt-base")
 MAIL_UID = 65534
 TICK = os.sysconf("SC_CLK_TCK")
 EXT = {"lmtp": "$mail_plugins rawlog_ext"}
@@ -80,8 +84,9 @@ def variant_config(variant: str, logdir: pathlib.Path, clients: int) -> dict:
     conf["protocol_mail_plugins"] = EXT
     if variant == "conn":
         conf["plugin"] = {"rawlog_ext_lmtp_dir": str(logdir)}
-    elif variant == "off":
-        conf["plugin"] = {"rawlog_ext_lmtp_recipients": "no"}
+    elif variant in ("follow", "rcpt", "rcpt-base"):
+        # The directories are userdb fields only: auto would follow nothing.
+        conf["plugin"] = {"rawlog_ext_lmtp_recipients": "yes"}
     return conf
 
 

@@ -91,6 +91,20 @@ bool parse_enabled(const std::string &value, Settings &set, std::string &)
 	return true;
 }
 
+bool parse_lmtp_recipients(const std::string &value, Settings &set,
+			   std::string &)
+{
+	bool on;
+	if (value == "auto")
+		set.lmtp_recipients = LmtpRecipients::automatic;
+	else if (parse_bool(value, on))
+		set.lmtp_recipients = on ? LmtpRecipients::yes :
+			LmtpRecipients::no;
+	else
+		return false;
+	return true;
+}
+
 bool parse_max_size(const std::string &value, Settings &set, std::string &)
 {
 	return parse_size(value, set.max_size);
@@ -107,7 +121,7 @@ const SettingDef setting_defs[] = {
 	{ "rawlog_ext_format", parse_format, "split or transcript" },
 	{ "rawlog_ext_max_size", parse_max_size, "a size such as 0, 512k, 100M or 2G" },
 	{ "rawlog_ext_lmtp_dir", parse_lmtp_dir, "a directory" },
-	{ "rawlog_ext_lmtp_recipients", parse_bool_field<&Settings::lmtp_recipients>, "yes or no" },
+	{ "rawlog_ext_lmtp_recipients", parse_lmtp_recipients, "auto, yes or no" },
 	{ "rawlog_ext_relay", parse_bool_field<&Settings::relay>, "yes or no" },
 	{ "rawlog_ext_redact", parse_bool_field<&Settings::redact>, "yes or no" },
 	{ "rawlog_ext_seal_recipients", parse_seal_recipients,

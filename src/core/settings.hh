@@ -17,6 +17,12 @@ enum class Format { split, transcript };
 // rawlog_ext_enabled: unset = by rawlog_ext_dir (and, with a control
 // dict, by the dict); yes = logged whatever the dict says; no = never.
 enum class Enabled { unset, yes, no };
+// rawlog_ext_lmtp_recipients: automatic = follow an LMTP connection (for
+// its recipients' logs) only when its configuration names a directory
+// (rawlog_ext_dir or rawlog_ext_lmtp_dir): a module loaded with nothing
+// configured then costs nothing; yes = always (a directory that only
+// userdb fields name); no = never.
+enum class LmtpRecipients { automatic, yes, no };
 
 // Told how many bytes a session's log took, once, when its Sink goes
 // (the control dict's byte budget, doveadm rawlog enable --max-size).
@@ -39,7 +45,7 @@ struct Settings {
 	uint64_t max_size = 0;		// 0 = unlimited
 	// Per protocol (read where they apply):
 	std::string lmtp_dir;		// LMTP connection logs; empty = none
-	bool lmtp_recipients = true;	// LMTP per-recipient logs
+	LmtpRecipients lmtp_recipients = LmtpRecipients::automatic;
 	bool relay = true;		// submission's relay leg
 	bool redact = true;		// credentials in logs become ***
 	// rawlog_ext_seal_recipients, read (and a recipients file read) at

@@ -64,8 +64,9 @@ bool protocol_status(struct mail_user *user, const char *protocol,
 	bool loaded = false, tool_failed = false;
 	std::string error, why;
 	bool logged = false;
+	bool config_names_dir = false;
 	if (!user_protocol_settings_get(user, protocol, settings, loaded,
-					tool_failed, error)) {
+					tool_failed, error, &config_names_dir)) {
 		why = (tool_failed ? "settings not read: " :
 		       "invalid setting: ") + error;
 	} else if (!loaded) {
@@ -73,8 +74,15 @@ bool protocol_status(struct mail_user *user, const char *protocol,
 			"'s mail_plugins";
 	} else if (settings.dir.empty()) {
 		why = "no directory configured (rawlog_ext_dir)";
-	} else if (strcmp(protocol, "lmtp") == 0 && !settings.lmtp_recipients) {
+	} else if (strcmp(protocol, "lmtp") == 0 &&
+		   settings.lmtp_recipients == LmtpRecipients::no) {
 		why = "rawlog_ext_lmtp_recipients=no";
+	} else if (strcmp(protocol, "lmtp") == 0 &&
+		   settings.lmtp_recipients == LmtpRecipients::automatic &&
+		   !config_names_dir) {
+		why = "rawlog_ext_dir comes from userdb fields only: "
+			"rawlog_ext_lmtp_recipients=auto follows no LMTP "
+			"connection then (set it to yes)";
 	} else if (settings.enabled == Enabled::no) {
 		why = "rawlog_ext_enabled=no";
 	} else if (settings.enabled != Enabled::yes && !control.empty()) {

@@ -532,9 +532,21 @@ void connection_log_open(struct client *client, struct event *event,
 			error.c_str());
 		return;
 	}
-	if (!settings->lmtp_recipients && settings->lmtp_dir.empty()) {
-		e_debug(event, "rawlog_ext_lmtp_dir not set and "
-			"rawlog_ext_lmtp_recipients=no: not logging");
+	// auto: recipients' logs only where the configuration names a
+	// directory, so that the module loaded with nothing configured does
+	// no work per connection (a directory that only userdb fields name
+	// needs rawlog_ext_lmtp_recipients=yes; doveadm rawlog status says so).
+	bool recipients = settings->lmtp_recipients == LmtpRecipients::yes ||
+		(settings->lmtp_recipients == LmtpRecipients::automatic &&
+		 (!settings->dir.empty() || !settings->lmtp_dir.empty()));
+	if (!recipients && settings->lmtp_dir.empty()) {
+		e_debug(event, "%s",
+			settings->lmtp_recipients == LmtpRecipients::no ?
+			"rawlog_ext_lmtp_dir not set and "
+			"rawlog_ext_lmtp_recipients=no: not logging" :
+			"no rawlog_ext_dir or rawlog_ext_lmtp_dir configured "
+			"(rawlog_ext_lmtp_recipients=auto): not following "
+			"this connection");
 		return;
 	}
 	if (!internals::smtp_server_stream_slots(client->conn, input_r,
@@ -543,7 +555,7 @@ void connection_log_open(struct client *client, struct event *event,
 			  "unexpected smtp-server connection state");
 		return;
 	}
-	recipients_r = settings->lmtp_recipients;
+	recipients_r = recipients;
 	if (settings->lmtp_dir.empty()) {
 		e_debug(event, "rawlog_ext_lmtp_dir not set: no connection log");
 	} else if (!expand_connection_dir(client, settings->lmtp_dir.c_str(),

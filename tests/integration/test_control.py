@@ -236,6 +236,27 @@ def status(dc, user="alice") -> dict[str, tuple[str, str]]:
     return {e["protocol"]: (e["logged"], e["why"]) for e in json.loads(r.stdout)}
 
 
+def test_status_lmtp_needs_recipients_yes_for_a_userdb_only_dir(dovecot_factory,
+                                                              rawlog_dir):
+    """No directory in the configuration, one in alice's userdb fields:
+    imap logs her, lmtp (rawlog_ext_lmtp_recipients=auto) follows no
+    connection and status says what to set; with yes it would log."""
+    os.chown(rawlog_dir, 65534, 65534)
+    for recipients, expected in (("", ("no", "rawlog_ext_dir comes from userdb "
+                                           "fields only: rawlog_ext_lmtp_recipients"
+                                           "=auto follows no LMTP connection then "
+                                           "(set it to yes)")),
+                                 ("yes", ("yes", f"would log into {rawlog_dir}"))):
+        dc = dovecot_factory(
+            users=[User("alice", extra=f"userdb_rawlog_ext_dir={rawlog_dir}")],
+            plugin={"rawlog_ext_lmtp_recipients": recipients} if recipients else None,
+            mail_plugins="$mail_plugins rawlog_ext")
+        st = status(dc)
+        assert st["imap"] == ("yes", f"would log into {rawlog_dir}"), st
+        assert st["lmtp"] == expected, st
+        dc.stop()
+
+
 def test_status_names_each_cause(controlled, rawlog_dir):
     # pop3 without the module: 2.4 turns a boollist item off by name.
     no_pop3 = for_line({"protocol_mail_plugins": {"pop3": ""}},

@@ -612,19 +612,39 @@ def _saved(dc, name: str) -> bool:
                      dc.log()) is not None
 
 
-def test_idle_module_spools_nothing(dovecot_factory, lmtp_dirs):
-    """Module loaded, nothing configured: no spool, deliveries fine."""
-    dc = make_lmtp(dovecot_factory, lmtp_dirs, logged=(),
-                   plugin={"rawlog_ext_lmtp_dir": ""})
+@pytest.mark.parametrize("recipients", ["auto", "yes"])
+def test_idle_module_spools_nothing(dovecot_factory, lmtp_dirs, recipients):
+    """Module loaded, nothing configured: deliveries fine, nothing logged.
+    auto (the default) follows no connection, so no delivery is even
+    looked at; yes follows it and spools no message."""
+    plugin = {"rawlog_ext_lmtp_dir": ""}
+    if recipients != "auto":
+        plugin["rawlog_ext_lmtp_recipients"] = recipients
+    dc = make_lmtp(dovecot_factory, lmtp_dirs, logged=(), plugin=plugin)
     c, final = deliver(dc.lmtp_port, ["alice", "bob"],
                        b"Subject: idle\r\n\r\n" + b"x" * 200000 + b"\r\n.\r\n")
     assert all(r.startswith(b"250 ") for r in final), final
     dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
-    assert _not_spooled(dc, "alice") == 1 and _not_spooled(dc, "bob") == 1, dc.log()
+    seen = 1 if recipients == "yes" else 0
+    assert _not_spooled(dc, "alice") == seen and _not_spooled(dc, "bob") == seen, dc.log()
     assert _saved(dc, "alice") and _saved(dc, "bob"), dc.log()
     assert _warnings(dc) == []
     conn, users = lmtp_dirs
     assert all(log_files(d) == [] for d in [conn, *users.values()])
+
+
+def test_userdb_only_dir_needs_recipients_yes(dovecot_factory, lmtp_dirs):
+    """alice's directory comes from her userdb fields only and nothing in
+    the configuration names one: auto follows no connection, so her
+    delivery is not logged (doveadm rawlog status says why)."""
+    dc = make_lmtp(dovecot_factory, lmtp_dirs, logged=("alice",),
+                   plugin={"rawlog_ext_lmtp_dir": ""})
+    c, final = deliver(dc.lmtp_port, ["alice"], b"Subject: auto\r\n\r\na\r\n.\r\n")
+    assert all(r.startswith(b"250 ") for r in final), final
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    conn, users = lmtp_dirs
+    assert log_files(users["alice"]) == [] and _not_spooled(dc) == 0
+    assert _saved(dc, "alice") and _warnings(dc) == []
 
 
 def test_one_of_two_recipients_logs_by_userdb(dovecot_factory, lmtp_dirs):
@@ -632,7 +652,8 @@ def test_one_of_two_recipients_logs_by_userdb(dovecot_factory, lmtp_dirs):
     transaction for bob alone is not spooled."""
     conn, users = lmtp_dirs
     dc = make_lmtp(dovecot_factory, lmtp_dirs, logged=("alice",),
-                   plugin={"rawlog_ext_lmtp_dir": ""})
+                   plugin={"rawlog_ext_lmtp_dir": "",
+                           "rawlog_ext_lmtp_recipients": "yes"})
     body = b"Subject: mixed\r\n\r\n..dotted\r\n" + b"y" * 150000 + b"\r\n.\r\n"
     c, final = deliver(dc.lmtp_port, ["bob", "alice"], body, quit=False)
     assert all(r.startswith(b"250 ") for r in final), final
@@ -659,7 +680,8 @@ def test_bdat_pipelined_decided_at_rcpt(dovecot_factory, lmtp_dirs):
     spooled."""
     conn, users = lmtp_dirs
     dc = make_lmtp(dovecot_factory, lmtp_dirs, logged=("alice",),
-                   plugin={"rawlog_ext_lmtp_dir": ""})
+                   plugin={"rawlog_ext_lmtp_dir": "",
+                           "rawlog_ext_lmtp_recipients": "yes"})
     c = LmtpClient(dc.lmtp_port)
     c.reply()
     c.send(b"LHLO client.test\r\n")
@@ -691,7 +713,8 @@ def test_unexpected_recipient_state_spools_as_before(dovecot_factory, lmtp_dirs)
     spooled, the logging recipient logged as before."""
     conn, users = lmtp_dirs
     dc = make_lmtp(dovecot_factory, lmtp_dirs, logged=("alice",),
-                   plugin={"rawlog_ext_lmtp_dir": ""}, module_dir=FAULT_DIR,
+                   plugin={"rawlog_ext_lmtp_dir": "",
+                           "rawlog_ext_lmtp_recipients": "yes"}, module_dir=FAULT_DIR,
                    import_env={"RAWLOG_EXT_REFUSE": "lmtp_recipient_settings_source"})
     body = b"Subject: refused\r\n\r\nr\r\n.\r\n"
     c, final = deliver(dc.lmtp_port, ["alice", "bob"], body)

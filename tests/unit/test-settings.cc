@@ -49,7 +49,7 @@ void assert_defaults(const Settings &set)
 	assert_true(set.format == Format::split);
 	assert_int_equal(set.max_size, 0);
 	assert_string_equal(set.lmtp_dir.c_str(), "");
-	assert_true(set.lmtp_recipients);
+	assert_true(set.lmtp_recipients == LmtpRecipients::automatic);
 	assert_true(set.relay);
 	assert_true(set.redact);
 }
@@ -239,6 +239,32 @@ void test_settings_format_values(void **)
 			fail_msg("format=%s: parse returned %d", c.value, ok);
 		if (ok && set.format != c.format)
 			fail_msg("format=%s: wrong format", c.value);
+	}
+}
+
+void test_settings_lmtp_recipients_values(void **)
+{
+	static const struct {
+		const char *value;
+		bool valid;
+		LmtpRecipients recipients;
+	} cases[] = {
+		{ "auto", true, LmtpRecipients::automatic },
+		{ "yes", true, LmtpRecipients::yes },
+		{ "no", true, LmtpRecipients::no },
+		{ "Auto", false, LmtpRecipients::automatic },
+		{ "maybe", false, LmtpRecipients::automatic },
+	};
+	for (const auto &c : cases) {
+		Settings set;
+		std::string error;
+		bool ok = parse({ { "rawlog_ext_lmtp_recipients", c.value } },
+				set, error);
+		if (ok != c.valid)
+			fail_msg("lmtp_recipients=%s: parse returned %d",
+				 c.value, ok);
+		if (ok && set.lmtp_recipients != c.recipients)
+			fail_msg("lmtp_recipients=%s: wrong value", c.value);
 	}
 }
 
@@ -432,6 +458,7 @@ int main(void)
 		cmocka_unit_test(test_settings_timestamps_values),
 		cmocka_unit_test(test_settings_direction_values),
 		cmocka_unit_test(test_settings_format_values),
+		cmocka_unit_test(test_settings_lmtp_recipients_values),
 		cmocka_unit_test(test_settings_max_size_values),
 		cmocka_unit_test(test_settings_error_names_setting_and_value),
 		cmocka_unit_test(test_settings_seal_recipients),
