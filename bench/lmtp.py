@@ -14,6 +14,7 @@ on 127.0.0.1, on a tmpfs:
   idle   rawlog_ext in lmtp's mail_plugins, nothing configured (with
          rawlog_ext_lmtp_recipients = auto, the default, it follows no
          connection then)
+  off    as idle, with rawlog_ext_lmtp_recipients = no: follows no connection
   follow as idle, with rawlog_ext_lmtp_recipients = yes: every connection
          followed (stream filters, splitter) in case a recipient's userdb
          fields name a directory, as idle was before auto
@@ -21,7 +22,8 @@ on 127.0.0.1, on a tmpfs:
   rcpt   each recipient's rawlog_ext_dir (a userdb field; and
          rawlog_ext_lmtp_recipients = yes): per-recipient logs
   idle-base  as idle, with the module from --baseline-module-dir (another
-         build, e.g. before a change; only with that option)
+         build, e.g. before a change; only with that option; a build from
+         before rawlog_ext_lmtp_recipients = auto follows every connection)
   rcpt-base  as rcpt, with the module from --baseline-module-dir
 --rcpt-settings adds userdb fields to rcpt and rcpt-base, e.g.
 rawlog_ext_timestamps=no (the default layout stamps every line).
@@ -63,7 +65,8 @@ from protobench import print_table, summarize  # noqa: E402
 from run import (children, proc_fields, proc_stat, schedstat_ns,  # noqa: E402
                  tmpfs_root, wait_quiet)
 
-VARIANTS = ("none", "core", "idle", "conn", "rcpt", "follow", "idle-base", "rcpt-base")
+VARIANTS = ("none", "core", "idle", "conn", "rcpt", "follow", "off", "idle-base",
+            "rcpt-base")
 MAIL_UID = 65534
 TICK = os.sysconf("SC_CLK_TCK")
 EXT = {"lmtp": "$mail_plugins rawlog_ext"}
@@ -84,6 +87,8 @@ def variant_config(variant: str, logdir: pathlib.Path, clients: int) -> dict:
     conf["protocol_mail_plugins"] = EXT
     if variant == "conn":
         conf["plugin"] = {"rawlog_ext_lmtp_dir": str(logdir)}
+    elif variant == "off":
+        conf["plugin"] = {"rawlog_ext_lmtp_recipients": "no"}
     elif variant in ("follow", "rcpt", "rcpt-base"):
         # The directories are userdb fields only: auto would follow nothing.
         conf["plugin"] = {"rawlog_ext_lmtp_recipients": "yes"}

@@ -1,5 +1,7 @@
 #include "settings.hh"
 
+#include <strings.h>
+
 #include <cctype>
 
 namespace rawlog_ext {
@@ -95,7 +97,7 @@ bool parse_lmtp_recipients(const std::string &value, Settings &set,
 			   std::string &)
 {
 	bool on;
-	if (value == "auto")
+	if (strcasecmp(value.c_str(), "auto") == 0)
 		set.lmtp_recipients = LmtpRecipients::automatic;
 	else if (parse_bool(value, on))
 		set.lmtp_recipients = on ? LmtpRecipients::yes :

@@ -64,9 +64,9 @@ bool protocol_status(struct mail_user *user, const char *protocol,
 	bool loaded = false, tool_failed = false;
 	std::string error, why;
 	bool logged = false;
-	bool config_names_dir = false;
+	Settings config;
 	if (!user_protocol_settings_get(user, protocol, settings, loaded,
-					tool_failed, error, &config_names_dir)) {
+					tool_failed, error, &config)) {
 		why = (tool_failed ? "settings not read: " :
 		       "invalid setting: ") + error;
 	} else if (!loaded) {
@@ -75,14 +75,16 @@ bool protocol_status(struct mail_user *user, const char *protocol,
 	} else if (settings.dir.empty()) {
 		why = "no directory configured (rawlog_ext_dir)";
 	} else if (strcmp(protocol, "lmtp") == 0 &&
-		   settings.lmtp_recipients == LmtpRecipients::no) {
+		   config.lmtp_recipients == LmtpRecipients::no) {
+		// lmtp reads it per connection, before any userdb field.
 		why = "rawlog_ext_lmtp_recipients=no";
 	} else if (strcmp(protocol, "lmtp") == 0 &&
-		   settings.lmtp_recipients == LmtpRecipients::automatic &&
-		   !config_names_dir) {
+		   config.lmtp_recipients == LmtpRecipients::automatic &&
+		   config.dir.empty() && config.lmtp_dir.empty()) {
 		why = "rawlog_ext_dir comes from userdb fields only: "
 			"rawlog_ext_lmtp_recipients=auto follows no LMTP "
-			"connection then (set it to yes)";
+			"connection then (set rawlog_ext_lmtp_recipients=yes "
+			"in lmtp's configuration; a userdb field has no effect)";
 	} else if (settings.enabled == Enabled::no) {
 		why = "rawlog_ext_enabled=no";
 	} else if (settings.enabled != Enabled::yes && !control.empty()) {

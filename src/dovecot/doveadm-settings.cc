@@ -74,7 +74,7 @@ DoveconfOutput parse_doveconf(const std::string &out)
 bool user_protocol_settings_get(struct mail_user *user, const char *protocol,
 				Settings &settings_r, bool &loaded_r,
 				bool &tool_failed_r, std::string &error_r,
-				bool *config_names_dir_r)
+				Settings *config_r)
 {
 	tool_failed_r = false;
 	const bool plugin_block = doveconf_plugin_block();
@@ -101,13 +101,14 @@ bool user_protocol_settings_get(struct mail_user *user, const char *protocol,
 	std::map<std::string, std::string> &values =
 		plugin_block ? conf.plugin : conf.top;
 	std::string mail_plugins = conf.top["mail_plugins"];
-	if (config_names_dir_r != nullptr) {
-		auto named = [&values](const char *name) {
-			auto it = values.find(name);
-			return it != values.end() && !it->second.empty();
-		};
-		*config_names_dir_r = named("rawlog_ext_dir") ||
-			named("rawlog_ext_lmtp_dir");
+	if (config_r != nullptr) {
+		std::string ignored;
+		if (!settings_parse([&values](const char *name) -> const char * {
+				auto it = values.find(name);
+				return it == values.end() ? nullptr :
+					it->second.c_str();
+			}, *config_r, ignored))
+			*config_r = Settings();
 	}
 	// The userdb fields win, as a session's lookup applies them.
 	for (const char *const *field = user->userdb_fields;

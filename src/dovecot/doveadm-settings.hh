@@ -15,13 +15,14 @@ namespace rawlog_ext {
 // settings with user's userdb fields over them, rawlog_ext_dir expanded
 // (%s / %{service} as protocol); loaded_r: rawlog_ext is in that
 // protocol's mail_plugins. False with error_r: an invalid setting, or
-// (tool_failed_r) doveconf could not be run. config_names_dir_r (if
-// given): the configuration itself, without the userdb fields, sets
-// rawlog_ext_dir or rawlog_ext_lmtp_dir.
+// (tool_failed_r) doveconf could not be run. config_r (if given): the
+// configuration's own settings, without the userdb fields and not
+// expanded, as an LMTP connection reads them before any user is known
+// (left at the defaults if they do not parse).
 bool user_protocol_settings_get(struct mail_user *user, const char *protocol,
 				Settings &settings_r, bool &loaded_r,
 				bool &tool_failed_r, std::string &error_r,
-				bool *config_names_dir_r = nullptr);
+				Settings *config_r = nullptr);
 
 } // namespace rawlog_ext
 

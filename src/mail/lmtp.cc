@@ -526,8 +526,8 @@ void connection_log_open(struct client *client, struct event *event,
 {
 	auto settings = std::make_unique<Settings>();
 	std::string error;
-	if (!connection_settings_get(lmtp_settings_source(client), *settings,
-				     error)) {
+	if (!connection_settings_get(LmtpConnectionSettings(client).source(),
+				     *settings, error)) {
 		e_error(event, "%s: not logging this connection",
 			error.c_str());
 		return;

@@ -245,7 +245,9 @@ def test_status_lmtp_needs_recipients_yes_for_a_userdb_only_dir(dovecot_factory,
     for recipients, expected in (("", ("no", "rawlog_ext_dir comes from userdb "
                                            "fields only: rawlog_ext_lmtp_recipients"
                                            "=auto follows no LMTP connection then "
-                                           "(set it to yes)")),
+                                           "(set rawlog_ext_lmtp_recipients=yes in "
+                                           "lmtp's configuration; a userdb field has "
+                                           "no effect)")),
                                  ("yes", ("yes", f"would log into {rawlog_dir}"))):
         dc = dovecot_factory(
             users=[User("alice", extra=f"userdb_rawlog_ext_dir={rawlog_dir}")],

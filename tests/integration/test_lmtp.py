@@ -9,7 +9,7 @@ import tempfile
 
 import pytest
 
-from dovecot_fixture import User, for_line
+from dovecot_fixture import User, conf_value, for_line, line_under_test
 from rawlog import RawClient, log_files, strip_timestamps
 
 # Each user logs (or not) into a directory of their own, owned by them.
@@ -631,6 +631,30 @@ def test_idle_module_spools_nothing(dovecot_factory, lmtp_dirs, recipients):
     assert _warnings(dc) == []
     conn, users = lmtp_dirs
     assert all(log_files(d) == [] for d in [conn, *users.values()])
+
+
+@pytest.mark.parametrize("where", ["protocol", "remote"])
+def test_auto_follows_where_the_configuration_names_a_dir(dovecot_factory, lmtp_dirs,
+                                                          where):
+    """rawlog_ext_dir only in protocol lmtp { } or (2.4) a remote { }
+    filter: auto follows the connection and alice's delivery is logged."""
+    if where == "remote" and line_under_test() == "2.3":
+        pytest.skip("2.4's remote filter (2.3 applies remote blocks to the "
+                    "connection's settings itself)")
+    conn, users = lmtp_dirs
+    tmpl = conf_value(f"{conn.parent}/%{{user}}")
+    kwargs = ({"protocol_plugin": {"lmtp": {"rawlog_ext_dir": tmpl}}}
+              if where == "protocol" else
+              {"extra_conf": f"remote 127.0.0.1 {{\n  rawlog_ext_dir = {tmpl}\n}}\n"})
+    dc = make_lmtp(dovecot_factory, lmtp_dirs, logged=(),
+                   plugin={"rawlog_ext_lmtp_dir": ""}, **kwargs)
+    body = b"Subject: auto\r\n\r\na\r\n.\r\n"
+    c, final = deliver(dc.lmtp_port, ["alice"], body)
+    assert all(r.startswith(b"250 ") for r in final), final
+    dc.wait_log(r"lmtp\(\d+\): Info: Disconnect")
+    got_in, _ = only_log(users["alice"])
+    assert got_in.endswith(b"DATA\r\n" + body), got_in
+    assert _warnings(dc) == []
 
 
 def test_userdb_only_dir_needs_recipients_yes(dovecot_factory, lmtp_dirs):

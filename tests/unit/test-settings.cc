@@ -252,7 +252,8 @@ void test_settings_lmtp_recipients_values(void **)
 		{ "auto", true, LmtpRecipients::automatic },
 		{ "yes", true, LmtpRecipients::yes },
 		{ "no", true, LmtpRecipients::no },
-		{ "Auto", false, LmtpRecipients::automatic },
+		{ "Auto", true, LmtpRecipients::automatic },
+		{ "YES", true, LmtpRecipients::yes },
 		{ "maybe", false, LmtpRecipients::automatic },
 	};
 	for (const auto &c : cases) {

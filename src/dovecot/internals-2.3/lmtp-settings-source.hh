@@ -15,10 +15,18 @@ DOVECOT_EXTERN_C_END
 
 namespace rawlog_ext {
 
-inline ConnectionSettingsSource lmtp_settings_source(struct client *client)
-{
-	return { client->event, client->user_set };
-}
+// The connection's settings: client_read_settings() has already applied
+// protocol lmtp { } and the local and remote IPs' blocks.
+class LmtpConnectionSettings {
+public:
+	explicit LmtpConnectionSettings(struct client *client)
+		: client_(client) {}
+	ConnectionSettingsSource source() const
+	{ return { client_->event, client_->user_set }; }
+
+private:
+	struct client *client_;
+};
 
 // The head of lmtp-local.c's private struct lmtp_local_recipient
 // (2.3.19.1; lrcpt->backend_context of a local recipient).

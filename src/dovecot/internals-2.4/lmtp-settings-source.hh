@@ -16,10 +16,31 @@ DOVECOT_EXTERN_C_END
 
 namespace rawlog_ext {
 
-inline ConnectionSettingsSource lmtp_settings_source(struct client *client)
-{
-	return { client->event, nullptr };
-}
+// The connection's settings as a recipient's lookup would filter them:
+// client->event has only the protocol, so a rawlog_ext_dir inside
+// remote { }, local { } or local_name { } would be missed; a child event
+// with those fields (as connection.c gives the recipients' events) finds
+// it.
+class LmtpConnectionSettings {
+public:
+	explicit LmtpConnectionSettings(struct client *client)
+		: event_(event_create(client->event))
+	{
+		if (client->local_ip.family != 0)
+			event_add_ip(event_, "local_ip", &client->local_ip);
+		if (client->remote_ip.family != 0)
+			event_add_ip(event_, "remote_ip", &client->remote_ip);
+		if (client->local_name != nullptr)
+			event_add_str(event_, "local_name", client->local_name);
+	}
+	~LmtpConnectionSettings() { event_unref(&event_); }
+	LmtpConnectionSettings(const LmtpConnectionSettings &) = delete;
+	LmtpConnectionSettings &operator=(const LmtpConnectionSettings &) = delete;
+	ConnectionSettingsSource source() const { return { event_, nullptr }; }
+
+private:
+	struct event *event_;
+};
 
 // The head of lmtp-local.c's private struct lmtp_local_recipient
 // (2.4.1; lrcpt->backend_context of a local recipient).
