@@ -172,36 +172,37 @@ class Instance:
         self.dc.start()
         self.log_offset = 0
 
+    def lmtp_children(self) -> dict:
+        """The live lmtp processes: pid -> run.children()'s stat tuple."""
+        return {pid: st for pid, st in children(self.dc.master_pid).items()
+                if st[0] == "lmtp"}
+
     def lmtp_cpu_s(self) -> float:
         """The live lmtp processes' CPU (schedstat: finer than ticks), and
         what exited ones used (the master's cutime+cstime)."""
-        master = self.dc.master_pid
         total = 0.0
-        for pid, st in children(master).items():
-            if st[0] == "lmtp":
-                ns = schedstat_ns(pid)
-                total += ns / 1e9 if ns is not None else st[3] / TICK
-        st = proc_stat(master)
+        for pid, st in self.lmtp_children().items():
+            ns = schedstat_ns(pid)
+            total += ns / 1e9 if ns is not None else st[3] / TICK
+        st = proc_stat(self.dc.master_pid)
         return total + (st[4] / TICK if st else 0.0)
 
     def lmtp_syscalls(self) -> int:
         """Read and write system calls of the live lmtp processes so far."""
         total = 0
-        for pid, st in children(self.dc.master_pid).items():
-            if st[0] == "lmtp":
-                io = proc_fields(f"/proc/{pid}/io", ("syscr", "syscw"))
-                total += io.get("syscr", 0) + io.get("syscw", 0)
+        for pid in self.lmtp_children():
+            io = proc_fields(f"/proc/{pid}/io", ("syscr", "syscw"))
+            total += io.get("syscr", 0) + io.get("syscw", 0)
         return total
 
     def poll_memory(self, peak: dict, pids: set, stop: threading.Event) -> None:
         """Until stop: every 10 ms the largest VmHWM and RssAnon (KiB) of
         the live lmtp processes into peak, their pids into pids."""
         while True:
-            for pid, st in children(self.dc.master_pid).items():
-                if st[0] == "lmtp":
-                    pids.add(pid)
-                    for k, v in proc_fields(f"/proc/{pid}/status", tuple(peak)).items():
-                        peak[k] = max(peak[k], v)
+            for pid in self.lmtp_children():
+                pids.add(pid)
+                for k, v in proc_fields(f"/proc/{pid}/status", tuple(peak)).items():
+                    peak[k] = max(peak[k], v)
             if stop.wait(0.01):
                 return
 

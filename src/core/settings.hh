@@ -60,6 +60,16 @@ struct Settings {
 // Returns the value of a setting, or nullptr when it is not set.
 using Getenv = std::function<const char *(const char *name)>;
 
+// Whether an LMTP connection with these settings (its configuration's,
+// before any user is known) is followed for its recipients' logs:
+// rawlog_ext_lmtp_recipients=yes, or auto where a directory is named.
+inline bool lmtp_follows_recipients(const Settings &set)
+{
+	return set.lmtp_recipients == LmtpRecipients::yes ||
+		(set.lmtp_recipients == LmtpRecipients::automatic &&
+		 (!set.dir.empty() || !set.lmtp_dir.empty()));
+}
+
 // Fills settings from getenv. On an invalid value returns false with
 // error_r naming the setting and the value; settings is then unusable.
 bool settings_parse(const Getenv &getenv, Settings &settings,

@@ -79,8 +79,8 @@ bool protocol_status(struct mail_user *user, const char *protocol,
 		// lmtp reads it per connection, before any userdb field.
 		why = "rawlog_ext_lmtp_recipients=no";
 	} else if (strcmp(protocol, "lmtp") == 0 &&
-		   config.lmtp_recipients == LmtpRecipients::automatic &&
-		   config.dir.empty() && config.lmtp_dir.empty()) {
+		   !lmtp_follows_recipients(config)) {
+		// auto, and only the userdb fields name a directory.
 		why = "rawlog_ext_dir comes from userdb fields only: "
 			"rawlog_ext_lmtp_recipients=auto follows no LMTP "
 			"connection then (set rawlog_ext_lmtp_recipients=yes "

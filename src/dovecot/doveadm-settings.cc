@@ -101,13 +101,15 @@ bool user_protocol_settings_get(struct mail_user *user, const char *protocol,
 	std::map<std::string, std::string> &values =
 		plugin_block ? conf.plugin : conf.top;
 	std::string mail_plugins = conf.top["mail_plugins"];
+	// values as they are when called: the configuration's, then with
+	// the userdb fields over them.
+	const Getenv lookup = [&values](const char *name) -> const char * {
+		auto it = values.find(name);
+		return it == values.end() ? nullptr : it->second.c_str();
+	};
 	if (config_r != nullptr) {
 		std::string ignored;
-		if (!settings_parse([&values](const char *name) -> const char * {
-				auto it = values.find(name);
-				return it == values.end() ? nullptr :
-					it->second.c_str();
-			}, *config_r, ignored))
+		if (!settings_parse(lookup, *config_r, ignored))
 			*config_r = Settings();
 	}
 	// The userdb fields win, as a session's lookup applies them.
@@ -141,10 +143,7 @@ bool user_protocol_settings_get(struct mail_user *user, const char *protocol,
 				loaded_r = true;
 		}
 	}
-	if (!settings_parse([&values](const char *name) -> const char * {
-			auto it = values.find(name);
-			return it == values.end() ? nullptr : it->second.c_str();
-		}, settings_r, error_r))
+	if (!settings_parse(lookup, settings_r, error_r))
 		return false;
 	if (settings_r.dir.empty())
 		return true;

@@ -536,9 +536,7 @@ void connection_log_open(struct client *client, struct event *event,
 	// directory, so that the module loaded with nothing configured does
 	// no work per connection (a directory that only userdb fields name
 	// needs rawlog_ext_lmtp_recipients=yes; doveadm rawlog status says so).
-	bool recipients = settings->lmtp_recipients == LmtpRecipients::yes ||
-		(settings->lmtp_recipients == LmtpRecipients::automatic &&
-		 (!settings->dir.empty() || !settings->lmtp_dir.empty()));
+	bool recipients = lmtp_follows_recipients(*settings);
 	if (!recipients && settings->lmtp_dir.empty()) {
 		e_debug(event, "%s",
 			settings->lmtp_recipients == LmtpRecipients::no ?
